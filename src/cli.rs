@@ -1,0 +1,252 @@
+//! Command-line interface: argument definitions and the commands they dispatch to.
+//! Every flag has an environment-variable equivalent.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::api::{self, AppState};
+use crate::ledger::{Ledger, WorkerId};
+use crate::pg::{self, ClusterOptions, Database, LocalCluster};
+use crate::scanner::{InventoryScan, SourceSpec};
+use crate::worker::{self, RetryPolicy, Shutdown, Worker, WorkerConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "scanledger", version, about = "Asynchronous cloud security posture scans, every step kept as an immutable fact in PostgreSQL.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API and a worker in one process (starts a local PostgreSQL when DATABASE_URL is unset).
+    Serve(ServeArgs),
+    /// Run the HTTP API only.
+    Api(ApiArgs),
+    /// Run a worker only: claim scans, run them, reap expired leases.
+    Worker(WorkerArgs),
+    /// Apply database migrations and projection DDL, then exit.
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// PostgreSQL connection URL. When unset, a local cluster in --pg-dir is used (and started if needed).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Data folder of the local PostgreSQL cluster (used when DATABASE_URL is unset).
+    #[arg(long, env = "SCANLEDGER_PG_DIR", default_value = ".scanledger/pg", global = true)]
+    pub pg_dir: PathBuf,
+    /// TCP port of the local cluster on 127.0.0.1.
+    #[arg(long, env = "SCANLEDGER_PG_PORT", default_value_t = 54329, global = true)]
+    pub pg_port: u16,
+    /// Role the service acts as at run time (INSERT and SELECT only on the ledger); '' keeps the login role.
+    #[arg(long, env = "SCANLEDGER_APP_ROLE", default_value = pg::APP_ROLE, global = true)]
+    pub app_role: String,
+    /// Connections in the pool.
+    #[arg(long, env = "SCANLEDGER_DB_CONNECTIONS", default_value_t = 16, global = true)]
+    pub db_connections: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "SCANLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Attempts a new scan gets before it ends failed.
+    #[arg(long, env = "SCANLEDGER_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub max_attempts: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Where scans read their inventory: fixture:PATH[?delay_ms=N] (or azure, once built).
+    #[arg(long, env = "SCANLEDGER_SOURCE", default_value = "fixture:demo/tenant")]
+    pub source: String,
+    /// Scans run at once by this process.
+    #[arg(long, env = "SCANLEDGER_CONCURRENCY", default_value_t = worker::CONCURRENCY_DEFAULT)]
+    pub concurrency: usize,
+    /// Interval between heartbeats of a running scan (e.g. 5s, 500ms).
+    #[arg(long, env = "SCANLEDGER_HEARTBEAT", default_value = "5s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+    /// Lease each claim and heartbeat grants; a scan whose lease runs out is timed out and retried.
+    #[arg(long, env = "SCANLEDGER_LEASE", default_value = "30s", value_parser = parse_duration)]
+    pub lease: Duration,
+    /// Polling fallback when no notification arrives.
+    #[arg(long, env = "SCANLEDGER_POLL", default_value = "1s", value_parser = parse_duration)]
+    pub poll: Duration,
+    /// How often this worker's reaper looks for expired leases.
+    #[arg(long, env = "SCANLEDGER_REAPER_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub reaper_interval: Duration,
+    /// On SIGTERM, time running scans get to finish before they are handed back.
+    #[arg(long, env = "SCANLEDGER_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Most scans claimed in one round trip.
+    #[arg(long, env = "SCANLEDGER_CLAIM_BATCH", default_value_t = worker::CLAIM_BATCH_DEFAULT)]
+    pub claim_batch: usize,
+    /// Back-off before the second attempt; doubles per attempt, with jitter.
+    #[arg(long, env = "SCANLEDGER_RETRY_BASE", default_value = "1s", value_parser = parse_duration)]
+    pub retry_base: Duration,
+    /// Longest back-off between attempts.
+    #[arg(long, env = "SCANLEDGER_RETRY_CAP", default_value = "5m", value_parser = parse_duration)]
+    pub retry_cap: Duration,
+    /// Worker id recorded in events (default: host-pid-random).
+    #[arg(long, env = "SCANLEDGER_WORKER_ID")]
+    pub worker_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+}
+
+/// `500ms`, `5s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    }
+}
+
+impl WorkerArgs {
+    pub fn config(&self) -> WorkerConfig {
+        WorkerConfig {
+            id: self.worker_id.clone().map(WorkerId::new).unwrap_or_else(WorkerId::generate),
+            concurrency: self.concurrency,
+            heartbeat: self.heartbeat,
+            lease: self.lease,
+            poll: self.poll,
+            reaper_interval: self.reaper_interval,
+            grace: self.grace,
+            claim_batch: self.claim_batch,
+            retry: RetryPolicy {
+                base: self.retry_base,
+                cap: self.retry_cap,
+            },
+        }
+    }
+}
+
+/// The database a command talks to, and the local cluster it started (if any), which
+/// stops when this value is dropped.
+pub struct Db {
+    pub database: Database,
+    pub cluster: Option<LocalCluster>,
+}
+
+/// Name of the database created in a local cluster.
+pub const LOCAL_DATABASE: &str = "scanledger";
+
+impl DbArgs {
+    pub async fn open(&self) -> anyhow::Result<Db> {
+        let role = Some(self.app_role.clone());
+        if let Some(url) = &self.database_url {
+            return Ok(Db {
+                database: Database::from_url(url, role)?,
+                cluster: None,
+            });
+        }
+        let mut opts = ClusterOptions::new(&self.pg_dir);
+        opts.port = Some(self.pg_port);
+        let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&opts))
+            .await?
+            .context("starting the local PostgreSQL cluster")?;
+        tracing::info!(data_dir = %cluster.data_dir().display(), port = cluster.port(), "local PostgreSQL ready");
+        create_database(&cluster, LOCAL_DATABASE).await?;
+        Ok(Db {
+            database: Database::from_options(cluster.connect_options(LOCAL_DATABASE), role),
+            cluster: Some(cluster),
+        })
+    }
+}
+
+/// Create `name` in a local cluster unless it exists.
+pub async fn create_database(cluster: &LocalCluster, name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("postgres")).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        sqlx::raw_sql(&format!("CREATE DATABASE {}", pg::quote_ident(name)))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = cli.db.open().await?;
+    db.database.migrate().await.context("migrating the database")?;
+    let result = match &cli.command {
+        Command::Migrate => {
+            tracing::info!("database is up to date");
+            Ok(())
+        }
+        Command::Serve(args) => serve(&db, &cli.db, Some(&args.api), Some(&args.worker)).await,
+        Command::Api(args) => serve(&db, &cli.db, Some(args), None).await,
+        Command::Worker(args) => serve(&db, &cli.db, None, Some(args)).await,
+    };
+    drop(db);
+    result
+}
+
+async fn serve(db: &Db, dbargs: &DbArgs, api_args: Option<&ApiArgs>, worker_args: Option<&WorkerArgs>) -> anyhow::Result<()> {
+    let pool = db.database.app_pool(dbargs.db_connections).await?;
+    let ledger = Ledger::new(pool.clone());
+    let (trigger, shutdown) = Shutdown::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if let Some(args) = worker_args {
+        let spec: SourceSpec = args.source.parse()?;
+        let job = Arc::new(InventoryScan::new(spec.open()?));
+        let worker = Worker::new(ledger.clone(), job, args.config())?;
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            worker.run(shutdown).await;
+            Ok(())
+        });
+    }
+    if let Some(args) = api_args {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let state = AppState {
+            ledger: ledger.clone(),
+            max_attempts: args.max_attempts,
+        };
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move { api::serve(listener, state, shutdown).await.context("API server") });
+    }
+
+    tokio::select! {
+        _ = worker::shutdown::signal() => {}
+        Some(res) = tasks.join_next() => {
+            // A component ended on its own: stop the rest.
+            res??;
+        }
+    }
+    trigger.trigger();
+    while let Some(res) = tasks.join_next().await {
+        res??;
+    }
+    pool.close().await;
+    Ok(())
+}

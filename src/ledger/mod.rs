@@ -1,0 +1,498 @@
+//! The ledger: the append-only `scan_events` table and the only code that writes it.
+//!
+//! Every append runs in one transaction that (1) locks the affected `scan_status` rows
+//! in scan id order, (2) checks the expected stream versions, (3) inserts the events —
+//! the database re-checks every lifecycle invariant in its trigger and unique indexes —
+//! (4) folds them into `scan_status` inline, and (5) sends one NOTIFY when a scan became
+//! claimable. The rest of the code asks for intent-named operations (`request`, `claim`,
+//! `append`, `reap_expired`) and never writes SQL against `scan_events`.
+
+mod event;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+pub use event::*;
+
+use crate::projection::scan_status::{self, ScanStatus};
+
+/// Channel notified (once per transaction) when a scan became claimable.
+pub const PENDING_CHANNEL: &str = "scanledger_pending";
+
+/// One event to append, with the stream version the writer believes is current.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub scan_id: ScanId,
+    /// The version the writer last saw (0 for a new scan).
+    pub expected_version: i32,
+    pub attempt: i32,
+    pub worker_id: Option<WorkerId>,
+    pub event: Event,
+}
+
+/// A request for a new scan.
+#[derive(Clone, Debug)]
+pub struct NewScan {
+    pub scan_id: ScanId,
+    pub request: Requested,
+}
+
+/// An attempt a worker now owns.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub scan_id: ScanId,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    /// Stream version after the `Claimed` event: the next append expects it.
+    pub version: i32,
+    pub subscription_id: SubscriptionId,
+    pub rules: Vec<String>,
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer appended first: re-read the stream.
+    #[error("scan {scan_id}: expected stream version {expected}, found {actual:?}")]
+    Conflict {
+        scan_id: ScanId,
+        expected: i32,
+        actual: Option<i32>,
+    },
+    /// The database refused the event (an invariant: fencing, terminal state, lease).
+    #[error("scan {scan_id}: the ledger rejected the event ({constraint})")]
+    Rejected { scan_id: ScanId, constraint: String },
+    #[error("ledger database error: {0}")]
+    Db(std::sync::Arc<sqlx::Error>),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(std::sync::Arc::new(e))
+    }
+}
+
+impl AppendError {
+    /// True when the writer lost the scan (another writer won, or it was fenced off).
+    pub fn is_lost(&self) -> bool {
+        matches!(self, Self::Conflict { .. } | Self::Rejected { .. })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored event {seq} cannot be read: {source}")]
+    Decode {
+        seq: i64,
+        #[source]
+        source: DecodeError,
+    },
+}
+
+/// Handle on the ledger (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pool: PgPool,
+}
+
+/// What the database said about a failed batch insert.
+enum Refusal {
+    Constraint(String),
+    Other(sqlx::Error),
+}
+
+fn classify(err: sqlx::Error) -> Refusal {
+    if let sqlx::Error::Database(db) = &err {
+        let code = db.code().unwrap_or_default();
+        // 23xxx: integrity violations, raised by indexes, checks or the lifecycle trigger.
+        if code.starts_with("23") {
+            let constraint = db.constraint().unwrap_or("scan_events").to_string();
+            return Refusal::Constraint(constraint);
+        }
+    }
+    Refusal::Other(err)
+}
+
+impl Ledger {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Append `Requested` for new scans, in one transaction.
+    pub async fn request(&self, scans: Vec<NewScan>) -> Result<Vec<RecordedEvent>, AppendError> {
+        let batch: Vec<NewEvent> = scans
+            .into_iter()
+            .map(|s| NewEvent {
+                scan_id: s.scan_id,
+                expected_version: 0,
+                attempt: 0,
+                worker_id: None,
+                event: Event::Requested(s.request),
+            })
+            .collect();
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        match commit(&mut tx, batch, HashMap::new()).await {
+            Ok(recorded) => {
+                tx.commit().await?;
+                Ok(recorded)
+            }
+            Err(e) => match classify(e) {
+                Refusal::Constraint(constraint) => Err(AppendError::Rejected {
+                    scan_id: ScanId(Uuid::nil()),
+                    constraint,
+                }),
+                Refusal::Other(e) => Err(e.into()),
+            },
+        }
+    }
+
+    /// Append one event at an expected version.
+    pub async fn append(&self, event: NewEvent) -> Result<RecordedEvent, AppendError> {
+        let mut results = self.append_many(vec![event]).await?;
+        results.pop().expect("one result per event")
+    }
+
+    /// Append events to existing scans in one transaction where possible. Each event
+    /// gets its own result: a stale expected version or a refused event fails alone.
+    pub async fn append_many(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Result<RecordedEvent, AppendError>>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        match try_append(&mut conn, &events).await? {
+            Ok(results) => Ok(results),
+            // The database refused something in the batch: isolate it by appending one by one.
+            Err(refusal) if events.len() > 1 => {
+                tracing::debug!(?refusal, "batch refused; appending one by one");
+                let mut results = Vec::with_capacity(events.len());
+                for e in events {
+                    let r = match try_append(&mut conn, std::slice::from_ref(&e)).await? {
+                        Ok(mut r) => r.pop().expect("one result"),
+                        Err(constraint) => Err(AppendError::Rejected {
+                            scan_id: e.scan_id,
+                            constraint,
+                        }),
+                    };
+                    results.push(r);
+                }
+                Ok(results)
+            }
+            Err(constraint) => Ok(vec![Err(AppendError::Rejected {
+                scan_id: events[0].scan_id,
+                constraint,
+            })]),
+        }
+    }
+
+    /// Claim up to `limit` eligible scans for `worker` by appending `Claimed` for each
+    /// one's next attempt. The unique (scan, attempt) claim index decides any race;
+    /// `SKIP LOCKED` only keeps concurrent claimers from queueing behind each other.
+    pub async fn claim(
+        &self,
+        worker: &WorkerId,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, sqlx::Error> {
+        let lease_ms = lease.as_millis() as u64;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let rows = scan_status::lock_claimable(&mut tx, limit as i64).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch: Vec<NewEvent> = rows
+            .iter()
+            .map(|r| NewEvent {
+                scan_id: r.scan_id,
+                expected_version: r.version,
+                attempt: r.attempt + 1,
+                worker_id: Some(worker.clone()),
+                event: Event::Claimed(Claimed { lease_ms }),
+            })
+            .collect();
+        let mut by_id: HashMap<ScanId, ScanStatus> = rows.into_iter().map(|r| (r.scan_id, r)).collect();
+        let prev = by_id.clone();
+        let recorded = match commit(&mut tx, batch, prev).await {
+            Ok(r) => r,
+            Err(e) => match classify(e) {
+                // Only possible if the projection disagrees with the ledger; claim nothing.
+                Refusal::Constraint(c) => {
+                    tracing::warn!(constraint = %c, "claim batch refused by the ledger");
+                    return Ok(Vec::new());
+                }
+                Refusal::Other(e) => return Err(e),
+            },
+        };
+        tx.commit().await?;
+        Ok(recorded
+            .into_iter()
+            .filter_map(|e| {
+                let row = by_id.remove(&e.scan_id)?;
+                let Event::Claimed(c) = &e.event else { return None };
+                Some(Claim {
+                    scan_id: e.scan_id,
+                    attempt: e.attempt,
+                    max_attempts: row.max_attempts,
+                    version: e.version,
+                    subscription_id: SubscriptionId::parse(&row.subscription_id).ok()?,
+                    rules: row.rules,
+                    lease_expires_at: e.recorded_at
+                        + chrono::Duration::milliseconds(c.lease_ms as i64),
+                })
+            })
+            .collect())
+    }
+
+    /// Append `TimedOut` for up to `limit` attempts whose lease ran out by the database
+    /// clock. Safe with any number of concurrent reapers: rows being reaped elsewhere are
+    /// skipped, and the ledger refuses a second outcome for an attempt.
+    /// `retry_in` decides the back-off from (attempt, max_attempts).
+    pub async fn reap_expired(
+        &self,
+        reaper: &WorkerId,
+        limit: usize,
+        retry_in: impl Fn(i32, i32) -> Option<Duration>,
+    ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let rows = scan_status::lock_expired(&mut tx, limit as i64).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch: Vec<NewEvent> = rows
+            .iter()
+            .map(|r| NewEvent {
+                scan_id: r.scan_id,
+                expected_version: r.version,
+                attempt: r.attempt,
+                worker_id: Some(reaper.clone()),
+                event: Event::TimedOut(TimedOut {
+                    lease_holder: WorkerId::new(r.worker_id.clone().unwrap_or_default()),
+                    retry_in_ms: retry_in(r.attempt, r.max_attempts).map(|d| d.as_millis() as u64),
+                }),
+            })
+            .collect();
+        let prev = rows.into_iter().map(|r| (r.scan_id, r)).collect();
+        match commit(&mut tx, batch, prev).await {
+            Ok(recorded) => {
+                tx.commit().await?;
+                Ok(recorded)
+            }
+            Err(e) => match classify(e) {
+                Refusal::Constraint(c) => {
+                    tracing::warn!(constraint = %c, "reap batch refused by the ledger");
+                    Ok(Vec::new())
+                }
+                Refusal::Other(e) => Err(e),
+            },
+        }
+    }
+
+    /// The whole stream of one scan, in version order.
+    pub async fn stream(&self, scan_id: ScanId) -> Result<Vec<RecordedEvent>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at,
+                    tx_id::text::bigint AS tx_id
+               FROM scan_events WHERE scan_id = $1 ORDER BY version",
+        )
+        .bind(scan_id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(decode_row).collect()
+    }
+}
+
+impl Ledger {
+    /// Events after global position `after_seq`, in position order (for replay).
+    /// Only call when no writer is active, or accept that late commits may appear later:
+    /// the live feed with a commit-safe cursor is a separate reader.
+    pub async fn read_from(&self, after_seq: i64, limit: i64) -> Result<Vec<RecordedEvent>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at,
+                    tx_id::text::bigint AS tx_id
+               FROM scan_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(decode_row).collect()
+    }
+}
+
+fn decode_row(row: sqlx::postgres::PgRow) -> Result<RecordedEvent, LedgerError> {
+    let seq: i64 = row.try_get("seq")?;
+    let kind: String = row.try_get("kind")?;
+    let payload: serde_json::Value = row.try_get("payload")?;
+    let event = Event::decode(&kind, payload).map_err(|source| LedgerError::Decode { seq, source })?;
+    Ok(RecordedEvent {
+        seq,
+        scan_id: ScanId(row.try_get("scan_id")?),
+        version: row.try_get("version")?,
+        attempt: row.try_get("attempt")?,
+        worker_id: row.try_get::<Option<String>, _>("worker_id")?.map(WorkerId::new),
+        recorded_at: row.try_get("recorded_at")?,
+        tx_id: row.try_get("tx_id")?,
+        event,
+    })
+}
+
+/// One transaction: lock rows, check versions, append what passes. The outer error is a
+/// database failure; the inner `Err` names the constraint that refused the batch.
+async fn try_append(
+    conn: &mut PgConnection,
+    events: &[NewEvent],
+) -> Result<Result<Vec<Result<RecordedEvent, AppendError>>, String>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    let mut ids: Vec<Uuid> = events
+        .iter()
+        .filter(|e| e.expected_version > 0)
+        .map(|e| e.scan_id.0)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let prev = scan_status::lock(&mut tx, &ids).await?;
+
+    // Stale writers lose here, before touching the ledger.
+    let mut current: HashMap<ScanId, Option<i32>> = HashMap::new();
+    let mut accepted = Vec::new();
+    let mut slots: Vec<Result<usize, AppendError>> = Vec::with_capacity(events.len());
+    for e in events {
+        let cur = *current
+            .entry(e.scan_id)
+            .or_insert_with(|| prev.get(&e.scan_id).map(|r| r.version));
+        if cur.unwrap_or(0) == e.expected_version {
+            current.insert(e.scan_id, Some(e.expected_version + 1));
+            slots.push(Ok(accepted.len()));
+            accepted.push(e.clone());
+        } else {
+            slots.push(Err(AppendError::Conflict {
+                scan_id: e.scan_id,
+                expected: e.expected_version,
+                actual: cur,
+            }));
+        }
+    }
+    let recorded = match commit(&mut tx, accepted, prev).await {
+        Ok(r) => r,
+        Err(e) => {
+            return match classify(e) {
+                Refusal::Constraint(c) => Ok(Err(c)),
+                Refusal::Other(e) => Err(e),
+            }
+        }
+    };
+    tx.commit().await?;
+    let mut recorded: Vec<Option<RecordedEvent>> = recorded.into_iter().map(Some).collect();
+    Ok(Ok(slots
+        .into_iter()
+        .map(|s| s.map(|i| recorded[i].take().expect("each event recorded once")))
+        .collect()))
+}
+
+/// Insert events (in order), fold them into `scan_status`, and notify workers once if a
+/// scan became claimable. `prev` holds the locked rows of the scans appended to.
+async fn commit(
+    tx: &mut PgConnection,
+    batch: Vec<NewEvent>,
+    mut prev: HashMap<ScanId, ScanStatus>,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = batch.len();
+    let mut scan_ids = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut attempts = Vec::with_capacity(n);
+    let mut workers = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(n);
+    for e in &batch {
+        scan_ids.push(e.scan_id.0);
+        versions.push(e.expected_version + 1);
+        kinds.push(e.event.kind().as_str());
+        attempts.push(e.attempt);
+        workers.push(e.worker_id.as_ref().map(|w| w.as_str().to_string()));
+        payloads.push(e.event.payload());
+    }
+    // WITH ORDINALITY keeps the batch order, so seq follows it and the trigger sees
+    // earlier events of the same scan (backfill appends whole streams at once).
+    let rows = sqlx::query(
+        "INSERT INTO scan_events (scan_id, version, kind, attempt, worker_id, payload)
+         SELECT scan_id, version, kind, attempt, worker_id, payload
+           FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], $5::text[], $6::jsonb[])
+                WITH ORDINALITY AS t(scan_id, version, kind, attempt, worker_id, payload, ord)
+          ORDER BY ord
+         RETURNING seq, scan_id, version, recorded_at, tx_id::text::bigint AS tx_id",
+    )
+    .bind(&scan_ids)
+    .bind(&versions)
+    .bind(&kinds)
+    .bind(&attempts)
+    .bind(&workers)
+    .bind(&payloads)
+    .fetch_all(&mut *tx)
+    .await?;
+
+    let mut stamps: HashMap<(Uuid, i32), (i64, DateTime<Utc>, i64)> = HashMap::with_capacity(n);
+    for row in rows {
+        stamps.insert(
+            (row.try_get("scan_id")?, row.try_get("version")?),
+            (row.try_get("seq")?, row.try_get("recorded_at")?, row.try_get("tx_id")?),
+        );
+    }
+    let mut notify = false;
+    let mut recorded = Vec::with_capacity(n);
+    for e in batch {
+        let version = e.expected_version + 1;
+        let (seq, recorded_at, tx_id) = stamps
+            .remove(&(e.scan_id.0, version))
+            .ok_or_else(|| sqlx::Error::Protocol("insert returned no row for an event".into()))?;
+        notify |= e.event.makes_claimable_now();
+        recorded.push(RecordedEvent {
+            seq,
+            scan_id: e.scan_id,
+            version,
+            attempt: e.attempt,
+            worker_id: e.worker_id,
+            recorded_at,
+            tx_id,
+            event: e.event,
+        });
+    }
+    recorded.sort_by_key(|e| e.seq);
+
+    // Inline projection: the same fold a rebuild uses.
+    for e in &recorded {
+        let row = scan_status::fold(prev.remove(&e.scan_id), e)
+            .map_err(|err| sqlx::Error::Protocol(format!("scan_status fold: {err}")))?;
+        prev.insert(e.scan_id, row);
+    }
+    let touched: Vec<&ScanStatus> = {
+        let mut ids: Vec<ScanId> = recorded.iter().map(|e| e.scan_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.iter().filter_map(|id| prev.get(id)).collect()
+    };
+    scan_status::upsert(tx, &touched).await?;
+
+    if notify {
+        // Once per transaction: NOTIFY serializes commits on a global lock.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(PENDING_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(recorded)
+}

@@ -1,0 +1,105 @@
+//! One local cluster per test (or benchmark) process, and a fresh database per test,
+//! cloned from a migrated template so each test starts in milliseconds.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use sqlx::Connection;
+use uuid::Uuid;
+
+use super::{quote_ident, ClusterOptions, Database, LocalCluster, APP_ROLE};
+
+const TEMPLATE: &str = "scanledger_template";
+
+pub struct TestCluster {
+    cluster: LocalCluster,
+    template: tokio::sync::OnceCell<()>,
+}
+
+static SHARED: OnceLock<TestCluster> = OnceLock::new();
+
+/// Remove clusters left by earlier test processes that are gone.
+fn sweep(root: &Path) {
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("pg-")).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+impl TestCluster {
+    /// The cluster of this process, started under `root` on first use. `durable` keeps
+    /// fsync on (benchmarks); tests run without it.
+    pub fn shared(root: &Path, durable: bool) -> &'static TestCluster {
+        SHARED.get_or_init(|| {
+            std::fs::create_dir_all(root).expect("create test cluster root");
+            sweep(root);
+            let dir: PathBuf = root.join(format!("pg-{}", std::process::id()));
+            let mut opts = ClusterOptions::new(dir.join("data"));
+            opts.fast_init = !durable;
+            opts.settings = vec![
+                ("max_connections".into(), "400".into()),
+                ("shared_buffers".into(), "256MB".into()),
+            ];
+            if !durable {
+                for (k, v) in [("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")] {
+                    opts.settings.push((k.into(), v.into()));
+                }
+            }
+            let cluster = LocalCluster::start(&opts).expect("start the test PostgreSQL cluster");
+            TestCluster {
+                cluster,
+                template: tokio::sync::OnceCell::new(),
+            }
+        })
+    }
+
+    pub fn cluster(&self) -> &LocalCluster {
+        &self.cluster
+    }
+
+    /// A new, migrated, empty database.
+    pub async fn fresh_database(&self) -> anyhow::Result<TestDatabase> {
+        self.template
+            .get_or_try_init(|| async {
+                let mut admin = sqlx::PgConnection::connect_with(&self.cluster.connect_options("postgres")).await?;
+                sqlx::raw_sql(&format!("CREATE DATABASE {TEMPLATE}")).execute(&mut admin).await?;
+                admin.close().await?;
+                Database::from_options(self.cluster.connect_options(TEMPLATE), None)
+                    .migrate()
+                    .await?;
+                anyhow::Ok(())
+            })
+            .await?;
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect_with(&self.cluster.connect_options("postgres")).await?;
+        sqlx::raw_sql(&format!(
+            "CREATE DATABASE {} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY",
+            quote_ident(&name)
+        ))
+        .execute(&mut admin)
+        .await?;
+        admin.close().await?;
+        Ok(TestDatabase {
+            url: self.cluster.url(&name),
+            database: Database::from_options(self.cluster.connect_options(&name), Some(APP_ROLE.into())),
+            owner: Database::from_options(self.cluster.connect_options(&name), None),
+            name,
+        })
+    }
+}
+
+pub struct TestDatabase {
+    pub name: String,
+    /// `DATABASE_URL` for child processes.
+    pub url: String,
+    /// Pools from here act as the application role.
+    pub database: Database,
+    /// Pools from here act as the table owner (superuser).
+    pub owner: Database,
+}

@@ -1,0 +1,324 @@
+//! `scan_status`: one row per scan, the status clients poll and workers claim from.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::ledger::{
+    Event, FailureCode, Progress, PublicError, RecordedEvent, ScanId, ScanSummary,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanState {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ScanState {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// A row of `scan_status`. Field names are the column names: rows travel to and from
+/// PostgreSQL as JSON (`to_jsonb` / `jsonb_populate_recordset`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScanStatus {
+    pub scan_id: ScanId,
+    pub subscription_id: String,
+    pub status: ScanState,
+    pub priority: i16,
+    /// The current (or last) attempt; 0 before the first claim.
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub rules: Vec<String>,
+    pub worker_id: Option<String>,
+    pub requested_by: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// When a pending scan may next be claimed.
+    pub next_eligible_at: Option<DateTime<Utc>>,
+    pub progress: Option<Progress>,
+    pub error: Option<PublicError>,
+    pub summary: Option<ScanSummary>,
+    /// The stream version this row has applied.
+    pub version: i32,
+    /// The global position of the last event applied.
+    pub last_seq: i64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FoldError {
+    #[error("scan {0}: event at version {1} has no preceding Requested")]
+    NoStream(ScanId, i32),
+    #[error("scan {0}: Requested appears twice")]
+    DuplicateRequested(ScanId),
+    #[error("scan {0}: event version {1} does not follow applied version {2}")]
+    OutOfOrder(ScanId, i32, i32),
+}
+
+fn after(at: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
+    at + Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX / 2))
+}
+
+/// The fold: previous row + event → next row. Pure: it reads only its inputs (times come
+/// from `recorded_at` and the payload, never from the clock), so replaying the ledger
+/// reproduces the live table exactly.
+pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, FoldError> {
+    let at = e.recorded_at;
+    let mut row = match (prev, &e.event) {
+        (None, Event::Requested(r)) => {
+            return Ok(ScanStatus {
+                scan_id: e.scan_id,
+                subscription_id: r.subscription_id.to_string(),
+                status: ScanState::Pending,
+                priority: r.priority,
+                attempt: 0,
+                max_attempts: r.max_attempts,
+                rules: r.rules.clone(),
+                worker_id: None,
+                requested_by: r.requested_by.clone(),
+                requested_at: at,
+                claimed_at: None,
+                heartbeat_at: None,
+                finished_at: None,
+                lease_expires_at: None,
+                next_eligible_at: Some(at),
+                progress: None,
+                error: None,
+                summary: None,
+                version: e.version,
+                last_seq: e.seq,
+            })
+        }
+        (Some(_), Event::Requested(_)) => return Err(FoldError::DuplicateRequested(e.scan_id)),
+        (None, _) => return Err(FoldError::NoStream(e.scan_id, e.version)),
+        (Some(row), _) if e.version != row.version + 1 => {
+            return Err(FoldError::OutOfOrder(e.scan_id, e.version, row.version))
+        }
+        (Some(row), _) => row,
+    };
+    row.version = e.version;
+    row.last_seq = e.seq;
+    match &e.event {
+        Event::Requested(_) => unreachable!("handled above"),
+        Event::Claimed(c) => {
+            row.status = ScanState::Running;
+            row.attempt = e.attempt;
+            row.worker_id = e.worker_id.as_ref().map(|w| w.to_string());
+            row.claimed_at = Some(at);
+            row.heartbeat_at = None;
+            row.lease_expires_at = Some(after(at, c.lease_ms));
+            row.next_eligible_at = None;
+            row.progress = Some(Progress::default());
+        }
+        Event::Heartbeat(h) => {
+            row.heartbeat_at = Some(at);
+            row.lease_expires_at = Some(after(at, h.lease_ms));
+            row.progress = Some(h.progress.clone());
+        }
+        Event::Completed(c) => {
+            row.status = ScanState::Completed;
+            row.finished_at = Some(at);
+            row.lease_expires_at = None;
+            row.error = None;
+            row.summary = Some(c.summary.clone());
+        }
+        Event::Failed(f) => {
+            row.error = Some(f.error.clone());
+            retry_or_fail(&mut row, at, f.retry_in_ms);
+        }
+        Event::TimedOut(t) => {
+            row.error = Some(PublicError {
+                code: FailureCode::LeaseExpired,
+                message: FailureCode::LeaseExpired.public_message().to_string(),
+                correlation_id: None,
+            });
+            retry_or_fail(&mut row, at, t.retry_in_ms);
+        }
+        Event::Cancelled(_) => {
+            row.status = ScanState::Cancelled;
+            row.finished_at = Some(at);
+            row.lease_expires_at = None;
+            row.next_eligible_at = None;
+        }
+    }
+    Ok(row)
+}
+
+fn retry_or_fail(row: &mut ScanStatus, at: DateTime<Utc>, retry_in_ms: Option<u64>) {
+    row.lease_expires_at = None;
+    match retry_in_ms {
+        Some(ms) => {
+            row.status = ScanState::Pending;
+            row.next_eligible_at = Some(after(at, ms));
+        }
+        None => {
+            row.status = ScanState::Failed;
+            row.finished_at = Some(at);
+            row.next_eligible_at = None;
+        }
+    }
+}
+
+/// Fold a whole stream (in version order) from nothing.
+pub fn fold_stream<'a>(
+    events: impl IntoIterator<Item = &'a RecordedEvent>,
+) -> Result<Option<ScanStatus>, FoldError> {
+    let mut row = None;
+    for e in events {
+        row = Some(fold(row, e)?);
+    }
+    Ok(row)
+}
+
+/// A row where the live table and a replay of the ledger disagree.
+#[derive(Debug, PartialEq)]
+pub struct Difference {
+    pub scan_id: ScanId,
+    pub live: Option<ScanStatus>,
+    pub replayed: Option<ScanStatus>,
+}
+
+/// Replay the whole ledger through [`fold`] and compare with the live table.
+/// Run it while writers are quiet; otherwise rows that moved meanwhile differ.
+pub async fn verify(ledger: &crate::ledger::Ledger) -> Result<Vec<Difference>, crate::ledger::LedgerError> {
+    let mut replayed: HashMap<ScanId, ScanStatus> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let batch = ledger.read_from(after, 10_000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for e in &batch {
+            match fold(replayed.remove(&e.scan_id), e) {
+                Ok(row) => {
+                    replayed.insert(e.scan_id, row);
+                }
+                Err(err) => tracing::error!(seq = e.seq, error = %err, "event does not fold"),
+            }
+        }
+    }
+    let values: Vec<serde_json::Value> = sqlx::query_scalar(SELECT_ROW).fetch_all(ledger.pool()).await?;
+    let mut diffs = Vec::new();
+    for live in decode(values)? {
+        let replayed = replayed.remove(&live.scan_id);
+        if replayed.as_ref() != Some(&live) {
+            diffs.push(Difference {
+                scan_id: live.scan_id,
+                live: Some(live),
+                replayed,
+            });
+        }
+    }
+    diffs.extend(replayed.into_values().map(|r| Difference {
+        scan_id: r.scan_id,
+        live: None,
+        replayed: Some(r),
+    }));
+    Ok(diffs)
+}
+
+// ---- storage -------------------------------------------------------------------------
+
+const SELECT_ROW: &str = "SELECT to_jsonb(s) FROM scan_status s";
+
+fn decode(values: Vec<serde_json::Value>) -> Result<Vec<ScanStatus>, sqlx::Error> {
+    values
+        .into_iter()
+        .map(|v| serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .collect()
+}
+
+/// Read one row (for polling clients).
+pub async fn get<'c>(db: impl PgExecutor<'c>, id: ScanId) -> Result<Option<ScanStatus>, sqlx::Error> {
+    let v: Option<serde_json::Value> = sqlx::query_scalar(&format!("{SELECT_ROW} WHERE scan_id = $1"))
+        .bind(id.0)
+        .fetch_optional(db)
+        .await?;
+    Ok(decode(v.into_iter().collect())?.pop())
+}
+
+/// Lock and read the rows of the scans about to be appended to. Locks are taken in
+/// scan id order so that concurrent batches cannot deadlock.
+pub(crate) async fn lock(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<HashMap<ScanId, ScanStatus>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
+        "{SELECT_ROW} WHERE scan_id = ANY($1) ORDER BY scan_id FOR UPDATE"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(decode(values)?.into_iter().map(|r| (r.scan_id, r)).collect())
+}
+
+/// Lock up to `limit` scans that are eligible to be claimed now (database clock).
+/// Rows another worker is claiming are skipped, not waited for.
+pub(crate) async fn lock_claimable(
+    tx: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<ScanStatus>, sqlx::Error> {
+    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
+        "{SELECT_ROW} WHERE status = 'pending' AND next_eligible_at <= now()
+         ORDER BY priority DESC, next_eligible_at LIMIT $1 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    decode(values)
+}
+
+/// Lock up to `limit` running scans whose lease has run out by the database clock.
+pub(crate) async fn lock_expired(
+    tx: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<ScanStatus>, sqlx::Error> {
+    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
+        "{SELECT_ROW} WHERE status = 'running' AND lease_expires_at <= now()
+         ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    decode(values)
+}
+
+/// Write folded rows (insert new scans, replace the others).
+pub(crate) async fn upsert(tx: &mut PgConnection, rows: &[&ScanStatus]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_value(rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO scan_status SELECT * FROM jsonb_populate_recordset(NULL::scan_status, $1)
+         ON CONFLICT (scan_id) DO UPDATE SET
+            subscription_id = EXCLUDED.subscription_id, status = EXCLUDED.status,
+            priority = EXCLUDED.priority, attempt = EXCLUDED.attempt,
+            max_attempts = EXCLUDED.max_attempts, rules = EXCLUDED.rules,
+            worker_id = EXCLUDED.worker_id, requested_by = EXCLUDED.requested_by,
+            requested_at = EXCLUDED.requested_at, claimed_at = EXCLUDED.claimed_at,
+            heartbeat_at = EXCLUDED.heartbeat_at, finished_at = EXCLUDED.finished_at,
+            lease_expires_at = EXCLUDED.lease_expires_at,
+            next_eligible_at = EXCLUDED.next_eligible_at, progress = EXCLUDED.progress,
+            error = EXCLUDED.error, summary = EXCLUDED.summary,
+            version = EXCLUDED.version, last_seq = EXCLUDED.last_seq",
+    )
+    .bind(json)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! The fixture source: ARM-shaped JSON documents on disk. A file holds one resource,
+//! an array of resources, or an ARM list page (`{"value": [...]}`). A folder is read
+//! file by file in name order, so memory holds one document at a time.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::stream::{self, BoxStream, StreamExt};
+
+use super::{InventorySource, Resource};
+use crate::ledger::{FailureCode, SubscriptionId};
+use crate::worker::ScanError;
+
+pub struct FixtureSource {
+    path: PathBuf,
+    delay: Duration,
+}
+
+impl FixtureSource {
+    pub fn new(path: PathBuf, delay: Duration) -> Self {
+        Self { path, delay }
+    }
+}
+
+fn files(path: &Path) -> Result<Vec<PathBuf>, ScanError> {
+    let unavailable = |e: std::io::Error| {
+        ScanError::new(
+            FailureCode::SourceUnavailable,
+            format!("fixture {}: {e}", path.display()),
+        )
+    };
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(unavailable)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Resource>, ScanError> {
+    let invalid = |detail: String| ScanError::new(FailureCode::InvalidInventory, detail);
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("{}: {e}", file.display())))?;
+    match doc {
+        serde_json::Value::Array(items) => Ok(items),
+        serde_json::Value::Object(mut obj) => match obj.remove("value") {
+            Some(serde_json::Value::Array(items)) => Ok(items),
+            Some(_) => Err(invalid(format!("{}: `value` is not an array", file.display()))),
+            None => Ok(vec![serde_json::Value::Object(obj)]),
+        },
+        _ => Err(invalid(format!("{}: not a resource document", file.display()))),
+    }
+}
+
+/// Does this resource id belong to the subscription? ARM ids are case-insensitive.
+fn in_subscription(resource: &Resource, prefix: &str) -> bool {
+    resource
+        .get("id")
+        .and_then(|id| id.as_str())
+        .is_some_and(|id| id.len() >= prefix.len() && id[..prefix.len()].eq_ignore_ascii_case(prefix))
+}
+
+impl InventorySource for FixtureSource {
+    fn resources(&self, subscription: &SubscriptionId) -> BoxStream<'static, Result<Resource, ScanError>> {
+        let prefix = format!("/subscriptions/{subscription}/");
+        let delay = self.delay;
+        let files = match files(&self.path) {
+            Ok(f) => f,
+            Err(e) => return stream::once(async move { Err(e) }).boxed(),
+        };
+        stream::iter(files)
+            .then(|file| async move {
+                let bytes = tokio::fs::read(&file).await.map_err(|e| {
+                    ScanError::new(FailureCode::SourceUnavailable, format!("{}: {e}", file.display()))
+                })?;
+                parse(&file, &bytes)
+            })
+            .flat_map(|doc| match doc {
+                Ok(items) => stream::iter(items.into_iter().map(Ok).collect::<Vec<_>>()).boxed(),
+                Err(e) => stream::once(async move { Err(e) }).boxed(),
+            })
+            .filter(move |r| {
+                let keep = r.as_ref().map_or(true, |r| in_subscription(r, &prefix));
+                async move { keep }
+            })
+            .then(move |r| async move {
+                if !delay.is_zero() && r.is_ok() {
+                    tokio::time::sleep(delay).await;
+                }
+                r
+            })
+            .boxed()
+    }
+}

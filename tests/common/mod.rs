@@ -1,0 +1,184 @@
+//! Shared test support: a real PostgreSQL (one cluster per test binary, a fresh
+//! database per test), scripted scan jobs, and condition waits instead of sleeps.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use scanledger::ledger::{FailureCode, Ledger, NewScan, Requested, ScanId, ScanSummary, SubscriptionId};
+use scanledger::pg::testing::{TestCluster, TestDatabase};
+use scanledger::projection::scan_status;
+use scanledger::worker::{ProgressReporter, ScanError, ScanJob, ScanTarget};
+use sqlx::PgPool;
+
+pub struct TestEnv {
+    pub db: TestDatabase,
+    pub pool: PgPool,
+    pub ledger: Ledger,
+}
+
+pub async fn env() -> TestEnv {
+    let _ = tracing_subscriber_init();
+    let cluster = TestCluster::shared(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), false);
+    let db = cluster.fresh_database().await.expect("fresh test database");
+    let pool = db.database.app_pool(40).await.expect("app pool");
+    TestEnv {
+        ledger: Ledger::new(pool.clone()),
+        pool,
+        db,
+    }
+}
+
+fn tracing_subscriber_init() -> Option<()> {
+    if std::env::var_os("TEST_LOG").is_some() {
+        scanledger::telemetry::init();
+    }
+    Some(())
+}
+
+pub const SUB: &str = "6f1c1a9e-5d7b-4c2e-9a41-0d3e5f7a9b10";
+
+pub fn requested(max_attempts: i32) -> Requested {
+    Requested {
+        subscription_id: SubscriptionId::parse(SUB).unwrap(),
+        rules: vec![],
+        priority: 0,
+        max_attempts,
+        requested_by: Some("test".into()),
+    }
+}
+
+/// Request `n` scans in batches; returns their ids.
+pub async fn request_scans(ledger: &Ledger, n: usize, max_attempts: i32) -> Vec<ScanId> {
+    let mut ids = Vec::with_capacity(n);
+    let all: Vec<NewScan> = (0..n)
+        .map(|_| NewScan {
+            scan_id: ScanId::new(),
+            request: requested(max_attempts),
+        })
+        .collect();
+    for chunk in all.chunks(500) {
+        ids.extend(chunk.iter().map(|s| s.scan_id));
+        ledger.request(chunk.to_vec()).await.expect("request scans");
+    }
+    ids
+}
+
+/// Await a condition, checking every 20 ms, failing after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+pub async fn status_of(ledger: &Ledger, id: ScanId) -> scan_status::ScanStatus {
+    scan_status::get(ledger.pool(), id).await.unwrap().expect("scan row")
+}
+
+/// `scan_status` must equal the fold of the ledger, row for row.
+pub async fn assert_projection_matches_ledger(ledger: &Ledger) {
+    let diffs = scan_status::verify(ledger).await.expect("verify");
+    assert!(diffs.is_empty(), "scan_status differs from the fold of the ledger: {diffs:#?}");
+}
+
+/// The ledger-level invariants, checked over the whole table.
+pub async fn assert_ledger_invariants(pool: &PgPool) {
+    let double_claims = count(
+        pool,
+        "SELECT count(*) FROM (SELECT 1 FROM scan_events WHERE kind = 'Claimed'
+           GROUP BY scan_id, attempt HAVING count(*) > 1) x",
+    )
+    .await;
+    assert_eq!(double_claims, 0, "an attempt was claimed twice");
+    let double_outcomes = count(
+        pool,
+        "SELECT count(*) FROM (SELECT 1 FROM scan_events WHERE kind IN ('Completed','Failed','TimedOut')
+           GROUP BY scan_id, attempt HAVING count(*) > 1) x",
+    )
+    .await;
+    assert_eq!(double_outcomes, 0, "an attempt has two outcomes");
+    let gaps = count(
+        pool,
+        "SELECT count(*) FROM (SELECT scan_id FROM scan_events GROUP BY scan_id
+           HAVING max(version) <> count(*) OR min(version) <> 1) x",
+    )
+    .await;
+    assert_eq!(gaps, 0, "a stream has a version gap");
+}
+
+/// What a scripted job does on one attempt.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    Succeed,
+    Fail(FailureCode),
+    /// Never finishes (until aborted).
+    Hang,
+    Panic,
+    /// Finishes after the given time.
+    Slow(Duration),
+}
+
+/// A job whose behaviour per scan is scripted attempt by attempt; unscripted scans use
+/// the default behaviour.
+#[derive(Clone)]
+pub struct ScriptedJob {
+    default: Behaviour,
+    script: Arc<Mutex<HashMap<ScanId, VecDeque<Behaviour>>>>,
+}
+
+impl ScriptedJob {
+    pub fn new(default: Behaviour) -> Self {
+        Self {
+            default,
+            script: Arc::default(),
+        }
+    }
+
+    pub fn script(&self, id: ScanId, steps: impl IntoIterator<Item = Behaviour>) {
+        self.script.lock().unwrap().insert(id, steps.into_iter().collect());
+    }
+}
+
+impl ScanJob for ScriptedJob {
+    fn run(&self, target: ScanTarget, progress: ProgressReporter) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
+        let step = self
+            .script
+            .lock()
+            .unwrap()
+            .get_mut(&target.scan_id)
+            .and_then(|q| q.pop_front())
+            .unwrap_or_else(|| self.default.clone());
+        Box::pin(async move {
+            progress.resources_seen(1);
+            match step {
+                Behaviour::Succeed => Ok(ScanSummary {
+                    resources_seen: 1,
+                    ..Default::default()
+                }),
+                Behaviour::Fail(code) => Err(ScanError::new(code, "scripted failure with secret-ish detail")),
+                Behaviour::Hang => std::future::pending().await,
+                Behaviour::Panic => panic!("scripted panic"),
+                Behaviour::Slow(d) => {
+                    tokio::time::sleep(d).await;
+                    Ok(ScanSummary::default())
+                }
+            }
+        })
+    }
+}
