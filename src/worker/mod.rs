@@ -117,6 +117,8 @@ pub enum WorkerEvent {
     Lost { scan_id: ScanId, attempt: i32 },
     /// This worker's reaper timed out someone's attempt.
     Reaped { scan_id: ScanId, attempt: i32 },
+    /// The queue was drained: the claim loop now waits for a NOTIFY, a free slot or the poll.
+    Idle,
 }
 
 pub struct Worker {
@@ -264,6 +266,7 @@ async fn claim_loop(
             continue;
         }
         // Queue drained: sleep until a NOTIFY, a freed slot, the poll interval, or shutdown.
+        shared.emit(WorkerEvent::Idle);
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(cfg.poll) => {}

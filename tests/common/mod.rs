@@ -132,6 +132,9 @@ pub enum Behaviour {
     Panic,
     /// Finishes after the given time.
     Slow(Duration),
+    /// Blocks its thread (and so a current-thread runtime, heartbeats included) for
+    /// the given time, then succeeds: a stalled process.
+    Freeze(Duration),
 }
 
 /// A job whose behaviour per scan is scripted attempt by attempt; unscripted scans use
@@ -178,7 +181,82 @@ impl ScanJob for ScriptedJob {
                     tokio::time::sleep(d).await;
                     Ok(ScanSummary::default())
                 }
+                Behaviour::Freeze(d) => {
+                    std::thread::sleep(d);
+                    Ok(ScanSummary::default())
+                }
             }
         })
     }
+}
+
+use scanledger::worker::{RetryPolicy, ShutdownTrigger, Worker, WorkerConfig, WorkerEvent};
+use scanledger::ledger::WorkerId;
+use tokio::sync::broadcast;
+
+/// Short timings so lifecycle tests run in seconds.
+pub fn fast_config(id: &str) -> WorkerConfig {
+    WorkerConfig {
+        id: WorkerId::new(id),
+        concurrency: 8,
+        heartbeat: Duration::from_millis(100),
+        lease: Duration::from_millis(1000),
+        poll: Duration::from_millis(200),
+        reaper_interval: Duration::from_millis(100),
+        grace: Duration::from_secs(5),
+        claim_batch: 16,
+        retry: RetryPolicy {
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(50),
+        },
+    }
+}
+
+pub struct RunningWorker {
+    pub trigger: ShutdownTrigger,
+    pub events: broadcast::Receiver<WorkerEvent>,
+    pub handle: tokio::task::JoinHandle<()>,
+}
+
+impl RunningWorker {
+    /// Trigger shutdown and wait for `run` to return.
+    pub async fn stop(self) {
+        self.trigger.trigger();
+        self.handle.await.expect("worker task");
+    }
+}
+
+pub fn spawn_worker(ledger: &Ledger, job: Arc<dyn ScanJob>, cfg: WorkerConfig) -> RunningWorker {
+    let worker = Worker::new(ledger.clone(), job, cfg).expect("valid config");
+    let events = worker.subscribe();
+    let (trigger, shutdown) = scanledger::worker::Shutdown::new();
+    let handle = tokio::spawn(worker.run(shutdown));
+    RunningWorker { trigger, events, handle }
+}
+
+/// Wait for a worker event matching `pred`.
+pub async fn wait_event(
+    events: &mut broadcast::Receiver<WorkerEvent>,
+    timeout: Duration,
+    pred: impl Fn(&WorkerEvent) -> bool,
+) -> WorkerEvent {
+    tokio::time::timeout(timeout, async {
+        loop {
+            match events.recv().await {
+                Ok(e) if pred(&e) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(e) => panic!("worker events closed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for a worker event")
+}
+
+pub async fn count_status(pool: &PgPool, status: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM scan_status WHERE status = $1")
+        .bind(status)
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
