@@ -1,0 +1,207 @@
+//! Real OS processes: several `scanledger worker` processes sharing one database,
+//! `kill -9` mid-scan, SIGTERM, and `scanledger serve` starting its own PostgreSQL.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use scanledger::ledger::{Event, EventKind};
+use scanledger::projection::ScanState;
+
+const BIN: &str = env!("CARGO_BIN_EXE_scanledger");
+
+fn demo_source(delay_ms: u64) -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/tenant");
+    format!("fixture:{}?delay_ms={delay_ms}", dir.display())
+}
+
+/// A worker process; killed (not waited for) if the test panics first.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.0.id() as i32, sig) };
+    }
+
+    /// Wait for exit (bounded); returns the exit status.
+    async fn exit_status(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "process did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn worker(url: &str, id: &str, source: &str, extra: &[&str]) -> Proc {
+    let child = Command::new(BIN)
+        .arg("worker")
+        .args(["--source", source, "--worker-id", id])
+        .args(extra)
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn scanledger worker");
+    Proc(child)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_worker_processes_share_the_queue_without_double_claims() {
+    let env = env().await;
+    request_scans(&env.ledger, 2000, 3).await;
+    let mut procs: Vec<Proc> = (0..4)
+        .map(|i| {
+            worker(
+                &env.db.url,
+                &format!("proc-{i}"),
+                &demo_source(0),
+                &["--concurrency", "8", "--db-connections", "4"],
+            )
+        })
+        .collect();
+    wait_until("all scans completed by the worker processes", Duration::from_secs(180), || async {
+        count_status(&env.pool, "completed").await == 2000
+    })
+    .await;
+    for p in &procs {
+        p.signal(libc::SIGTERM);
+    }
+    for p in &mut procs {
+        assert!(p.exit_status(Duration::from_secs(30)).await.success());
+    }
+    let claimers = count(&env.pool, "SELECT count(DISTINCT worker_id) FROM scan_events WHERE kind = 'Claimed'").await;
+    assert!(claimers >= 2, "only {claimers} process(es) claimed");
+    assert_eq!(count(&env.pool, "SELECT count(*) FROM scan_events WHERE kind = 'Claimed'").await, 2000);
+    // Every completed scan saw the demo tenant's resources.
+    assert_eq!(
+        count(&env.pool, "SELECT count(*) FROM scan_status WHERE (summary->>'resources_seen')::int = 9").await,
+        2000
+    );
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env.ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_scan_is_timed_out_and_the_scan_completes_elsewhere() {
+    let env = env().await;
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    let lease = ["--lease", "1s", "--heartbeat", "200ms", "--reaper-interval", "200ms", "--retry-base", "50ms"];
+    let mut doomed = worker(&env.db.url, "doomed", &demo_source(5000), &lease);
+    wait_until("the doomed worker heart-beats its attempt", Duration::from_secs(20), || async {
+        let row = status_of(&env.ledger, id).await;
+        row.worker_id.as_deref() == Some("doomed") && row.heartbeat_at.is_some()
+    })
+    .await;
+    doomed.signal(libc::SIGKILL);
+    assert!(!doomed.exit_status(Duration::from_secs(10)).await.success());
+
+    let _rescuer = worker(&env.db.url, "rescuer", &demo_source(0), &lease);
+    wait_until("the scan completed on another worker", Duration::from_secs(30), || async {
+        status_of(&env.ledger, id).await.status == ScanState::Completed
+    })
+    .await;
+    let stream = env.ledger.stream(id).await.unwrap();
+    let last_beat = stream
+        .iter()
+        .filter(|e| e.attempt == 1 && matches!(e.event, Event::Claimed(_) | Event::Heartbeat(_)))
+        .last()
+        .unwrap();
+    let timed_out = stream.iter().find(|e| e.event.kind() == EventKind::TimedOut).expect("attempt 1 timed out");
+    assert_eq!(timed_out.attempt, 1);
+    // Nothing stays running past lease + reaper interval (plus the rescuer's start-up).
+    let stuck_for = timed_out.recorded_at - last_beat.recorded_at;
+    assert!(stuck_for < chrono::Duration::milliseconds(1000 + 200 + 3000), "running for {stuck_for} after the last heartbeat");
+    let done = stream.last().unwrap();
+    assert_eq!((done.event.kind(), done.attempt), (EventKind::Completed, 2));
+    assert_eq!(done.worker_id.as_ref().map(|w| w.as_str()), Some("rescuer"));
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env.ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_running_scan_finish_and_the_process_exit_cleanly() {
+    let env = env().await;
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    // 9 resources x 150 ms: about 1.4 s of work, well inside the grace period.
+    let mut w = worker(&env.db.url, "terminated", &demo_source(150), &["--heartbeat", "200ms", "--grace", "20s"]);
+    wait_until("the scan is running", Duration::from_secs(20), || async {
+        status_of(&env.ledger, id).await.status == ScanState::Running
+    })
+    .await;
+    w.signal(libc::SIGTERM);
+    assert!(w.exit_status(Duration::from_secs(30)).await.success());
+    let row = status_of(&env.ledger, id).await;
+    assert_eq!((row.status, row.attempt), (ScanState::Completed, 1));
+    assert_projection_matches_ledger(&env.ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_its_own_postgres_and_a_triggered_scan_completes() {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let port = free_port();
+    let child = Command::new(BIN)
+        .arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--pg-dir")
+        .arg(root.join("pg"))
+        .args(["--pg-port", &free_port().to_string(), "--source", &demo_source(0)])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut serve = Proc(child);
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until("serve is ready", Duration::from_secs(120), || async {
+        matches!(http.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    let resp = http
+        .post(format!("{base}/api/scans"))
+        .json(&serde_json::json!({"subscription_id": SUB}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let last = std::sync::Arc::new(std::sync::Mutex::new(serde_json::Value::Null));
+    wait_until("the scan completed", Duration::from_secs(60), || {
+        let (http, url, last) = (http.clone(), format!("{base}{location}"), last.clone());
+        async move {
+            let body: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            let done = body["status"] == "completed";
+            *last.lock().unwrap() = body;
+            done
+        }
+    })
+    .await;
+    assert_eq!(last.lock().unwrap()["summary"]["resources_seen"], 9);
+    serve.signal(libc::SIGTERM);
+    assert!(serve.exit_status(Duration::from_secs(60)).await.success());
+    assert!(!root.join("pg/postmaster.pid").exists(), "the local cluster was stopped on exit");
+    let _ = std::fs::remove_dir_all(&root);
+}
