@@ -15,7 +15,11 @@ use crate::scanner::{InventoryScan, SourceSpec};
 use crate::worker::{self, RetryPolicy, Shutdown, Worker, WorkerConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "scanledger", version, about = "Asynchronous cloud security posture scans, every step kept as an immutable fact in PostgreSQL.")]
+#[command(
+    name = "scanledger",
+    version,
+    about = "Asynchronous cloud security posture scans, every step kept as an immutable fact in PostgreSQL."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub db: DbArgs,
@@ -41,16 +45,31 @@ pub struct DbArgs {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Data folder of the local PostgreSQL cluster (used when DATABASE_URL is unset).
-    #[arg(long, env = "SCANLEDGER_PG_DIR", default_value = ".scanledger/pg", global = true)]
+    #[arg(
+        long,
+        env = "SCANLEDGER_PG_DIR",
+        default_value = ".scanledger/pg",
+        global = true
+    )]
     pub pg_dir: PathBuf,
     /// TCP port of the local cluster on 127.0.0.1.
-    #[arg(long, env = "SCANLEDGER_PG_PORT", default_value_t = 54329, global = true)]
+    #[arg(
+        long,
+        env = "SCANLEDGER_PG_PORT",
+        default_value_t = 54329,
+        global = true
+    )]
     pub pg_port: u16,
     /// Role the service acts as at run time (INSERT and SELECT only on the ledger); '' keeps the login role.
     #[arg(long, env = "SCANLEDGER_APP_ROLE", default_value = pg::APP_ROLE, global = true)]
     pub app_role: String,
     /// Connections in the pool.
-    #[arg(long, env = "SCANLEDGER_DB_CONNECTIONS", default_value_t = 16, global = true)]
+    #[arg(
+        long,
+        env = "SCANLEDGER_DB_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
     pub db_connections: u32,
 }
 
@@ -114,7 +133,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 2m"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 2m"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
@@ -127,7 +148,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 impl WorkerArgs {
     pub fn config(&self) -> WorkerConfig {
         WorkerConfig {
-            id: self.worker_id.clone().map(WorkerId::new).unwrap_or_else(WorkerId::generate),
+            id: self
+                .worker_id
+                .clone()
+                .map(WorkerId::new)
+                .unwrap_or_else(WorkerId::generate),
             concurrency: self.concurrency,
             heartbeat: self.heartbeat,
             lease: self.lease,
@@ -180,10 +205,11 @@ impl DbArgs {
 pub async fn create_database(cluster: &LocalCluster, name: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("postgres")).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(name)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         sqlx::raw_sql(&format!("CREATE DATABASE {}", pg::quote_ident(name)))
             .execute(&mut conn)
@@ -194,7 +220,10 @@ pub async fn create_database(cluster: &LocalCluster, name: &str) -> anyhow::Resu
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = cli.db.open().await?;
-    db.database.migrate().await.context("migrating the database")?;
+    db.database
+        .migrate()
+        .await
+        .context("migrating the database")?;
     let result = match &cli.command {
         Command::Migrate => {
             tracing::info!("database is up to date");
@@ -208,7 +237,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(db: &Db, dbargs: &DbArgs, api_args: Option<&ApiArgs>, worker_args: Option<&WorkerArgs>) -> anyhow::Result<()> {
+async fn serve(
+    db: &Db,
+    dbargs: &DbArgs,
+    api_args: Option<&ApiArgs>,
+    worker_args: Option<&WorkerArgs>,
+) -> anyhow::Result<()> {
     let pool = db.database.app_pool(dbargs.db_connections).await?;
     let ledger = Ledger::new(pool.clone());
     let (trigger, shutdown) = Shutdown::new();
@@ -233,7 +267,11 @@ async fn serve(db: &Db, dbargs: &DbArgs, api_args: Option<&ApiArgs>, worker_args
             max_attempts: args.max_attempts,
         };
         let shutdown = shutdown.clone();
-        tasks.spawn(async move { api::serve(listener, state, shutdown).await.context("API server") });
+        tasks.spawn(async move {
+            api::serve(listener, state, shutdown)
+                .await
+                .context("API server")
+        });
     }
 
     tokio::select! {

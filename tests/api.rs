@@ -47,7 +47,11 @@ impl App {
     }
 
     async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
 }
 
@@ -56,9 +60,18 @@ async fn problem(resp: reqwest::Response, status: u16) -> Value {
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["status"], status);
-    assert!(body["correlation_id"].as_str().is_some_and(|c| uuid::Uuid::parse_str(c).is_ok()));
+    assert!(body["correlation_id"]
+        .as_str()
+        .is_some_and(|c| uuid::Uuid::parse_str(c).is_ok()));
     let text = body.to_string().to_lowercase();
-    for leak in ["sqlx", "postgres", "panicked", "backtrace", "select ", "insert "] {
+    for leak in [
+        "sqlx",
+        "postgres",
+        "panicked",
+        "backtrace",
+        "select ",
+        "insert ",
+    ] {
         assert!(!text.contains(leak), "problem body leaks {leak:?}: {text}");
     }
     body
@@ -68,7 +81,9 @@ async fn problem(resp: reqwest::Response, status: u16) -> Value {
 async fn trigger_returns_202_with_location_and_a_pending_scan() {
     let app = spawn_app().await;
     for path in ["/api/scans", "/api/scans/trigger"] {
-        let resp = app.post(path, &json!({"subscription_id": SUB}).to_string()).await;
+        let resp = app
+            .post(path, &json!({"subscription_id": SUB}).to_string())
+            .await;
         assert_eq!(resp.status(), 202);
         let location = resp.headers()["location"].to_str().unwrap().to_string();
         let body: Value = resp.json().await.unwrap();
@@ -91,12 +106,24 @@ async fn trigger_returns_202_with_location_and_a_pending_scan() {
 async fn bad_bodies_are_400_problems_naming_the_field() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"subscription_id": "not-a-uuid"}).to_string(), Some("subscription_id")),
-        (json!({"subscription_id": SUB, "colour": "red"}).to_string(), Some("colour")),
+        (
+            json!({"subscription_id": "not-a-uuid"}).to_string(),
+            Some("subscription_id"),
+        ),
+        (
+            json!({"subscription_id": SUB, "colour": "red"}).to_string(),
+            Some("colour"),
+        ),
         (json!({}).to_string(), Some("subscription_id")),
-        (json!({"subscription_id": SUB, "priority": "high"}).to_string(), None),
+        (
+            json!({"subscription_id": SUB, "priority": "high"}).to_string(),
+            None,
+        ),
         ("{not json".to_string(), None),
-        (json!({"subscription_id": SUB, "rules": [""]}).to_string(), Some("rules")),
+        (
+            json!({"subscription_id": SUB, "rules": [""]}).to_string(),
+            Some("rules"),
+        ),
     ];
     for (body, field) in cases {
         let p = problem(app.post("/api/scans", &body).await, 400).await;
@@ -117,7 +144,11 @@ async fn bad_bodies_are_400_problems_naming_the_field() {
         .await
         .unwrap();
     problem(resp, 415).await;
-    assert_eq!(count(&app.env.pool, "SELECT count(*) FROM scan_events").await, 0, "nothing appended");
+    assert_eq!(
+        count(&app.env.pool, "SELECT count(*) FROM scan_events").await,
+        0,
+        "nothing appended"
+    );
 }
 
 #[tokio::test]
@@ -125,7 +156,12 @@ async fn bad_ids_are_400_and_unknown_ids_404() {
     let app = spawn_app().await;
     let p = problem(app.get("/api/scans/12345").await, 400).await;
     assert_eq!(p["field"], "id");
-    let p = problem(app.get(&format!("/api/scans/{}", uuid::Uuid::new_v4())).await, 404).await;
+    let p = problem(
+        app.get(&format!("/api/scans/{}", uuid::Uuid::new_v4()))
+            .await,
+        404,
+    )
+    .await;
     assert_eq!(p["code"], "not_found");
     problem(app.get("/api/nothing-here").await, 404).await;
 }
@@ -145,13 +181,21 @@ async fn health_and_readiness() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reflects_each_lifecycle_step() {
     let app = spawn_app().await;
-    let body: Value = app.post("/api/scans", &json!({"subscription_id": SUB}).to_string()).await.json().await.unwrap();
+    let body: Value = app
+        .post("/api/scans", &json!({"subscription_id": SUB}).to_string())
+        .await
+        .json()
+        .await
+        .unwrap();
     let id: scanledger::ledger::ScanId = serde_json::from_value(body["scan_id"].clone()).unwrap();
     let path = format!("/api/scans/{id}");
     let job = ScriptedJob::new(Behaviour::Succeed);
     job.script(
         id,
-        [Behaviour::Fail(scanledger::ledger::FailureCode::SourceUnavailable), Behaviour::Slow(Duration::from_millis(600))],
+        [
+            Behaviour::Fail(scanledger::ledger::FailureCode::SourceUnavailable),
+            Behaviour::Slow(Duration::from_millis(600)),
+        ],
     );
     let mut cfg = fast_config("api-worker");
     cfg.retry.base = Duration::from_millis(400);
@@ -159,20 +203,38 @@ async fn status_reflects_each_lifecycle_step() {
     let mut w = spawn_worker(&app.env.ledger, Arc::new(job), cfg);
 
     // Attempt 1 fails retryably: pending again, with the public error and the retry time.
-    wait_event(&mut w.events, Duration::from_secs(10), |e| matches!(e, WorkerEvent::Finished { attempt: 1, .. })).await;
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Finished { attempt: 1, .. })
+    })
+    .await;
     let s: Value = app.get(&path).await.json().await.unwrap();
-    assert_eq!((s["status"].as_str(), s["attempt"].as_i64()), (Some("pending"), Some(1)));
+    assert_eq!(
+        (s["status"].as_str(), s["attempt"].as_i64()),
+        (Some("pending"), Some(1))
+    );
     assert_eq!(s["error"]["code"], "source_unavailable");
-    assert_eq!(s["error"]["message"], "The inventory source could not be reached.");
+    assert_eq!(
+        s["error"]["message"],
+        "The inventory source could not be reached."
+    );
     assert!(s["next_attempt_at"].is_string());
     // Attempt 2 runs, heart-beating.
-    wait_event(&mut w.events, Duration::from_secs(10), |e| matches!(e, WorkerEvent::Heartbeat { attempt: 2, .. })).await;
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Heartbeat { attempt: 2, .. })
+    })
+    .await;
     let s: Value = app.get(&path).await.json().await.unwrap();
-    assert_eq!((s["status"].as_str(), s["attempt"].as_i64()), (Some("running"), Some(2)));
+    assert_eq!(
+        (s["status"].as_str(), s["attempt"].as_i64()),
+        (Some("running"), Some(2))
+    );
     assert_eq!(s["worker_id"], "api-worker");
     assert!(s["heartbeat_at"].is_string() && s["lease_expires_at"].is_string());
     assert_eq!(s["progress"]["resources_seen"], 1);
-    wait_event(&mut w.events, Duration::from_secs(10), |e| matches!(e, WorkerEvent::Finished { attempt: 2, .. })).await;
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Finished { attempt: 2, .. })
+    })
+    .await;
     let s: Value = app.get(&path).await.json().await.unwrap();
     assert_eq!(s["status"], "completed");
     assert!(s["finished_at"].is_string());

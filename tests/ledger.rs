@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::*;
 use scanledger::ledger::{
-    AppendError, Cancelled, Completed, Event, Failed, FailureCode, Heartbeat, NewEvent, NewScan, Progress,
-    PublicError, ScanId, ScanSummary, TimedOut, WorkerId,
+    AppendError, Cancelled, Completed, Event, Failed, FailureCode, Heartbeat, NewEvent, NewScan,
+    Progress, PublicError, ScanId, ScanSummary, TimedOut, WorkerId,
 };
 use scanledger::projection::ScanState;
 use sqlx::PgPool;
@@ -43,7 +43,10 @@ fn expect_refused(r: Result<(), sqlx::Error>, what: &str) -> String {
     match r {
         Err(sqlx::Error::Database(e)) => {
             let code = e.code().unwrap_or_default().to_string();
-            assert!(code.starts_with("23") || code == "42501", "{what}: unexpected error {e}");
+            assert!(
+                code.starts_with("23") || code == "42501",
+                "{what}: unexpected error {e}"
+            );
             e.constraint().unwrap_or(&code).to_string()
         }
         Err(e) => panic!("{what}: unexpected error {e}"),
@@ -66,12 +69,18 @@ async fn update_delete_and_truncate_fail_as_app_role_and_as_owner() {
             "DELETE FROM scan_events",
             "TRUNCATE scan_events",
         ] {
-            let err = sqlx::query(sql).execute(pool).await.expect_err(&format!("{who}: {sql} succeeded"));
+            let err = sqlx::query(sql)
+                .execute(pool)
+                .await
+                .expect_err(&format!("{who}: {sql} succeeded"));
             let db = err.as_database_error().expect("database error");
             assert_eq!(db.code().as_deref(), Some("42501"), "{who}: {sql}: {db}");
         }
     }
-    assert_eq!(count(&env.pool, "SELECT count(*) FROM scan_events").await, 1);
+    assert_eq!(
+        count(&env.pool, "SELECT count(*) FROM scan_events").await,
+        1
+    );
     // The app role is refused by its grants, before any trigger runs.
     let privs: (bool, bool, bool, bool, bool) = sqlx::query_as(
         "SELECT has_table_privilege('scanledger_app', 'scan_events', 'SELECT'),
@@ -91,7 +100,16 @@ async fn a_scan_is_requested_once() {
     let env = env().await;
     let scan = one_requested_scan(&env).await;
     let c = expect_refused(
-        raw_insert(&env.pool, scan, 2, "Requested", 0, None, requested_payload()).await,
+        raw_insert(
+            &env.pool,
+            scan,
+            2,
+            "Requested",
+            0,
+            None,
+            requested_payload(),
+        )
+        .await,
         "second Requested",
     );
     assert_eq!(c, "scan_events_one_requested");
@@ -111,26 +129,36 @@ async fn an_attempt_is_claimed_once_and_ends_once() {
     let env = env().await;
     let scan = one_requested_scan(&env).await;
     let claim = serde_json::json!({"v": 1, "lease_ms": 60000});
-    raw_insert(&env.pool, scan, 2, "Claimed", 1, Some("w1"), claim.clone()).await.unwrap();
+    raw_insert(&env.pool, scan, 2, "Claimed", 1, Some("w1"), claim.clone())
+        .await
+        .unwrap();
     // A second claim of attempt 1, at the next version, is refused.
     let c = expect_refused(
         raw_insert(&env.pool, scan, 3, "Claimed", 1, Some("w2"), claim.clone()).await,
         "second claim",
     );
-    assert!(c == "scan_events_one_claim" || c == "scan_events_lifecycle", "{c}");
+    assert!(
+        c == "scan_events_one_claim" || c == "scan_events_lifecycle",
+        "{c}"
+    );
     // Claiming attempt 2 while attempt 1 is live is refused too.
     expect_refused(
         raw_insert(&env.pool, scan, 3, "Claimed", 2, Some("w2"), claim.clone()).await,
         "claim while live",
     );
     let failed = serde_json::json!({"v": 1, "error": {"code": "throttled", "message": "x"}, "retryable": true, "retry_in_ms": 0});
-    raw_insert(&env.pool, scan, 3, "Failed", 1, Some("w1"), failed.clone()).await.unwrap();
+    raw_insert(&env.pool, scan, 3, "Failed", 1, Some("w1"), failed.clone())
+        .await
+        .unwrap();
     let completed = serde_json::json!({"v": 1, "summary": {"resources_seen": 0}});
     let c = expect_refused(
         raw_insert(&env.pool, scan, 4, "Completed", 1, Some("w1"), completed).await,
         "second outcome",
     );
-    assert!(c == "scan_events_one_outcome" || c == "scan_events_fencing", "{c}");
+    assert!(
+        c == "scan_events_one_outcome" || c == "scan_events_fencing",
+        "{c}"
+    );
 }
 
 #[tokio::test]
@@ -138,27 +166,48 @@ async fn the_unique_indexes_hold_even_without_the_trigger() {
     // The lifecycle trigger already refuses these; the indexes must refuse them alone.
     let env = env().await;
     let owner = env.db.owner.app_pool(1).await.unwrap();
-    sqlx::query("ALTER TABLE scan_events DISABLE TRIGGER scan_events_lifecycle").execute(&owner).await.unwrap();
+    sqlx::query("ALTER TABLE scan_events DISABLE TRIGGER scan_events_lifecycle")
+        .execute(&owner)
+        .await
+        .unwrap();
     let scan = ScanId::new();
-    raw_insert(&owner, scan, 1, "Requested", 0, None, requested_payload()).await.unwrap();
+    raw_insert(&owner, scan, 1, "Requested", 0, None, requested_payload())
+        .await
+        .unwrap();
     assert_eq!(
-        expect_refused(raw_insert(&owner, scan, 2, "Requested", 0, None, requested_payload()).await, "req"),
+        expect_refused(
+            raw_insert(&owner, scan, 2, "Requested", 0, None, requested_payload()).await,
+            "req"
+        ),
         "scan_events_one_requested"
     );
     let claim = serde_json::json!({"v": 1, "lease_ms": 1000});
-    raw_insert(&owner, scan, 2, "Claimed", 1, Some("a"), claim.clone()).await.unwrap();
+    raw_insert(&owner, scan, 2, "Claimed", 1, Some("a"), claim.clone())
+        .await
+        .unwrap();
     assert_eq!(
-        expect_refused(raw_insert(&owner, scan, 3, "Claimed", 1, Some("b"), claim).await, "claim"),
+        expect_refused(
+            raw_insert(&owner, scan, 3, "Claimed", 1, Some("b"), claim).await,
+            "claim"
+        ),
         "scan_events_one_claim"
     );
     let done = serde_json::json!({"v": 1, "summary": {"resources_seen": 0}});
-    raw_insert(&owner, scan, 3, "Completed", 1, Some("a"), done.clone()).await.unwrap();
+    raw_insert(&owner, scan, 3, "Completed", 1, Some("a"), done.clone())
+        .await
+        .unwrap();
     assert_eq!(
-        expect_refused(raw_insert(&owner, scan, 4, "TimedOut", 1, Some("r"), done.clone()).await, "outcome"),
+        expect_refused(
+            raw_insert(&owner, scan, 4, "TimedOut", 1, Some("r"), done.clone()).await,
+            "outcome"
+        ),
         "scan_events_one_outcome"
     );
     assert_eq!(
-        expect_refused(raw_insert(&owner, scan, 3, "Heartbeat", 1, Some("a"), done).await, "version"),
+        expect_refused(
+            raw_insert(&owner, scan, 3, "Heartbeat", 1, Some("a"), done).await,
+            "version"
+        ),
         "scan_events_stream_version"
     );
 }
@@ -168,17 +217,38 @@ async fn versions_have_no_gaps_and_start_with_requested() {
     let env = env().await;
     let scan = one_requested_scan(&env).await;
     let claim = serde_json::json!({"v": 1, "lease_ms": 60000});
-    expect_refused(raw_insert(&env.pool, scan, 3, "Claimed", 1, Some("w"), claim.clone()).await, "gap");
+    expect_refused(
+        raw_insert(&env.pool, scan, 3, "Claimed", 1, Some("w"), claim.clone()).await,
+        "gap",
+    );
     expect_refused(
         raw_insert(&env.pool, ScanId::new(), 1, "Claimed", 1, Some("w"), claim).await,
         "stream without Requested",
     );
     expect_refused(
-        raw_insert(&env.pool, ScanId::new(), 2, "Requested", 0, None, requested_payload()).await,
+        raw_insert(
+            &env.pool,
+            ScanId::new(),
+            2,
+            "Requested",
+            0,
+            None,
+            requested_payload(),
+        )
+        .await,
         "Requested at version 2",
     );
     expect_refused(
-        raw_insert(&env.pool, ScanId::new(), 1, "Requested", 0, None, serde_json::json!({"max_attempts": 1})).await,
+        raw_insert(
+            &env.pool,
+            ScanId::new(),
+            1,
+            "Requested",
+            0,
+            None,
+            serde_json::json!({"max_attempts": 1}),
+        )
+        .await,
         "payload without schema version",
     );
 }
@@ -187,7 +257,11 @@ async fn versions_have_no_gaps_and_start_with_requested() {
 async fn only_the_owner_speaks_for_an_attempt_and_nothing_follows_a_terminal_state() {
     let env = env().await;
     let scan = one_requested_scan(&env).await;
-    let claims = env.ledger.claim(&WorkerId::new("owner"), 1, Duration::from_secs(60)).await.unwrap();
+    let claims = env
+        .ledger
+        .claim(&WorkerId::new("owner"), 1, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(claims.len(), 1);
     let beat = |worker: &str, version| NewEvent {
         scan_id: scan,
@@ -200,7 +274,10 @@ async fn only_the_owner_speaks_for_an_attempt_and_nothing_follows_a_terminal_sta
         }),
     };
     let err = env.ledger.append(beat("intruder", 2)).await.unwrap_err();
-    assert!(matches!(&err, AppendError::Rejected { constraint, .. } if constraint == "scan_events_fencing"), "{err:?}");
+    assert!(
+        matches!(&err, AppendError::Rejected { constraint, .. } if constraint == "scan_events_fencing"),
+        "{err:?}"
+    );
     // The lease has not run out: nobody may time it out yet.
     let timeout = NewEvent {
         scan_id: scan,
@@ -213,7 +290,10 @@ async fn only_the_owner_speaks_for_an_attempt_and_nothing_follows_a_terminal_sta
         }),
     };
     let err = env.ledger.append(timeout).await.unwrap_err();
-    assert!(matches!(&err, AppendError::Rejected { constraint, .. } if constraint == "scan_events_lease"), "{err:?}");
+    assert!(
+        matches!(&err, AppendError::Rejected { constraint, .. } if constraint == "scan_events_lease"),
+        "{err:?}"
+    );
     env.ledger.append(beat("owner", 2)).await.unwrap();
     let done = NewEvent {
         scan_id: scan,
@@ -236,8 +316,14 @@ async fn only_the_owner_speaks_for_an_attempt_and_nothing_follows_a_terminal_sta
         }),
     };
     let err = env.ledger.append(cancel).await.unwrap_err();
-    assert!(matches!(&err, AppendError::Rejected { constraint, .. } if constraint == "scan_events_terminal"), "{err:?}");
-    assert_eq!(status_of(&env.ledger, scan).await.status, ScanState::Completed);
+    assert!(
+        matches!(&err, AppendError::Rejected { constraint, .. } if constraint == "scan_events_terminal"),
+        "{err:?}"
+    );
+    assert_eq!(
+        status_of(&env.ledger, scan).await.status,
+        ScanState::Completed
+    );
     assert_projection_matches_ledger(&env.ledger).await;
 }
 
@@ -257,19 +343,43 @@ async fn retries_stop_at_max_attempts_and_non_retryable_failures_cannot_retry() 
             retry_in_ms,
         }),
     };
-    env.ledger.claim(&w, 1, Duration::from_secs(60)).await.unwrap();
-    let err = env.ledger.append(fail(2, 1, false, Some(0))).await.unwrap_err();
-    assert!(matches!(&err, AppendError::Rejected { constraint, .. } if constraint == "scan_events_lifecycle"), "{err:?}");
+    env.ledger
+        .claim(&w, 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let err = env
+        .ledger
+        .append(fail(2, 1, false, Some(0)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AppendError::Rejected { constraint, .. } if constraint == "scan_events_lifecycle"),
+        "{err:?}"
+    );
     env.ledger.append(fail(2, 1, true, Some(0))).await.unwrap();
-    assert_eq!(env.ledger.claim(&w, 1, Duration::from_secs(60)).await.unwrap().len(), 1);
+    assert_eq!(
+        env.ledger
+            .claim(&w, 1, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // Attempt 2 is the last: a retry plan is refused, and so is a third claim.
-    let err = env.ledger.append(fail(4, 2, true, Some(0))).await.unwrap_err();
+    let err = env
+        .ledger
+        .append(fail(4, 2, true, Some(0)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppendError::Rejected { .. }), "{err:?}");
     env.ledger.append(fail(4, 2, true, None)).await.unwrap();
     let row = status_of(&env.ledger, scan).await;
     assert_eq!((row.status, row.attempt), (ScanState::Failed, 2));
     let third = serde_json::json!({"v": 1, "lease_ms": 60000});
-    expect_refused(raw_insert(&env.pool, scan, 6, "Claimed", 3, Some("w"), third).await, "third attempt");
+    expect_refused(
+        raw_insert(&env.pool, scan, 6, "Claimed", 3, Some("w"), third).await,
+        "third attempt",
+    );
     assert_projection_matches_ledger(&env.ledger).await;
 }
 
@@ -278,7 +388,10 @@ async fn concurrent_appends_at_one_version_let_exactly_one_win() {
     let env = env().await;
     let scan = one_requested_scan(&env).await;
     let w = WorkerId::new("w");
-    env.ledger.claim(&w, 1, Duration::from_secs(60)).await.unwrap();
+    env.ledger
+        .claim(&w, 1, Duration::from_secs(60))
+        .await
+        .unwrap();
     // 16 writers race to append at version 2 on separate connections.
     let mut tasks = Vec::new();
     for i in 0..16 {
@@ -328,7 +441,17 @@ async fn concurrent_appends_at_one_version_let_exactly_one_win() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(stale, AppendError::Conflict { expected: 2, actual: Some(3), .. }), "{stale:?}");
+    assert!(
+        matches!(
+            stale,
+            AppendError::Conflict {
+                expected: 2,
+                actual: Some(3),
+                ..
+            }
+        ),
+        "{stale:?}"
+    );
     assert_eq!(env.ledger.stream(scan).await.unwrap().len(), 3);
     assert_projection_matches_ledger(&env.ledger).await;
 }
@@ -338,14 +461,28 @@ async fn projection_follows_each_lifecycle_step_inline() {
     let env = env().await;
     let scan = one_requested_scan(&env).await;
     let row = status_of(&env.ledger, scan).await;
-    assert_eq!((row.status, row.attempt, row.version), (ScanState::Pending, 0, 1));
+    assert_eq!(
+        (row.status, row.attempt, row.version),
+        (ScanState::Pending, 0, 1)
+    );
     let w = WorkerId::new("w");
-    let claim = env.ledger.claim(&w, 10, Duration::from_secs(30)).await.unwrap().remove(0);
+    let claim = env
+        .ledger
+        .claim(&w, 10, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
     let row = status_of(&env.ledger, scan).await;
-    assert_eq!((row.status, row.attempt, row.worker_id.as_deref()), (ScanState::Running, 1, Some("w")));
+    assert_eq!(
+        (row.status, row.attempt, row.worker_id.as_deref()),
+        (ScanState::Running, 1, Some("w"))
+    );
     assert_eq!(row.lease_expires_at, Some(claim.lease_expires_at));
     let events = env.ledger.stream(scan).await.unwrap();
-    assert_eq!(row.lease_expires_at.unwrap() - events[1].recorded_at, chrono::Duration::seconds(30));
+    assert_eq!(
+        row.lease_expires_at.unwrap() - events[1].recorded_at,
+        chrono::Duration::seconds(30)
+    );
     env.ledger
         .append(NewEvent {
             scan_id: scan,
@@ -364,9 +501,17 @@ async fn projection_follows_each_lifecycle_step_inline() {
     assert_eq!(row.status, ScanState::Pending);
     assert_eq!(row.error.as_ref().unwrap().code, FailureCode::Throttled);
     let failed_at = env.ledger.stream(scan).await.unwrap()[2].recorded_at;
-    assert_eq!(row.next_eligible_at, Some(failed_at + chrono::Duration::seconds(60)));
+    assert_eq!(
+        row.next_eligible_at,
+        Some(failed_at + chrono::Duration::seconds(60))
+    );
     // Not eligible before its retry time.
-    assert!(env.ledger.claim(&w, 10, Duration::from_secs(30)).await.unwrap().is_empty());
+    assert!(env
+        .ledger
+        .claim(&w, 10, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_empty());
     assert_projection_matches_ledger(&env.ledger).await;
     assert_ledger_invariants(&env.pool).await;
 }

@@ -41,7 +41,10 @@ impl Proc {
             if let Some(status) = self.0.try_wait().unwrap() {
                 return status;
             }
-            assert!(tokio::time::Instant::now() < deadline, "process did not exit");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "process did not exit"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -62,7 +65,11 @@ fn worker(url: &str, id: &str, source: &str, extra: &[&str]) -> Proc {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,9 +86,11 @@ async fn several_worker_processes_share_the_queue_without_double_claims() {
             )
         })
         .collect();
-    wait_until("all scans completed by the worker processes", Duration::from_secs(180), || async {
-        count_status(&env.pool, "completed").await == 2000
-    })
+    wait_until(
+        "all scans completed by the worker processes",
+        Duration::from_secs(180),
+        || async { count_status(&env.pool, "completed").await == 2000 },
+    )
     .await;
     for p in &procs {
         p.signal(libc::SIGTERM);
@@ -89,12 +98,27 @@ async fn several_worker_processes_share_the_queue_without_double_claims() {
     for p in &mut procs {
         assert!(p.exit_status(Duration::from_secs(30)).await.success());
     }
-    let claimers = count(&env.pool, "SELECT count(DISTINCT worker_id) FROM scan_events WHERE kind = 'Claimed'").await;
+    let claimers = count(
+        &env.pool,
+        "SELECT count(DISTINCT worker_id) FROM scan_events WHERE kind = 'Claimed'",
+    )
+    .await;
     assert!(claimers >= 2, "only {claimers} process(es) claimed");
-    assert_eq!(count(&env.pool, "SELECT count(*) FROM scan_events WHERE kind = 'Claimed'").await, 2000);
+    assert_eq!(
+        count(
+            &env.pool,
+            "SELECT count(*) FROM scan_events WHERE kind = 'Claimed'"
+        )
+        .await,
+        2000
+    );
     // Every completed scan saw the demo tenant's resources.
     assert_eq!(
-        count(&env.pool, "SELECT count(*) FROM scan_status WHERE (summary->>'resources_seen')::int = 9").await,
+        count(
+            &env.pool,
+            "SELECT count(*) FROM scan_status WHERE (summary->>'resources_seen')::int = 9"
+        )
+        .await,
         2000
     );
     assert_ledger_invariants(&env.pool).await;
@@ -105,32 +129,52 @@ async fn several_worker_processes_share_the_queue_without_double_claims() {
 async fn a_worker_killed_mid_scan_is_timed_out_and_the_scan_completes_elsewhere() {
     let env = env().await;
     let id = request_scans(&env.ledger, 1, 3).await[0];
-    let lease = ["--lease", "1s", "--heartbeat", "200ms", "--reaper-interval", "200ms", "--retry-base", "50ms"];
+    let lease = [
+        "--lease",
+        "1s",
+        "--heartbeat",
+        "200ms",
+        "--reaper-interval",
+        "200ms",
+        "--retry-base",
+        "50ms",
+    ];
     let mut doomed = worker(&env.db.url, "doomed", &demo_source(5000), &lease);
-    wait_until("the doomed worker heart-beats its attempt", Duration::from_secs(20), || async {
-        let row = status_of(&env.ledger, id).await;
-        row.worker_id.as_deref() == Some("doomed") && row.heartbeat_at.is_some()
-    })
+    wait_until(
+        "the doomed worker heart-beats its attempt",
+        Duration::from_secs(20),
+        || async {
+            let row = status_of(&env.ledger, id).await;
+            row.worker_id.as_deref() == Some("doomed") && row.heartbeat_at.is_some()
+        },
+    )
     .await;
     doomed.signal(libc::SIGKILL);
     assert!(!doomed.exit_status(Duration::from_secs(10)).await.success());
 
     let _rescuer = worker(&env.db.url, "rescuer", &demo_source(0), &lease);
-    wait_until("the scan completed on another worker", Duration::from_secs(30), || async {
-        status_of(&env.ledger, id).await.status == ScanState::Completed
-    })
+    wait_until(
+        "the scan completed on another worker",
+        Duration::from_secs(30),
+        || async { status_of(&env.ledger, id).await.status == ScanState::Completed },
+    )
     .await;
     let stream = env.ledger.stream(id).await.unwrap();
     let last_beat = stream
         .iter()
-        .filter(|e| e.attempt == 1 && matches!(e.event, Event::Claimed(_) | Event::Heartbeat(_)))
-        .last()
+        .rfind(|e| e.attempt == 1 && matches!(e.event, Event::Claimed(_) | Event::Heartbeat(_)))
         .unwrap();
-    let timed_out = stream.iter().find(|e| e.event.kind() == EventKind::TimedOut).expect("attempt 1 timed out");
+    let timed_out = stream
+        .iter()
+        .find(|e| e.event.kind() == EventKind::TimedOut)
+        .expect("attempt 1 timed out");
     assert_eq!(timed_out.attempt, 1);
     // Nothing stays running past lease + reaper interval (plus the rescuer's start-up).
     let stuck_for = timed_out.recorded_at - last_beat.recorded_at;
-    assert!(stuck_for < chrono::Duration::milliseconds(1000 + 200 + 3000), "running for {stuck_for} after the last heartbeat");
+    assert!(
+        stuck_for < chrono::Duration::milliseconds(1000 + 200 + 3000),
+        "running for {stuck_for} after the last heartbeat"
+    );
     let done = stream.last().unwrap();
     assert_eq!((done.event.kind(), done.attempt), (EventKind::Completed, 2));
     assert_eq!(done.worker_id.as_ref().map(|w| w.as_str()), Some("rescuer"));
@@ -143,7 +187,12 @@ async fn sigterm_lets_the_running_scan_finish_and_the_process_exit_cleanly() {
     let env = env().await;
     let id = request_scans(&env.ledger, 1, 3).await[0];
     // 9 resources x 150 ms: about 1.4 s of work, well inside the grace period.
-    let mut w = worker(&env.db.url, "terminated", &demo_source(150), &["--heartbeat", "200ms", "--grace", "20s"]);
+    let mut w = worker(
+        &env.db.url,
+        "terminated",
+        &demo_source(150),
+        &["--heartbeat", "200ms", "--grace", "20s"],
+    );
     wait_until("the scan is running", Duration::from_secs(20), || async {
         status_of(&env.ledger, id).await.status == ScanState::Running
     })
@@ -157,7 +206,8 @@ async fn sigterm_lets_the_running_scan_finish_and_the_process_exit_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_starts_its_own_postgres_and_a_triggered_scan_completes() {
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{}", std::process::id()));
+    let root =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     let port = free_port();
@@ -166,7 +216,12 @@ async fn serve_starts_its_own_postgres_and_a_triggered_scan_completes() {
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--pg-dir")
         .arg(root.join("pg"))
-        .args(["--pg-port", &free_port().to_string(), "--source", &demo_source(0)])
+        .args([
+            "--pg-port",
+            &free_port().to_string(),
+            "--source",
+            &demo_source(0),
+        ])
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -202,6 +257,9 @@ async fn serve_starts_its_own_postgres_and_a_triggered_scan_completes() {
     assert_eq!(last.lock().unwrap()["summary"]["resources_seen"], 9);
     serve.signal(libc::SIGTERM);
     assert!(serve.exit_status(Duration::from_secs(60)).await.success());
-    assert!(!root.join("pg/postmaster.pid").exists(), "the local cluster was stopped on exit");
+    assert!(
+        !root.join("pg/postmaster.pid").exists(),
+        "the local cluster was stopped on exit"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

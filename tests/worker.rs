@@ -30,21 +30,41 @@ async fn sixteen_workers_race_for_two_thousand_scans_and_each_attempt_has_one_ow
         cfg.heartbeat = Duration::from_secs(5);
         workers.push(spawn_worker(&Ledger::new(pool), job.clone(), cfg));
     }
-    wait_until("all 2000 scans completed", Duration::from_secs(120), || async {
-        count_status(&env.pool, "completed").await == 2000
-    })
+    wait_until(
+        "all 2000 scans completed",
+        Duration::from_secs(120),
+        || async { count_status(&env.pool, "completed").await == 2000 },
+    )
     .await;
     for w in workers {
         w.stop().await;
     }
     assert_eq!(
-        count(&env.pool, "SELECT count(*) FROM scan_events WHERE kind = 'Claimed'").await,
+        count(
+            &env.pool,
+            "SELECT count(*) FROM scan_events WHERE kind = 'Claimed'"
+        )
+        .await,
         2000,
         "each scan claimed exactly once"
     );
-    assert_eq!(count(&env.pool, "SELECT count(*) FROM scan_events WHERE kind = 'Completed'").await, 2000);
-    let claimers = count(&env.pool, "SELECT count(DISTINCT worker_id) FROM scan_events WHERE kind = 'Claimed'").await;
-    assert!(claimers > 1, "the work was shared ({claimers} workers claimed)");
+    assert_eq!(
+        count(
+            &env.pool,
+            "SELECT count(*) FROM scan_events WHERE kind = 'Completed'"
+        )
+        .await,
+        2000
+    );
+    let claimers = count(
+        &env.pool,
+        "SELECT count(DISTINCT worker_id) FROM scan_events WHERE kind = 'Claimed'",
+    )
+    .await;
+    assert!(
+        claimers > 1,
+        "the work was shared ({claimers} workers claimed)"
+    );
     assert_eq!(ids.len(), 2000);
     assert_ledger_invariants(&env.pool).await;
     assert_projection_matches_ledger(&env.ledger).await;
@@ -55,13 +75,26 @@ async fn a_worker_wakes_on_notify_without_waiting_for_its_poll() {
     let env = env().await;
     let mut cfg = fast_config("listener");
     cfg.poll = Duration::from_secs(3600);
-    let mut w = spawn_worker(&env.ledger, Arc::new(ScriptedJob::new(Behaviour::Succeed)), cfg);
-    // Once idle, only a NOTIFY can wake it within the hour-long poll.
-    wait_event(&mut w.events, Duration::from_secs(10), |e| matches!(e, WorkerEvent::Idle)).await;
-    let id = request_scans(&env.ledger, 1, 3).await[0];
+    let mut w = spawn_worker(
+        &env.ledger,
+        Arc::new(ScriptedJob::new(Behaviour::Succeed)),
+        cfg,
+    );
+    // Once listening and idle, only a NOTIFY can wake it within the hour-long poll.
     wait_event(&mut w.events, Duration::from_secs(10), |e| {
-        matches!(e, WorkerEvent::Finished { scan_id, completed: true, .. } if *scan_id == id)
+        matches!(e, WorkerEvent::Listening)
     })
+    .await;
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Idle)
+    })
+    .await;
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Finished { scan_id, completed: true, .. } if *scan_id == id),
+    )
     .await;
     w.stop().await;
     assert_projection_matches_ledger(&env.ledger).await;
@@ -71,11 +104,16 @@ async fn a_worker_wakes_on_notify_without_waiting_for_its_poll() {
 async fn heartbeats_carry_progress_and_extend_the_lease() {
     let env = env().await;
     let id = request_scans(&env.ledger, 1, 3).await[0];
-    let job = Arc::new(ScriptedJob::new(Behaviour::Slow(Duration::from_millis(2500))));
+    let job = Arc::new(ScriptedJob::new(Behaviour::Slow(Duration::from_millis(
+        2500,
+    ))));
     let mut cfg = fast_config("hb");
     cfg.lease = Duration::from_millis(600);
     let mut w = spawn_worker(&env.ledger, job, cfg);
-    wait_event(&mut w.events, Duration::from_secs(20), |e| matches!(e, WorkerEvent::Finished { .. })).await;
+    wait_event(&mut w.events, Duration::from_secs(20), |e| {
+        matches!(e, WorkerEvent::Finished { .. })
+    })
+    .await;
     w.stop().await;
     let stream = env.ledger.stream(id).await.unwrap();
     let beats: Vec<_> = stream
@@ -87,7 +125,9 @@ async fn heartbeats_carry_progress_and_extend_the_lease() {
         .collect();
     // 2.5 s of work, heartbeats every 100 ms, lease 600 ms: it survived only by heartbeats.
     assert!(beats.len() >= 5, "{} heartbeats", beats.len());
-    assert!(beats.iter().all(|b| b.progress.resources_seen == 1 && b.lease_ms == 600));
+    assert!(beats
+        .iter()
+        .all(|b| b.progress.resources_seen == 1 && b.lease_ms == 600));
     let row = status_of(&env.ledger, id).await;
     assert_eq!((row.status, row.attempt), (ScanState::Completed, 1));
     assert_projection_matches_ledger(&env.ledger).await;
@@ -98,7 +138,13 @@ async fn a_stalled_worker_is_timed_out_fenced_and_its_late_completion_rejected()
     let env = env().await;
     let id = request_scans(&env.ledger, 1, 3).await[0];
     let job = ScriptedJob::new(Behaviour::Succeed);
-    job.script(id, [Behaviour::Freeze(Duration::from_millis(3000)), Behaviour::Succeed]);
+    job.script(
+        id,
+        [
+            Behaviour::Freeze(Duration::from_millis(3000)),
+            Behaviour::Succeed,
+        ],
+    );
     let job = Arc::new(job);
 
     // Worker A runs on its own single-threaded runtime: the freeze stalls its heartbeats.
@@ -106,20 +152,28 @@ async fn a_stalled_worker_is_timed_out_fenced_and_its_late_completion_rejected()
     let db = env.db.database.clone();
     let a_job = job.clone();
     let a = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let ledger = Ledger::new(db.app_pool(4).await.unwrap());
             let mut cfg = fast_config("stalled");
             cfg.lease = Duration::from_millis(500);
             let mut w = spawn_worker(&ledger, a_job, cfg);
-            let lost = wait_event(&mut w.events, Duration::from_secs(30), |e| matches!(e, WorkerEvent::Lost { .. })).await;
+            let lost = wait_event(&mut w.events, Duration::from_secs(30), |e| {
+                matches!(e, WorkerEvent::Lost { .. })
+            })
+            .await;
             a_events_tx.send(lost).unwrap();
             w.stop().await;
         });
     });
-    wait_until("worker A owns attempt 1", Duration::from_secs(10), || async {
-        status_of(&env.ledger, id).await.worker_id.as_deref() == Some("stalled")
-    })
+    wait_until(
+        "worker A owns attempt 1",
+        Duration::from_secs(10),
+        || async { status_of(&env.ledger, id).await.worker_id.as_deref() == Some("stalled") },
+    )
     .await;
 
     let mut b = spawn_worker(&env.ledger, job, fast_config("rescuer"));
@@ -127,10 +181,18 @@ async fn a_stalled_worker_is_timed_out_fenced_and_its_late_completion_rejected()
         matches!(e, WorkerEvent::Finished { scan_id, attempt: 2, completed: true } if *scan_id == id)
     })
     .await;
-    let lost = tokio::task::spawn_blocking(move || a_events_rx.recv_timeout(Duration::from_secs(30)).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(lost, WorkerEvent::Lost { scan_id: id, attempt: 1 });
+    let lost = tokio::task::spawn_blocking(move || {
+        a_events_rx.recv_timeout(Duration::from_secs(30)).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        lost,
+        WorkerEvent::Lost {
+            scan_id: id,
+            attempt: 1
+        }
+    );
     a.join().unwrap();
     b.stop().await;
 
@@ -140,8 +202,14 @@ async fn a_stalled_worker_is_timed_out_fenced_and_its_late_completion_rejected()
     assert!(k.contains(&(EventKind::TimedOut, 1)), "{k:?}");
     assert!(k.contains(&(EventKind::Claimed, 2)), "{k:?}");
     assert_eq!(k.last(), Some(&(EventKind::Completed, 2)));
-    assert!(!k.contains(&(EventKind::Completed, 1)), "late completion must be rejected: {k:?}");
-    let timed_out = stream.iter().find(|e| e.event.kind() == EventKind::TimedOut).unwrap();
+    assert!(
+        !k.contains(&(EventKind::Completed, 1)),
+        "late completion must be rejected: {k:?}"
+    );
+    let timed_out = stream
+        .iter()
+        .find(|e| e.event.kind() == EventKind::TimedOut)
+        .unwrap();
     assert_eq!(timed_out.worker_id, Some(WorkerId::new("rescuer")));
     assert_ledger_invariants(&env.pool).await;
     assert_projection_matches_ledger(&env.ledger).await;
@@ -161,9 +229,18 @@ async fn retryable_failures_back_off_until_max_attempts_and_fatal_ones_end_at_on
     cfg.retry.base = std::time::Duration::from_millis(200);
     cfg.retry.cap = std::time::Duration::from_millis(400);
     let w = spawn_worker(&env.ledger, Arc::new(job), cfg);
-    wait_until("all three scans terminal", Duration::from_secs(30), || async {
-        count(&env.pool, "SELECT count(*) FROM scan_status WHERE status IN ('completed','failed')").await == 3
-    })
+    wait_until(
+        "all three scans terminal",
+        Duration::from_secs(30),
+        || async {
+            count(
+                &env.pool,
+                "SELECT count(*) FROM scan_status WHERE status IN ('completed','failed')",
+            )
+            .await
+                == 3
+        },
+    )
     .await;
     w.stop().await;
 
@@ -171,10 +248,16 @@ async fn retryable_failures_back_off_until_max_attempts_and_fatal_ones_end_at_on
     assert_eq!((r.status, r.attempt), (ScanState::Completed, 3));
     let e = status_of(&env.ledger, exhausts).await;
     assert_eq!((e.status, e.attempt), (ScanState::Failed, 3));
-    assert_eq!(e.error.as_ref().unwrap().code, FailureCode::SourceUnavailable);
+    assert_eq!(
+        e.error.as_ref().unwrap().code,
+        FailureCode::SourceUnavailable
+    );
     let f = status_of(&env.ledger, fatal).await;
     assert_eq!((f.status, f.attempt), (ScanState::Failed, 1));
-    assert_eq!(f.error.as_ref().unwrap().message, FailureCode::CredentialsRejected.public_message());
+    assert_eq!(
+        f.error.as_ref().unwrap().message,
+        FailureCode::CredentialsRejected.public_message()
+    );
 
     // Each retry waited at least the back-off its Failed event recorded.
     for id in [recovers, exhausts] {
@@ -186,7 +269,11 @@ async fn retryable_failures_back_off_until_max_attempts_and_fatal_ones_end_at_on
                     assert!(f.retryable);
                     if e.attempt < 3 {
                         let ms = f.retry_in_ms.expect("retry planned");
-                        assert!((100..=400).contains(&ms), "{ms} ms outside [base/2 .. cap] for attempt {}", e.attempt);
+                        assert!(
+                            (100..=400).contains(&ms),
+                            "{ms} ms outside [base/2 .. cap] for attempt {}",
+                            e.attempt
+                        );
                     } else {
                         assert_eq!(f.retry_in_ms, None, "no retry after the last attempt");
                     }
@@ -194,7 +281,10 @@ async fn retryable_failures_back_off_until_max_attempts_and_fatal_ones_end_at_on
                 }
                 Event::Claimed(_) if e.attempt > 1 => {
                     let (at, ms) = last_failure.expect("a failure before a retry");
-                    assert!(e.recorded_at >= at + chrono::Duration::milliseconds(ms as i64), "retried before its back-off");
+                    assert!(
+                        e.recorded_at >= at + chrono::Duration::milliseconds(ms as i64),
+                        "retried before its back-off"
+                    );
                 }
                 _ => {}
             }
@@ -203,7 +293,11 @@ async fn retryable_failures_back_off_until_max_attempts_and_fatal_ones_end_at_on
     let fatal_stream = env.ledger.stream(fatal).await.unwrap();
     assert_eq!(
         kinds(&fatal_stream),
-        vec![(EventKind::Requested, 0), (EventKind::Claimed, 1), (EventKind::Failed, 1)]
+        vec![
+            (EventKind::Requested, 0),
+            (EventKind::Claimed, 1),
+            (EventKind::Failed, 1)
+        ]
     );
     assert_ledger_invariants(&env.pool).await;
     assert_projection_matches_ledger(&env.ledger).await;
@@ -217,7 +311,13 @@ async fn a_panicking_scan_fails_with_a_sanitized_error_and_the_worker_lives_on()
     job.script(ids[0], [Behaviour::Panic]);
     let mut w = spawn_worker(&env.ledger, Arc::new(job), fast_config("panicky"));
     wait_event(&mut w.events, Duration::from_secs(10), |e| {
-        matches!(e, WorkerEvent::Finished { completed: false, .. })
+        matches!(
+            e,
+            WorkerEvent::Finished {
+                completed: false,
+                ..
+            }
+        )
     })
     .await;
     let row = status_of(&env.ledger, ids[0]).await;
@@ -226,17 +326,23 @@ async fn a_panicking_scan_fails_with_a_sanitized_error_and_the_worker_lives_on()
     assert_eq!(err.code, FailureCode::Internal);
     assert_eq!(err.message, FailureCode::Internal.public_message());
     assert!(err.correlation_id.is_some());
-    let raw: String = sqlx::query_scalar("SELECT payload::text FROM scan_events WHERE kind = 'Failed'")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
-    assert!(!raw.contains("scripted panic"), "panic text leaked into the ledger: {raw}");
+    let raw: String =
+        sqlx::query_scalar("SELECT payload::text FROM scan_events WHERE kind = 'Failed'")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert!(
+        !raw.contains("scripted panic"),
+        "panic text leaked into the ledger: {raw}"
+    );
 
     // The same worker goes on to run the next scan.
     let next = request_scans(&env.ledger, 1, 3).await[0];
-    wait_event(&mut w.events, Duration::from_secs(10), |e| {
-        matches!(e, WorkerEvent::Finished { scan_id, completed: true, .. } if *scan_id == next)
-    })
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Finished { scan_id, completed: true, .. } if *scan_id == next),
+    )
     .await;
     w.stop().await;
     assert_projection_matches_ledger(&env.ledger).await;
@@ -246,15 +352,26 @@ async fn a_panicking_scan_fails_with_a_sanitized_error_and_the_worker_lives_on()
 async fn shutdown_lets_running_scans_finish_within_the_grace_period() {
     let env = env().await;
     let id = request_scans(&env.ledger, 1, 3).await[0];
-    let job = Arc::new(ScriptedJob::new(Behaviour::Slow(Duration::from_millis(800))));
+    let job = Arc::new(ScriptedJob::new(Behaviour::Slow(Duration::from_millis(
+        800,
+    ))));
     let mut w = spawn_worker(&env.ledger, job, fast_config("graceful"));
-    wait_event(&mut w.events, Duration::from_secs(10), |e| matches!(e, WorkerEvent::Claimed { .. })).await;
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Claimed { .. })
+    })
+    .await;
     w.trigger.trigger();
     // Requested after shutdown began: must not be claimed by this worker.
     let late = request_scans(&env.ledger, 1, 3).await[0];
     w.handle.await.unwrap();
-    assert_eq!(status_of(&env.ledger, id).await.status, ScanState::Completed);
-    assert_eq!(status_of(&env.ledger, late).await.status, ScanState::Pending);
+    assert_eq!(
+        status_of(&env.ledger, id).await.status,
+        ScanState::Completed
+    );
+    assert_eq!(
+        status_of(&env.ledger, late).await.status,
+        ScanState::Pending
+    );
     assert_projection_matches_ledger(&env.ledger).await;
 }
 
@@ -269,16 +386,28 @@ async fn shutdown_hands_back_scans_that_outlive_the_grace_period_for_an_immediat
     cfg.grace = Duration::from_millis(300);
     cfg.lease = Duration::from_secs(60);
     let mut w = spawn_worker(&env.ledger, job.clone(), cfg);
-    wait_event(&mut w.events, Duration::from_secs(10), |e| matches!(e, WorkerEvent::Claimed { .. })).await;
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Claimed { .. })
+    })
+    .await;
     w.stop().await;
 
     let row = status_of(&env.ledger, id).await;
     assert_eq!((row.status, row.attempt), (ScanState::Pending, 1));
-    assert_eq!(row.error.as_ref().unwrap().code, FailureCode::WorkerShutdown);
+    assert_eq!(
+        row.error.as_ref().unwrap().code,
+        FailureCode::WorkerShutdown
+    );
     let stream = env.ledger.stream(id).await.unwrap();
-    let Event::Failed(f) = &stream.last().unwrap().event else { panic!("last event is not Failed") };
+    let Event::Failed(f) = &stream.last().unwrap().event else {
+        panic!("last event is not Failed")
+    };
     assert!(f.retryable);
-    assert_eq!(f.retry_in_ms, Some(0), "handed back for an immediate retry, not after the 60 s lease");
+    assert_eq!(
+        f.retry_in_ms,
+        Some(0),
+        "handed back for an immediate retry, not after the 60 s lease"
+    );
 
     // Another worker picks it up at once.
     let mut next = spawn_worker(&env.ledger, job, fast_config("successor"));
@@ -295,8 +424,15 @@ async fn shutdown_hands_back_scans_that_outlive_the_grace_period_for_an_immediat
 async fn a_cancelled_scan_stops_its_worker_at_the_next_heartbeat() {
     let env = env().await;
     let id = request_scans(&env.ledger, 1, 3).await[0];
-    let mut w = spawn_worker(&env.ledger, Arc::new(ScriptedJob::new(Behaviour::Hang)), fast_config("cancelled"));
-    wait_event(&mut w.events, Duration::from_secs(10), |e| matches!(e, WorkerEvent::Heartbeat { .. })).await;
+    let mut w = spawn_worker(
+        &env.ledger,
+        Arc::new(ScriptedJob::new(Behaviour::Hang)),
+        fast_config("cancelled"),
+    );
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Heartbeat { .. })
+    })
+    .await;
     let version = status_of(&env.ledger, id).await.version;
     let cancel = scanledger::ledger::NewEvent {
         scan_id: id,
@@ -313,17 +449,22 @@ async fn a_cancelled_scan_stops_its_worker_at_the_next_heartbeat() {
     loop {
         match env.ledger.append(cancel.clone()).await {
             Ok(_) => break,
-            Err(e) if matches!(e, scanledger::ledger::AppendError::Conflict { .. }) => {
+            Err(scanledger::ledger::AppendError::Conflict { .. }) => {
                 cancel.expected_version = status_of(&env.ledger, id).await.version;
             }
             Err(e) => panic!("{e}"),
         }
     }
-    wait_event(&mut w.events, Duration::from_secs(10), |e| {
-        matches!(e, WorkerEvent::Lost { scan_id, .. } if *scan_id == id)
-    })
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Lost { scan_id, .. } if *scan_id == id),
+    )
     .await;
     w.stop().await;
-    assert_eq!(status_of(&env.ledger, id).await.status, ScanState::Cancelled);
+    assert_eq!(
+        status_of(&env.ledger, id).await.status,
+        ScanState::Cancelled
+    );
     assert_projection_matches_ledger(&env.ledger).await;
 }

@@ -63,9 +63,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let correlation_id = Uuid::new_v4();
         let (status, code, title) = match &self {
-            Self::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request", "The request is invalid."),
+            Self::BadRequest { .. } => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The request is invalid.",
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such resource."),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large."),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is too large.",
+            ),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -76,7 +84,11 @@ impl IntoResponse for ApiError {
                 "unavailable",
                 "The service is temporarily unavailable.",
             ),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "An internal error occurred."),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "An internal error occurred.",
+            ),
         };
         // Only the client's own input is echoed back; everything else stays in the logs.
         let (detail, field) = match &self {

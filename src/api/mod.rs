@@ -44,7 +44,10 @@ pub fn router(state: AppState) -> Router {
 /// axum answers an oversized body with a plain-text 413; clients always get problem+json.
 async fn limit_to_problem(resp: axum::response::Response) -> axum::response::Response {
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
-        && resp.headers().get(axum::http::header::CONTENT_TYPE).map(|v| v.as_bytes())
+        && resp
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(|v| v.as_bytes())
             != Some(b"application/problem+json")
     {
         return ApiError::TooLarge.into_response();
@@ -65,7 +68,11 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
 }
 
 /// Serve until `shutdown` fires; in-flight requests finish first.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, mut shutdown: Shutdown) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    mut shutdown: Shutdown,
+) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "API listening");
     axum::serve(listener, router(state))

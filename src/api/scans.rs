@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{ApiError, AppState};
-use crate::ledger::{AppendError, NewScan, Progress, PublicError, Requested, ScanId, ScanSummary, SubscriptionId};
+use crate::ledger::{
+    AppendError, NewScan, Progress, PublicError, Requested, ScanId, ScanSummary, SubscriptionId,
+};
 use crate::projection::scan_status::{self, ScanState, ScanStatus};
 
 #[derive(Debug, Deserialize)]
@@ -31,11 +33,20 @@ struct TriggerResponse {
 }
 
 /// Parse a JSON body strictly: unknown fields and wrong types are a 400 naming the field.
-fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
     if json_type == Some(false) {
         return Err(ApiError::UnsupportedMediaType);
     }
@@ -61,8 +72,15 @@ pub(super) async fn trigger(
     let req: TriggerRequest = parse_json(&headers, &body)?;
     let subscription_id = SubscriptionId::parse(&req.subscription_id)
         .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
-    if req.rules.iter().any(|r| r.trim().is_empty() || r.len() > 128) {
-        return Err(ApiError::bad_request(Some("rules"), "rule filters must be 1 to 128 characters"));
+    if req
+        .rules
+        .iter()
+        .any(|r| r.trim().is_empty() || r.len() > 128)
+    {
+        return Err(ApiError::bad_request(
+            Some("rules"),
+            "rule filters must be 1 to 128 characters",
+        ));
     }
     let scan_id = ScanId::new();
     let request = Requested {
@@ -133,7 +151,9 @@ impl From<ScanStatus> for ScanView {
             heartbeat_at: s.heartbeat_at,
             finished_at: s.finished_at,
             lease_expires_at: s.lease_expires_at,
-            next_attempt_at: (s.status == ScanState::Pending).then_some(s.next_eligible_at).flatten(),
+            next_attempt_at: (s.status == ScanState::Pending)
+                .then_some(s.next_eligible_at)
+                .flatten(),
             progress: s.progress,
             error: s.error,
             summary: s.summary,
@@ -142,8 +162,12 @@ impl From<ScanStatus> for ScanView {
     }
 }
 
-pub(super) async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ScanView>, ApiError> {
-    let id = Uuid::try_parse(&id).map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
+pub(super) async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ScanView>, ApiError> {
+    let id = Uuid::try_parse(&id)
+        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
     let row = scan_status::get(state.ledger.pool(), ScanId(id))
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -154,8 +178,14 @@ pub(super) async fn get(State(state): State<AppState>, Path(id): Path<String>) -
 mod tests {
     #[test]
     fn names_the_field_serde_complains_about() {
-        assert_eq!(super::field_of("unknown field `colour`, expected one of ...").as_deref(), Some("colour"));
-        assert_eq!(super::field_of("missing field `subscription_id`").as_deref(), Some("subscription_id"));
+        assert_eq!(
+            super::field_of("unknown field `colour`, expected one of ...").as_deref(),
+            Some("colour")
+        );
+        assert_eq!(
+            super::field_of("missing field `subscription_id`").as_deref(),
+            Some("subscription_id")
+        );
         assert_eq!(super::field_of("EOF while parsing"), None);
     }
 }

@@ -214,7 +214,9 @@ impl FailureCode {
     pub fn public_message(self) -> &'static str {
         match self {
             Self::Internal => "The scan failed because of an internal error.",
-            Self::WorkerShutdown => "The worker running the scan shut down; the scan will be retried.",
+            Self::WorkerShutdown => {
+                "The worker running the scan shut down; the scan will be retried."
+            }
             Self::SourceUnavailable => "The inventory source could not be reached.",
             Self::Throttled => "The inventory source throttled the scan.",
             Self::CredentialsRejected => "The credentials for the inventory source were rejected.",
@@ -227,9 +229,10 @@ impl FailureCode {
     /// Whether another attempt may succeed where this one failed.
     pub fn retryable(self) -> bool {
         match self {
-            Self::WorkerShutdown | Self::SourceUnavailable | Self::Throttled | Self::LeaseExpired => {
-                true
-            }
+            Self::WorkerShutdown
+            | Self::SourceUnavailable
+            | Self::Throttled
+            | Self::LeaseExpired => true,
             Self::Internal
             | Self::CredentialsRejected
             | Self::TargetNotFound
@@ -389,13 +392,25 @@ impl Event {
         }
         let malformed = |source| DecodeError::Malformed { kind, source };
         Ok(match kind {
-            EventKind::Requested => Self::Requested(serde_json::from_value(payload).map_err(malformed)?),
-            EventKind::Claimed => Self::Claimed(serde_json::from_value(payload).map_err(malformed)?),
-            EventKind::Heartbeat => Self::Heartbeat(serde_json::from_value(payload).map_err(malformed)?),
-            EventKind::Completed => Self::Completed(serde_json::from_value(payload).map_err(malformed)?),
+            EventKind::Requested => {
+                Self::Requested(serde_json::from_value(payload).map_err(malformed)?)
+            }
+            EventKind::Claimed => {
+                Self::Claimed(serde_json::from_value(payload).map_err(malformed)?)
+            }
+            EventKind::Heartbeat => {
+                Self::Heartbeat(serde_json::from_value(payload).map_err(malformed)?)
+            }
+            EventKind::Completed => {
+                Self::Completed(serde_json::from_value(payload).map_err(malformed)?)
+            }
             EventKind::Failed => Self::Failed(serde_json::from_value(payload).map_err(malformed)?),
-            EventKind::TimedOut => Self::TimedOut(serde_json::from_value(payload).map_err(malformed)?),
-            EventKind::Cancelled => Self::Cancelled(serde_json::from_value(payload).map_err(malformed)?),
+            EventKind::TimedOut => {
+                Self::TimedOut(serde_json::from_value(payload).map_err(malformed)?)
+            }
+            EventKind::Cancelled => {
+                Self::Cancelled(serde_json::from_value(payload).map_err(malformed)?)
+            }
         })
     }
 
@@ -434,7 +449,8 @@ mod tests {
     fn samples() -> Vec<Event> {
         vec![
             Event::Requested(Requested {
-                subscription_id: SubscriptionId::parse("8F6B6E52-1D1C-4C2B-9A0E-0E1F2A3B4C5D").unwrap(),
+                subscription_id: SubscriptionId::parse("8F6B6E52-1D1C-4C2B-9A0E-0E1F2A3B4C5D")
+                    .unwrap(),
                 rules: vec!["storage".into()],
                 priority: 5,
                 max_attempts: 3,
@@ -493,9 +509,14 @@ mod tests {
 
     #[test]
     fn unknown_versions_and_fields_are_rejected() {
-        let err = Event::decode("Claimed", serde_json::json!({"v": 99, "lease_ms": 1})).unwrap_err();
+        let err =
+            Event::decode("Claimed", serde_json::json!({"v": 99, "lease_ms": 1})).unwrap_err();
         assert!(matches!(err, DecodeError::UnknownVersion { v: 99, .. }));
-        let err = Event::decode("Claimed", serde_json::json!({"v": 1, "lease_ms": 1, "x": 2})).unwrap_err();
+        let err = Event::decode(
+            "Claimed",
+            serde_json::json!({"v": 1, "lease_ms": 1, "x": 2}),
+        )
+        .unwrap_err();
         assert!(matches!(err, DecodeError::Malformed { .. }));
     }
 

@@ -221,7 +221,8 @@ impl Ledger {
                 event: Event::Claimed(Claimed { lease_ms }),
             })
             .collect();
-        let mut by_id: HashMap<ScanId, ScanStatus> = rows.into_iter().map(|r| (r.scan_id, r)).collect();
+        let mut by_id: HashMap<ScanId, ScanStatus> =
+            rows.into_iter().map(|r| (r.scan_id, r)).collect();
         let prev = by_id.clone();
         let recorded = match commit(&mut tx, batch, prev).await {
             Ok(r) => r,
@@ -239,7 +240,9 @@ impl Ledger {
             .into_iter()
             .filter_map(|e| {
                 let row = by_id.remove(&e.scan_id)?;
-                let Event::Claimed(c) = &e.event else { return None };
+                let Event::Claimed(c) = &e.event else {
+                    return None;
+                };
                 Some(Claim {
                     scan_id: e.scan_id,
                     attempt: e.attempt,
@@ -317,7 +320,11 @@ impl Ledger {
     /// Events after global position `after_seq`, in position order (for replay).
     /// Only call when no writer is active, or accept that late commits may appear later:
     /// the live feed with a commit-safe cursor is a separate reader.
-    pub async fn read_from(&self, after_seq: i64, limit: i64) -> Result<Vec<RecordedEvent>, LedgerError> {
+    pub async fn read_from(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, LedgerError> {
         let rows = sqlx::query(
             "SELECT seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at,
                     tx_id::text::bigint AS tx_id
@@ -335,13 +342,16 @@ fn decode_row(row: sqlx::postgres::PgRow) -> Result<RecordedEvent, LedgerError> 
     let seq: i64 = row.try_get("seq")?;
     let kind: String = row.try_get("kind")?;
     let payload: serde_json::Value = row.try_get("payload")?;
-    let event = Event::decode(&kind, payload).map_err(|source| LedgerError::Decode { seq, source })?;
+    let event =
+        Event::decode(&kind, payload).map_err(|source| LedgerError::Decode { seq, source })?;
     Ok(RecordedEvent {
         seq,
         scan_id: ScanId(row.try_get("scan_id")?),
         version: row.try_get("version")?,
         attempt: row.try_get("attempt")?,
-        worker_id: row.try_get::<Option<String>, _>("worker_id")?.map(WorkerId::new),
+        worker_id: row
+            .try_get::<Option<String>, _>("worker_id")?
+            .map(WorkerId::new),
         recorded_at: row.try_get("recorded_at")?,
         tx_id: row.try_get("tx_id")?,
         event,
@@ -449,7 +459,11 @@ async fn commit(
     for row in rows {
         stamps.insert(
             (row.try_get("scan_id")?, row.try_get("version")?),
-            (row.try_get("seq")?, row.try_get("recorded_at")?, row.try_get("tx_id")?),
+            (
+                row.try_get("seq")?,
+                row.try_get("recorded_at")?,
+                row.try_get("tx_id")?,
+            ),
         );
     }
     let mut notify = false;

@@ -31,6 +31,12 @@ pub enum ClusterError {
     NoRunAsUser(&'static str),
     #[error("{what} failed: {detail}")]
     Command { what: String, detail: String },
+    #[error(
+        "the `{user}` account that runs PostgreSQL cannot reach {path}: a folder above it is \
+         closed to other users; choose a --pg-dir (SCANLEDGER_PG_DIR) under an open folder, \
+         e.g. /var/tmp/scanledger"
+    )]
+    Unreachable { user: &'static str, path: PathBuf },
     #[error("PostgreSQL did not accept connections within {0:?}; see {1}")]
     NotReady(Duration, PathBuf),
     #[error("I/O error on {path}: {source}")]
@@ -100,7 +106,10 @@ pub fn find_bin_dir() -> Result<PathBuf, ClusterError> {
         .filter(|(_, dir)| has_server(dir))
         .collect();
     versions.sort();
-    versions.pop().map(|(_, d)| d).ok_or(ClusterError::NoBinaries)
+    versions
+        .pop()
+        .map(|(_, d)| d)
+        .ok_or(ClusterError::NoBinaries)
 }
 
 /// uid/gid to run the server as: `None` when we are not root.
@@ -118,6 +127,25 @@ fn run_as() -> Result<Option<(u32, u32)>, ClusterError> {
     // SAFETY: checked non-null above.
     let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
     Ok(Some((uid, gid)))
+}
+
+/// Every folder above the cluster must be traversable by the account running it.
+fn check_reachable(dir: &Path, uid: u32, gid: u32) -> Result<(), ClusterError> {
+    use std::os::unix::fs::MetadataExt;
+    for folder in dir.ancestors() {
+        let meta = std::fs::metadata(folder).map_err(io(folder))?;
+        let mode = meta.mode();
+        let ok = mode & 0o001 != 0
+            || (meta.uid() == uid && mode & 0o100 != 0)
+            || (meta.gid() == gid && mode & 0o010 != 0);
+        if !ok {
+            return Err(ClusterError::Unreachable {
+                user: RUN_AS,
+                path: dir.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
@@ -143,11 +171,11 @@ impl LocalCluster {
         let bin = find_bin_dir()?;
         let user = run_as()?;
         std::fs::create_dir_all(&opts.data_dir).map_err(io(&opts.data_dir))?;
-        let data_dir = opts
-            .data_dir
-            .canonicalize()
-            .map_err(io(&opts.data_dir))?;
+        let data_dir = opts.data_dir.canonicalize().map_err(io(&opts.data_dir))?;
         let root = data_dir.parent().unwrap_or(Path::new("/")).to_path_buf();
+        if let Some((uid, gid)) = user {
+            check_reachable(&root, uid, gid)?;
+        }
         let socket_dir = root.join("run");
         std::fs::create_dir_all(&socket_dir).map_err(io(&socket_dir))?;
         let log_path = root.join("postgres.log");
@@ -162,9 +190,14 @@ impl LocalCluster {
 
         if !data_dir.join("PG_VERSION").exists() {
             let mut cmd = command(&bin.join("initdb"), user, &root);
-            cmd.arg("-D")
-                .arg(&data_dir)
-                .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C"]);
+            cmd.arg("-D").arg(&data_dir).args([
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ]);
             if opts.fast_init {
                 cmd.arg("--no-sync");
             }

@@ -22,7 +22,11 @@ static SHARED: OnceLock<TestCluster> = OnceLock::new();
 fn sweep(root: &Path) {
     for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("pg-")).and_then(|p| p.parse::<i32>().ok()) else {
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("pg-"))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
             continue;
         };
         // SAFETY: signal 0 only checks that the process exists.
@@ -47,7 +51,11 @@ impl TestCluster {
                 ("shared_buffers".into(), "256MB".into()),
             ];
             if !durable {
-                for (k, v) in [("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")] {
+                for (k, v) in [
+                    ("fsync", "off"),
+                    ("synchronous_commit", "off"),
+                    ("full_page_writes", "off"),
+                ] {
                     opts.settings.push((k.into(), v.into()));
                 }
             }
@@ -67,8 +75,12 @@ impl TestCluster {
     pub async fn fresh_database(&self) -> anyhow::Result<TestDatabase> {
         self.template
             .get_or_try_init(|| async {
-                let mut admin = sqlx::PgConnection::connect_with(&self.cluster.connect_options("postgres")).await?;
-                sqlx::raw_sql(&format!("CREATE DATABASE {TEMPLATE}")).execute(&mut admin).await?;
+                let mut admin =
+                    sqlx::PgConnection::connect_with(&self.cluster.connect_options("postgres"))
+                        .await?;
+                sqlx::raw_sql(&format!("CREATE DATABASE {TEMPLATE}"))
+                    .execute(&mut admin)
+                    .await?;
                 admin.close().await?;
                 Database::from_options(self.cluster.connect_options(TEMPLATE), None)
                     .migrate()
@@ -77,7 +89,8 @@ impl TestCluster {
             })
             .await?;
         let name = format!("t_{}", Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect_with(&self.cluster.connect_options("postgres")).await?;
+        let mut admin =
+            sqlx::PgConnection::connect_with(&self.cluster.connect_options("postgres")).await?;
         sqlx::raw_sql(&format!(
             "CREATE DATABASE {} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY",
             quote_ident(&name)
@@ -87,7 +100,10 @@ impl TestCluster {
         admin.close().await?;
         Ok(TestDatabase {
             url: self.cluster.url(&name),
-            database: Database::from_options(self.cluster.connect_options(&name), Some(APP_ROLE.into())),
+            database: Database::from_options(
+                self.cluster.connect_options(&name),
+                Some(APP_ROLE.into()),
+            ),
             owner: Database::from_options(self.cluster.connect_options(&name), None),
             name,
         })

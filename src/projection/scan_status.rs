@@ -192,7 +192,9 @@ pub struct Difference {
 
 /// Replay the whole ledger through [`fold`] and compare with the live table.
 /// Run it while writers are quiet; otherwise rows that moved meanwhile differ.
-pub async fn verify(ledger: &crate::ledger::Ledger) -> Result<Vec<Difference>, crate::ledger::LedgerError> {
+pub async fn verify(
+    ledger: &crate::ledger::Ledger,
+) -> Result<Vec<Difference>, crate::ledger::LedgerError> {
     let mut replayed: HashMap<ScanId, ScanStatus> = HashMap::new();
     let mut after = 0;
     loop {
@@ -208,7 +210,9 @@ pub async fn verify(ledger: &crate::ledger::Ledger) -> Result<Vec<Difference>, c
             }
         }
     }
-    let values: Vec<serde_json::Value> = sqlx::query_scalar(SELECT_ROW).fetch_all(ledger.pool()).await?;
+    let values: Vec<serde_json::Value> = sqlx::query_scalar(SELECT_ROW)
+        .fetch_all(ledger.pool())
+        .await?;
     let mut diffs = Vec::new();
     for live in decode(values)? {
         let replayed = replayed.remove(&live.scan_id);
@@ -240,11 +244,15 @@ fn decode(values: Vec<serde_json::Value>) -> Result<Vec<ScanStatus>, sqlx::Error
 }
 
 /// Read one row (for polling clients).
-pub async fn get<'c>(db: impl PgExecutor<'c>, id: ScanId) -> Result<Option<ScanStatus>, sqlx::Error> {
-    let v: Option<serde_json::Value> = sqlx::query_scalar(&format!("{SELECT_ROW} WHERE scan_id = $1"))
-        .bind(id.0)
-        .fetch_optional(db)
-        .await?;
+pub async fn get<'c>(
+    db: impl PgExecutor<'c>,
+    id: ScanId,
+) -> Result<Option<ScanStatus>, sqlx::Error> {
+    let v: Option<serde_json::Value> =
+        sqlx::query_scalar(&format!("{SELECT_ROW} WHERE scan_id = $1"))
+            .bind(id.0)
+            .fetch_optional(db)
+            .await?;
     Ok(decode(v.into_iter().collect())?.pop())
 }
 
@@ -263,7 +271,10 @@ pub(crate) async fn lock(
     .bind(ids)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(decode(values)?.into_iter().map(|r| (r.scan_id, r)).collect())
+    Ok(decode(values)?
+        .into_iter()
+        .map(|r| (r.scan_id, r))
+        .collect())
 }
 
 /// Lock up to `limit` scans that are eligible to be claimed now (database clock).

@@ -49,10 +49,16 @@ fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Resource>, ScanError> {
         serde_json::Value::Array(items) => Ok(items),
         serde_json::Value::Object(mut obj) => match obj.remove("value") {
             Some(serde_json::Value::Array(items)) => Ok(items),
-            Some(_) => Err(invalid(format!("{}: `value` is not an array", file.display()))),
+            Some(_) => Err(invalid(format!(
+                "{}: `value` is not an array",
+                file.display()
+            ))),
             None => Ok(vec![serde_json::Value::Object(obj)]),
         },
-        _ => Err(invalid(format!("{}: not a resource document", file.display()))),
+        _ => Err(invalid(format!(
+            "{}: not a resource document",
+            file.display()
+        ))),
     }
 }
 
@@ -61,11 +67,16 @@ fn in_subscription(resource: &Resource, prefix: &str) -> bool {
     resource
         .get("id")
         .and_then(|id| id.as_str())
-        .is_some_and(|id| id.len() >= prefix.len() && id[..prefix.len()].eq_ignore_ascii_case(prefix))
+        .is_some_and(|id| {
+            id.len() >= prefix.len() && id[..prefix.len()].eq_ignore_ascii_case(prefix)
+        })
 }
 
 impl InventorySource for FixtureSource {
-    fn resources(&self, subscription: &SubscriptionId) -> BoxStream<'static, Result<Resource, ScanError>> {
+    fn resources(
+        &self,
+        subscription: &SubscriptionId,
+    ) -> BoxStream<'static, Result<Resource, ScanError>> {
         let prefix = format!("/subscriptions/{subscription}/");
         let delay = self.delay;
         let files = match files(&self.path) {
@@ -75,7 +86,10 @@ impl InventorySource for FixtureSource {
         stream::iter(files)
             .then(|file| async move {
                 let bytes = tokio::fs::read(&file).await.map_err(|e| {
-                    ScanError::new(FailureCode::SourceUnavailable, format!("{}: {e}", file.display()))
+                    ScanError::new(
+                        FailureCode::SourceUnavailable,
+                        format!("{}: {e}", file.display()),
+                    )
                 })?;
                 parse(&file, &bytes)
             })

@@ -22,7 +22,10 @@ pub type Resource = serde_json::Value;
 /// Where resources come from.
 pub trait InventorySource: Send + Sync + 'static {
     /// Stream the resources of one subscription; memory stays flat as the tenant grows.
-    fn resources(&self, subscription: &SubscriptionId) -> BoxStream<'static, Result<Resource, ScanError>>;
+    fn resources(
+        &self,
+        subscription: &SubscriptionId,
+    ) -> BoxStream<'static, Result<Resource, ScanError>>;
 }
 
 /// A `--source` value.
@@ -76,7 +79,9 @@ impl FromStr for SourceSpec {
 impl SourceSpec {
     pub fn open(&self) -> Result<Arc<dyn InventorySource>, SourceSpecError> {
         match self {
-            Self::Fixture { path, delay } => Ok(Arc::new(fixture::FixtureSource::new(path.clone(), *delay))),
+            Self::Fixture { path, delay } => {
+                Ok(Arc::new(fixture::FixtureSource::new(path.clone(), *delay)))
+            }
             Self::Azure => Err(SourceSpecError::AzureNotBuilt),
         }
     }
@@ -94,7 +99,11 @@ impl InventoryScan {
 }
 
 impl ScanJob for InventoryScan {
-    fn run(&self, target: ScanTarget, progress: ProgressReporter) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
+    fn run(
+        &self,
+        target: ScanTarget,
+        progress: ProgressReporter,
+    ) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
         let mut resources = self.source.resources(&target.subscription_id);
         Box::pin(async move {
             progress.phase(Phase::Listing);
@@ -105,7 +114,9 @@ impl ScanJob for InventoryScan {
                 let kind = resource
                     .get("type")
                     .and_then(|t| t.as_str())
-                    .ok_or_else(|| ScanError::new(FailureCode::InvalidInventory, "resource without a type"))?
+                    .ok_or_else(|| {
+                        ScanError::new(FailureCode::InvalidInventory, "resource without a type")
+                    })?
                     .to_ascii_lowercase();
                 *by_type.entry(kind).or_default() += 1;
                 seen += 1;

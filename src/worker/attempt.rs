@@ -30,7 +30,8 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim) {
     let mut job = tokio::spawn(shared.job.run(target, progress).in_current_span());
     let mut version = claim.version;
     let mut hard_stop = shared.hard_stop.clone();
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + cfg.heartbeat, cfg.heartbeat);
+    let mut ticker =
+        tokio::time::interval_at(tokio::time::Instant::now() + cfg.heartbeat, cfg.heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let outcome = loop {
@@ -63,7 +64,10 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim) {
     };
 
     let completed = matches!(outcome, Event::Completed(_));
-    match shared.append(event(&shared, &claim, version, outcome)).await {
+    match shared
+        .append(event(&shared, &claim, version, outcome))
+        .await
+    {
         Ok(_) => {
             tracing::info!(completed, "attempt finished");
             shared.emit(WorkerEvent::Finished {
@@ -99,7 +103,11 @@ fn event(shared: &Shared, claim: &Claim, version: i32, event: Event) -> NewEvent
     }
 }
 
-fn outcome(shared: &Shared, claim: &Claim, res: Result<Result<ScanSummary, ScanError>, JoinError>) -> Event {
+fn outcome(
+    shared: &Shared,
+    claim: &Claim,
+    res: Result<Result<ScanSummary, ScanError>, JoinError>,
+) -> Event {
     let correlation_id = Uuid::new_v4();
     match res {
         Ok(Ok(summary)) => Event::Completed(Completed { summary }),

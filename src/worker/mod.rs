@@ -17,7 +17,9 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
 use tracing::Instrument;
 
-use crate::ledger::{AppendError, Ledger, NewEvent, RecordedEvent, ScanId, WorkerId, PENDING_CHANNEL};
+use crate::ledger::{
+    AppendError, Ledger, NewEvent, RecordedEvent, ScanId, WorkerId, PENDING_CHANNEL,
+};
 pub use job::{ProgressReporter, ScanError, ScanJob, ScanTarget};
 pub use retry::RetryPolicy;
 pub use shutdown::{Shutdown, ShutdownTrigger};
@@ -74,7 +76,10 @@ pub enum ConfigError {
     #[error("concurrency must be at least 1")]
     Concurrency,
     #[error("the lease ({lease:?}) must be longer than the heartbeat interval ({heartbeat:?})")]
-    LeaseTooShort { lease: Duration, heartbeat: Duration },
+    LeaseTooShort {
+        lease: Duration,
+        heartbeat: Duration,
+    },
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
 }
@@ -109,16 +114,34 @@ impl WorkerConfig {
 /// What a worker did, for tests and embedding code to await instead of sleeping.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkerEvent {
-    Claimed { scan_id: ScanId, attempt: i32 },
-    Heartbeat { scan_id: ScanId, attempt: i32 },
+    Claimed {
+        scan_id: ScanId,
+        attempt: i32,
+    },
+    Heartbeat {
+        scan_id: ScanId,
+        attempt: i32,
+    },
     /// The attempt's outcome was recorded (`Completed` or `Failed`).
-    Finished { scan_id: ScanId, attempt: i32, completed: bool },
+    Finished {
+        scan_id: ScanId,
+        attempt: i32,
+        completed: bool,
+    },
     /// The ledger refused this worker's append: the attempt belongs to no one now.
-    Lost { scan_id: ScanId, attempt: i32 },
+    Lost {
+        scan_id: ScanId,
+        attempt: i32,
+    },
     /// This worker's reaper timed out someone's attempt.
-    Reaped { scan_id: ScanId, attempt: i32 },
+    Reaped {
+        scan_id: ScanId,
+        attempt: i32,
+    },
     /// The queue was drained: the claim loop now waits for a NOTIFY, a free slot or the poll.
     Idle,
+    /// LISTEN is in effect: from now on a new scan wakes this worker at once.
+    Listening,
 }
 
 pub struct Worker {
@@ -134,7 +157,10 @@ struct Shared {
     job: Arc<dyn ScanJob>,
     cfg: WorkerConfig,
     events: broadcast::Sender<WorkerEvent>,
-    appender: mpsc::Sender<(NewEvent, oneshot::Sender<Result<RecordedEvent, AppendError>>)>,
+    appender: mpsc::Sender<(
+        NewEvent,
+        oneshot::Sender<Result<RecordedEvent, AppendError>>,
+    )>,
     /// Set when the grace period is over: running attempts hand their scans back.
     hard_stop: watch::Receiver<bool>,
 }
@@ -148,13 +174,20 @@ impl Shared {
     async fn append(&self, event: NewEvent) -> Result<RecordedEvent, AppendError> {
         let (tx, rx) = oneshot::channel();
         let closed = || AppendError::from(sqlx::Error::PoolClosed);
-        self.appender.send((event, tx)).await.map_err(|_| closed())?;
+        self.appender
+            .send((event, tx))
+            .await
+            .map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 }
 
 impl Worker {
-    pub fn new(ledger: Ledger, job: Arc<dyn ScanJob>, cfg: WorkerConfig) -> Result<Self, ConfigError> {
+    pub fn new(
+        ledger: Ledger,
+        job: Arc<dyn ScanJob>,
+        cfg: WorkerConfig,
+    ) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let (events, _) = broadcast::channel(4096);
         Ok(Self {
@@ -179,7 +212,8 @@ impl Worker {
         let span = tracing::info_span!("worker", worker_id = %self.cfg.id);
         async move {
             let (append_tx, append_rx) = mpsc::channel(APPEND_BATCH_MAX * 4);
-            let appender = tokio::spawn(run_appender(self.ledger.clone(), append_rx).in_current_span());
+            let appender =
+                tokio::spawn(run_appender(self.ledger.clone(), append_rx).in_current_span());
             let (hard_stop_tx, hard_stop) = watch::channel(false);
             let shared = Arc::new(Shared {
                 ledger: self.ledger.clone(),
@@ -190,7 +224,12 @@ impl Worker {
                 hard_stop,
             });
             let wake = Arc::new(Notify::new());
-            let listener = tokio::spawn(listen(shared.ledger.clone(), wake.clone()).in_current_span());
+            let events = shared.events.clone();
+            let emit = move |e| {
+                let _ = events.send(e);
+            };
+            let listener =
+                tokio::spawn(listen(shared.ledger.clone(), wake.clone(), emit).in_current_span());
             let reaper = tokio::spawn(reap(shared.clone(), shutdown.clone()).in_current_span());
             let slots = Arc::new(Semaphore::new(shared.cfg.concurrency));
             tracing::info!(concurrency = shared.cfg.concurrency, "worker started");
@@ -199,7 +238,10 @@ impl Worker {
 
             tracing::info!(grace = ?shared.cfg.grace, "worker stopping: no new claims");
             let all = shared.cfg.concurrency as u32;
-            if tokio::time::timeout(shared.cfg.grace, slots.acquire_many(all)).await.is_err() {
+            if tokio::time::timeout(shared.cfg.grace, slots.acquire_many(all))
+                .await
+                .is_err()
+            {
                 tracing::warn!("grace period over: handing running scans back");
                 let _ = hard_stop_tx.send(true);
                 let _ = slots.acquire_many(all).await;
@@ -250,7 +292,10 @@ async fn claim_loop(
         };
         let full = claims.len() == free;
         for claim in claims {
-            let permit = slots.clone().try_acquire_owned().expect("a slot per claimed scan");
+            let permit = slots
+                .clone()
+                .try_acquire_owned()
+                .expect("a slot per claimed scan");
             shared.emit(WorkerEvent::Claimed {
                 scan_id: claim.scan_id,
                 attempt: claim.attempt,
@@ -276,13 +321,21 @@ async fn claim_loop(
 }
 
 /// LISTEN for new work; the polling fallback covers a lost connection.
-async fn listen(ledger: Ledger, wake: Arc<Notify>) {
+async fn listen(ledger: Ledger, wake: Arc<Notify>, emit: impl Fn(WorkerEvent)) {
     loop {
         let result: Result<(), sqlx::Error> = async {
             let mut listener = PgListener::connect_with(ledger.pool()).await?;
             listener.listen(PENDING_CHANNEL).await?;
+            // Scans requested before LISTEN took effect sent their NOTIFY to no one:
+            // one more claim round finds them.
+            wake.notify_one();
+            emit(WorkerEvent::Listening);
             loop {
-                listener.recv().await?;
+                // `None`: the connection dropped and is re-established on the next call;
+                // notifications may have been missed meanwhile, so claim once more.
+                if listener.try_recv().await?.is_none() {
+                    tracing::warn!("LISTEN connection lost; reconnecting");
+                }
                 wake.notify_one();
             }
         }
@@ -298,7 +351,10 @@ async fn listen(ledger: Ledger, wake: Arc<Notify>) {
 /// is queued when the previous batch finishes goes in the next one.
 async fn run_appender(
     ledger: Ledger,
-    mut rx: mpsc::Receiver<(NewEvent, oneshot::Sender<Result<RecordedEvent, AppendError>>)>,
+    mut rx: mpsc::Receiver<(
+        NewEvent,
+        oneshot::Sender<Result<RecordedEvent, AppendError>>,
+    )>,
 ) {
     let mut batch = Vec::with_capacity(APPEND_BATCH_MAX);
     while rx.recv_many(&mut batch, APPEND_BATCH_MAX).await > 0 {
@@ -332,7 +388,9 @@ async fn reap(shared: Arc<Shared>, mut shutdown: Shutdown) {
         loop {
             match shared
                 .ledger
-                .reap_expired(&shared.cfg.id, REAP_BATCH, |a, max| retry.retry_in(a, max, true))
+                .reap_expired(&shared.cfg.id, REAP_BATCH, |a, max| {
+                    retry.retry_in(a, max, true)
+                })
                 .await
             {
                 Ok(reaped) => {

@@ -28,7 +28,9 @@ impl RetryPolicy {
         if !retryable || attempt >= max_attempts {
             return None;
         }
-        let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
+        let exp = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
         let full = self.base.saturating_mul(1 << exp).min(self.cap);
         let half = full / 2;
         let jitter = half.mul_f64(fastrand::f64());

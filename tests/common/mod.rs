@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use scanledger::ledger::{FailureCode, Ledger, NewScan, Requested, ScanId, ScanSummary, SubscriptionId};
+use scanledger::ledger::{
+    FailureCode, Ledger, NewScan, Requested, ScanId, ScanSummary, SubscriptionId,
+};
 use scanledger::pg::testing::{TestCluster, TestDatabase};
 use scanledger::projection::scan_status;
 use scanledger::worker::{ProgressReporter, ScanError, ScanJob, ScanTarget};
@@ -22,7 +24,7 @@ pub struct TestEnv {
 
 pub async fn env() -> TestEnv {
     let _ = tracing_subscriber_init();
-    let cluster = TestCluster::shared(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), false);
+    let cluster = TestCluster::shared(&test_root(), false);
     let db = cluster.fresh_database().await.expect("fresh test database");
     let pool = db.database.app_pool(40).await.expect("app pool");
     TestEnv {
@@ -30,6 +32,12 @@ pub async fn env() -> TestEnv {
         pool,
         db,
     }
+}
+
+/// Test clusters live under the system temp folder: the `postgres` account that runs
+/// them (when tests run as root) may not be able to reach a checkout under /root.
+pub fn test_root() -> std::path::PathBuf {
+    std::env::temp_dir().join("scanledger-tests")
 }
 
 fn tracing_subscriber_init() -> Option<()> {
@@ -78,7 +86,10 @@ where
         if cond().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -88,13 +99,19 @@ pub async fn count(pool: &PgPool, sql: &str) -> i64 {
 }
 
 pub async fn status_of(ledger: &Ledger, id: ScanId) -> scan_status::ScanStatus {
-    scan_status::get(ledger.pool(), id).await.unwrap().expect("scan row")
+    scan_status::get(ledger.pool(), id)
+        .await
+        .unwrap()
+        .expect("scan row")
 }
 
 /// `scan_status` must equal the fold of the ledger, row for row.
 pub async fn assert_projection_matches_ledger(ledger: &Ledger) {
     let diffs = scan_status::verify(ledger).await.expect("verify");
-    assert!(diffs.is_empty(), "scan_status differs from the fold of the ledger: {diffs:#?}");
+    assert!(
+        diffs.is_empty(),
+        "scan_status differs from the fold of the ledger: {diffs:#?}"
+    );
 }
 
 /// The ledger-level invariants, checked over the whole table.
@@ -154,12 +171,19 @@ impl ScriptedJob {
     }
 
     pub fn script(&self, id: ScanId, steps: impl IntoIterator<Item = Behaviour>) {
-        self.script.lock().unwrap().insert(id, steps.into_iter().collect());
+        self.script
+            .lock()
+            .unwrap()
+            .insert(id, steps.into_iter().collect());
     }
 }
 
 impl ScanJob for ScriptedJob {
-    fn run(&self, target: ScanTarget, progress: ProgressReporter) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
+    fn run(
+        &self,
+        target: ScanTarget,
+        progress: ProgressReporter,
+    ) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
         let step = self
             .script
             .lock()
@@ -174,7 +198,10 @@ impl ScanJob for ScriptedJob {
                     resources_seen: 1,
                     ..Default::default()
                 }),
-                Behaviour::Fail(code) => Err(ScanError::new(code, "scripted failure with secret-ish detail")),
+                Behaviour::Fail(code) => Err(ScanError::new(
+                    code,
+                    "scripted failure with secret-ish detail",
+                )),
                 Behaviour::Hang => std::future::pending().await,
                 Behaviour::Panic => panic!("scripted panic"),
                 Behaviour::Slow(d) => {
@@ -190,8 +217,8 @@ impl ScanJob for ScriptedJob {
     }
 }
 
-use scanledger::worker::{RetryPolicy, ShutdownTrigger, Worker, WorkerConfig, WorkerEvent};
 use scanledger::ledger::WorkerId;
+use scanledger::worker::{RetryPolicy, ShutdownTrigger, Worker, WorkerConfig, WorkerEvent};
 use tokio::sync::broadcast;
 
 /// Short timings so lifecycle tests run in seconds.
@@ -231,7 +258,11 @@ pub fn spawn_worker(ledger: &Ledger, job: Arc<dyn ScanJob>, cfg: WorkerConfig) -
     let events = worker.subscribe();
     let (trigger, shutdown) = scanledger::worker::Shutdown::new();
     let handle = tokio::spawn(worker.run(shutdown));
-    RunningWorker { trigger, events, handle }
+    RunningWorker {
+        trigger,
+        events,
+        handle,
+    }
 }
 
 /// Wait for a worker event matching `pred`.
