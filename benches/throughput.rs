@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use scanledger::ledger::{Ledger, NewScan, Requested, ScanId, ScanSummary, SubscriptionId, WorkerId};
+use scanledger::ledger::{
+    Ledger, NewScan, Requested, ScanId, ScanSummary, SubscriptionId, WorkerId,
+};
 use scanledger::pg::testing::TestCluster;
 use scanledger::worker::{
     ProgressReporter, ScanError, ScanJob, ScanTarget, Shutdown, Worker, WorkerConfig, WorkerEvent,
@@ -21,7 +23,11 @@ use tokio::sync::broadcast;
 struct Noop;
 
 impl ScanJob for Noop {
-    fn run(&self, _: ScanTarget, _: ProgressReporter) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
+    fn run(
+        &self,
+        _: ScanTarget,
+        _: ProgressReporter,
+    ) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
         Box::pin(async { Ok(ScanSummary::default()) })
     }
 }
@@ -67,7 +73,12 @@ async fn throughput(cluster: &TestCluster, scans: usize, workers: usize, concurr
     let mut handles = Vec::new();
     for i in 0..workers {
         let pool = db.database.app_pool(4).await.unwrap();
-        let w = Worker::new(Ledger::new(pool), Arc::new(Noop), worker_config(i, concurrency)).unwrap();
+        let w = Worker::new(
+            Ledger::new(pool),
+            Arc::new(Noop),
+            worker_config(i, concurrency),
+        )
+        .unwrap();
         handles.push(tokio::spawn(w.run(shutdown.clone())));
     }
     let start = Instant::now();
@@ -112,10 +123,18 @@ async fn latency(cluster: &TestCluster, samples: usize) {
     let mut cfg = worker_config(0, 8);
     // An idle worker must be woken by NOTIFY, not found by its poll.
     cfg.poll = Duration::from_secs(3600);
-    let worker = Worker::new(Ledger::new(db.database.app_pool(4).await.unwrap()), Arc::new(Noop), cfg).unwrap();
+    let worker = Worker::new(
+        Ledger::new(db.database.app_pool(4).await.unwrap()),
+        Arc::new(Noop),
+        cfg,
+    )
+    .unwrap();
     let mut events = worker.subscribe();
     let handle = tokio::spawn(worker.run(shutdown));
-    async fn next(events: &mut broadcast::Receiver<WorkerEvent>, want: impl Fn(&WorkerEvent) -> bool) {
+    async fn next(
+        events: &mut broadcast::Receiver<WorkerEvent>,
+        want: impl Fn(&WorkerEvent) -> bool,
+    ) {
         loop {
             let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
                 .await
@@ -131,7 +150,11 @@ async fn latency(cluster: &TestCluster, samples: usize) {
     for _ in 0..samples {
         let t = Instant::now();
         let id = ledger.request(request(1)).await.unwrap()[0].scan_id;
-        next(&mut events, |e| matches!(e, WorkerEvent::Claimed { scan_id, .. } if *scan_id == id)).await;
+        next(
+            &mut events,
+            |e| matches!(e, WorkerEvent::Claimed { scan_id, .. } if *scan_id == id),
+        )
+        .await;
         client_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         // Let the scan finish so the worker is idle again before the next sample.
         next(&mut events, |e| matches!(e, WorkerEvent::Idle)).await;
@@ -161,7 +184,10 @@ async fn latency(cluster: &TestCluster, samples: usize) {
 }
 
 fn arg(args: &[String], name: &str) -> Option<usize> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::main]
@@ -169,10 +195,15 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let scans = arg(&args, "--scans").unwrap_or(10_000);
     let concurrency = arg(&args, "--concurrency").unwrap_or(16);
-    let workers: Vec<usize> = arg(&args, "--workers").map(|w| vec![w]).unwrap_or_else(|| vec![8, 32]);
+    let workers: Vec<usize> = arg(&args, "--workers")
+        .map(|w| vec![w])
+        .unwrap_or_else(|| vec![8, 32]);
     let samples = arg(&args, "--samples").unwrap_or(500);
     let cluster = TestCluster::shared(&std::env::temp_dir().join("scanledger-bench"), true);
-    println!("scanledger benchmark: {} cores, durable PostgreSQL (fsync on, synchronous_commit on)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "scanledger benchmark: {} cores, durable PostgreSQL (fsync on, synchronous_commit on)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     for w in workers {
         throughput(cluster, scans, w, concurrency).await;
     }

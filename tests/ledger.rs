@@ -515,3 +515,47 @@ async fn projection_follows_each_lifecycle_step_inline() {
     assert_projection_matches_ledger(&env.ledger).await;
     assert_ledger_invariants(&env.pool).await;
 }
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_refuses_a_projection_it_cannot_trust() {
+    use scanledger::pg::migrate::MigrateError;
+    use scanledger::pg::PgError;
+    let env = env().await;
+    one_requested_scan(&env).await;
+    env.db
+        .owner
+        .migrate()
+        .await
+        .expect("migrating twice is a no-op");
+    let owner = env.db.owner.app_pool(1).await.unwrap();
+
+    sqlx::query("UPDATE projections SET version = 99 WHERE name = 'scan_status'")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let err = env.db.owner.migrate().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PgError::Migrate(MigrateError::ProjectionVersion {
+                found: 99,
+                wanted: 1,
+                ..
+            })
+        ),
+        "{err}"
+    );
+
+    sqlx::raw_sql("DROP TABLE scan_status; DELETE FROM projections")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let err = env.db.owner.migrate().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PgError::Migrate(MigrateError::ProjectionMissing { .. })
+        ),
+        "{err}"
+    );
+}

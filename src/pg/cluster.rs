@@ -81,8 +81,12 @@ pub struct LocalCluster {
 /// Find the server binaries: `PG_BIN`, then `pg_config --bindir`, then the newest
 /// `/usr/lib/postgresql/*/bin`.
 pub fn find_bin_dir() -> Result<PathBuf, ClusterError> {
+    find_bin_dir_from(std::env::var_os("PG_BIN").map(PathBuf::from))
+}
+
+fn find_bin_dir_from(pg_bin: Option<PathBuf>) -> Result<PathBuf, ClusterError> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
-    if let Some(dir) = std::env::var_os("PG_BIN").map(PathBuf::from) {
+    if let Some(dir) = pg_bin {
         return if has_server(&dir) {
             Ok(dir)
         } else {
@@ -377,5 +381,24 @@ impl LocalCluster {
 impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pg_bin_without_server_binaries_is_a_clear_error() {
+        let empty = std::env::temp_dir().join(format!("scanledger-no-pg-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let err = find_bin_dir_from(Some(empty.clone())).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ClusterError::NoBinaries));
+        assert!(
+            msg.contains("PG_BIN") && msg.contains("initdb") && msg.contains("pg_config"),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(empty).unwrap();
     }
 }

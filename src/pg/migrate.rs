@@ -32,13 +32,18 @@ pub enum MigrateError {
     },
     #[error(
         "projection {name} is at version {found} but this build needs version {wanted}; \
-         rebuild it with `scanledger projections rebuild {name}`"
+         it must be rebuilt from the ledger before this build can serve"
     )]
     ProjectionVersion {
         name: String,
         found: i32,
         wanted: i32,
     },
+    #[error(
+        "projection {name} is missing but the ledger holds events; it must be rebuilt from \
+         the ledger, not created empty"
+    )]
+    ProjectionMissing { name: String },
     #[error("database error during migration: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -105,6 +110,16 @@ async fn apply(conn: &mut sqlx::PgConnection) -> Result<(), MigrateError> {
                 })
             }
             None => {
+                let has_events: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM scan_events)")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                if has_events {
+                    // An empty projection over a non-empty ledger would serve wrong answers.
+                    return Err(MigrateError::ProjectionMissing {
+                        name: name.to_string(),
+                    });
+                }
                 // A fresh database: the ledger is empty, so the projection starts empty too.
                 let mut tx = conn.begin().await?;
                 sqlx::raw_sql(sql).execute(&mut *tx).await?;

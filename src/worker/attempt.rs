@@ -64,27 +64,38 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim) {
     };
 
     let completed = matches!(outcome, Event::Completed(_));
-    match shared
-        .append(event(&shared, &claim, version, outcome))
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(completed, "attempt finished");
-            shared.emit(WorkerEvent::Finished {
-                scan_id: claim.scan_id,
-                attempt: claim.attempt,
-                completed,
-            });
+    let outcome = event(&shared, &claim, version, outcome);
+    // A database blip must not waste a finished scan: retry the outcome while the lease
+    // would still hold. Retrying is safe: a duplicate is refused by the ledger.
+    let deadline = tokio::time::Instant::now() + cfg.lease;
+    let mut pause = std::time::Duration::from_millis(50);
+    loop {
+        match shared.append(outcome.clone()).await {
+            Ok(_) => {
+                tracing::info!(completed, "attempt finished");
+                shared.emit(WorkerEvent::Finished {
+                    scan_id: claim.scan_id,
+                    attempt: claim.attempt,
+                    completed,
+                });
+            }
+            Err(e) if e.is_lost() => {
+                tracing::warn!(error = %e, "outcome rejected: the attempt was timed out or cancelled");
+                shared.emit(WorkerEvent::Lost {
+                    scan_id: claim.scan_id,
+                    attempt: claim.attempt,
+                });
+            }
+            Err(e) if tokio::time::Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, retry_in = ?pause, "outcome not recorded yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                continue;
+            }
+            // The lease will run out and the reaper will hand the scan to another attempt.
+            Err(e) => tracing::error!(error = %e, "outcome not recorded; the scan will be retried"),
         }
-        Err(e) if e.is_lost() => {
-            tracing::warn!(error = %e, "outcome rejected: the attempt was timed out or cancelled");
-            shared.emit(WorkerEvent::Lost {
-                scan_id: claim.scan_id,
-                attempt: claim.attempt,
-            });
-        }
-        // The lease will run out and the reaper will hand the scan to another attempt.
-        Err(e) => tracing::error!(error = %e, "outcome not recorded"),
+        return;
     }
 }
 
