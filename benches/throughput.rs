@@ -32,13 +32,14 @@ impl ScanJob for Noop {
     }
 }
 
+/// Each scan for its own subscription, so the one-scan-per-subscription rule (on, as by
+/// default) is checked on every claim but never serializes the run.
 fn request(n: usize) -> Vec<NewScan> {
-    let sub = SubscriptionId::parse("6f1c1a9e-5d7b-4c2e-9a41-0d3e5f7a9b10").unwrap();
     (0..n)
         .map(|_| NewScan {
             scan_id: ScanId::new(),
             request: Requested {
-                subscription_id: sub.clone(),
+                subscription_id: SubscriptionId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
                 rules: vec![],
                 priority: 0,
                 max_attempts: 3,

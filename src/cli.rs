@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::api::{self, AppState};
+use crate::api::{self, ApiConfig, AppState, AuthMode, Role};
 use crate::ledger::{Ledger, WorkerId};
 use crate::pg::{self, ClusterOptions, Database, LocalCluster};
 use crate::scanner::{InventoryScan, SourceSpec};
@@ -37,6 +37,26 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Apply database migrations and projection DDL, then exit.
     Migrate,
+    /// Manage API tokens (only their hashes are stored).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it once.
+    Create {
+        /// reader (read everything), operator (+ trigger, cancel) or admin (+ tokens).
+        #[arg(long)]
+        role: Role,
+        /// A unique name: recorded in events as who triggered or cancelled a scan.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names, roles, dates; never the tokens).
+    List,
+    /// Revoke a token by name.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +101,20 @@ pub struct ApiArgs {
     /// Attempts a new scan gets before it ends failed.
     #[arg(long, env = "SCANLEDGER_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub max_attempts: i32,
+    /// Serve without authentication (every caller is admin `local`). Refused unless
+    /// --listen is a loopback address.
+    #[arg(long, env = "SCANLEDGER_NO_AUTH")]
+    pub no_auth: bool,
+    /// Time a request may take (a long-poll gets its `wait` on top).
+    #[arg(long, env = "SCANLEDGER_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Allow this browser origin (repeatable, or comma-separated). CORS is off by default.
+    #[arg(
+        long = "cors-origin",
+        env = "SCANLEDGER_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +149,10 @@ pub struct WorkerArgs {
     /// Longest back-off between attempts.
     #[arg(long, env = "SCANLEDGER_RETRY_CAP", default_value = "5m", value_parser = parse_duration)]
     pub retry_cap: Duration,
+    /// Allow several scans of one subscription to run at once (default: one at a time,
+    /// the others queue behind it).
+    #[arg(long, env = "SCANLEDGER_PARALLEL_PER_SUBSCRIPTION")]
+    pub parallel_per_subscription: bool,
     /// Worker id recorded in events (default: host-pid-random).
     #[arg(long, env = "SCANLEDGER_WORKER_ID")]
     pub worker_id: Option<String>,
@@ -164,6 +202,7 @@ impl WorkerArgs {
                 base: self.retry_base,
                 cap: self.retry_cap,
             },
+            one_per_subscription: !self.parallel_per_subscription,
         }
     }
 }
@@ -232,9 +271,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(&db, &cli.db, Some(&args.api), Some(&args.worker)).await,
         Command::Api(args) => serve(&db, &cli.db, Some(args), None).await,
         Command::Worker(args) => serve(&db, &cli.db, None, Some(args)).await,
+        Command::Tokens(cmd) => tokens(&db, cmd).await,
     };
     drop(db);
     result
+}
+
+async fn tokens(db: &Db, cmd: &TokensCommand) -> anyhow::Result<()> {
+    let pool = db.database.app_pool(1).await?;
+    match cmd {
+        TokensCommand::Create { role, name } => {
+            let token = api::auth::create_token(&pool, name, *role).await?;
+            println!("{token}");
+            eprintln!("token {name:?} ({role}) created; it is shown only now, store it safely");
+        }
+        TokensCommand::List => {
+            println!("{:<32} {:<9} {:<26} revoked", "name", "role", "created");
+            for t in api::auth::list_tokens(&pool).await? {
+                let revoked = t.revoked_at.map_or("-".to_string(), |r| r.to_rfc3339());
+                println!(
+                    "{:<32} {:<9} {:<26} {revoked}",
+                    t.name,
+                    t.role,
+                    t.created_at.to_rfc3339()
+                );
+            }
+        }
+        TokensCommand::Revoke { name } => {
+            if !api::auth::revoke_token(&pool, name).await? {
+                anyhow::bail!("no live token named {name:?}");
+            }
+            eprintln!("token {name:?} revoked");
+        }
+    }
+    pool.close().await;
+    Ok(())
 }
 
 async fn serve(
@@ -262,10 +333,24 @@ async fn serve(
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
-        let state = AppState {
-            ledger: ledger.clone(),
-            max_attempts: args.max_attempts,
+        let auth = if args.no_auth {
+            if !listener.local_addr()?.ip().is_loopback() {
+                anyhow::bail!(
+                    "--no-auth is for local use: it needs a loopback --listen address, not {}",
+                    args.listen
+                );
+            }
+            tracing::warn!("authentication is off (--no-auth): every local caller is admin");
+            AuthMode::Disabled
+        } else {
+            AuthMode::Tokens
         };
+        let config = ApiConfig {
+            max_attempts: args.max_attempts,
+            request_timeout: args.request_timeout,
+            cors_origins: args.cors_origins.clone(),
+        };
+        let state = AppState::new(ledger.clone(), auth, config);
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             api::serve(listener, state, shutdown)

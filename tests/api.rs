@@ -1,12 +1,14 @@
-//! The HTTP API, served on a real socket against a real PostgreSQL.
+//! The HTTP API, served on a real socket against a real PostgreSQL, with real tokens.
 
 mod common;
 
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
-use scanledger::api::{self, AppState};
+use scanledger::api::{self, auth, ApiConfig, AppState, AuthMode, Role};
+use scanledger::ledger::{Event, FailureCode, ScanId};
 use scanledger::worker::{Shutdown, WorkerEvent};
 use serde_json::{json, Value};
 
@@ -14,31 +16,49 @@ struct App {
     base: String,
     http: reqwest::Client,
     env: TestEnv,
+    state: AppState,
+    reader: String,
+    operator: String,
+    admin: String,
     _stop: scanledger::worker::ShutdownTrigger,
 }
 
-async fn spawn_app() -> App {
+async fn spawn_app_with(config: ApiConfig) -> App {
     let env = env().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, shutdown) = Shutdown::new();
-    let state = AppState {
-        ledger: env.ledger.clone(),
-        max_attempts: 3,
+    let state = AppState::new(env.ledger.clone(), AuthMode::Tokens, config);
+    tokio::spawn(api::serve(listener, state.clone(), shutdown));
+    let token = |name: &'static str, role| {
+        let pool = env.pool.clone();
+        async move { auth::create_token(&pool, name, role).await.unwrap() }
     };
-    tokio::spawn(api::serve(listener, state, shutdown));
     App {
+        reader: token("dashboard", Role::Reader).await,
+        operator: token("ci-pipeline", Role::Operator).await,
+        admin: token("ops-admin", Role::Admin).await,
         base,
         http: reqwest::Client::new(),
+        state,
         env,
         _stop: stop,
     }
 }
 
+async fn spawn_app() -> App {
+    spawn_app_with(ApiConfig::default()).await
+}
+
 impl App {
-    async fn post(&self, path: &str, body: &str) -> reqwest::Response {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post_as(&self, token: &str, path: &str, body: &str) -> reqwest::Response {
         self.http
-            .post(format!("{}{path}", self.base))
+            .post(self.url(path))
+            .bearer_auth(token)
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
@@ -46,23 +66,53 @@ impl App {
             .unwrap()
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    async fn post(&self, path: &str, body: &str) -> reqwest::Response {
+        self.post_as(&self.operator, path, body).await
+    }
+
+    async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
         self.http
-            .get(format!("{}{path}", self.base))
+            .get(self.url(path))
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()
     }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_as(&self.reader, path).await
+    }
+
+    async fn json(&self, path: &str) -> Value {
+        let resp = self.get(path).await;
+        assert_eq!(resp.status(), 200, "GET {path}");
+        resp.json().await.unwrap()
+    }
+
+    async fn trigger(&self, subscription: &str) -> ScanId {
+        let resp = self
+            .post(
+                "/api/scans",
+                &json!({ "subscription_id": subscription }).to_string(),
+            )
+            .await;
+        assert_eq!(resp.status(), 202);
+        let body: Value = resp.json().await.unwrap();
+        serde_json::from_value(body["scan_id"].clone()).unwrap()
+    }
 }
 
+/// Checks the problem+json contract and that nothing internal leaks.
 async fn problem(resp: reqwest::Response, status: u16) -> Value {
     assert_eq!(resp.status().as_u16(), status);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["status"], status);
-    assert!(body["correlation_id"]
-        .as_str()
-        .is_some_and(|c| uuid::Uuid::parse_str(c).is_ok()));
+    assert_eq!(
+        body["correlation_id"], request_id,
+        "the correlation id is the request id"
+    );
     let text = body.to_string().to_lowercase();
     for leak in [
         "sqlx",
@@ -71,35 +121,171 @@ async fn problem(resp: reqwest::Response, status: u16) -> Value {
         "backtrace",
         "select ",
         "insert ",
+        "slk_",
+        "stack",
     ] {
         assert!(!text.contains(leak), "problem body leaks {leak:?}: {text}");
     }
     body
 }
 
+fn random_sub() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 #[tokio::test]
-async fn trigger_returns_202_with_location_and_a_pending_scan() {
+async fn trigger_returns_202_with_location_and_records_who_asked() {
     let app = spawn_app().await;
     for path in ["/api/scans", "/api/scans/trigger"] {
         let resp = app
             .post(path, &json!({"subscription_id": SUB}).to_string())
             .await;
         assert_eq!(resp.status(), 202);
+        assert!(resp.headers().contains_key("x-request-id"));
         let location = resp.headers()["location"].to_str().unwrap().to_string();
         let body: Value = resp.json().await.unwrap();
-        assert_eq!(body["status"], "pending");
+        assert_eq!(
+            (body["status"].as_str(), body["message"].as_str()),
+            (Some("pending"), Some("Scan queued"))
+        );
         let id = body["scan_id"].as_str().unwrap();
         assert_eq!(location, format!("/api/scans/{id}"));
-        let scan: Value = app.get(&location).await.json().await.unwrap();
+        let scan = app.json(&location).await;
         assert_eq!(scan["status"], "pending");
         assert_eq!(scan["subscription_id"], SUB);
-        assert_eq!(scan["attempt"], 0);
-        assert_eq!(scan["max_attempts"], 3);
+        assert_eq!(
+            (scan["attempt"].as_i64(), scan["max_attempts"].as_i64()),
+            (Some(0), Some(3))
+        );
+        assert_eq!(scan["requested_by"], "ci-pipeline");
         let requested_at = scan["requested_at"].as_str().unwrap();
         assert!(requested_at.ends_with('Z'), "RFC 3339 UTC: {requested_at}");
         chrono::DateTime::parse_from_rfc3339(requested_at).unwrap();
     }
-    assert_eq!(count_status(&app.env.pool, "pending").await, 2);
+    let payload: String = sqlx::query_scalar(
+        "SELECT payload::text FROM scan_events WHERE kind = 'Requested' LIMIT 1",
+    )
+    .fetch_one(&app.env.pool)
+    .await
+    .unwrap();
+    assert!(
+        payload.contains("\"requested_by\": \"ci-pipeline\""),
+        "{payload}"
+    );
+    assert!(
+        !payload.contains(&app.operator),
+        "the token itself never reaches the ledger"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_roles_are_enforced() {
+    let app = spawn_app().await;
+    // No token, a malformed one, an unknown one.
+    let resp = app.http.get(app.url("/api/scans")).send().await.unwrap();
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    problem(resp, 401).await;
+    problem(app.get_as("not-a-token", "/api/scans").await, 401).await;
+    problem(app.get_as(&auth::generate_token(), "/api/scans").await, 401).await;
+    // Health needs none.
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A reader cannot trigger or cancel; an operator cannot manage tokens.
+    let body = json!({"subscription_id": SUB}).to_string();
+    problem(app.post_as(&app.reader, "/api/scans", &body).await, 403).await;
+    let id = app.trigger(SUB).await;
+    problem(
+        app.post_as(&app.reader, &format!("/api/scans/{id}/cancel"), "")
+            .await,
+        403,
+    )
+    .await;
+    problem(app.get_as(&app.operator, "/api/tokens").await, 403).await;
+    // Admins manage tokens; a revoked token stops working.
+    let created = app
+        .post_as(
+            &app.admin,
+            "/api/tokens",
+            &json!({"name": "short-lived", "role": "reader"}).to_string(),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let token = created.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.get_as(&token, "/api/scans").await.status(), 200);
+    problem(
+        app.post_as(
+            &app.admin,
+            "/api/tokens",
+            &json!({"name": "short-lived", "role": "reader"}).to_string(),
+        )
+        .await,
+        409,
+    )
+    .await;
+    let p = problem(
+        app.post_as(
+            &app.admin,
+            "/api/tokens",
+            &json!({"name": "x", "role": "root"}).to_string(),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(p["field"], "role");
+    let listed = app
+        .get_as(&app.admin, "/api/tokens")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed["count"], 4);
+    assert!(
+        !listed.to_string().contains("slk_"),
+        "token list never shows tokens"
+    );
+    let revoked = app
+        .http
+        .delete(app.url("/api/tokens/short-lived"))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    problem(app.get_as(&token, "/api/scans").await, 401).await;
+    let again = app
+        .http
+        .delete(app.url("/api/tokens/short-lived"))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    problem(again, 404).await;
+    let hashes: i64 = count(
+        &app.env.pool,
+        "SELECT count(*) FROM api_tokens WHERE length(token_hash) = 32",
+    )
+    .await;
+    assert_eq!(hashes, 4, "only 32-byte hashes are stored");
 }
 
 #[tokio::test]
@@ -117,13 +303,13 @@ async fn bad_bodies_are_400_problems_naming_the_field() {
         (json!({}).to_string(), Some("subscription_id")),
         (
             json!({"subscription_id": SUB, "priority": "high"}).to_string(),
-            None,
+            Some("priority"),
         ),
-        ("{not json".to_string(), None),
         (
             json!({"subscription_id": SUB, "rules": [""]}).to_string(),
             Some("rules"),
         ),
+        ("{not json".to_string(), None),
     ];
     for (body, field) in cases {
         let p = problem(app.post("/api/scans", &body).await, 400).await;
@@ -132,18 +318,25 @@ async fn bad_bodies_are_400_problems_naming_the_field() {
             assert_eq!(p["field"], field, "{body}: {p}");
         }
     }
-    // Too large, and not JSON.
     let big = json!({"subscription_id": SUB, "rules": vec!["x".repeat(100); 1000]}).to_string();
     problem(app.post("/api/scans", &big).await, 413).await;
     let resp = app
         .http
-        .post(format!("{}/api/scans", app.base))
+        .post(app.url("/api/scans"))
+        .bearer_auth(&app.operator)
         .header("content-type", "text/plain")
         .body(json!({"subscription_id": SUB}).to_string())
         .send()
         .await
         .unwrap();
     problem(resp, 415).await;
+    // Query strings are strict too.
+    let p = problem(app.get("/api/scans?colour=red").await, 400).await;
+    assert_eq!(p["field"], "colour");
+    let p = problem(app.get("/api/scans?limit=0").await, 400).await;
+    assert_eq!(p["field"], "limit");
+    let p = problem(app.get("/api/scans?status=sleeping").await, 400).await;
+    assert_eq!(p["field"], "status");
     assert_eq!(
         count(&app.env.pool, "SELECT count(*) FROM scan_events").await,
         0,
@@ -154,46 +347,240 @@ async fn bad_bodies_are_400_problems_naming_the_field() {
 #[tokio::test]
 async fn bad_ids_are_400_and_unknown_ids_404() {
     let app = spawn_app().await;
-    let p = problem(app.get("/api/scans/12345").await, 400).await;
-    assert_eq!(p["field"], "id");
-    let p = problem(
-        app.get(&format!("/api/scans/{}", uuid::Uuid::new_v4()))
-            .await,
+    for path in ["/api/scans/12345", "/api/scans/12345/events"] {
+        assert_eq!(problem(app.get(path).await, 400).await["field"], "id");
+    }
+    problem(app.post("/api/scans/12345/cancel", "").await, 400).await;
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        format!("/api/scans/{unknown}"),
+        format!("/api/scans/{unknown}/events"),
+    ] {
+        assert_eq!(
+            problem(app.get(&path).await, 404).await["code"],
+            "not_found"
+        );
+    }
+    problem(
+        app.post(&format!("/api/scans/{unknown}/cancel"), "").await,
         404,
     )
     .await;
-    assert_eq!(p["code"], "not_found");
     problem(app.get("/api/nothing-here").await, 404).await;
 }
 
 #[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/healthz").await.status(), 200);
-    let ready: Value = app.get("/readyz").await.json().await.unwrap();
-    assert_eq!(ready["status"], "ready");
-    // With the database gone, readiness fails (liveness does not).
-    app.env.pool.close().await;
-    problem(app.get("/readyz").await, 503).await;
-    assert_eq!(app.get("/healthz").await.status(), 200);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_reflects_each_lifecycle_step() {
-    let app = spawn_app().await;
-    let body: Value = app
-        .post("/api/scans", &json!({"subscription_id": SUB}).to_string())
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready: Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
         .await
+        .unwrap()
         .json()
         .await
         .unwrap();
-    let id: scanledger::ledger::ScanId = serde_json::from_value(body["scan_id"].clone()).unwrap();
+    assert_eq!(ready["status"], "ready");
+    app.env.pool.close().await;
+    problem(app.http.get(app.url("/readyz")).send().await.unwrap(), 503).await;
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn idempotency_keys_return_the_same_scan_and_refuse_a_different_body() {
+    let app = spawn_app().await;
+    let send = |key: &'static str, body: Value| {
+        let req = app
+            .http
+            .post(app.url("/api/scans"))
+            .bearer_auth(&app.operator)
+            .header("idempotency-key", key)
+            .json(&body);
+        async move { req.send().await.unwrap() }
+    };
+    let first = send("nightly-2026-11-28", json!({"subscription_id": SUB})).await;
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    let again = send(
+        "nightly-2026-11-28",
+        json!({"subscription_id": SUB.to_uppercase()}),
+    )
+    .await;
+    assert_eq!(
+        again.status(),
+        200,
+        "same key, same request (normalized) → the original"
+    );
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let p = problem(
+        send(
+            "nightly-2026-11-28",
+            json!({"subscription_id": SUB, "priority": 5}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["code"], "unprocessable");
+
+    // Concurrent requests with one key create one scan.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let req = app
+            .http
+            .post(app.url("/api/scans"))
+            .bearer_auth(&app.operator)
+            .header("idempotency-key", "race")
+            .json(&json!({"subscription_id": SUB}));
+        tasks.push(tokio::spawn(async move {
+            req.send().await.unwrap().json::<Value>().await.unwrap()
+        }));
+    }
+    let mut ids = HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap()["scan_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(
+        count(
+            &app.env.pool,
+            "SELECT count(*) FROM scan_events WHERE kind = 'Requested'"
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etag_304_and_long_poll_woken_by_the_change() {
+    let app = spawn_app().await;
+    let id = app.trigger(SUB).await;
+    let path = format!("/api/scans/{id}");
+    let resp = app.get(&path).await;
+    let etag = resp.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(etag, "\"1\"");
+    assert!(
+        resp.headers().contains_key("retry-after"),
+        "live scans carry a Retry-After hint"
+    );
+    let cached = app
+        .http
+        .get(app.url(&path))
+        .bearer_auth(&app.reader)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+
+    // Unchanged until the timeout → 304 after about `wait`.
+    let t = Instant::now();
+    let r = app
+        .http
+        .get(app.url(&format!("{path}?wait=1")))
+        .bearer_auth(&app.reader)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert!(t.elapsed() >= Duration::from_secs(1));
+
+    // A change wakes the poll: it answers with the new state, long before its 30 s wait.
+    let poll = {
+        let req = app
+            .http
+            .get(app.url(&format!("{path}?wait=30")))
+            .bearer_auth(&app.reader)
+            .header("if-none-match", &etag);
+        tokio::spawn(async move {
+            let resp = req.send().await.unwrap();
+            (
+                resp.status(),
+                Instant::now(),
+                resp.json::<Value>().await.unwrap(),
+            )
+        })
+    };
+    wait_until(
+        "the long-poll is waiting",
+        Duration::from_secs(10),
+        || async { app.state.changes.waiters() >= 1 },
+    )
+    .await;
+    let cancelled = app
+        .post(
+            &format!("{path}/cancel"),
+            &json!({"reason": "test"}).to_string(),
+        )
+        .await;
+    let changed_at = Instant::now();
+    assert_eq!(cancelled.status(), 200);
+    let (status, answered_at, body) = poll.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "cancelled");
+    let lag = answered_at.saturating_duration_since(changed_at);
+    println!("long-poll answered {lag:?} after the change");
+    assert!(
+        lag < Duration::from_secs(5),
+        "woken by the change, not by its 30 s timeout ({lag:?})"
+    );
+    problem(app.get(&format!("{path}?wait=61")).await, 400).await;
+}
+
+#[tokio::test]
+async fn cancel_appends_cancelled_and_refuses_finished_scans() {
+    let app = spawn_app().await;
+    let id = app.trigger(SUB).await;
+    let resp = app
+        .post(
+            &format!("/api/scans/{id}/cancel"),
+            &json!({"reason": "wrong tenant"}).to_string(),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "cancelled");
+    assert!(body["finished_at"].is_string());
+    let stream = app.env.ledger.stream(id).await.unwrap();
+    let Event::Cancelled(c) = &stream.last().unwrap().event else {
+        panic!("not cancelled")
+    };
+    assert_eq!(c.cancelled_by.as_deref(), Some("ci-pipeline"));
+    assert_eq!(c.reason.as_deref(), Some("wrong tenant"));
+    let p = problem(app.post(&format!("/api/scans/{id}/cancel"), "").await, 409).await;
+    assert_eq!(p["code"], "conflict");
+    assert_projection_matches_ledger(&app.env.ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reflects_each_lifecycle_step_and_history_shows_it() {
+    let app = spawn_app().await;
+    let id = app.trigger(SUB).await;
     let path = format!("/api/scans/{id}");
     let job = ScriptedJob::new(Behaviour::Succeed);
     job.script(
         id,
         [
-            Behaviour::Fail(scanledger::ledger::FailureCode::SourceUnavailable),
+            Behaviour::Fail(FailureCode::SourceUnavailable),
             Behaviour::Slow(Duration::from_millis(600)),
         ],
     );
@@ -202,12 +589,11 @@ async fn status_reflects_each_lifecycle_step() {
     cfg.retry.cap = Duration::from_millis(400);
     let mut w = spawn_worker(&app.env.ledger, Arc::new(job), cfg);
 
-    // Attempt 1 fails retryably: pending again, with the public error and the retry time.
     wait_event(&mut w.events, Duration::from_secs(10), |e| {
         matches!(e, WorkerEvent::Finished { attempt: 1, .. })
     })
     .await;
-    let s: Value = app.get(&path).await.json().await.unwrap();
+    let s = app.json(&path).await;
     assert_eq!(
         (s["status"].as_str(), s["attempt"].as_i64()),
         (Some("pending"), Some(1))
@@ -218,12 +604,11 @@ async fn status_reflects_each_lifecycle_step() {
         "The inventory source could not be reached."
     );
     assert!(s["next_attempt_at"].is_string());
-    // Attempt 2 runs, heart-beating.
     wait_event(&mut w.events, Duration::from_secs(10), |e| {
         matches!(e, WorkerEvent::Heartbeat { attempt: 2, .. })
     })
     .await;
-    let s: Value = app.get(&path).await.json().await.unwrap();
+    let s = app.json(&path).await;
     assert_eq!(
         (s["status"].as_str(), s["attempt"].as_i64()),
         (Some("running"), Some(2))
@@ -235,10 +620,324 @@ async fn status_reflects_each_lifecycle_step() {
         matches!(e, WorkerEvent::Finished { attempt: 2, .. })
     })
     .await;
-    let s: Value = app.get(&path).await.json().await.unwrap();
-    assert_eq!(s["status"], "completed");
-    assert!(s["finished_at"].is_string());
-    assert!(s["lease_expires_at"].is_null());
     w.stop().await;
+    let s = app.json(&path).await;
+    assert_eq!(s["status"], "completed");
+    assert!(
+        s["finished_at"].is_string()
+            && s["completed_at"].is_string()
+            && s["started_at"].is_string()
+    );
+    assert!(s["lease_expires_at"].is_null());
+    assert!(!s.as_object().unwrap().contains_key("retry-after"));
+
+    let h = app.json(&format!("{path}/events")).await;
+    let events = h["events"].as_array().unwrap();
+    assert_eq!(h["count"].as_u64(), Some(events.len() as u64));
+    let versions: Vec<i64> = events
+        .iter()
+        .map(|e| e["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        versions,
+        (1..=events.len() as i64).collect::<Vec<_>>(),
+        "version order, no gaps"
+    );
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds[..3], ["Requested", "Claimed", "Failed"]);
+    assert_eq!(kinds.last(), Some(&"Completed"));
+    assert!(events
+        .iter()
+        .all(|e| e["payload"]["v"] == 1 && e["position"].is_i64()));
     assert_projection_matches_ledger(&app.env.ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_walked_during_inserts_return_each_existing_scan_once() {
+    let app = spawn_app().await;
+    let mut existing = HashSet::new();
+    for _ in 0..120 {
+        existing.insert(app.trigger(&random_sub()).await.to_string());
+    }
+    // Another client keeps inserting while we page.
+    let inserter = {
+        let ledger = app.env.ledger.clone();
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                request_scans(&ledger, 3, 3).await;
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/scans?limit=25&cursor={c}"),
+            None => "/api/scans?limit=25".to_string(),
+        };
+        let page = app.json(&path).await;
+        assert_eq!(
+            page["count"].as_u64().unwrap() as usize,
+            page["scans"].as_array().unwrap().len()
+        );
+        seen.extend(
+            page["scans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["scan_id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    inserter.await.unwrap();
+    let seen_existing: Vec<&String> = seen.iter().filter(|s| existing.contains(*s)).collect();
+    assert_eq!(
+        seen_existing.len(),
+        120,
+        "each pre-existing scan exactly once"
+    );
+    assert_eq!(seen_existing.iter().collect::<HashSet<_>>().len(), 120);
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>().len(),
+        seen.len(),
+        "no scan twice"
+    );
+
+    // Filters.
+    let sub = random_sub();
+    let one = app.trigger(&sub).await;
+    let page = app.json(&format!("/api/scans?subscription_id={sub}")).await;
+    assert_eq!(page["count"], 1);
+    assert_eq!(page["scans"][0]["scan_id"], one.to_string());
+    app.post(&format!("/api/scans/{one}/cancel"), "").await;
+    let page = app.json("/api/scans?status=cancelled").await;
+    assert_eq!(page["count"], 1);
+    let cutoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let page = app
+        .json(&format!(
+            "/api/scans?requested_after={}",
+            cutoff.replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(page["count"], 0);
+    let page = app
+        .json(&format!(
+            "/api/scans?requested_before={}&limit=500",
+            cutoff.replace('+', "%2B")
+        ))
+        .await;
+    let all = count(&app.env.pool, "SELECT count(*) FROM scan_status").await;
+    assert_eq!(
+        page["count"].as_i64(),
+        Some(all),
+        "everything was requested before the cutoff"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_global_feed_never_skips_or_repeats_with_eight_concurrent_writers() {
+    let app = spawn_app().await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for _ in 0..8 {
+        let (ledger, stop) = (app.env.ledger.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Varying batch sizes make transactions of different lengths commit out of order.
+                request_scans(&ledger, 1 + n % 7, 3).await;
+                n += 1;
+            }
+        }));
+    }
+    let mut seen: Vec<(i64, i64)> = Vec::new();
+    let mut after = String::from("0");
+    let started = Instant::now();
+    let mut done_writing = false;
+    loop {
+        let page = app
+            .json(&format!("/api/events?after={after}&limit=200"))
+            .await;
+        for e in page["events"].as_array().unwrap() {
+            let (tx, seq) = e["cursor"].as_str().unwrap().split_once('.').unwrap();
+            seen.push((tx.parse().unwrap(), seq.parse().unwrap()));
+        }
+        after = page["next"].as_str().unwrap().to_string();
+        if !done_writing && started.elapsed() > Duration::from_secs(4) {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for w in writers.drain(..) {
+                w.await.unwrap();
+            }
+            done_writing = true;
+        } else if done_writing && page["count"] == 0 {
+            break;
+        }
+    }
+    let total = count(&app.env.pool, "SELECT count(*) FROM scan_events").await;
+    assert!(total > 500, "writers wrote {total} events");
+    assert_eq!(seen.len() as i64, total, "every event exactly once");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "strictly in feed position order"
+    );
+    let seqs: HashSet<i64> = seen.iter().map(|p| p.1).collect();
+    assert_eq!(seqs.len() as i64, total);
+    problem(app.get("/api/events?after=garbage").await, 400).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_resumes_from_last_event_id() {
+    let app = spawn_app().await;
+    request_scans(&app.env.ledger, 5, 3).await;
+    let read = |last: Option<String>, n: usize| {
+        let mut req = app
+            .http
+            .get(app.url("/api/events/stream"))
+            .bearer_auth(&app.reader);
+        if let Some(id) = last {
+            req = req.header("last-event-id", id);
+        }
+        async move {
+            let mut resp = req.send().await.unwrap();
+            assert_eq!(resp.headers()["content-type"], "text/event-stream");
+            let mut buf = String::new();
+            let mut ids = Vec::new();
+            while ids.len() < n {
+                let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+                buf.push_str(std::str::from_utf8(&chunk).unwrap());
+                while let Some(end) = buf.find("\n\n") {
+                    let frame: String = buf.drain(..end + 2).collect();
+                    if let Some(id) = frame
+                        .lines()
+                        .find_map(|l| l.strip_prefix("id: ").or(l.strip_prefix("id:")))
+                    {
+                        ids.push(id.trim().to_string());
+                    }
+                }
+            }
+            ids
+        }
+    };
+    let first = read(None, 3).await;
+    assert_eq!(first.len(), 3);
+    let rest = read(Some(first[2].clone()), 2).await;
+    let all: Vec<String> = first.iter().chain(rest.iter()).cloned().collect();
+    assert_eq!(
+        all.iter().collect::<HashSet<_>>().len(),
+        5,
+        "no event repeated after resuming"
+    );
+    let feed = app.json("/api/events?limit=5").await;
+    let expected: Vec<String> = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["cursor"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(all, expected, "the stream serves the feed, in feed order");
+}
+
+#[tokio::test]
+async fn openshield_clients_keep_working() {
+    let app = spawn_app().await;
+    // OpenShield's trigger route and response shape.
+    let resp = app
+        .post(
+            "/api/scans/trigger",
+            &json!({"subscription_id": SUB}).to_string(),
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    let body: Value = resp.json().await.unwrap();
+    for field in ["scan_id", "status", "message"] {
+        assert!(body.get(field).is_some(), "trigger response lacks {field}");
+    }
+    assert_eq!(body["status"], "pending");
+    // OpenShield's list shape and field names.
+    let list = app.json("/api/scans").await;
+    assert_eq!(list["count"], 1);
+    let scan = &list["scans"][0];
+    for field in [
+        "scan_id",
+        "subscription_id",
+        "started_at",
+        "completed_at",
+        "total_findings",
+        "status",
+    ] {
+        assert!(scan.get(field).is_some(), "list item lacks {field}: {scan}");
+    }
+    assert!(
+        ["pending", "running", "completed", "failed"].contains(&scan["status"].as_str().unwrap())
+    );
+    let one = app
+        .json(&format!("/api/scans/{}", body["scan_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(one["status"], "pending");
+}
+
+#[tokio::test]
+async fn metrics_request_ids_and_cors() {
+    let app = spawn_app_with(ApiConfig {
+        cors_origins: vec!["https://dash.example".into()],
+        ..ApiConfig::default()
+    })
+    .await;
+    app.trigger(SUB).await;
+    problem(app.get("/api/scans/nope").await, 400).await;
+    let resp = app.get("/metrics").await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    for needle in [
+        "scanledger_http_requests_total{method=\"POST\",route=\"/api/scans\",status=\"202\"} 1",
+        "scanledger_http_requests_total{method=\"GET\",route=\"/api/scans/{id}\",status=\"400\"} 1",
+        "scanledger_http_request_duration_seconds_bucket{route=\"/api/scans\",le=\"+Inf\"} 1",
+        "scanledger_scans{status=\"pending\"} 1",
+        "scanledger_queue_depth 1",
+        "scanledger_oldest_pending_seconds",
+        "scanledger_claims_total 0",
+        "scanledger_lease_expiries_total 0",
+    ] {
+        assert!(text.contains(needle), "metrics lack {needle:?}:\n{text}");
+    }
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/api/scans"))
+        .header("origin", "https://dash.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://dash.example"
+    );
+    let other = app
+        .http
+        .get(app.url("/healthz"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+    let plain = spawn_app().await;
+    let r = plain
+        .http
+        .get(plain.url("/healthz"))
+        .header("origin", "https://dash.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !r.headers().contains_key("access-control-allow-origin"),
+        "CORS is off by default"
+    );
 }

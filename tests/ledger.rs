@@ -259,7 +259,7 @@ async fn only_the_owner_speaks_for_an_attempt_and_nothing_follows_a_terminal_sta
     let scan = one_requested_scan(&env).await;
     let claims = env
         .ledger
-        .claim(&WorkerId::new("owner"), 1, Duration::from_secs(60))
+        .claim(&WorkerId::new("owner"), 1, Duration::from_secs(60), false)
         .await
         .unwrap();
     assert_eq!(claims.len(), 1);
@@ -344,7 +344,7 @@ async fn retries_stop_at_max_attempts_and_non_retryable_failures_cannot_retry() 
         }),
     };
     env.ledger
-        .claim(&w, 1, Duration::from_secs(60))
+        .claim(&w, 1, Duration::from_secs(60), false)
         .await
         .unwrap();
     let err = env
@@ -359,7 +359,7 @@ async fn retries_stop_at_max_attempts_and_non_retryable_failures_cannot_retry() 
     env.ledger.append(fail(2, 1, true, Some(0))).await.unwrap();
     assert_eq!(
         env.ledger
-            .claim(&w, 1, Duration::from_secs(60))
+            .claim(&w, 1, Duration::from_secs(60), false)
             .await
             .unwrap()
             .len(),
@@ -389,7 +389,7 @@ async fn concurrent_appends_at_one_version_let_exactly_one_win() {
     let scan = one_requested_scan(&env).await;
     let w = WorkerId::new("w");
     env.ledger
-        .claim(&w, 1, Duration::from_secs(60))
+        .claim(&w, 1, Duration::from_secs(60), false)
         .await
         .unwrap();
     // 16 writers race to append at version 2 on separate connections.
@@ -468,7 +468,7 @@ async fn projection_follows_each_lifecycle_step_inline() {
     let w = WorkerId::new("w");
     let claim = env
         .ledger
-        .claim(&w, 10, Duration::from_secs(30))
+        .claim(&w, 10, Duration::from_secs(30), false)
         .await
         .unwrap()
         .remove(0);
@@ -508,7 +508,7 @@ async fn projection_follows_each_lifecycle_step_inline() {
     // Not eligible before its retry time.
     assert!(env
         .ledger
-        .claim(&w, 10, Duration::from_secs(30))
+        .claim(&w, 10, Duration::from_secs(30), false)
         .await
         .unwrap()
         .is_empty());

@@ -82,7 +82,13 @@ async fn several_worker_processes_share_the_queue_without_double_claims() {
                 &env.db.url,
                 &format!("proc-{i}"),
                 &demo_source(0),
-                &["--concurrency", "8", "--db-connections", "4"],
+                &[
+                    "--concurrency",
+                    "8",
+                    "--db-connections",
+                    "4",
+                    "--parallel-per-subscription",
+                ],
             )
         })
         .collect();
@@ -212,7 +218,7 @@ async fn serve_starts_its_own_postgres_and_a_triggered_scan_completes() {
     std::fs::create_dir_all(&root).unwrap();
     let port = free_port();
     let child = Command::new(BIN)
-        .arg("serve")
+        .args(["serve", "--no-auth"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--pg-dir")
         .arg(root.join("pg"))
@@ -262,4 +268,61 @@ async fn serve_starts_its_own_postgres_and_a_triggered_scan_completes() {
         "the local cluster was stopped on exit"
     );
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
+async fn no_auth_is_refused_on_a_non_loopback_address() {
+    let env = env().await;
+    let out = Command::new(BIN)
+        .args(["api", "--no-auth", "--listen", "0.0.0.0:0"])
+        .env("DATABASE_URL", &env.db.url)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--no-auth") && stderr.contains("loopback"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_cli_prints_a_token_once_and_stores_only_its_hash() {
+    let env = env().await;
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", &env.db.url)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "tokens", "create", "--role", "operator", "--name", "nightly",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("slk_"));
+    let list = run(&["tokens", "list"]);
+    let listed = String::from_utf8(list.stdout).unwrap();
+    assert!(listed.contains("nightly") && listed.contains("operator") && !listed.contains(&token));
+    let stored: i64 = count(
+        &env.pool,
+        "SELECT count(*) FROM api_tokens WHERE name = 'nightly'",
+    )
+    .await;
+    assert_eq!(stored, 1);
+    assert!(run(&["tokens", "revoke", "nightly"]).status.success());
+    assert!(
+        !run(&["tokens", "revoke", "nightly"]).status.success(),
+        "revoking twice is an error"
+    );
+    assert!(!run(&["tokens", "create", "--role", "root", "--name", "x"])
+        .status
+        .success());
 }

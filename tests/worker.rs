@@ -468,3 +468,54 @@ async fn a_cancelled_scan_stops_its_worker_at_the_next_heartbeat() {
     );
     assert_projection_matches_ledger(&env.ledger).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_subscription_runs_one_scan_at_a_time_by_default() {
+    let env = env().await;
+    // Two scans of one subscription, one of another; two workers with room for all.
+    let ids = request_scans(&env.ledger, 2, 3).await;
+    let other = scanledger::ledger::NewScan {
+        scan_id: scanledger::ledger::ScanId::new(),
+        request: scanledger::ledger::Requested {
+            subscription_id: scanledger::ledger::SubscriptionId::parse(
+                &uuid::Uuid::new_v4().to_string(),
+            )
+            .unwrap(),
+            ..requested(3)
+        },
+    };
+    env.ledger.request(vec![other.clone()]).await.unwrap();
+    let job = Arc::new(ScriptedJob::new(Behaviour::Slow(Duration::from_millis(
+        500,
+    ))));
+    let mut workers = Vec::new();
+    for name in ["a", "b"] {
+        let mut cfg = fast_config(name);
+        cfg.one_per_subscription = true;
+        workers.push(spawn_worker(&env.ledger, job.clone(), cfg));
+    }
+    wait_until(
+        "all three scans completed",
+        Duration::from_secs(30),
+        || async { count_status(&env.pool, "completed").await == 3 },
+    )
+    .await;
+    for w in workers {
+        w.stop().await;
+    }
+    // The two scans of one subscription never overlapped: one was claimed after the other ended.
+    let first = env.ledger.stream(ids[0]).await.unwrap();
+    let second = env.ledger.stream(ids[1]).await.unwrap();
+    let span =
+        |s: &[scanledger::ledger::RecordedEvent]| (s[1].recorded_at, s.last().unwrap().recorded_at);
+    let (a, b) = (span(&first), span(&second));
+    assert!(a.1 <= b.0 || b.1 <= a.0, "runs overlapped: {a:?} {b:?}");
+    // The other subscription's scan ran alongside, not queued behind them.
+    let o = env.ledger.stream(other.scan_id).await.unwrap();
+    let o_span = span(&o);
+    assert!(
+        o_span.0 < a.1.max(b.1),
+        "the other subscription was not held back"
+    );
+    assert_projection_matches_ledger(&env.ledger).await;
+}

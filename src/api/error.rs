@@ -1,10 +1,23 @@
 //! The one error type handlers return. Clients get `application/problem+json` with a
-//! code, a fixed message and a correlation id; details go to the logs under that id.
+//! code, a fixed title and a correlation id (the request id); details go to the logs
+//! under that id.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use uuid::Uuid;
+
+tokio::task_local! {
+    /// The id of the request being served (set by the request-id middleware).
+    pub static REQUEST_ID: Uuid;
+}
+
+/// The current request's id, or a fresh one outside a request.
+pub fn request_id() -> Uuid {
+    REQUEST_ID
+        .try_with(|id| *id)
+        .unwrap_or_else(|_| Uuid::new_v4())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -14,12 +27,24 @@ pub enum ApiError {
         detail: String,
         field: Option<String>,
     },
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("the token's role does not allow this")]
+    Forbidden,
     #[error("not found")]
     NotFound,
+    /// The request conflicts with the resource's state (e.g. cancelling a finished scan).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     #[error("payload too large")]
     TooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// Well-formed but unacceptable (e.g. an idempotency key reused with another body).
+    #[error("unprocessable: {0}")]
+    Unprocessable(&'static str),
+    #[error("request timed out")]
+    Timeout,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -36,6 +61,44 @@ impl ApiError {
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::BadRequest { .. } => ("bad_request", "The request is invalid."),
+            Self::Unauthorized => ("unauthorized", "A valid bearer token is required."),
+            Self::Forbidden => ("forbidden", "The token's role does not allow this request."),
+            Self::NotFound => ("not_found", "No such resource."),
+            Self::Conflict(_) => (
+                "conflict",
+                "The request conflicts with the resource's current state.",
+            ),
+            Self::TooLarge => ("payload_too_large", "The request body is too large."),
+            Self::UnsupportedMediaType => (
+                "unsupported_media_type",
+                "The request body must be application/json.",
+            ),
+            Self::Unprocessable(_) => ("unprocessable", "The request cannot be processed as sent."),
+            Self::Timeout => ("timeout", "The request took too long."),
+            Self::Unavailable(_) => ("unavailable", "The service is temporarily unavailable."),
+            Self::Internal(_) => ("internal", "An internal error occurred."),
+        }
     }
 }
 
@@ -61,38 +124,13 @@ struct Problem<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let correlation_id = Uuid::new_v4();
-        let (status, code, title) = match &self {
-            Self::BadRequest { .. } => (
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The request is invalid.",
-            ),
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such resource."),
-            Self::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "The request body is too large.",
-            ),
-            Self::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "The request body must be application/json.",
-            ),
-            Self::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The service is temporarily unavailable.",
-            ),
-            Self::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "An internal error occurred.",
-            ),
-        };
-        // Only the client's own input is echoed back; everything else stays in the logs.
+        let correlation_id = request_id();
+        let status = self.status();
+        let (code, title) = self.code_and_title();
+        // Only the client's own input, or a fixed phrase, is echoed back; the rest stays in the logs.
         let (detail, field) = match &self {
             Self::BadRequest { detail, field } => (Some(detail.as_str()), field.as_deref()),
+            Self::Conflict(d) | Self::Unprocessable(d) => (Some(*d), None),
             _ => (None, None),
         };
         if status.is_server_error() {
@@ -110,10 +148,14 @@ impl IntoResponse for ApiError {
             correlation_id,
         };
         let mut resp = (status, axum::Json(body)).into_response();
-        resp.headers_mut().insert(
+        let headers = resp.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if matches!(self, Self::Unauthorized) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         resp
     }
 }

@@ -1,58 +1,247 @@
 //! The HTTP API (axum). Handlers append through the ledger and read projections; they
 //! never touch `scan_events` directly.
 
+pub mod auth;
+mod changes;
 mod error;
+mod events;
+mod metrics;
 mod scans;
+mod tokens;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use tracing::Instrument;
+use uuid::Uuid;
 
-pub use error::ApiError;
-pub use scans::ScanView;
+pub use auth::{AuthMode, Principal, Role};
+pub use changes::Changes;
+pub use error::{request_id, ApiError};
+pub use events::{EventView, FeedPage, StreamView};
+pub use metrics::Metrics;
+pub use scans::{ScanPage, ScanView, TriggerRequest, TriggerResponse};
 
 use crate::ledger::Ledger;
 use crate::worker::Shutdown;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
+pub const REQUEST_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// `max_attempts` written into each new scan's `Requested`.
+    pub max_attempts: i32,
+    /// Time a request may take (a long-poll gets its `wait` on top).
+    pub request_timeout: Duration,
+    /// Origins allowed by CORS; empty: CORS off.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            request_timeout: REQUEST_TIMEOUT_DEFAULT,
+            cors_origins: Vec::new(),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub ledger: Ledger,
-    /// `max_attempts` written into each new scan's `Requested`.
-    pub max_attempts: i32,
+    pub changes: Changes,
+    pub metrics: Arc<Metrics>,
+    pub auth: AuthMode,
+    pub config: ApiConfig,
+}
+
+impl AppState {
+    /// Wire the state; starts the change listener on the ledger's pool.
+    pub fn new(ledger: Ledger, auth: AuthMode, config: ApiConfig) -> Self {
+        Self {
+            changes: Changes::start(ledger.pool().clone()),
+            metrics: Arc::default(),
+            ledger,
+            auth,
+            config,
+        }
+    }
+}
+
+/// Who may call what: the one table of route permissions. `None`: no token needed.
+pub fn required_role(method: &Method, route: &str) -> Option<Role> {
+    match (method.as_str(), route) {
+        (_, "/healthz" | "/readyz") => None,
+        (_, r) if r.starts_with("/api/tokens") => Some(Role::Admin),
+        ("POST", _) => Some(Role::Operator),
+        _ => Some(Role::Reader),
+    }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/scans", post(scans::trigger))
+    let mut router = Router::new()
+        .route("/api/scans", post(scans::trigger).get(scans::list))
         .route("/api/scans/trigger", post(scans::trigger))
         .route("/api/scans/{id}", get(scans::get))
+        .route("/api/scans/{id}/cancel", post(scans::cancel))
+        .route("/api/scans/{id}/events", get(events::scan_events))
+        .route("/api/events", get(events::feed))
+        .route("/api/events/stream", get(events::stream))
+        .route("/api/tokens", post(tokens::create).get(tokens::list))
+        .route("/api/tokens/{name}", delete(tokens::revoke))
+        .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require))
         .fallback(|| async { ApiError::NotFound })
-        .layer(axum::middleware::map_response(limit_to_problem))
+        .layer(middleware::map_response(limit_to_problem))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), observe));
+    if !state.config.cors_origins.is_empty() {
+        let origins: Vec<HeaderValue> = state
+            .config
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        router = router.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::IF_NONE_MATCH,
+                ])
+                .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER]),
+        );
+    }
+    router.with_state(state)
+}
+
+/// Every request: an id (response header, log span, correlation id of errors), a
+/// timeout, and its metrics.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = Uuid::new_v4();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %id, %method, %route, principal = tracing::field::Empty);
+    // A long-poll may take its `wait` on top of the usual budget.
+    let wait = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("wait=")))
+        .and_then(|w| w.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(60);
+    let budget = state.config.request_timeout + Duration::from_secs(wait);
+    let started = Instant::now();
+    let mut resp = error::REQUEST_ID
+        .scope(id, async move {
+            match tokio::time::timeout(budget, next.run(req)).await {
+                Ok(resp) => resp,
+                Err(_) => ApiError::Timeout.into_response(),
+            }
+        })
+        .instrument(span.clone())
+        .await;
+    let status = resp.status();
+    state.metrics.observe(
+        method.as_str(),
+        &route,
+        status.as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    span.in_scope(|| tracing::debug!(status = status.as_u16(), "request served"));
+    resp.headers_mut().insert(
+        "x-request-id",
+        HeaderValue::from_str(&id.to_string()).expect("uuid header"),
+    );
+    resp
 }
 
 /// axum answers an oversized body with a plain-text 413; clients always get problem+json.
-async fn limit_to_problem(resp: axum::response::Response) -> axum::response::Response {
+async fn limit_to_problem(resp: Response) -> Response {
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
         && resp
             .headers()
-            .get(axum::http::header::CONTENT_TYPE)
+            .get(header::CONTENT_TYPE)
             .map(|v| v.as_bytes())
             != Some(b"application/problem+json")
     {
         return ApiError::TooLarge.into_response();
     }
     resp
+}
+
+/// Parse a JSON body strictly: unknown fields and wrong types are a 400 naming the field.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if json_type == Some(false) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.inner().to_string();
+        // The path names the field when serde got that far; else the message does.
+        let field = (path != ".").then_some(path).or_else(|| field_of(&msg));
+        ApiError::bad_request(field.as_deref(), msg)
+    })
+}
+
+/// Parse a query string strictly, naming the offending parameter.
+pub(crate) fn parse_query<T: serde::de::DeserializeOwned + Default>(
+    query: Option<&str>,
+) -> Result<T, ApiError> {
+    let Some(q) = query.filter(|q| !q.is_empty()) else {
+        return Ok(T::default());
+    };
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.inner().to_string();
+        // The path names the field when serde got that far; else the message does.
+        let field = (path != ".").then_some(path).or_else(|| field_of(&msg));
+        ApiError::bad_request(field.as_deref(), msg)
+    })
+}
+
+fn form_urlencoded_parse(q: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(q.as_bytes())
+}
+
+/// serde names the offending field in backticks ("unknown field `x`", "missing field `y`").
+fn field_of(msg: &str) -> Option<String> {
+    let start = msg.find('`')? + 1;
+    let end = start + msg[start..].find('`')?;
+    Some(msg[start..end].to_string())
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -67,6 +256,11 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     Ok(Json(serde_json::json!({"status": "ready"})))
 }
 
+async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let body = state.metrics.render(state.ledger.pool()).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+}
+
 /// Serve until `shutdown` fires; in-flight requests finish first.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -74,8 +268,48 @@ pub async fn serve(
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(?addr, "API listening");
+    tracing::info!(?addr, auth = ?state.auth, "API listening");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_field_serde_complains_about() {
+        assert_eq!(
+            field_of("unknown field `colour`, expected one of ...").as_deref(),
+            Some("colour")
+        );
+        assert_eq!(
+            field_of("missing field `subscription_id`").as_deref(),
+            Some("subscription_id")
+        );
+        assert_eq!(field_of("EOF while parsing"), None);
+    }
+
+    #[test]
+    fn route_permissions() {
+        assert_eq!(required_role(&Method::GET, "/healthz"), None);
+        assert_eq!(
+            required_role(&Method::GET, "/api/scans/{id}"),
+            Some(Role::Reader)
+        );
+        assert_eq!(
+            required_role(&Method::POST, "/api/scans"),
+            Some(Role::Operator)
+        );
+        assert_eq!(
+            required_role(&Method::POST, "/api/scans/{id}/cancel"),
+            Some(Role::Operator)
+        );
+        assert_eq!(
+            required_role(&Method::GET, "/api/tokens"),
+            Some(Role::Admin)
+        );
+        assert_eq!(required_role(&Method::GET, "/metrics"), Some(Role::Reader));
+    }
 }

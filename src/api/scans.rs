@@ -1,71 +1,56 @@
-//! `/api/scans`: trigger a scan, read its status.
+//! `/api/scans`: trigger, poll (ETag, long-poll), list (keyset pages), cancel.
+
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{ApiError, AppState};
+use super::auth::Principal;
+use super::{changes, parse_json, parse_query, ApiError, AppState};
 use crate::ledger::{
-    AppendError, NewScan, Progress, PublicError, Requested, ScanId, ScanSummary, SubscriptionId,
+    AppendError, Cancelled, Event, Idempotent, NewEvent, NewScan, Progress, PublicError, Requested,
+    ScanId, ScanSummary, SubscriptionId,
 };
 use crate::projection::scan_status::{self, ScanState, ScanStatus};
 
-#[derive(Debug, Deserialize)]
+/// Longest `?wait=` a poll may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct TriggerRequest {
-    subscription_id: String,
+pub struct TriggerRequest {
+    pub subscription_id: String,
+    /// Rule ids or categories; empty means all.
     #[serde(default)]
-    rules: Vec<String>,
+    pub rules: Vec<String>,
+    /// Higher is claimed first.
     #[serde(default)]
-    priority: Option<i16>,
+    pub priority: Option<i16>,
 }
 
 #[derive(Debug, Serialize)]
-struct TriggerResponse {
-    scan_id: ScanId,
-    status: ScanState,
-    message: &'static str,
+pub struct TriggerResponse {
+    pub scan_id: ScanId,
+    pub status: ScanState,
+    pub message: &'static str,
 }
 
-/// Parse a JSON body strictly: unknown fields and wrong types are a 400 naming the field.
-fn parse_json<T: serde::de::DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<T, ApiError> {
-    let json_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        });
-    if json_type == Some(false) {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        let msg = e.to_string();
-        let field = field_of(&msg);
-        ApiError::bad_request(field.as_deref(), msg)
-    })
-}
-
-/// serde names the offending field in backticks ("unknown field `x`", "missing field `y`").
-fn field_of(msg: &str) -> Option<String> {
-    let start = msg.find('`')? + 1;
-    let end = start + msg[start..].find('`')?;
-    Some(msg[start..end].to_string())
+fn path_id(id: &str) -> Result<ScanId, ApiError> {
+    Uuid::try_parse(id)
+        .map(ScanId)
+        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))
 }
 
 pub(super) async fn trigger(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -76,42 +61,80 @@ pub(super) async fn trigger(
         .rules
         .iter()
         .any(|r| r.trim().is_empty() || r.len() > 128)
+        || req.rules.len() > 500
     {
         return Err(ApiError::bad_request(
             Some("rules"),
-            "rule filters must be 1 to 128 characters",
+            "at most 500 rule filters of 1 to 128 characters",
         ));
     }
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255))
+        .map(|k| {
+            k.ok_or_else(|| {
+                ApiError::bad_request(Some("Idempotency-Key"), "1 to 255 visible ASCII characters")
+            })
+        })
+        .transpose()?;
     let scan_id = ScanId::new();
     let request = Requested {
         subscription_id,
-        rules: req.rules,
+        rules: req.rules.clone(),
         priority: req.priority.unwrap_or(0),
-        max_attempts: state.max_attempts,
-        requested_by: None,
+        max_attempts: state.config.max_attempts,
+        requested_by: Some(principal.name.clone()),
     };
-    let span = tracing::info_span!("scan", %scan_id);
-    let _guard = span.enter();
-    state
-        .ledger
-        .request(vec![NewScan { scan_id, request }])
-        .await
-        .map_err(|e: AppendError| ApiError::internal(e))?;
-    tracing::info!("scan requested");
-    let location = format!("/api/scans/{scan_id}");
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(TriggerResponse {
+    let scan = NewScan { scan_id, request };
+    let accepted = |scan_id: ScanId, status: StatusCode| {
+        let body = TriggerResponse {
             scan_id,
             status: ScanState::Pending,
             message: "Scan queued",
-        }),
-    )
-        .into_response())
+        };
+        (
+            status,
+            [(header::LOCATION, format!("/api/scans/{scan_id}"))],
+            Json(body),
+        )
+            .into_response()
+    };
+    let Some(key) = key else {
+        state
+            .ledger
+            .request(vec![scan])
+            .await
+            .map_err(|e: AppendError| ApiError::internal(e))?;
+        tracing::info!(%scan_id, "scan requested");
+        return Ok(accepted(scan_id, StatusCode::ACCEPTED));
+    };
+    // The same key with the same (normalized) body is the same request.
+    let normalized = serde_json::to_vec(&serde_json::json!({
+        "subscription_id": scan.request.subscription_id.as_str(),
+        "rules": req.rules,
+        "priority": req.priority.unwrap_or(0),
+    }))
+    .map_err(ApiError::internal)?;
+    let hash = Sha256::digest(&normalized);
+    match state
+        .ledger
+        .request_idempotent(&principal.name, key, &hash, scan)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Idempotent::Created(_) => {
+            tracing::info!(%scan_id, "scan requested");
+            Ok(accepted(scan_id, StatusCode::ACCEPTED))
+        }
+        Idempotent::Replayed(original) => Ok(accepted(original, StatusCode::OK)),
+        Idempotent::Mismatch => Err(ApiError::Unprocessable(
+            "this Idempotency-Key was used with a different request body",
+        )),
+    }
 }
 
-/// The status a polling client reads.
+/// The status a polling client reads. The `started_at`, `completed_at` and
+/// `total_findings` fields keep OpenShield clients working.
 #[derive(Debug, Serialize)]
 pub struct ScanView {
     pub scan_id: ScanId,
@@ -122,6 +145,7 @@ pub struct ScanView {
     pub priority: i16,
     pub rules: Vec<String>,
     pub worker_id: Option<String>,
+    pub requested_by: Option<String>,
     pub requested_at: DateTime<Utc>,
     pub claimed_at: Option<DateTime<Utc>>,
     pub heartbeat_at: Option<DateTime<Utc>>,
@@ -131,13 +155,22 @@ pub struct ScanView {
     pub progress: Option<Progress>,
     pub error: Option<PublicError>,
     pub summary: Option<ScanSummary>,
-    /// Stream version: changes whenever the scan does.
+    /// Stream version: changes whenever the scan does (also the ETag).
     pub version: i32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub total_findings: Option<u64>,
 }
 
 impl From<ScanStatus> for ScanView {
     fn from(s: ScanStatus) -> Self {
         Self {
+            started_at: s.claimed_at,
+            completed_at: s.finished_at,
+            total_findings: s.summary.as_ref().map(|s| s.findings),
+            next_attempt_at: (s.status == ScanState::Pending)
+                .then_some(s.next_eligible_at)
+                .flatten(),
             scan_id: s.scan_id,
             subscription_id: s.subscription_id,
             status: s.status,
@@ -146,14 +179,12 @@ impl From<ScanStatus> for ScanView {
             priority: s.priority,
             rules: s.rules,
             worker_id: s.worker_id,
+            requested_by: s.requested_by,
             requested_at: s.requested_at,
             claimed_at: s.claimed_at,
             heartbeat_at: s.heartbeat_at,
             finished_at: s.finished_at,
             lease_expires_at: s.lease_expires_at,
-            next_attempt_at: (s.status == ScanState::Pending)
-                .then_some(s.next_eligible_at)
-                .flatten(),
             progress: s.progress,
             error: s.error,
             summary: s.summary,
@@ -162,30 +193,251 @@ impl From<ScanStatus> for ScanView {
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GetParams {
+    /// Seconds to wait for a change (long-poll), at most 60.
+    wait: Option<u64>,
+}
+
+fn etag(version: i32) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
+/// The version an `If-None-Match` names, if it names one.
+fn if_none_match(headers: &HeaderMap) -> Option<i32> {
+    let v = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
 pub(super) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ScanView>, ApiError> {
-    let id = Uuid::try_parse(&id)
-        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
-    let row = scan_status::get(state.ledger.pool(), ScanId(id))
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let params: GetParams = parse_query(query.as_deref())?;
+    let wait = Duration::from_secs(params.wait.unwrap_or(0));
+    if wait > MAX_WAIT {
+        return Err(ApiError::bad_request(
+            Some("wait"),
+            "wait is at most 60 seconds",
+        ));
+    }
+    // Subscribe before the first read, so a change between the two is not missed.
+    let mut changes = state.changes.subscribe();
+    let mut row = scan_status::get(state.ledger.pool(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(row.into()))
+    let known = if_none_match(&headers);
+    if !wait.is_zero() {
+        let seen = known.unwrap_or(row.version);
+        let deadline = tokio::time::Instant::now() + wait;
+        while row.version == seen && !row.status.is_terminal() {
+            tokio::select! {
+                _ = changes::changed(&mut changes, id) => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+            row = scan_status::get(state.ledger.pool(), id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+        }
+    }
+    let mut resp = if known == Some(row.version) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let retry_after = (!row.status.is_terminal()).then(|| retry_after(&row));
+        let mut resp = Json(ScanView::from(row.clone())).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    };
+    resp.headers_mut().insert(header::ETAG, etag(row.version));
+    Ok(resp)
+}
+
+/// Seconds a client should wait before polling a live scan again.
+fn retry_after(row: &ScanStatus) -> u64 {
+    match (row.status, row.next_eligible_at) {
+        (ScanState::Pending, Some(at)) => (at - Utc::now()).num_seconds().clamp(1, 60) as u64,
+        _ => 2,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    status: Option<ScanState>,
+    subscription_id: Option<String>,
+    requested_after: Option<DateTime<Utc>>,
+    requested_before: Option<DateTime<Utc>>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// A page of scans, newest first. `next_cursor` is absent on the last page.
+#[derive(Debug, Serialize)]
+pub struct ScanPage {
+    pub count: usize,
+    pub scans: Vec<ScanView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Keyset cursor: the last row's (requested_at, scan_id), opaque to clients.
+fn encode_cursor(row: &ScanStatus) -> String {
+    format!(
+        "{}_{}",
+        row.requested_at.timestamp_micros(),
+        row.scan_id.0.simple()
+    )
+}
+
+fn decode_cursor(s: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (micros, id) = s.split_once('_')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        Uuid::try_parse(id).ok()?,
+    ))
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ScanPage>, ApiError> {
+    let p: ListParams = parse_query(query.as_deref())?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(Some("limit"), "limit is 1 to 500"));
+    }
+    let subscription = p
+        .subscription_id
+        .as_deref()
+        .map(SubscriptionId::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
+    let cursor = p
+        .cursor
+        .as_deref()
+        .map(|c| {
+            decode_cursor(c).ok_or_else(|| {
+                ApiError::bad_request(Some("cursor"), "not a cursor this API issued")
+            })
+        })
+        .transpose()?;
+    let rows = scan_status::list(
+        state.ledger.pool(),
+        &scan_status::ListFilter {
+            status: p.status,
+            subscription_id: subscription.map(|s| s.to_string()),
+            requested_after: p.requested_after,
+            requested_before: p.requested_before,
+            before: cursor,
+        },
+        limit + 1,
+    )
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<ScanStatus> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = more.then(|| rows.last().map(encode_cursor)).flatten();
+    let scans: Vec<ScanView> = rows.into_iter().map(ScanView::from).collect();
+    Ok(Json(ScanPage {
+        count: scans.len(),
+        scans,
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelRequest {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ScanView>, ApiError> {
+    let id = path_id(&id)?;
+    let req: CancelRequest = if body.is_empty() {
+        CancelRequest::default()
+    } else {
+        parse_json(&headers, &body)?
+    };
+    if req.reason.as_ref().is_some_and(|r| r.len() > 500) {
+        return Err(ApiError::bad_request(
+            Some("reason"),
+            "reason is at most 500 characters",
+        ));
+    }
+    // A heartbeat may land between our read and our append: re-read and try again.
+    for _ in 0..20 {
+        let row = scan_status::get(state.ledger.pool(), id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if row.status.is_terminal() {
+            return Err(ApiError::Conflict("the scan has already finished"));
+        }
+        let event = NewEvent {
+            scan_id: id,
+            expected_version: row.version,
+            attempt: 0,
+            worker_id: None,
+            event: Event::Cancelled(Cancelled {
+                cancelled_by: Some(principal.name.clone()),
+                reason: req.reason.clone(),
+            }),
+        };
+        match state.ledger.append(event).await {
+            Ok(_) => {
+                tracing::info!(scan_id = %id, by = %principal.name, "scan cancelled");
+                let row = scan_status::get(state.ledger.pool(), id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+                return Ok(Json(row.into()));
+            }
+            Err(AppendError::Conflict { .. }) => continue,
+            Err(AppendError::Rejected { .. }) => continue,
+            Err(e) => return Err(ApiError::internal(e)),
+        }
+    }
+    Err(ApiError::Unavailable(
+        "scan kept changing while cancelling".into(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn names_the_field_serde_complains_about() {
-        assert_eq!(
-            super::field_of("unknown field `colour`, expected one of ...").as_deref(),
-            Some("colour")
-        );
-        assert_eq!(
-            super::field_of("missing field `subscription_id`").as_deref(),
-            Some("subscription_id")
-        );
-        assert_eq!(super::field_of("EOF while parsing"), None);
+    fn cursors_round_trip_and_reject_garbage() {
+        let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
+        let id = Uuid::new_v4();
+        let s = format!("{}_{}", at.timestamp_micros(), id.simple());
+        assert_eq!(decode_cursor(&s), Some((at, id)));
+        assert_eq!(decode_cursor("abc"), None);
+        assert_eq!(decode_cursor("1_notauuid"), None);
+    }
+
+    #[test]
+    fn if_none_match_reads_strong_and_weak_etags() {
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"7\""));
+        assert_eq!(if_none_match(&h), Some(7));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("W/\"8\""));
+        assert_eq!(if_none_match(&h), Some(8));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert_eq!(if_none_match(&h), None);
     }
 }

@@ -22,6 +22,33 @@ use crate::projection::scan_status::{self, ScanStatus};
 
 /// Channel notified (once per transaction) when a scan became claimable.
 pub const PENDING_CHANNEL: &str = "scanledger_pending";
+/// Channel notified (once per transaction) with the ids of scans whose status changed
+/// (comma-separated), or `*` when too many changed to list. Heartbeats are not sent.
+pub const CHANGES_CHANNEL: &str = "scanledger_changes";
+/// NOTIFY payloads must stay under 8000 bytes.
+const CHANGES_PAYLOAD_MAX: usize = 7000;
+
+fn changed_payload(recorded: &[RecordedEvent]) -> Option<String> {
+    let mut ids: Vec<ScanId> = recorded
+        .iter()
+        .filter(|e| !matches!(e.event, Event::Heartbeat(_)))
+        .map(|e| e.scan_id)
+        .collect();
+    if ids.is_empty() {
+        return None;
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() * 37 > CHANGES_PAYLOAD_MAX {
+        return Some("*".into());
+    }
+    Some(
+        ids.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
 
 /// One event to append, with the stream version the writer believes is current.
 #[derive(Clone, Debug)]
@@ -52,6 +79,52 @@ pub struct Claim {
     pub subscription_id: SubscriptionId,
     pub rules: Vec<String>,
     pub lease_expires_at: DateTime<Utc>,
+}
+
+/// Outcome of an idempotent request.
+#[derive(Debug)]
+pub enum Idempotent {
+    /// The key was new: the scan was requested.
+    Created(RecordedEvent),
+    /// The key was used before with the same request: that scan.
+    Replayed(ScanId),
+    /// The key was used before with a different request.
+    Mismatch,
+}
+
+/// A position in the global feed: the writing transaction and the event's `seq`.
+/// Opaque to clients (`"<tx_id>.<seq>"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedCursor {
+    pub tx_id: i64,
+    pub seq: i64,
+}
+
+impl FeedCursor {
+    pub fn after(e: &RecordedEvent) -> Self {
+        Self {
+            tx_id: e.tx_id,
+            seq: e.seq,
+        }
+    }
+}
+
+impl std::fmt::Display for FeedCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.tx_id, self.seq)
+    }
+}
+
+impl std::str::FromStr for FeedCursor {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (tx, seq) = s.split_once('.').ok_or(())?;
+        let (tx_id, seq) = (tx.parse().map_err(|_| ())?, seq.parse().map_err(|_| ())?);
+        if tx_id < 0 || seq < 0 {
+            return Err(());
+        }
+        Ok(Self { tx_id, seq })
+    }
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -157,6 +230,83 @@ impl Ledger {
         }
     }
 
+    /// Append `Requested` under an idempotency key, in one transaction with the key, so
+    /// that concurrent requests with one key create one scan.
+    pub async fn request_idempotent(
+        &self,
+        principal: &str,
+        key: &str,
+        request_hash: &[u8],
+        scan: NewScan,
+    ) -> Result<Idempotent, AppendError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        // Concurrent requests with the same key wait here for the first to commit.
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (principal, key, request_hash, scan_id) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (principal, key) DO NOTHING",
+        )
+        .bind(principal)
+        .bind(key)
+        .bind(request_hash)
+        .bind(scan.scan_id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let (hash, scan_id): (Vec<u8>, Uuid) = sqlx::query_as(
+                "SELECT request_hash, scan_id FROM idempotency_keys WHERE principal = $1 AND key = $2",
+            )
+            .bind(principal)
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+            return Ok(if hash == request_hash {
+                Idempotent::Replayed(ScanId(scan_id))
+            } else {
+                Idempotent::Mismatch
+            });
+        }
+        let batch = vec![NewEvent {
+            scan_id: scan.scan_id,
+            expected_version: 0,
+            attempt: 0,
+            worker_id: None,
+            event: Event::Requested(scan.request),
+        }];
+        let mut recorded = commit(&mut tx, batch, HashMap::new()).await?;
+        tx.commit().await?;
+        Ok(Idempotent::Created(recorded.pop().expect("one event")))
+    }
+
+    /// The global feed: events committed after `after`, in commit-safe order.
+    ///
+    /// Positions (`seq`) are taken at insert but transactions commit in any order, so a
+    /// reader of `seq > last` could skip an event forever. Only events whose writing
+    /// transaction is older than every transaction still in flight are served, ordered by
+    /// `(tx_id, seq)`, with that pair as the cursor: nothing can commit behind it later.
+    pub async fn feed(
+        &self,
+        after: FeedCursor,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at,
+                    tx_id::text::bigint AS tx_id
+               FROM scan_events
+              WHERE (tx_id, seq) > ($1::text::xid8, $2)
+                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY tx_id, seq
+              LIMIT $3",
+        )
+        .bind(after.tx_id.to_string())
+        .bind(after.seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(decode_row).collect()
+    }
+
     /// Append one event at an expected version.
     pub async fn append(&self, event: NewEvent) -> Result<RecordedEvent, AppendError> {
         let mut results = self.append_many(vec![event]).await?;
@@ -198,16 +348,24 @@ impl Ledger {
     /// Claim up to `limit` eligible scans for `worker` by appending `Claimed` for each
     /// one's next attempt. The unique (scan, attempt) claim index decides any race;
     /// `SKIP LOCKED` only keeps concurrent claimers from queueing behind each other.
+    ///
+    /// With `one_per_subscription`, a scan is not claimed while another scan of its
+    /// subscription runs (it stays queued behind it).
     pub async fn claim(
         &self,
         worker: &WorkerId,
         limit: usize,
         lease: Duration,
+        one_per_subscription: bool,
     ) -> Result<Vec<Claim>, sqlx::Error> {
         let lease_ms = lease.as_millis() as u64;
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        let rows = scan_status::lock_claimable(&mut tx, limit as i64).await?;
+        let mut rows =
+            scan_status::lock_claimable(&mut tx, limit as i64, one_per_subscription).await?;
+        if one_per_subscription {
+            rows = scan_status::one_per_idle_subscription(&mut tx, rows).await?;
+        }
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -501,12 +659,32 @@ async fn commit(
     };
     scan_status::upsert(tx, &touched).await?;
 
-    if notify {
-        // Once per transaction: NOTIFY serializes commits on a global lock.
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(PENDING_CHANNEL)
-            .execute(&mut *tx)
-            .await?;
+    // At most one round trip, once per transaction: NOTIFY serializes commits on a global
+    // lock. Heartbeats notify no one (they would flood waiters for little news).
+    let changed = changed_payload(&recorded);
+    match (notify, changed) {
+        (true, Some(ids)) => {
+            sqlx::query("SELECT pg_notify($1, ''), pg_notify($2, $3)")
+                .bind(PENDING_CHANNEL)
+                .bind(CHANGES_CHANNEL)
+                .bind(ids)
+                .execute(&mut *tx)
+                .await?;
+        }
+        (true, None) => {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(PENDING_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        (false, Some(ids)) => {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGES_CHANNEL)
+                .bind(ids)
+                .execute(&mut *tx)
+                .await?;
+        }
+        (false, None) => {}
     }
     Ok(recorded)
 }

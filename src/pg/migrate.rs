@@ -5,11 +5,14 @@
 use sqlx::{Connection, PgPool};
 
 /// Ledger migrations in order. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "ledger",
-    include_str!("../../migrations/0001_ledger.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "ledger",
+        include_str!("../../migrations/0001_ledger.sql"),
+    ),
+    (2, "api", include_str!("../../migrations/0002_api.sql")),
+];
 
 /// Projection DDL: (name, version, sql) for the version this build folds into.
 pub const PROJECTIONS: &[(&str, i32, &str)] = &[(

@@ -256,6 +256,50 @@ pub async fn get<'c>(
     Ok(decode(v.into_iter().collect())?.pop())
 }
 
+/// Filters for [`list`]; `before` is the keyset position (requested_at, scan_id).
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub status: Option<ScanState>,
+    pub subscription_id: Option<String>,
+    pub requested_after: Option<DateTime<Utc>>,
+    pub requested_before: Option<DateTime<Utc>>,
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// Scans newest first, keyset-paginated on (requested_at, scan_id): rows inserted while
+/// a client pages are newer than its cursor and never shift the pages it has left.
+pub async fn list<'c>(
+    db: impl PgExecutor<'c>,
+    f: &ListFilter,
+    limit: i64,
+) -> Result<Vec<ScanStatus>, sqlx::Error> {
+    let status = f.status.map(|s| {
+        serde_json::to_value(s)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+    });
+    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
+        "{SELECT_ROW}
+          WHERE ($1::text IS NULL OR status = $1)
+            AND ($2::text IS NULL OR subscription_id = $2)
+            AND ($3::timestamptz IS NULL OR requested_at >= $3)
+            AND ($4::timestamptz IS NULL OR requested_at < $4)
+            AND ($5::timestamptz IS NULL OR (requested_at, scan_id) < ($5, $6))
+          ORDER BY requested_at DESC, scan_id DESC
+          LIMIT $7"
+    ))
+    .bind(status.flatten())
+    .bind(&f.subscription_id)
+    .bind(f.requested_after)
+    .bind(f.requested_before)
+    .bind(f.before.map(|b| b.0))
+    .bind(f.before.map(|b| b.1))
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    decode(values)
+}
+
 /// Lock and read the rows of the scans about to be appended to. Locks are taken in
 /// scan id order so that concurrent batches cannot deadlock.
 pub(crate) async fn lock(
@@ -282,15 +326,56 @@ pub(crate) async fn lock(
 pub(crate) async fn lock_claimable(
     tx: &mut PgConnection,
     limit: i64,
+    skip_busy_subscriptions: bool,
 ) -> Result<Vec<ScanStatus>, sqlx::Error> {
+    // The NOT EXISTS only keeps busy subscriptions from filling the batch;
+    // `one_per_idle_subscription` is what guarantees exclusivity.
     let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
         "{SELECT_ROW} WHERE status = 'pending' AND next_eligible_at <= now()
+           AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM scan_status r
+                                       WHERE r.subscription_id = s.subscription_id AND r.status = 'running'))
          ORDER BY priority DESC, next_eligible_at LIMIT $1 FOR UPDATE SKIP LOCKED"
     ))
     .bind(limit)
+    .bind(skip_busy_subscriptions)
     .fetch_all(&mut *tx)
     .await?;
     decode(values)
+}
+
+/// Keep at most one candidate per subscription, and only for subscriptions with no
+/// running scan. A transaction-scoped advisory lock per subscription serializes
+/// concurrent claimers; the running check runs in a later statement than the lock, so
+/// its snapshot sees any claim committed by the lock's previous holder.
+pub(crate) async fn one_per_idle_subscription(
+    tx: &mut PgConnection,
+    rows: Vec<ScanStatus>,
+) -> Result<Vec<ScanStatus>, sqlx::Error> {
+    let mut subs: Vec<String> = rows.iter().map(|r| r.subscription_id.clone()).collect();
+    subs.sort_unstable();
+    subs.dedup();
+    if subs.is_empty() {
+        return Ok(rows);
+    }
+    let locked: Vec<String> = sqlx::query_scalar(
+        "SELECT s FROM unnest($1::text[]) s
+          WHERE pg_try_advisory_xact_lock(hashtextextended('scanledger:subscription:' || s, 0))",
+    )
+    .bind(&subs)
+    .fetch_all(&mut *tx)
+    .await?;
+    let busy: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT subscription_id FROM scan_status WHERE subscription_id = ANY($1) AND status = 'running'",
+    )
+    .bind(&locked)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut free: std::collections::HashSet<String> =
+        locked.into_iter().filter(|s| !busy.contains(s)).collect();
+    Ok(rows
+        .into_iter()
+        .filter(|r| free.remove(&r.subscription_id))
+        .collect())
 }
 
 /// Lock up to `limit` running scans whose lease has run out by the database clock.

@@ -53,6 +53,8 @@ pub struct WorkerConfig {
     /// Most scans claimed in one round trip.
     pub claim_batch: usize,
     pub retry: RetryPolicy,
+    /// Run at most one scan per subscription at a time; others queue behind it.
+    pub one_per_subscription: bool,
 }
 
 impl Default for WorkerConfig {
@@ -67,6 +69,7 @@ impl Default for WorkerConfig {
             grace: GRACE_DEFAULT,
             claim_batch: CLAIM_BATCH_DEFAULT,
             retry: RetryPolicy::default(),
+            one_per_subscription: true,
         }
     }
 }
@@ -275,7 +278,11 @@ async fn claim_loop(
             }
             continue;
         }
-        let claims = match shared.ledger.claim(&cfg.id, free, cfg.lease).await {
+        let claims = match shared
+            .ledger
+            .claim(&cfg.id, free, cfg.lease, cfg.one_per_subscription)
+            .await
+        {
             Ok(c) => {
                 backoff = Duration::from_millis(100);
                 c

@@ -236,6 +236,8 @@ pub fn fast_config(id: &str) -> WorkerConfig {
             base: Duration::from_millis(10),
             cap: Duration::from_millis(50),
         },
+        // Most tests request many scans of one subscription; exclusivity has its own test.
+        one_per_subscription: false,
     }
 }
 

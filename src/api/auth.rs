@@ -1,0 +1,251 @@
+//! Bearer tokens and roles. Only a SHA-256 of each token is stored; the token is shown
+//! once, at creation. Event payloads record the token's name, never the token.
+
+use std::fmt;
+use std::str::FromStr;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{ApiError, AppState};
+
+/// What a token may do. Each role includes the ones below it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read everything.
+    Reader,
+    /// Reader, plus trigger and cancel scans.
+    Operator,
+    /// Operator, plus token management.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reader => "reader",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reader" => Ok(Self::Reader),
+            "operator" => Ok(Self::Operator),
+            "admin" => Ok(Self::Admin),
+            _ => Err(format!(
+                "unknown role {s:?}: expected reader, operator or admin"
+            )),
+        }
+    }
+}
+
+/// Who is calling: the token's name and role.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+/// How requests are authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    Tokens,
+    /// `--no-auth`: every caller is `local` with the admin role (loopback only).
+    Disabled,
+}
+
+const PREFIX: &str = "slk_";
+
+/// A new token: 244 random bits from the OS generator (UUID v4), hex-encoded.
+pub fn generate_token() -> String {
+    format!(
+        "{PREFIX}{}{}",
+        Uuid::new_v4().simple(),
+        Uuid::new_v4().simple()
+    )
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("token names are 1-64 characters of A-Z a-z 0-9 . _ -")]
+    BadName,
+    #[error("a token named {0:?} exists already")]
+    Exists(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Create a token; returns it (the only time it is ever available).
+pub async fn create_token(pool: &PgPool, name: &str, role: Role) -> Result<String, TokenError> {
+    if !valid_name(name) {
+        return Err(TokenError::BadName);
+    }
+    let token = generate_token();
+    let inserted = sqlx::query(
+        "INSERT INTO api_tokens (name, role, token_hash) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(role.as_str())
+    .bind(hash(&token))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Err(TokenError::Exists(name.to_string()));
+    }
+    tracing::info!(token_name = name, role = %role, "API token created");
+    Ok(token)
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub role: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+type TokenRow = (
+    String,
+    String,
+    chrono::DateTime<chrono::Utc>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
+pub async fn list_tokens(pool: &PgPool) -> Result<Vec<TokenInfo>, sqlx::Error> {
+    let rows: Vec<TokenRow> =
+        sqlx::query_as("SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY name")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, role, created_at, revoked_at)| TokenInfo {
+            name,
+            role,
+            created_at,
+            revoked_at,
+        })
+        .collect())
+}
+
+/// Revoke a token by name; false when no live token has that name.
+pub async fn revoke_token(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
+    )
+    .bind(name)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        tracing::info!(token_name = name, "API token revoked");
+    }
+    Ok(n > 0)
+}
+
+async fn authenticate(
+    state: &AppState,
+    authorization: Option<String>,
+) -> Result<Principal, ApiError> {
+    if state.auth == AuthMode::Disabled {
+        return Ok(Principal {
+            name: "local".into(),
+            role: Role::Admin,
+        });
+    }
+    let token = authorization
+        .as_deref()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.starts_with(PREFIX))
+        .ok_or(ApiError::Unauthorized)?;
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(hash(token))
+    .fetch_optional(state.ledger.pool())
+    .await?;
+    let (name, role) = row.ok_or(ApiError::Unauthorized)?;
+    let role = role.parse().map_err(ApiError::internal)?;
+    Ok(Principal { name, role })
+}
+
+/// Middleware: find the role the route needs ([`super::required_role`]), authenticate,
+/// check the role, and hand the principal to the handler. Fails closed.
+pub async fn require(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let min = match req.extensions().get::<MatchedPath>() {
+        Some(route) => super::required_role(req.method(), route.as_str()),
+        None => Some(Role::Reader),
+    };
+    let Some(min) = min else {
+        return Ok(next.run(req).await);
+    };
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let principal = authenticate(&state, authorization).await?;
+    if principal.role < min {
+        return Err(ApiError::Forbidden);
+    }
+    tracing::Span::current().record("principal", principal.name.as_str());
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_only_their_hash_is_kept() {
+        let a = generate_token();
+        let b = generate_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with(PREFIX) && a.len() == PREFIX.len() + 64);
+        assert_eq!(hash(&a).len(), 32);
+        assert_ne!(hash(&a), hash(&b));
+    }
+
+    #[test]
+    fn roles_include_the_ones_below() {
+        assert!(Role::Admin > Role::Operator && Role::Operator > Role::Reader);
+        assert_eq!("operator".parse::<Role>().unwrap(), Role::Operator);
+        assert!("root".parse::<Role>().is_err());
+        assert!(valid_name("ci-pipeline.prod_1") && !valid_name("a b") && !valid_name(""));
+    }
+}

@@ -1,0 +1,91 @@
+//! One LISTEN connection per API process, fanned out to every long-poll and event
+//! stream waiting in it, so waiters are woken by the database and not by a sleep loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::broadcast;
+
+use crate::ledger::{ScanId, CHANGES_CHANNEL};
+
+/// What changed, as far as a waiter can tell.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    Scans(Arc<Vec<ScanId>>),
+    /// Too many to list, or notifications may have been missed: re-check everything.
+    Any,
+}
+
+impl Change {
+    pub fn touches(&self, id: ScanId) -> bool {
+        match self {
+            Self::Scans(ids) => ids.contains(&id),
+            Self::Any => true,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Changes {
+    tx: broadcast::Sender<Change>,
+}
+
+impl Changes {
+    /// Start listening on `pool`; the task lives as long as the process.
+    pub fn start(pool: PgPool) -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        let sender = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = listen(&pool, &sender).await {
+                    tracing::warn!(error = %e, "change listener lost its connection; retrying");
+                }
+                let _ = sender.send(Change::Any);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        Self { tx }
+    }
+
+    /// Requests (long-polls, event streams) currently waiting for changes.
+    pub fn waiters(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Subscribe before reading the state you will wait on, so no change slips between.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.tx.subscribe()
+    }
+}
+
+async fn listen(pool: &PgPool, tx: &broadcast::Sender<Change>) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANGES_CHANNEL).await?;
+    loop {
+        let change = match listener.try_recv().await? {
+            None => Change::Any,
+            Some(n) if n.payload() == "*" => Change::Any,
+            Some(n) => Change::Scans(Arc::new(
+                n.payload()
+                    .split(',')
+                    .filter_map(|id| uuid::Uuid::parse_str(id).ok().map(ScanId))
+                    .collect(),
+            )),
+        };
+        let _ = tx.send(change);
+    }
+}
+
+/// Wait until a change touching `id` arrives (or a lagging receiver must assume one).
+pub async fn changed(rx: &mut broadcast::Receiver<Change>, id: ScanId) {
+    loop {
+        match rx.recv().await {
+            Ok(c) if c.touches(id) => return,
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}

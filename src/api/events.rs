@@ -1,0 +1,190 @@
+//! History for auditors: one scan's stream, the global feed, and the feed as
+//! Server-Sent Events.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use futures_util::stream::Stream;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{parse_query, ApiError, AppState};
+use crate::ledger::{FeedCursor, RecordedEvent, ScanId};
+
+/// One event as auditors read it: the stored payload, unchanged.
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    /// Global position (`seq`).
+    pub position: i64,
+    /// Feed cursor just after this event.
+    pub cursor: String,
+    pub scan_id: ScanId,
+    pub version: i32,
+    pub kind: &'static str,
+    pub attempt: i32,
+    pub worker_id: Option<String>,
+    pub payload: serde_json::Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<&RecordedEvent> for EventView {
+    fn from(e: &RecordedEvent) -> Self {
+        Self {
+            position: e.seq,
+            cursor: FeedCursor::after(e).to_string(),
+            scan_id: e.scan_id,
+            version: e.version,
+            kind: e.event.kind().as_str(),
+            attempt: e.attempt,
+            worker_id: e.worker_id.as_ref().map(|w| w.to_string()),
+            payload: e.event.payload(),
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct StreamView {
+    pub scan_id: ScanId,
+    pub count: usize,
+    pub events: Vec<EventView>,
+}
+
+pub(super) async fn scan_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    let id = Uuid::try_parse(&id)
+        .map(ScanId)
+        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
+    let events = state.ledger.stream(id).await.map_err(ApiError::internal)?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let events: Vec<EventView> = events.iter().map(EventView::from).collect();
+    Ok(Json(StreamView {
+        scan_id: id,
+        count: events.len(),
+        events,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedParams {
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FeedPage {
+    pub count: usize,
+    pub events: Vec<EventView>,
+    /// Pass as `after` to continue; equals the request's `after` when nothing new was ready.
+    pub next: String,
+}
+
+fn parse_cursor(s: Option<&str>) -> Result<FeedCursor, ApiError> {
+    match s {
+        None | Some("") | Some("0") => Ok(FeedCursor::default()),
+        Some(c) => c.parse().map_err(|_| {
+            ApiError::bad_request(
+                Some("after"),
+                "not a cursor this API issued (use an event's `cursor`)",
+            )
+        }),
+    }
+}
+
+pub(super) async fn feed(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<FeedPage>, ApiError> {
+    let p: FeedParams = parse_query(q.as_deref())?;
+    let after = parse_cursor(p.after.as_deref())?;
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(Some("limit"), "limit is 1 to 1000"));
+    }
+    let events = state
+        .ledger
+        .feed(after, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let next = events
+        .last()
+        .map(FeedCursor::after)
+        .unwrap_or(after)
+        .to_string();
+    let events: Vec<EventView> = events.iter().map(EventView::from).collect();
+    Ok(Json(FeedPage {
+        count: events.len(),
+        events,
+        next,
+    }))
+}
+
+/// How often an idle stream re-checks the feed: transactions that end without notifying
+/// (heartbeats) still move the safe horizon.
+const STREAM_POLL: Duration = Duration::from_millis(500);
+
+pub(super) async fn stream(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let p: FeedParams = parse_query(q.as_deref())?;
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(p.after.as_deref());
+    let mut cursor = parse_cursor(resume)?;
+    let mut changes = state.changes.subscribe();
+    let ledger = state.ledger.clone();
+    let stream = async_stream(move |tx| async move {
+        loop {
+            let batch = match ledger.feed(cursor, 500).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "event stream read failed; retrying");
+                    Vec::new()
+                }
+            };
+            for e in &batch {
+                cursor = FeedCursor::after(e);
+                let view = EventView::from(e);
+                let event = SseEvent::default()
+                    .id(cursor.to_string())
+                    .event(view.kind)
+                    .json_data(&view)
+                    .expect("event views serialize");
+                if tx.send(Ok(event)).await.is_err() {
+                    return; // client gone
+                }
+            }
+            if batch.len() < 500 {
+                tokio::select! {
+                    _ = changes.recv() => {}
+                    _ = tokio::time::sleep(STREAM_POLL) => {}
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// A stream fed by a task through a bounded channel (ends when the client goes away).
+fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<SseEvent, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<SseEvent, Infallible>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

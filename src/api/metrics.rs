@@ -1,0 +1,135 @@
+//! `/metrics` in the Prometheus text format: HTTP counters and latency kept in
+//! process; queue figures read from the database at scrape time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use sqlx::PgPool;
+
+/// Latency histogram bounds, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+}
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let mut inner = self.inner.lock().expect("metrics lock");
+        *inner
+            .requests
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default() += 1;
+        let h = inner.latency.entry(route.to_string()).or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
+    pub async fn render(&self, pool: &PgPool) -> Result<String, sqlx::Error> {
+        let by_status: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM scan_status GROUP BY status")
+                .fetch_all(pool)
+                .await?;
+        let (depth, oldest): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), extract(epoch FROM now() - min(next_eligible_at))::float8
+               FROM scan_status WHERE status = 'pending' AND next_eligible_at <= now()",
+        )
+        .fetch_one(pool)
+        .await?;
+        // Both counts read the partial unique indexes, not the whole ledger.
+        let (claims, expiries): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM scan_events WHERE kind = 'Claimed'),
+                    (SELECT count(*) FROM scan_events WHERE kind IN ('Completed', 'Failed', 'TimedOut') AND kind = 'TimedOut')",
+        )
+        .fetch_one(pool)
+        .await?;
+
+        let mut out = String::new();
+        let inner = self.inner.lock().expect("metrics lock");
+        out.push_str(
+            "# HELP scanledger_http_requests_total HTTP requests by method, route and status.\n",
+        );
+        out.push_str("# TYPE scanledger_http_requests_total counter\n");
+        for ((method, route, status), n) in &inner.requests {
+            let _ = writeln!(
+                out,
+                "scanledger_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP scanledger_http_request_duration_seconds HTTP request latency by route.\n",
+        );
+        out.push_str("# TYPE scanledger_http_request_duration_seconds histogram\n");
+        for (route, h) in &inner.latency {
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "scanledger_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(out, "scanledger_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "scanledger_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "scanledger_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
+        }
+        drop(inner);
+        out.push_str("# HELP scanledger_scans Scans by status (scan_status projection).\n");
+        out.push_str("# TYPE scanledger_scans gauge\n");
+        for status in ["pending", "running", "completed", "failed", "cancelled"] {
+            let n = by_status
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "scanledger_scans{{status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP scanledger_queue_depth Pending scans eligible to be claimed now.\n");
+        out.push_str("# TYPE scanledger_queue_depth gauge\n");
+        let _ = writeln!(out, "scanledger_queue_depth {depth}");
+        out.push_str(
+            "# HELP scanledger_oldest_pending_seconds Age of the oldest eligible pending scan.\n",
+        );
+        out.push_str("# TYPE scanledger_oldest_pending_seconds gauge\n");
+        let _ = writeln!(
+            out,
+            "scanledger_oldest_pending_seconds {}",
+            oldest.unwrap_or(0.0).max(0.0)
+        );
+        out.push_str("# HELP scanledger_claims_total Claimed events in the ledger.\n");
+        out.push_str("# TYPE scanledger_claims_total counter\n");
+        let _ = writeln!(out, "scanledger_claims_total {claims}");
+        out.push_str("# HELP scanledger_lease_expiries_total TimedOut events in the ledger.\n");
+        out.push_str("# TYPE scanledger_lease_expiries_total counter\n");
+        let _ = writeln!(out, "scanledger_lease_expiries_total {expiries}");
+        Ok(out)
+    }
+}
