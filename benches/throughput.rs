@@ -10,12 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use scanledger::ledger::{
-    Ledger, NewScan, Requested, ScanId, ScanSummary, SubscriptionId, WorkerId,
-};
+use scanledger::ledger::{Ledger, NewScan, Requested, ScanId, SubscriptionId, WorkerId};
 use scanledger::pg::testing::TestCluster;
 use scanledger::worker::{
-    ProgressReporter, ScanError, ScanJob, ScanTarget, Shutdown, Worker, WorkerConfig, WorkerEvent,
+    ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget, Shutdown, Worker, WorkerConfig,
+    WorkerEvent,
 };
 use tokio::sync::broadcast;
 
@@ -27,8 +26,8 @@ impl ScanJob for Noop {
         &self,
         _: ScanTarget,
         _: ProgressReporter,
-    ) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
-        Box::pin(async { Ok(ScanSummary::default()) })
+    ) -> BoxFuture<'static, Result<ScanReport, ScanError>> {
+        Box::pin(async { Ok(ScanReport::default()) })
     }
 }
 

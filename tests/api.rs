@@ -941,3 +941,129 @@ async fn metrics_request_ids_and_cors() {
         "CORS is off by default"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_per_scan_and_latest_per_subscription_with_openshield_fields() {
+    use scanledger::ledger::Severity;
+    let app = spawn_app().await;
+    let old = app.trigger(SUB).await;
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    job.script(
+        old,
+        [Behaviour::Find(vec![finding(
+            "storage-https-only",
+            "old",
+            Severity::High,
+            "storage",
+        )])],
+    );
+    let job = Arc::new(job);
+    let mut w = spawn_worker(&app.env.ledger, job.clone(), fast_config("finder"));
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Finished { scan_id, .. } if *scan_id == old),
+    )
+    .await;
+    let new = app.trigger(SUB).await;
+    let mut many: Vec<_> = (0..7)
+        .map(|i| {
+            finding(
+                "storage-https-only",
+                &format!("st{i}"),
+                Severity::High,
+                "storage",
+            )
+        })
+        .collect();
+    many.push(finding(
+        "nsg-ssh-open",
+        "nsg1",
+        Severity::Critical,
+        "network",
+    ));
+    job.script(new, [Behaviour::Find(many)]);
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Finished { scan_id, .. } if *scan_id == new),
+    )
+    .await;
+    w.stop().await;
+
+    let all = app.json(&format!("/api/scans/{new}/findings")).await;
+    assert_eq!(all["count"], 8);
+    let scan = app.json(&format!("/api/scans/{new}")).await;
+    assert_eq!(
+        scan["total_findings"], 8,
+        "the summary agrees with the stored findings"
+    );
+    let critical = app
+        .json(&format!("/api/scans/{new}/findings?severity=critical"))
+        .await;
+    assert_eq!(critical["count"], 1);
+    assert_eq!(critical["findings"][0]["rule_id"], "nsg-ssh-open");
+    assert_eq!(
+        app.json(&format!("/api/scans/{new}/findings?category=network"))
+            .await["count"],
+        1
+    );
+    assert_eq!(
+        app.json(&format!(
+            "/api/scans/{new}/findings?rule_id=storage-https-only"
+        ))
+        .await["count"],
+        7
+    );
+    // Pages.
+    let first = app
+        .json(&format!("/api/scans/{new}/findings?limit=5"))
+        .await;
+    assert_eq!(first["count"], 5);
+    let next = first["next_cursor"].as_i64().unwrap();
+    let second = app
+        .json(&format!("/api/scans/{new}/findings?limit=5&cursor={next}"))
+        .await;
+    assert_eq!(second["count"], 3);
+    assert!(second["next_cursor"].is_null());
+    // OpenShield: latest completed scan per subscription, OpenShield field names.
+    let latest = app.json("/api/findings").await;
+    assert_eq!(
+        latest["count"], 8,
+        "only the latest scan of the subscription"
+    );
+    let f = &latest["findings"][0];
+    for field in [
+        "id",
+        "scan_id",
+        "rule_id",
+        "rule_name",
+        "severity",
+        "category",
+        "resource_id",
+        "resource_name",
+        "resource_type",
+        "description",
+        "remediation",
+        "frameworks",
+        "metadata",
+        "detected_at",
+    ] {
+        assert!(f.get(field).is_some(), "finding lacks {field}: {f}");
+    }
+    assert_eq!(f["scan_id"], new.to_string());
+    let by_scan = app
+        .json(&format!(
+            "/api/findings?scan_id={old}&severity=high&category=storage&rule_id=storage-https-only"
+        ))
+        .await;
+    assert_eq!(by_scan["count"], 1);
+    let p = problem(app.get("/api/findings?severity=urgent").await, 400).await;
+    assert_eq!(p["field"], "severity");
+    problem(
+        app.get(&format!("/api/scans/{}/findings", uuid::Uuid::new_v4()))
+            .await,
+        404,
+    )
+    .await;
+}

@@ -302,6 +302,7 @@ async fn only_the_owner_speaks_for_an_attempt_and_nothing_follows_a_terminal_sta
         worker_id: Some(WorkerId::new("owner")),
         event: Event::Completed(Completed {
             summary: ScanSummary::default(),
+            findings: vec![],
         }),
     };
     env.ledger.append(done).await.unwrap();
@@ -557,5 +558,92 @@ async fn migrate_is_idempotent_and_refuses_a_projection_it_cannot_trust() {
             PgError::Migrate(MigrateError::ProjectionMissing { .. })
         ),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn findings_are_written_with_their_completion_and_never_edited() {
+    use scanledger::ledger::Severity;
+    let env = env().await;
+    let scan = one_requested_scan(&env).await;
+    let w = WorkerId::new("w");
+    env.ledger
+        .claim(&w, 1, Duration::from_secs(60), false)
+        .await
+        .unwrap();
+    // A finding for an attempt that has not completed is refused.
+    let orphan = sqlx::query(
+        "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category, resource_id,
+                               resource_name, resource_type, description, remediation)
+         VALUES ($1, 1, repeat('a', 64), 'r', 'r', 'high', 'c', 'id', 'n', 't', 'd', 'm')",
+    )
+    .bind(scan.0)
+    .execute(&env.pool)
+    .await;
+    assert_eq!(
+        expect_refused(orphan.map(|_| ()), "orphan finding"),
+        "findings_with_completion"
+    );
+
+    let findings = vec![
+        finding("storage-https-only", "st1", Severity::High, "storage"),
+        finding("storage-public-blob", "st1", Severity::Critical, "storage"),
+    ];
+    env.ledger
+        .append(NewEvent {
+            scan_id: scan,
+            expected_version: 2,
+            attempt: 1,
+            worker_id: Some(w),
+            event: Event::Completed(Completed {
+                summary: ScanSummary {
+                    findings: 2,
+                    ..Default::default()
+                },
+                findings: findings.clone(),
+            }),
+        })
+        .await
+        .unwrap();
+    assert_eq!(count(&env.pool, "SELECT count(*) FROM findings").await, 2);
+    // Added later, in another transaction: refused.
+    let late = sqlx::query(
+        "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category, resource_id,
+                               resource_name, resource_type, description, remediation)
+         VALUES ($1, 1, repeat('b', 64), 'r', 'r', 'high', 'c', 'id', 'n', 't', 'd', 'm')",
+    )
+    .bind(scan.0)
+    .execute(&env.pool)
+    .await;
+    assert_eq!(
+        expect_refused(late.map(|_| ()), "late finding"),
+        "findings_with_completion"
+    );
+    let owner = env.db.owner.app_pool(1).await.unwrap();
+    for (who, pool) in [("app", &env.pool), ("owner", &owner)] {
+        for sql in [
+            "UPDATE findings SET severity = 'low'",
+            "DELETE FROM findings",
+            "TRUNCATE findings",
+        ] {
+            let err = sqlx::query(sql).execute(pool).await.expect_err(sql);
+            assert_eq!(
+                err.as_database_error().unwrap().code().as_deref(),
+                Some("42501"),
+                "{who}: {sql}"
+            );
+        }
+    }
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT fingerprint FROM findings ORDER BY finding_id")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        findings
+            .iter()
+            .map(|f| f.fingerprint.clone())
+            .collect::<Vec<_>>()
     );
 }

@@ -5,6 +5,7 @@ pub mod auth;
 mod changes;
 mod error;
 mod events;
+mod findings;
 mod metrics;
 mod scans;
 mod tokens;
@@ -27,6 +28,7 @@ pub use auth::{AuthMode, Principal, Role};
 pub use changes::Changes;
 pub use error::{request_id, ApiError};
 pub use events::{EventView, FeedPage, StreamView};
+pub use findings::{FindingPage, FindingView};
 pub use metrics::Metrics;
 pub use scans::{ScanPage, ScanView, TriggerRequest, TriggerResponse};
 
@@ -96,6 +98,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scans/{id}", get(scans::get))
         .route("/api/scans/{id}/cancel", post(scans::cancel))
         .route("/api/scans/{id}/events", get(events::scan_events))
+        .route("/api/scans/{id}/findings", get(findings::for_scan))
+        .route("/api/findings", get(findings::latest))
         .route("/api/events", get(events::feed))
         .route("/api/events/stream", get(events::stream))
         .route("/api/tokens", post(tokens::create).get(tokens::list))

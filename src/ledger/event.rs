@@ -294,6 +294,74 @@ pub struct Heartbeat {
 #[serde(deny_unknown_fields)]
 pub struct Completed {
     pub summary: ScanSummary,
+    /// Written to the `findings` table in the same transaction, not into the payload.
+    #[serde(skip)]
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Self::Critical,
+        Self::High,
+        Self::Medium,
+        Self::Low,
+        Self::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// One misconfiguration found on one resource by one rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// `sha256(rule_id | lower(resource_id) | sub_item)`, hex: follows one
+    /// misconfiguration across scans.
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub severity: Severity,
+    pub category: String,
+    pub resource_id: String,
+    pub resource_name: String,
+    pub resource_type: String,
+    pub description: String,
+    pub remediation: String,
+    /// Framework → control ids, e.g. `{"cis_azure": ["3.1"], "nist_csf": ["PR.DS-2"]}`.
+    pub frameworks: serde_json::Value,
+    /// What matched (e.g. the offending NSG rule and port range).
+    pub details: serde_json::Value,
+}
+
+impl Finding {
+    /// The stable fingerprint of (rule, resource, sub-item). ARM ids are case-insensitive.
+    pub fn fingerprint(rule_id: &str, resource_id: &str, sub_item: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(rule_id.as_bytes());
+        h.update(b"|");
+        h.update(resource_id.to_ascii_lowercase().as_bytes());
+        h.update(b"|");
+        h.update(sub_item.as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -472,6 +540,7 @@ mod tests {
                     findings: 0,
                     findings_by_severity: BTreeMap::new(),
                 },
+                findings: vec![],
             }),
             Event::Failed(Failed {
                 error: PublicError::new(FailureCode::Throttled, Uuid::new_v4()),
@@ -525,6 +594,22 @@ mod tests {
         let s = SubscriptionId::parse("8F6B6E52-1D1C-4C2B-9A0E-0E1F2A3B4C5D").unwrap();
         assert_eq!(s.as_str(), "8f6b6e52-1d1c-4c2b-9a0e-0e1f2a3b4c5d");
         assert!(SubscriptionId::parse("not-a-uuid").is_err());
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_ignore_resource_id_case() {
+        let a = Finding::fingerprint("nsg-ssh-open", "/subscriptions/X/RG/nsg1", "allow-ssh");
+        let b = Finding::fingerprint("nsg-ssh-open", "/subscriptions/x/rg/NSG1", "allow-ssh");
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_ne!(
+            a,
+            Finding::fingerprint("nsg-ssh-open", "/subscriptions/x/rg/nsg1", "allow-rdp")
+        );
+        assert_ne!(
+            a,
+            Finding::fingerprint("nsg-rdp-open", "/subscriptions/x/rg/nsg1", "allow-ssh")
+        );
     }
 
     #[test]

@@ -569,6 +569,49 @@ async fn try_append(
         .collect()))
 }
 
+/// Rows per findings INSERT: bounded statements however large the tenant.
+const FINDINGS_CHUNK: usize = 5_000;
+
+/// Write the findings of the `Completed` events in this batch (after the events: the
+/// database checks that each finding's Completed was appended by this transaction).
+async fn insert_findings(
+    tx: &mut PgConnection,
+    recorded: &[RecordedEvent],
+) -> Result<(), sqlx::Error> {
+    for e in recorded {
+        let Event::Completed(c) = &e.event else {
+            continue;
+        };
+        for chunk in c.findings.chunks(FINDINGS_CHUNK) {
+            let rows: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|f| {
+                    let mut v = serde_json::to_value(f).expect("findings serialize");
+                    v["scan_id"] = e.scan_id.to_string().into();
+                    v["attempt"] = e.attempt.into();
+                    v
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
+                                       resource_id, resource_name, resource_type, description, remediation,
+                                       frameworks, details, detected_at)
+                 SELECT scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
+                        resource_id, resource_name, resource_type, description, remediation,
+                        coalesce(frameworks, '{}'), coalesce(details, '{}'), $2
+                   FROM jsonb_to_recordset($1) AS f(scan_id uuid, attempt int, fingerprint text, rule_id text,
+                        rule_name text, severity text, category text, resource_id text, resource_name text,
+                        resource_type text, description text, remediation text, frameworks jsonb, details jsonb)",
+            )
+            .bind(serde_json::Value::Array(rows))
+            .bind(e.recorded_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Insert events (in order), fold them into `scan_status`, and notify workers once if a
 /// scan became claimable. `prev` holds the locked rows of the scans appended to.
 async fn commit(
@@ -644,6 +687,7 @@ async fn commit(
         });
     }
     recorded.sort_by_key(|e| e.seq);
+    insert_findings(tx, &recorded).await?;
 
     // Inline projection: the same fold a rebuild uses.
     for e in &recorded {

@@ -12,6 +12,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0001_ledger.sql"),
     ),
     (2, "api", include_str!("../../migrations/0002_api.sql")),
+    (
+        3,
+        "findings",
+        include_str!("../../migrations/0003_findings.sql"),
+    ),
 ];
 
 /// Projection DDL: (name, version, sql) for the version this build folds into.

@@ -14,7 +14,7 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
 use crate::ledger::{FailureCode, Phase, ScanSummary, SubscriptionId};
-use crate::worker::{ProgressReporter, ScanError, ScanJob, ScanTarget};
+use crate::worker::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 
 /// One ARM resource, exactly as the REST API returns it.
 pub type Resource = serde_json::Value;
@@ -103,7 +103,7 @@ impl ScanJob for InventoryScan {
         &self,
         target: ScanTarget,
         progress: ProgressReporter,
-    ) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
+    ) -> BoxFuture<'static, Result<ScanReport, ScanError>> {
         let mut resources = self.source.resources(&target.subscription_id);
         Box::pin(async move {
             progress.phase(Phase::Listing);
@@ -122,11 +122,14 @@ impl ScanJob for InventoryScan {
                 seen += 1;
                 progress.resources_seen(1);
             }
-            Ok(ScanSummary {
-                resources_seen: seen,
-                resources_by_type: by_type,
-                findings: 0,
-                findings_by_severity: BTreeMap::new(),
+            Ok(ScanReport {
+                summary: ScanSummary {
+                    resources_seen: seen,
+                    resources_by_type: by_type,
+                    findings: 0,
+                    findings_by_severity: BTreeMap::new(),
+                },
+                findings: Vec::new(),
             })
         })
     }

@@ -7,9 +7,9 @@ use tokio::task::JoinError;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{ProgressReporter, ScanError, ScanTarget, Shared, WorkerEvent};
+use super::{ProgressReporter, ScanError, ScanReport, ScanTarget, Shared, WorkerEvent};
 use crate::ledger::{
-    Claim, Completed, Event, Failed, FailureCode, Heartbeat, NewEvent, PublicError, ScanSummary,
+    Claim, Completed, Event, Failed, FailureCode, Heartbeat, NewEvent, PublicError,
 };
 
 pub(super) async fn run(shared: Arc<Shared>, claim: Claim) {
@@ -117,11 +117,14 @@ fn event(shared: &Shared, claim: &Claim, version: i32, event: Event) -> NewEvent
 fn outcome(
     shared: &Shared,
     claim: &Claim,
-    res: Result<Result<ScanSummary, ScanError>, JoinError>,
+    res: Result<Result<ScanReport, ScanError>, JoinError>,
 ) -> Event {
     let correlation_id = Uuid::new_v4();
     match res {
-        Ok(Ok(summary)) => Event::Completed(Completed { summary }),
+        Ok(Ok(report)) => Event::Completed(Completed {
+            summary: report.summary,
+            findings: report.findings,
+        }),
         Ok(Err(e)) => {
             tracing::warn!(%correlation_id, code = ?e.code, detail = %e.detail, "scan failed");
             failed(shared, claim, e.code, correlation_id)

@@ -4,7 +4,7 @@
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
-use crate::ledger::{FailureCode, Phase, Progress, ScanId, ScanSummary, SubscriptionId};
+use crate::ledger::{FailureCode, Finding, Phase, Progress, ScanId, ScanSummary, SubscriptionId};
 
 /// What to scan.
 #[derive(Clone, Debug)]
@@ -33,13 +33,20 @@ impl ScanError {
     }
 }
 
+/// What a successful attempt produced.
+#[derive(Clone, Debug, Default)]
+pub struct ScanReport {
+    pub summary: ScanSummary,
+    pub findings: Vec<Finding>,
+}
+
 /// A scan implementation.
 pub trait ScanJob: Send + Sync + 'static {
     fn run(
         &self,
         target: ScanTarget,
         progress: ProgressReporter,
-    ) -> BoxFuture<'static, Result<ScanSummary, ScanError>>;
+    ) -> BoxFuture<'static, Result<ScanReport, ScanError>>;
 }
 
 /// Progress a job reports; the runtime sends the latest value with each heartbeat.

@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::ledger::{
     AppendError, Ledger, NewEvent, RecordedEvent, ScanId, WorkerId, PENDING_CHANNEL,
 };
-pub use job::{ProgressReporter, ScanError, ScanJob, ScanTarget};
+pub use job::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 pub use retry::RetryPolicy;
 pub use shutdown::{Shutdown, ShutdownTrigger};
 

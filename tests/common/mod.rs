@@ -13,7 +13,7 @@ use scanledger::ledger::{
 };
 use scanledger::pg::testing::{TestCluster, TestDatabase};
 use scanledger::projection::scan_status;
-use scanledger::worker::{ProgressReporter, ScanError, ScanJob, ScanTarget};
+use scanledger::worker::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 use sqlx::PgPool;
 
 pub struct TestEnv {
@@ -143,6 +143,8 @@ pub async fn assert_ledger_invariants(pool: &PgPool) {
 #[derive(Clone, Debug)]
 pub enum Behaviour {
     Succeed,
+    /// Succeeds with these findings.
+    Find(Vec<scanledger::ledger::Finding>),
     Fail(FailureCode),
     /// Never finishes (until aborted).
     Hang,
@@ -183,7 +185,7 @@ impl ScanJob for ScriptedJob {
         &self,
         target: ScanTarget,
         progress: ProgressReporter,
-    ) -> BoxFuture<'static, Result<ScanSummary, ScanError>> {
+    ) -> BoxFuture<'static, Result<ScanReport, ScanError>> {
         let step = self
             .script
             .lock()
@@ -194,9 +196,20 @@ impl ScanJob for ScriptedJob {
         Box::pin(async move {
             progress.resources_seen(1);
             match step {
-                Behaviour::Succeed => Ok(ScanSummary {
-                    resources_seen: 1,
-                    ..Default::default()
+                Behaviour::Succeed => Ok(ScanReport {
+                    summary: ScanSummary {
+                        resources_seen: 1,
+                        ..Default::default()
+                    },
+                    findings: vec![],
+                }),
+                Behaviour::Find(findings) => Ok(ScanReport {
+                    summary: ScanSummary {
+                        resources_seen: 1,
+                        findings: findings.len() as u64,
+                        ..Default::default()
+                    },
+                    findings,
                 }),
                 Behaviour::Fail(code) => Err(ScanError::new(
                     code,
@@ -206,11 +219,11 @@ impl ScanJob for ScriptedJob {
                 Behaviour::Panic => panic!("scripted panic"),
                 Behaviour::Slow(d) => {
                     tokio::time::sleep(d).await;
-                    Ok(ScanSummary::default())
+                    Ok(ScanReport::default())
                 }
                 Behaviour::Freeze(d) => {
                     std::thread::sleep(d);
-                    Ok(ScanSummary::default())
+                    Ok(ScanReport::default())
                 }
             }
         })
@@ -292,4 +305,27 @@ pub async fn count_status(pool: &PgPool, status: &str) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap()
+}
+
+pub fn finding(
+    rule_id: &str,
+    resource: &str,
+    severity: scanledger::ledger::Severity,
+    category: &str,
+) -> scanledger::ledger::Finding {
+    let resource_id = format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{resource}");
+    scanledger::ledger::Finding {
+        fingerprint: scanledger::ledger::Finding::fingerprint(rule_id, &resource_id, ""),
+        rule_id: rule_id.into(),
+        rule_name: format!("Rule {rule_id}"),
+        severity,
+        category: category.into(),
+        resource_name: resource.into(),
+        resource_id,
+        resource_type: "Microsoft.Storage/storageAccounts".into(),
+        description: "what is wrong".into(),
+        remediation: "how to fix it".into(),
+        frameworks: serde_json::json!({"cis_azure": ["3.1"]}),
+        details: serde_json::json!({"property": "supportsHttpsTrafficOnly", "value": false}),
+    }
 }

@@ -1,0 +1,164 @@
+//! Findings: per scan, and the latest completed scan of each subscription (the
+//! OpenShield `GET /api/findings` shape).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{parse_query, ApiError, AppState};
+use crate::ledger::{ScanId, Severity, SubscriptionId};
+use crate::projection::scan_status;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FindingParams {
+    severity: Option<Severity>,
+    category: Option<String>,
+    rule_id: Option<String>,
+    scan_id: Option<Uuid>,
+    subscription_id: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<i64>,
+}
+
+/// A finding, with OpenShield's field names (`id`, `metadata`).
+#[derive(Debug, Serialize)]
+pub struct FindingView {
+    pub id: i64,
+    pub scan_id: ScanId,
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub severity: Severity,
+    pub category: String,
+    pub resource_id: String,
+    pub resource_name: String,
+    pub resource_type: String,
+    pub description: String,
+    pub remediation: String,
+    pub frameworks: serde_json::Value,
+    /// What matched (OpenShield called it `metadata`).
+    pub metadata: serde_json::Value,
+    pub detected_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingPage {
+    pub count: usize,
+    pub findings: Vec<FindingView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+async fn query(
+    state: &AppState,
+    p: &FindingParams,
+    scan: Option<ScanId>,
+) -> Result<FindingPage, ApiError> {
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(Some("limit"), "limit is 1 to 1000"));
+    }
+    let subscription = p
+        .subscription_id
+        .as_deref()
+        .map(SubscriptionId::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
+    // Without a scan: the latest completed scan of each subscription.
+    let rows = sqlx::query(
+        "WITH scans AS (
+            SELECT $1::uuid AS scan_id WHERE $1 IS NOT NULL
+            UNION ALL
+            SELECT * FROM (SELECT DISTINCT ON (subscription_id) scan_id FROM scan_status
+                            WHERE status = 'completed' AND $1 IS NULL
+                              AND ($2::text IS NULL OR subscription_id = $2)
+                            ORDER BY subscription_id, finished_at DESC) latest
+         )
+         SELECT f.* FROM findings f JOIN scans USING (scan_id)
+          WHERE ($3::text IS NULL OR f.severity = $3)
+            AND ($4::text IS NULL OR f.category = $4)
+            AND ($5::text IS NULL OR f.rule_id = $5)
+            AND ($6::bigint IS NULL OR f.finding_id > $6)
+          ORDER BY f.finding_id
+          LIMIT $7",
+    )
+    .bind(scan.map(|s| s.0))
+    .bind(subscription.map(|s| s.to_string()))
+    .bind(p.severity.map(|s| s.as_str()))
+    .bind(&p.category)
+    .bind(&p.rule_id)
+    .bind(p.cursor)
+    .bind(limit + 1)
+    .fetch_all(state.ledger.pool())
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let findings = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| {
+            let severity: String = r.try_get("severity")?;
+            Ok(FindingView {
+                id: r.try_get("finding_id")?,
+                scan_id: ScanId(r.try_get("scan_id")?),
+                fingerprint: r.try_get("fingerprint")?,
+                rule_id: r.try_get("rule_id")?,
+                rule_name: r.try_get("rule_name")?,
+                severity: serde_json::from_value(severity.into())
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                category: r.try_get("category")?,
+                resource_id: r.try_get("resource_id")?,
+                resource_name: r.try_get("resource_name")?,
+                resource_type: r.try_get("resource_type")?,
+                description: r.try_get("description")?,
+                remediation: r.try_get("remediation")?,
+                frameworks: r.try_get("frameworks")?,
+                metadata: r.try_get("details")?,
+                detected_at: r.try_get("detected_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let next_cursor = if more {
+        findings.last().map(|f| f.id)
+    } else {
+        None
+    };
+    Ok(FindingPage {
+        count: findings.len(),
+        findings,
+        next_cursor,
+    })
+}
+
+pub(super) async fn for_scan(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<FindingPage>, ApiError> {
+    let id = Uuid::try_parse(&id)
+        .map(ScanId)
+        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
+    let p: FindingParams = parse_query(q.as_deref())?;
+    if p.scan_id.is_some() || p.subscription_id.is_some() {
+        return Err(ApiError::bad_request(
+            Some("scan_id"),
+            "the scan is named by the path",
+        ));
+    }
+    scan_status::get(state.ledger.pool(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(query(&state, &p, Some(id)).await?))
+}
+
+pub(super) async fn latest(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<FindingPage>, ApiError> {
+    let p: FindingParams = parse_query(q.as_deref())?;
+    let scan = p.scan_id.map(ScanId);
+    Ok(Json(query(&state, &p, scan).await?))
+}
