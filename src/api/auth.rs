@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{ApiError, AppState};
 
 /// What a token may do. Each role includes the ones below it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Read everything.
@@ -126,7 +126,7 @@ pub async fn create_token(pool: &PgPool, name: &str, role: Role) -> Result<Strin
     Ok(token)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub name: String,
     pub role: String,

@@ -108,18 +108,23 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: every error body, served as `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
     #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'static str,
-    status: u16,
-    code: &'static str,
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// Machine-readable: bad_request, unauthorized, forbidden, not_found, conflict, ...
+    pub code: String,
+    /// Describes the client's own input only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<&'a str>,
+    pub detail: Option<String>,
+    /// The offending field or parameter.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-    correlation_id: Uuid,
+    pub field: Option<String>,
+    /// Also the `x-request-id` of the response and in the server's log lines.
+    pub correlation_id: Uuid,
 }
 
 impl IntoResponse for ApiError {
@@ -139,12 +144,12 @@ impl IntoResponse for ApiError {
             tracing::info!(%correlation_id, error = %self, "request rejected");
         }
         let body = Problem {
-            kind: "about:blank",
-            title,
+            kind: "about:blank".into(),
+            title: title.into(),
             status: status.as_u16(),
-            code,
-            detail,
-            field,
+            code: code.into(),
+            detail: detail.map(String::from),
+            field: field.map(String::from),
             correlation_id,
         };
         let mut resp = (status, axum::Json(body)).into_response();

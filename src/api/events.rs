@@ -13,11 +13,12 @@ use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::Problem;
 use super::{parse_query, ApiError, AppState};
 use crate::ledger::{FeedCursor, RecordedEvent, ScanId};
 
 /// One event as auditors read it: the stored payload, unchanged.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     /// Global position (`seq`).
     pub position: i64,
@@ -25,9 +26,11 @@ pub struct EventView {
     pub cursor: String,
     pub scan_id: ScanId,
     pub version: i32,
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub attempt: i32,
     pub worker_id: Option<String>,
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     pub recorded_at: DateTime<Utc>,
 }
@@ -48,13 +51,18 @@ impl From<&RecordedEvent> for EventView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StreamView {
     pub scan_id: ScanId,
     pub count: usize,
     pub events: Vec<EventView>,
 }
 
+/// A scan's whole event stream, in version order.
+#[utoipa::path(get, path = "/api/scans/{id}/events", tag = "history",
+    params(("id" = String, Path, description = "Scan id (UUID)")),
+    responses((status = 200, description = "The stream", body = StreamView), (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such scan", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub(super) async fn scan_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -81,7 +89,7 @@ struct FeedParams {
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedPage {
     pub count: usize,
     pub events: Vec<EventView>,
@@ -101,6 +109,12 @@ fn parse_cursor(s: Option<&str>) -> Result<FeedCursor, ApiError> {
     }
 }
 
+/// The global feed: events after a cursor, never skipping one that commits late.
+#[utoipa::path(get, path = "/api/events", tag = "history",
+    params(("after" = Option<String>, Query, description = "An event's `cursor` or a page's `next`; omit to start"),
+           ("limit" = Option<i64>, Query, description = "1 to 1000, default 100")),
+    responses((status = 200, description = "A page of the feed", body = FeedPage), (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub(super) async fn feed(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
@@ -133,6 +147,13 @@ pub(super) async fn feed(
 /// (heartbeats) still move the safe horizon.
 const STREAM_POLL: Duration = Duration::from_millis(500);
 
+/// The global feed as Server-Sent Events (`id` = cursor; resume with `Last-Event-ID`).
+#[utoipa::path(get, path = "/api/events/stream", tag = "history",
+    params(("after" = Option<String>, Query, description = "Start after this cursor"),
+           ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "Each `data:` is an EventView", content_type = "text/event-stream", body = String),
+              (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub(super) async fn stream(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::error::Problem;
 use super::{parse_query, ApiError, AppState};
 use crate::ledger::{ScanId, Severity, SubscriptionId};
 use crate::projection::scan_status;
@@ -25,7 +26,7 @@ struct FindingParams {
 }
 
 /// A finding, with OpenShield's field names (`id`, `metadata`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FindingView {
     pub id: i64,
     pub scan_id: ScanId,
@@ -39,13 +40,15 @@ pub struct FindingView {
     pub resource_type: String,
     pub description: String,
     pub remediation: String,
+    #[schema(value_type = Object)]
     pub frameworks: serde_json::Value,
     /// What matched (OpenShield called it `metadata`).
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub detected_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FindingPage {
     pub count: usize,
     pub findings: Vec<FindingView>,
@@ -133,6 +136,14 @@ async fn query(
     })
 }
 
+/// A scan's findings, filtered and paged.
+#[utoipa::path(get, path = "/api/scans/{id}/findings", tag = "findings",
+    params(("id" = String, Path, description = "Scan id (UUID)"),
+           ("severity" = Option<Severity>, Query), ("category" = Option<String>, Query), ("rule_id" = Option<String>, Query),
+           ("limit" = Option<i64>, Query, description = "1 to 1000, default 100"),
+           ("cursor" = Option<i64>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of findings", body = FindingPage), (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such scan", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub(super) async fn for_scan(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -154,6 +165,14 @@ pub(super) async fn for_scan(
     Ok(Json(query(&state, &p, Some(id)).await?))
 }
 
+/// Findings of the latest completed scan of each subscription (or of `scan_id`).
+#[utoipa::path(get, path = "/api/findings", tag = "findings",
+    params(("severity" = Option<Severity>, Query), ("category" = Option<String>, Query), ("rule_id" = Option<String>, Query),
+           ("scan_id" = Option<String>, Query), ("subscription_id" = Option<String>, Query),
+           ("limit" = Option<i64>, Query, description = "1 to 1000, default 100"),
+           ("cursor" = Option<i64>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of findings", body = FindingPage), (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub(super) async fn latest(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,

@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod findings;
 mod metrics;
+pub mod openapi;
 mod scans;
 mod tokens;
 
@@ -105,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tokens", post(tokens::create).get(tokens::list))
         .route("/api/tokens/{name}", delete(tokens::revoke))
         .route("/metrics", get(metrics_text))
+        .route("/api/openapi.json", get(openapi_json))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require))
@@ -248,18 +250,45 @@ fn field_of(msg: &str) -> Option<String> {
     Some(msg[start..end].to_string())
 }
 
-async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok"}))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` (liveness) or `ready` (readiness).
+    pub status: String,
 }
 
-async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Liveness: the process answers. No token needed.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the database answers. No token needed.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, body = Health),
+    (status = 503, description = "Database unreachable", body = error::Problem, content_type = "application/problem+json")))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     sqlx::query("SELECT 1")
         .execute(state.ledger.pool())
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(Json(serde_json::json!({"status": "ready"})))
+    Ok(Json(Health {
+        status: "ready".into(),
+    }))
 }
 
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)), security(("bearer" = [])))]
+async fn openapi_json() -> Json<serde_json::Value> {
+    Json(openapi::document())
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),
+    security(("bearer" = [])))]
 async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiError> {
     let body = state.metrics.render(state.ledger.pool()).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::auth::Principal;
+use super::error::Problem;
 use super::{changes, parse_json, parse_query, ApiError, AppState};
 use crate::ledger::{
     AppendError, Cancelled, Event, Idempotent, NewEvent, NewScan, Progress, PublicError, Requested,
@@ -23,9 +24,10 @@ use crate::projection::scan_status::{self, ScanState, ScanStatus};
 /// Longest `?wait=` a poll may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
+    /// The Azure subscription to scan (a UUID).
     pub subscription_id: String,
     /// Rule ids or categories; empty means all.
     #[serde(default)]
@@ -35,7 +37,7 @@ pub struct TriggerRequest {
     pub priority: Option<i16>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TriggerResponse {
     pub scan_id: ScanId,
     pub status: ScanState,
@@ -48,6 +50,17 @@ fn path_id(id: &str) -> Result<ScanId, ApiError> {
         .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))
 }
 
+/// Request a scan. Answers at once; a worker runs it.
+#[utoipa::path(post, path = "/api/scans", tag = "scans", request_body = TriggerRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same scan (200); same key, other body: 422")),
+    responses(
+        (status = 202, description = "Queued", body = TriggerResponse, headers(("Location" = String))),
+        (status = 200, description = "Replayed idempotent request", body = TriggerResponse),
+        (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+    ), security(("bearer" = [])))]
 pub(super) async fn trigger(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -135,7 +148,7 @@ pub(super) async fn trigger(
 
 /// The status a polling client reads. The `started_at`, `completed_at` and
 /// `total_findings` fields keep OpenShield clients working.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScanView {
     pub scan_id: ScanId,
     pub subscription_id: String,
@@ -214,6 +227,16 @@ fn if_none_match(headers: &HeaderMap) -> Option<i32> {
         .ok()
 }
 
+/// A scan's status. `ETag` is its stream version; `?wait=N` long-polls for a change.
+#[utoipa::path(get, path = "/api/scans/{id}", tag = "scans",
+    params(("id" = String, Path, description = "Scan id (UUID)"),
+           ("wait" = Option<u64>, Query, description = "Seconds (at most 60) to wait for a change"),
+           ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response")),
+    responses(
+        (status = 200, description = "The scan", body = ScanView, headers(("ETag" = String), ("Retry-After" = Option<u64>))),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such scan", body = Problem, content_type = "application/problem+json"),
+    ), security(("bearer" = [])))]
 pub(super) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -283,7 +306,7 @@ struct ListParams {
 }
 
 /// A page of scans, newest first. `next_cursor` is absent on the last page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScanPage {
     pub count: usize,
     pub scans: Vec<ScanView>,
@@ -307,6 +330,16 @@ fn decode_cursor(s: &str) -> Option<(DateTime<Utc>, Uuid)> {
     ))
 }
 
+/// Scans, newest first, in keyset pages.
+#[utoipa::path(get, path = "/api/scans", tag = "scans",
+    params(("status" = Option<ScanState>, Query, description = "Only scans in this status"),
+           ("subscription_id" = Option<String>, Query, description = "Only this subscription"),
+           ("requested_after" = Option<String>, Query, description = "RFC 3339; inclusive"),
+           ("requested_before" = Option<String>, Query, description = "RFC 3339; exclusive"),
+           ("limit" = Option<i64>, Query, description = "1 to 500, default 50"),
+           ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page", body = ScanPage), (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub(super) async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -354,13 +387,21 @@ pub(super) async fn list(
     }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CancelRequest {
+pub struct CancelRequest {
     #[serde(default)]
     reason: Option<String>,
 }
 
+/// Cancel a scan; a running worker stops at its next heartbeat.
+#[utoipa::path(post, path = "/api/scans/{id}/cancel", tag = "scans", request_body(content = Option<CancelRequest>),
+    params(("id" = String, Path, description = "Scan id (UUID)")),
+    responses(
+        (status = 200, description = "Cancelled", body = ScanView),
+        (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such scan", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The scan has already finished", body = Problem, content_type = "application/problem+json"),
+    ), security(("bearer" = [])))]
 pub(super) async fn cancel(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

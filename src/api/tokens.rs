@@ -8,16 +8,19 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{self, Role, TokenError, TokenInfo};
+use super::error::Problem;
 use super::{parse_json, ApiError, AppState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub struct CreateToken {
+    /// 1-64 characters of A-Z a-z 0-9 . _ -
     name: String,
+    /// reader, operator or admin
     role: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     pub name: String,
     pub role: Role,
@@ -25,6 +28,11 @@ pub struct CreatedToken {
     pub token: String,
 }
 
+/// Create a token (shown once).
+#[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, description = "Created", body = CreatedToken), (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub(super) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -53,12 +61,16 @@ pub(super) async fn create(
         .into_response())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenList {
     pub count: usize,
     pub tokens: Vec<TokenInfo>,
 }
 
+/// List tokens (never the tokens themselves).
+#[utoipa::path(get, path = "/api/tokens", tag = "tokens",
+    responses((status = 200, description = "Tokens", body = TokenList), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub(super) async fn list(State(state): State<AppState>) -> Result<Json<TokenList>, ApiError> {
     let tokens = auth::list_tokens(state.ledger.pool()).await?;
     Ok(Json(TokenList {
@@ -67,6 +79,12 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Json<TokenList
     }))
 }
 
+/// Revoke a token by name.
+#[utoipa::path(delete, path = "/api/tokens/{name}", tag = "tokens",
+    params(("name" = String, Path, description = "Token name")),
+    responses((status = 204, description = "Revoked"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No live token of that name", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub(super) async fn revoke(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -12,7 +12,19 @@ use uuid::Uuid;
 pub const PAYLOAD_VERSION: u32 = 1;
 
 /// Identifies one scan (and its event stream).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct ScanId(pub Uuid);
 
@@ -158,7 +170,7 @@ impl fmt::Display for EventKind {
 }
 
 /// A scan's phase, reported in heartbeats.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     #[default]
@@ -168,7 +180,7 @@ pub enum Phase {
     Writing,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Progress {
     pub phase: Phase,
     pub resources_seen: u64,
@@ -176,7 +188,7 @@ pub struct Progress {
 }
 
 /// What a completed attempt found.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScanSummary {
     pub resources_seen: u64,
     #[serde(default)]
@@ -189,7 +201,7 @@ pub struct ScanSummary {
 
 /// Why an attempt failed. Each code has one fixed public message; raw error text goes
 /// to the logs under the correlation id, never into an event a client can read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureCode {
     /// The scan code panicked or hit a bug.
@@ -242,7 +254,7 @@ impl FailureCode {
 }
 
 /// The sanitized error a client may read.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublicError {
     pub code: FailureCode,
     pub message: String,
@@ -299,7 +311,19 @@ pub struct Completed {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,

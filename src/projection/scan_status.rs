@@ -11,7 +11,7 @@ use crate::ledger::{
     Event, FailureCode, Progress, PublicError, RecordedEvent, ScanId, ScanSummary,
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanState {
     Pending,

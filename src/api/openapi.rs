@@ -1,0 +1,49 @@
+//! The OpenAPI 3.1 contract, generated from the handlers' annotations and the response
+//! types themselves, so it cannot drift from what the code serves.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::Problem;
+use super::{events, findings, scans, tokens, Health};
+use crate::api::auth::{Role, TokenInfo};
+use crate::ledger::{FailureCode, Phase, Progress, PublicError, ScanId, ScanSummary, Severity};
+use crate::projection::ScanState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "scanledger", description = "Asynchronous cloud security posture scans, every step an immutable fact."),
+    paths(
+        scans::trigger, scans::get, scans::list, scans::cancel,
+        events::scan_events, events::feed, events::stream,
+        findings::for_scan, findings::latest,
+        tokens::create, tokens::list, tokens::revoke,
+        super::healthz, super::readyz, super::metrics_text, super::openapi_json,
+    ),
+    components(schemas(
+        scans::TriggerRequest, scans::TriggerResponse, scans::ScanView, scans::ScanPage, scans::CancelRequest,
+        events::EventView, events::StreamView, events::FeedPage,
+        findings::FindingView, findings::FindingPage,
+        tokens::CreateToken, tokens::CreatedToken, tokens::TokenList, TokenInfo, Role,
+        ScanId, ScanState, Progress, Phase, PublicError, FailureCode, ScanSummary, Severity, Problem, Health,
+    )),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as served at `/api/openapi.json`.
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes")
+}

@@ -1,0 +1,444 @@
+//! The OpenAPI 3.1 contract: the document is sound, and live responses of every route
+//! match the schemas it declares for them.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use scanledger::api::{self, auth, ApiConfig, AppState, AuthMode, Role};
+use scanledger::ledger::Severity;
+use scanledger::worker::{Shutdown, WorkerEvent};
+use serde_json::{json, Value};
+
+/// Every `$ref` in `v`.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "$ref" {
+                    out.push(x.as_str().unwrap().to_string());
+                } else {
+                    refs(x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+fn pointer<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
+    doc.pointer(reference.strip_prefix('#')?)
+}
+
+#[test]
+fn the_document_is_sound() {
+    let doc = api::openapi::document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in &all {
+        assert!(pointer(&doc, r).is_some(), "dangling $ref {r}");
+    }
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        let mut wrapped = schema.clone();
+        if let Some(o) = wrapped.as_object_mut() {
+            o.insert("components".into(), doc["components"].clone());
+        }
+        assert!(
+            jsonschema::meta::is_valid(&wrapped),
+            "component {name} is not a valid JSON Schema"
+        );
+        jsonschema::draft202012::new(&wrapped).unwrap_or_else(|e| panic!("component {name}: {e}"));
+    }
+    let documented: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    let served: BTreeSet<String> = [
+        "/api/scans",
+        "/api/scans/{id}",
+        "/api/scans/{id}/cancel",
+        "/api/scans/{id}/events",
+        "/api/scans/{id}/findings",
+        "/api/findings",
+        "/api/events",
+        "/api/events/stream",
+        "/api/tokens",
+        "/api/tokens/{name}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/openapi.json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(
+        documented, served,
+        "every route is documented, and nothing else"
+    );
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{method} {path}: no responses"));
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path}: no success response"
+            );
+        }
+    }
+    // Trigger and the OpenShield alias share one body contract.
+    assert!(doc["paths"]["/api/scans"]["post"]["requestBody"].is_object());
+}
+
+/// Checks live responses against the document and remembers what it covered.
+struct Contract {
+    doc: Value,
+    covered: BTreeSet<(String, String)>,
+}
+
+impl Contract {
+    /// Validate `body` as the response of `method route` with `status`.
+    fn check(&mut self, method: &str, route: &str, status: u16, content_type: &str, body: &Value) {
+        let op = &self.doc["paths"][route][method];
+        assert!(op.is_object(), "{method} {route} is not documented");
+        let resp = &op["responses"][status.to_string()];
+        assert!(
+            resp.is_object(),
+            "{method} {route} {status} is not documented"
+        );
+        let ct = content_type.split(';').next().unwrap().trim();
+        let schema = &resp["content"][ct]["schema"];
+        assert!(
+            schema.is_object(),
+            "{method} {route} {status}: {ct} not documented"
+        );
+        let mut wrapped = schema.clone();
+        wrapped
+            .as_object_mut()
+            .unwrap()
+            .insert("components".into(), self.doc["components"].clone());
+        let validator = jsonschema::draft202012::new(&wrapped).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {route} {status} does not match the contract: {errors:#?}\n{body:#}"
+        );
+        self.covered.insert((method.to_string(), route.to_string()));
+    }
+
+    fn check_empty(&mut self, method: &str, route: &str, status: u16) {
+        let resp = &self.doc["paths"][route][method]["responses"][status.to_string()];
+        assert!(
+            resp.is_object(),
+            "{method} {route} {status} is not documented"
+        );
+        assert!(
+            resp.get("content").is_none(),
+            "{method} {route} {status} documents a body"
+        );
+        self.covered.insert((method.to_string(), route.to_string()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_responses_of_every_route_match_the_document() {
+    let env = env().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, shutdown) = Shutdown::new();
+    let state = AppState::new(env.ledger.clone(), AuthMode::Tokens, ApiConfig::default());
+    tokio::spawn(api::serve(listener, state, shutdown));
+    let admin = auth::create_token(&env.pool, "contract-admin", Role::Admin)
+        .await
+        .unwrap();
+    let reader = auth::create_token(&env.pool, "contract-reader", Role::Reader)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut c = Contract {
+        doc: api::openapi::document(),
+        covered: BTreeSet::new(),
+    };
+    let call = |method: reqwest::Method, path: String, token: Option<&str>, body: Option<Value>| {
+        let mut req = http.request(method, format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let text = resp.text().await.unwrap();
+            let body = if ct.contains("json") {
+                serde_json::from_str(&text).unwrap()
+            } else {
+                Value::String(text)
+            };
+            (status, ct, body)
+        }
+    };
+    use reqwest::Method as M;
+    let a = Some(admin.as_str());
+
+    // Trigger, with and without an idempotency key.
+    let (s, ct, body) = call(
+        M::POST,
+        "/api/scans".into(),
+        a,
+        Some(json!({"subscription_id": SUB})),
+    )
+    .await;
+    c.check("post", "/api/scans", s, &ct, &body);
+    let id = body["scan_id"].as_str().unwrap().to_string();
+    for (status_wanted, b) in [
+        (400, json!({"subscription_id": "x"})),
+        (202, json!({"subscription_id": SUB, "rules": ["storage"]})),
+    ] {
+        let (s, ct, body) = call(M::POST, "/api/scans/trigger".into(), a, Some(b)).await;
+        assert_eq!(s, status_wanted);
+        // The alias serves the same contract as /api/scans.
+        c.check("post", "/api/scans", s, &ct, &body);
+    }
+    let (s, ct, body) = call(
+        M::POST,
+        "/api/scans".into(),
+        Some(&reader),
+        Some(json!({"subscription_id": SUB})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    c.check("post", "/api/scans", s, &ct, &body);
+    let (s, ct, body) = call(
+        M::POST,
+        "/api/scans".into(),
+        None,
+        Some(json!({"subscription_id": SUB})),
+    )
+    .await;
+    assert_eq!(s, 401);
+    c.check("post", "/api/scans", s, &ct, &body);
+
+    // Run the first scan to completion with findings, so every field has a value.
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    let scan_id: scanledger::ledger::ScanId = serde_json::from_value(json!(id)).unwrap();
+    job.script(
+        scan_id,
+        [Behaviour::Find(vec![finding(
+            "storage-https-only",
+            "st1",
+            Severity::High,
+            "storage",
+        )])],
+    );
+    let mut w = spawn_worker(&env.ledger, Arc::new(job), fast_config("contract"));
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Finished { scan_id: s, .. } if *s == scan_id),
+    )
+    .await;
+    w.stop().await;
+
+    for (path, route) in [
+        (format!("/api/scans/{id}"), "/api/scans/{id}"),
+        ("/api/scans".to_string(), "/api/scans"),
+        (format!("/api/scans/{id}/events"), "/api/scans/{id}/events"),
+        (
+            format!("/api/scans/{id}/findings"),
+            "/api/scans/{id}/findings",
+        ),
+        ("/api/findings".to_string(), "/api/findings"),
+        ("/api/events?limit=3".to_string(), "/api/events"),
+        ("/api/tokens".to_string(), "/api/tokens"),
+        ("/api/openapi.json".to_string(), "/api/openapi.json"),
+        ("/metrics".to_string(), "/metrics"),
+        ("/healthz".to_string(), "/healthz"),
+        ("/readyz".to_string(), "/readyz"),
+    ] {
+        let (s, ct, body) = call(M::GET, path.clone(), a, None).await;
+        assert_eq!(s, 200, "{path}: {body}");
+        c.check("get", route, s, &ct, &body);
+    }
+    let scan = call(M::GET, format!("/api/scans/{id}"), a, None).await.2;
+    assert_eq!(scan["status"], "completed");
+    for (path, route, status) in [
+        ("/api/scans/nope".to_string(), "/api/scans/{id}", 400),
+        (
+            format!("/api/scans/{}", uuid::Uuid::new_v4()),
+            "/api/scans/{id}",
+            404,
+        ),
+        ("/api/scans?limit=9999".to_string(), "/api/scans", 400),
+        (
+            format!("/api/scans/{}/events", uuid::Uuid::new_v4()),
+            "/api/scans/{id}/events",
+            404,
+        ),
+        (
+            format!("/api/scans/{}/findings", uuid::Uuid::new_v4()),
+            "/api/scans/{id}/findings",
+            404,
+        ),
+        (
+            "/api/findings?severity=urgent".to_string(),
+            "/api/findings",
+            400,
+        ),
+        ("/api/events?after=x".to_string(), "/api/events", 400),
+    ] {
+        let (s, ct, body) = call(M::GET, path.clone(), a, None).await;
+        assert_eq!(s, status, "{path}");
+        c.check("get", route, s, &ct, &body);
+    }
+    let (s, ct, body) = call(M::GET, "/api/tokens".into(), Some(&reader), None).await;
+    assert_eq!(s, 403);
+    c.check("get", "/api/tokens", s, &ct, &body);
+
+    // 304 has no body.
+    let r = http
+        .get(format!("{base}/api/scans/{id}"))
+        .bearer_auth(&admin)
+        .header("if-none-match", format!("\"{}\"", scan["version"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    c.check_empty("get", "/api/scans/{id}", 304);
+
+    // Cancel: a live scan (200), a finished one (409).
+    let live = call(
+        M::POST,
+        "/api/scans".into(),
+        a,
+        Some(json!({"subscription_id": SUB})),
+    )
+    .await
+    .2;
+    let live_id = live["scan_id"].as_str().unwrap();
+    for (sid, status) in [(live_id.to_string(), 200), (id.clone(), 409)] {
+        let (s, ct, body) = call(
+            M::POST,
+            format!("/api/scans/{sid}/cancel"),
+            a,
+            Some(json!({"reason": "contract"})),
+        )
+        .await;
+        assert_eq!(s, status);
+        c.check("post", "/api/scans/{id}/cancel", s, &ct, &body);
+    }
+
+    // Tokens: create (201, 409), revoke (204, 404).
+    for status in [201, 409] {
+        let (s, ct, body) = call(
+            M::POST,
+            "/api/tokens".into(),
+            a,
+            Some(json!({"name": "temp", "role": "reader"})),
+        )
+        .await;
+        assert_eq!(s, status);
+        c.check("post", "/api/tokens", s, &ct, &body);
+    }
+    let r = http
+        .delete(format!("{base}/api/tokens/temp"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    c.check_empty("delete", "/api/tokens/{name}", 204);
+    let (s, ct, body) = call(M::DELETE, "/api/tokens/temp".into(), a, None).await;
+    assert_eq!(s, 404);
+    c.check("delete", "/api/tokens/{name}", s, &ct, &body);
+
+    // The event stream: its content type, and each data frame is an EventView.
+    let mut resp = http
+        .get(format!("{base}/api/events/stream"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert_eq!(ct, "text/event-stream");
+    let mut buf = String::new();
+    while !buf.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    c.check(
+        "get",
+        "/api/events/stream",
+        200,
+        &ct,
+        &Value::String(buf.clone()),
+    );
+    let data = buf
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .unwrap()
+        .trim();
+    let event: Value = serde_json::from_str(data).unwrap();
+    let mut ev_schema = json!({"$ref": "#/components/schemas/EventView"});
+    ev_schema["components"] = c.doc["components"].clone();
+    assert!(
+        jsonschema::draft202012::new(&ev_schema)
+            .unwrap()
+            .is_valid(&event),
+        "{event}"
+    );
+
+    // Every documented operation was exercised.
+    let mut documented = BTreeSet::new();
+    for (path, item) in c.doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.clone(), path.clone()));
+        }
+    }
+    let missing: Vec<_> = documented.difference(&c.covered).collect();
+    assert!(
+        missing.is_empty(),
+        "operations not exercised against the contract: {missing:?}"
+    );
+}
+
+#[test]
+fn the_contract_rejects_a_body_that_breaks_it() {
+    // Guards the checker itself: a wrong body must fail validation.
+    let doc = api::openapi::document();
+    let mut schema = doc["paths"]["/api/scans/{id}"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"]
+        .clone();
+    schema["components"] = doc["components"].clone();
+    let v = jsonschema::draft202012::new(&schema).unwrap();
+    assert!(
+        !v.is_valid(&json!({"scan_id": "x"})),
+        "missing required fields must fail"
+    );
+    let problem_schema =
+        json!({"$ref": "#/components/schemas/Problem", "components": doc["components"]});
+    let v = jsonschema::draft202012::new(&problem_schema).unwrap();
+    assert!(!v.is_valid(&json!({"status": "four hundred"})));
+    assert!(v.is_valid(
+        &json!({"type": "about:blank", "title": "t", "status": 400, "code": "bad_request",
+                                "correlation_id": uuid::Uuid::new_v4()})
+    ));
+}
