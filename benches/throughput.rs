@@ -54,6 +54,7 @@ fn worker_config(i: usize, concurrency: usize) -> WorkerConfig {
         concurrency,
         claim_batch: concurrency,
         poll: Duration::from_millis(100),
+        one_per_subscription: !std::env::args().any(|a| a == "--parallel-per-subscription"),
         ..WorkerConfig::default()
     }
 }

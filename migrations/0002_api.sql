@@ -20,3 +20,14 @@ CREATE TABLE idempotency_keys (
 );
 GRANT SELECT, INSERT ON idempotency_keys TO scanledger_app;
 
+
+-- Requests waiting for scan changes (long-polls, event streams). Writers NOTIFY only
+-- while someone waits: a NOTIFY serializes commits, so it should cost nothing when
+-- nobody listens. `scan_id` NULL waits for any change. Unlogged: ephemeral by design.
+CREATE UNLOGGED TABLE change_waiters (
+    waiter_id  uuid PRIMARY KEY,
+    scan_id    uuid,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX change_waiters_scan ON change_waiters (scan_id);
+GRANT SELECT, INSERT, UPDATE, DELETE ON change_waiters TO scanledger_app;

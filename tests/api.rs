@@ -1067,3 +1067,15 @@ async fn findings_per_scan_and_latest_per_subscription_with_openshield_fields() 
     )
     .await;
 }
+
+#[tokio::test]
+async fn requests_over_the_time_budget_get_a_504_problem() {
+    // A zero budget: anything that waits on the database runs out of time.
+    let app = spawn_app_with(ApiConfig {
+        request_timeout: Duration::ZERO,
+        ..ApiConfig::default()
+    })
+    .await;
+    let p = problem(app.get("/api/scans").await, 504).await;
+    assert_eq!(p["code"], "timeout");
+}

@@ -32,4 +32,5 @@ CREATE INDEX scan_status_leases ON scan_status (lease_expires_at) WHERE status =
 GRANT SELECT, INSERT, UPDATE ON scan_status TO scanledger_app;
 -- Listing: newest first, keyset-paginated on (requested_at, scan_id).
 CREATE INDEX scan_status_listing ON scan_status (requested_at DESC, scan_id DESC);
-CREATE INDEX scan_status_subscription ON scan_status (subscription_id, status);
+-- One running scan per subscription: the claim's check reads only running rows.
+CREATE INDEX scan_status_running_subscription ON scan_status (subscription_id) WHERE status = 'running';

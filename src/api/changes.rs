@@ -37,6 +37,17 @@ impl Changes {
     pub fn start(pool: PgPool) -> Self {
         let (tx, _) = broadcast::channel(1024);
         let sender = tx.clone();
+        // Waiters of a crashed API process expire; sweep them now and then.
+        let sweeper = pool.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let _ = sqlx::query("DELETE FROM change_waiters WHERE expires_at < now()")
+                    .execute(&sweeper)
+                    .await;
+            }
+        });
         tokio::spawn(async move {
             loop {
                 if let Err(e) = listen(&pool, &sender).await {
@@ -52,6 +63,30 @@ impl Changes {
     /// Requests (long-polls, event streams) currently waiting for changes.
     pub fn waiters(&self) -> usize {
         self.tx.receiver_count()
+    }
+
+    /// Register interest in changes of `scan` (`None`: any scan) for `ttl`, so that
+    /// writers announce them. Removed when the returned guard is dropped.
+    pub async fn watch(
+        &self,
+        pool: &PgPool,
+        scan: Option<ScanId>,
+        ttl: Duration,
+    ) -> Result<Watch, sqlx::Error> {
+        let id = uuid::Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO change_waiters (waiter_id, scan_id, expires_at)
+             VALUES ($1, $2, now() + make_interval(secs => $3))",
+        )
+        .bind(id)
+        .bind(scan.map(|s| s.0))
+        .bind(ttl.as_secs_f64())
+        .execute(pool)
+        .await?;
+        Ok(Watch {
+            pool: pool.clone(),
+            id,
+        })
     }
 
     /// Subscribe before reading the state you will wait on, so no change slips between.
@@ -75,6 +110,38 @@ async fn listen(pool: &PgPool, tx: &broadcast::Sender<Change>) -> Result<(), sql
             )),
         };
         let _ = tx.send(change);
+    }
+}
+
+/// A registered waiter (see [`Changes::watch`]).
+pub struct Watch {
+    pool: PgPool,
+    id: uuid::Uuid,
+}
+
+impl Watch {
+    /// Keep the registration alive for another `ttl` (long-lived streams).
+    pub async fn extend(&self, ttl: Duration) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE change_waiters SET expires_at = now() + make_interval(secs => $2) WHERE waiter_id = $1")
+            .bind(self.id)
+            .bind(ttl.as_secs_f64())
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let (pool, id) = (self.pool.clone(), self.id);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = sqlx::query("DELETE FROM change_waiters WHERE waiter_id = $1")
+                    .bind(id)
+                    .execute(&pool)
+                    .await;
+            });
+        }
     }
 }
 

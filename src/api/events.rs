@@ -143,6 +143,9 @@ pub(super) async fn feed(
     }))
 }
 
+/// How long a stream's waiter registration lives unless renewed.
+const WATCH_TTL: Duration = Duration::from_secs(60);
+
 /// How often an idle stream re-checks the feed: transactions that end without notifying
 /// (heartbeats) still move the safe horizon.
 const STREAM_POLL: Duration = Duration::from_millis(500);
@@ -166,9 +169,19 @@ pub(super) async fn stream(
         .or(p.after.as_deref());
     let mut cursor = parse_cursor(resume)?;
     let mut changes = state.changes.subscribe();
+    // Any change wakes the stream; the registration is kept alive while it runs.
+    let watch = state
+        .changes
+        .watch(state.ledger.pool(), None, WATCH_TTL)
+        .await?;
     let ledger = state.ledger.clone();
     let stream = async_stream(move |tx| async move {
+        let mut renewed = tokio::time::Instant::now();
         loop {
+            if renewed.elapsed() > WATCH_TTL / 2 {
+                let _ = watch.extend(WATCH_TTL).await;
+                renewed = tokio::time::Instant::now();
+            }
             let batch = match ledger.feed(cursor, 500).await {
                 Ok(b) => b,
                 Err(e) => {

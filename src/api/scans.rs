@@ -252,12 +252,29 @@ pub(super) async fn get(
             "wait is at most 60 seconds",
         ));
     }
-    // Subscribe before the first read, so a change between the two is not missed.
-    let mut changes = state.changes.subscribe();
-    let mut row = scan_status::get(state.ledger.pool(), id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
     let known = if_none_match(&headers);
+    // To wait without missing a change: subscribe, register as a waiter (so writers
+    // announce changes of this scan), then read the row once any writer holding it has
+    // committed (`get_settled`): a writer that decided not to announce (it saw no waiter)
+    // has committed by the time we read.
+    let mut changes = state.changes.subscribe();
+    let _watch = if wait.is_zero() {
+        None
+    } else {
+        let ttl = wait + Duration::from_secs(5);
+        Some(
+            state
+                .changes
+                .watch(state.ledger.pool(), Some(id), ttl)
+                .await?,
+        )
+    };
+    let mut row = if wait.is_zero() {
+        scan_status::get(state.ledger.pool(), id).await?
+    } else {
+        scan_status::get_settled(state.ledger.pool(), id).await?
+    }
+    .ok_or(ApiError::NotFound)?;
     if !wait.is_zero() {
         let seen = known.unwrap_or(row.version);
         let deadline = tokio::time::Instant::now() + wait;

@@ -23,7 +23,9 @@ use crate::projection::scan_status::{self, ScanStatus};
 /// Channel notified (once per transaction) when a scan became claimable.
 pub const PENDING_CHANNEL: &str = "scanledger_pending";
 /// Channel notified (once per transaction) with the ids of scans whose status changed
-/// (comma-separated), or `*` when too many changed to list. Heartbeats are not sent.
+/// (comma-separated), or `*` when too many changed to list. Claims and heartbeats are
+/// not sent: they are the bulk of all transactions, and a NOTIFY serializes commits.
+/// Waiters see those changes at their timeout.
 pub const CHANGES_CHANNEL: &str = "scanledger_changes";
 /// NOTIFY payloads must stay under 8000 bytes.
 const CHANGES_PAYLOAD_MAX: usize = 7000;
@@ -31,7 +33,7 @@ const CHANGES_PAYLOAD_MAX: usize = 7000;
 fn changed_payload(recorded: &[RecordedEvent]) -> Option<String> {
     let mut ids: Vec<ScanId> = recorded
         .iter()
-        .filter(|e| !matches!(e.event, Event::Heartbeat(_)))
+        .filter(|e| !matches!(e.event, Event::Heartbeat(_) | Event::Claimed(_)))
         .map(|e| e.scan_id)
         .collect();
     if ids.is_empty() {
@@ -704,31 +706,25 @@ async fn commit(
     scan_status::upsert(tx, &touched).await?;
 
     // At most one round trip, once per transaction: NOTIFY serializes commits on a global
-    // lock. Heartbeats notify no one (they would flood waiters for little news).
+    // lock. Claims and heartbeats notify no one (see CHANGES_CHANNEL).
+    // Changes are announced only while a request waits for one of these scans (or for
+    // any change): see `change_waiters`.
     let changed = changed_payload(&recorded);
-    match (notify, changed) {
-        (true, Some(ids)) => {
-            sqlx::query("SELECT pg_notify($1, ''), pg_notify($2, $3)")
-                .bind(PENDING_CHANNEL)
-                .bind(CHANGES_CHANNEL)
-                .bind(ids)
-                .execute(&mut *tx)
-                .await?;
-        }
-        (true, None) => {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(PENDING_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
-        (false, Some(ids)) => {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANGES_CHANNEL)
-                .bind(ids)
-                .execute(&mut *tx)
-                .await?;
-        }
-        (false, None) => {}
+    if notify || changed.is_some() {
+        let ids: Vec<Uuid> = recorded.iter().map(|e| e.scan_id.0).collect();
+        sqlx::query(
+            "SELECT (SELECT pg_notify($1, '') WHERE $2),
+                    (SELECT pg_notify($3, $4) WHERE $4 IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM change_waiters
+                         WHERE (scan_id IS NULL OR scan_id = ANY($5)) AND expires_at > now()))",
+        )
+        .bind(PENDING_CHANNEL)
+        .bind(notify)
+        .bind(CHANGES_CHANNEL)
+        .bind(changed)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
     }
     Ok(recorded)
 }
