@@ -521,9 +521,12 @@ async fn etag_304_and_long_poll_woken_by_the_change() {
         })
     };
     wait_until(
-        "the long-poll is waiting",
+        "the long-poll is registered as a waiter",
         Duration::from_secs(10),
-        || async { app.state.changes.waiters() >= 1 },
+        || async {
+            app.state.changes.waiters() >= 1
+                && count(&app.env.pool, "SELECT count(*) FROM change_waiters").await >= 1
+        },
     )
     .await;
     let cancelled = app
@@ -544,6 +547,12 @@ async fn etag_304_and_long_poll_woken_by_the_change() {
         "woken by the change, not by its 30 s timeout ({lag:?})"
     );
     problem(app.get(&format!("{path}?wait=61")).await, 400).await;
+    wait_until(
+        "waiter registrations are removed",
+        Duration::from_secs(10),
+        || async { count(&app.env.pool, "SELECT count(*) FROM change_waiters").await == 0 },
+    )
+    .await;
 }
 
 #[tokio::test]
