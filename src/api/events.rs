@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::Problem;
-use super::{parse_query, ApiError, AppState};
+use super::{page_limit, parse_query, ApiError, AppState};
 use crate::ledger::{FeedCursor, RecordedEvent, ScanId};
 
 /// One event as auditors read it: the stored payload, unchanged.
@@ -121,10 +121,7 @@ pub(super) async fn feed(
 ) -> Result<Json<FeedPage>, ApiError> {
     let p: FeedParams = parse_query(q.as_deref())?;
     let after = parse_cursor(p.after.as_deref())?;
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(Some("limit"), "limit is 1 to 1000"));
-    }
+    let limit = page_limit(p.limit, 100, 1000)?;
     let events = state
         .ledger
         .feed(after, limit)

@@ -9,8 +9,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::error::Problem;
-use super::{parse_query, ApiError, AppState};
-use crate::ledger::{ScanId, Severity, SubscriptionId};
+use super::{page_limit, parse_query, parse_subscription, ApiError, AppState};
+use crate::ledger::{ScanId, Severity};
 use crate::projection::scan_status;
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,16 +61,8 @@ async fn query(
     p: &FindingParams,
     scan: Option<ScanId>,
 ) -> Result<FindingPage, ApiError> {
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(Some("limit"), "limit is 1 to 1000"));
-    }
-    let subscription = p
-        .subscription_id
-        .as_deref()
-        .map(SubscriptionId::parse)
-        .transpose()
-        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
+    let limit = page_limit(p.limit, 100, 1000)?;
+    let subscription = parse_subscription(p.subscription_id.as_deref())?;
     // Without a scan: the latest completed scan of each subscription.
     let rows = sqlx::query(
         "WITH scans AS (

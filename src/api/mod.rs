@@ -213,13 +213,7 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
         return Err(ApiError::UnsupportedMediaType);
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let msg = e.inner().to_string();
-        // The path names the field when serde got that far; else the message does.
-        let field = (path != ".").then_some(path).or_else(|| field_of(&msg));
-        ApiError::bad_request(field.as_deref(), msg)
-    })
+    serde_path_to_error::deserialize(de).map_err(bad_input)
 }
 
 /// Parse a query string strictly, naming the offending parameter.
@@ -229,18 +223,38 @@ pub(crate) fn parse_query<T: serde::de::DeserializeOwned + Default>(
     let Some(q) = query.filter(|q| !q.is_empty()) else {
         return Ok(T::default());
     };
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let msg = e.inner().to_string();
-        // The path names the field when serde got that far; else the message does.
-        let field = (path != ".").then_some(path).or_else(|| field_of(&msg));
-        ApiError::bad_request(field.as_deref(), msg)
-    })
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(bad_input)
 }
 
-fn form_urlencoded_parse(q: &str) -> form_urlencoded::Parse<'_> {
-    form_urlencoded::parse(q.as_bytes())
+/// A 400 naming the field: the path when serde got that far, else the one its message names.
+fn bad_input<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiError {
+    let path = e.path().to_string();
+    let msg = e.inner().to_string();
+    let field = (path != ".").then_some(path).or_else(|| field_of(&msg));
+    ApiError::bad_request(field.as_deref(), msg)
+}
+
+/// A page size from `?limit=`, checked against `1..=max`.
+pub(crate) fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::bad_request(
+            Some("limit"),
+            format!("limit is 1 to {max}"),
+        ))
+    }
+}
+
+/// An optional `?subscription_id=`, canonicalized.
+pub(crate) fn parse_subscription(
+    s: Option<&str>,
+) -> Result<Option<crate::ledger::SubscriptionId>, ApiError> {
+    s.map(crate::ledger::SubscriptionId::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))
 }
 
 /// serde names the offending field in backticks ("unknown field `x`", "missing field `y`").

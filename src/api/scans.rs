@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::auth::Principal;
 use super::error::Problem;
-use super::{changes, parse_json, parse_query, ApiError, AppState};
+use super::{changes, page_limit, parse_json, parse_query, parse_subscription, ApiError, AppState};
 use crate::ledger::{
     AppendError, Cancelled, Event, Idempotent, NewEvent, NewScan, Progress, PublicError, Requested,
     ScanId, ScanSummary, SubscriptionId,
@@ -362,16 +362,8 @@ pub(super) async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<ScanPage>, ApiError> {
     let p: ListParams = parse_query(query.as_deref())?;
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(Some("limit"), "limit is 1 to 500"));
-    }
-    let subscription = p
-        .subscription_id
-        .as_deref()
-        .map(SubscriptionId::parse)
-        .transpose()
-        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
+    let limit = page_limit(p.limit, 50, 500)?;
+    let subscription = parse_subscription(p.subscription_id.as_deref())?;
     let cursor = p
         .cursor
         .as_deref()

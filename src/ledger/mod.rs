@@ -292,15 +292,13 @@ impl Ledger {
         after: FeedCursor,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at,
-                    tx_id::text::bigint AS tx_id
-               FROM scan_events
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM scan_events
               WHERE (tx_id, seq) > ($1::text::xid8, $2)
                 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
               ORDER BY tx_id, seq
-              LIMIT $3",
-        )
+              LIMIT $3"
+        ))
         .bind(after.tx_id.to_string())
         .bind(after.seq)
         .bind(limit)
@@ -464,11 +462,9 @@ impl Ledger {
 
     /// The whole stream of one scan, in version order.
     pub async fn stream(&self, scan_id: ScanId) -> Result<Vec<RecordedEvent>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at,
-                    tx_id::text::bigint AS tx_id
-               FROM scan_events WHERE scan_id = $1 ORDER BY version",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM scan_events WHERE scan_id = $1 ORDER BY version"
+        ))
         .bind(scan_id.0)
         .fetch_all(&self.pool)
         .await?;
@@ -485,11 +481,9 @@ impl Ledger {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at,
-                    tx_id::text::bigint AS tx_id
-               FROM scan_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM scan_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
         .bind(after_seq)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -497,6 +491,10 @@ impl Ledger {
         rows.into_iter().map(decode_row).collect()
     }
 }
+
+/// The columns `decode_row` reads.
+const EVENT_COLUMNS: &str =
+    "seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at, tx_id::text::bigint AS tx_id";
 
 fn decode_row(row: sqlx::postgres::PgRow) -> Result<RecordedEvent, LedgerError> {
     let seq: i64 = row.try_get("seq")?;
