@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::api::{self, ApiConfig, AppState, AuthMode, Role};
 use crate::ledger::{Ledger, WorkerId};
-use crate::pg::{self, ClusterOptions, Database, LocalCluster};
+use crate::pg::migrate::MigrateError;
+use crate::pg::{self, ClusterOptions, Database, LocalCluster, PgError};
 use crate::scanner::{InventoryScan, SourceSpec};
 use crate::worker::{self, RetryPolicy, Shutdown, Worker, WorkerConfig};
 
@@ -40,6 +41,21 @@ pub enum Command {
     /// Manage API tokens (only their hashes are stored).
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Inspect, verify and rebuild read models from the ledger.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Each projection's version (stored and built-in), position and lag behind the ledger.
+    Status,
+    /// Replay the ledger into a scratch table and list every row that differs from the
+    /// live one; exit code 1 on any difference.
+    Verify { name: String },
+    /// Rebuild from the ledger into a shadow table, catch up, and swap it in while the
+    /// service keeps serving.
+    Rebuild { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +107,10 @@ pub struct DbArgs {
         global = true
     )]
     pub db_connections: u32,
+    /// At start-up, rebuild a projection whose stored version differs from this build's
+    /// (instead of refusing to start).
+    #[arg(long, env = "SCANLEDGER_REBUILD_PROJECTIONS", global = true)]
+    pub rebuild_projections: bool,
 }
 
 #[derive(Debug, Args)]
@@ -259,10 +279,21 @@ pub async fn create_database(cluster: &LocalCluster, name: &str) -> anyhow::Resu
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = cli.db.open().await?;
-    db.database
-        .migrate()
-        .await
-        .context("migrating the database")?;
+    // Projection commands inspect or repair a projection the start-up check refuses.
+    let projection_cmd = matches!(cli.command, Command::Projections(_));
+    match db.database.migrate().await {
+        Ok(()) => {}
+        // The projection must be rebuilt: by this command, or because the operator asked.
+        Err(PgError::Migrate(
+            MigrateError::ProjectionVersion { name, .. } | MigrateError::ProjectionMissing { name },
+        )) if projection_cmd || cli.db.rebuild_projections => {
+            if !projection_cmd {
+                tracing::warn!(projection = %name, "rebuilding the projection before serving (--rebuild-projections)");
+                rebuild(&db, &name).await?;
+            }
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("migrating the database")),
+    }
     let result = match &cli.command {
         Command::Migrate => {
             tracing::info!("database is up to date");
@@ -272,9 +303,73 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(args) => serve(&db, &cli.db, Some(args), None).await,
         Command::Worker(args) => serve(&db, &cli.db, None, Some(args)).await,
         Command::Tokens(cmd) => tokens(&db, cmd).await,
+        Command::Projections(cmd) => projections(&db, cmd).await,
     };
     drop(db);
     result
+}
+
+/// Prints `applied/total (rate/s)` on stderr, rewriting one line on a terminal.
+fn progress_printer(what: &'static str) -> impl FnMut(u64, u64, f64) + Send {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    move |done, total, rate| {
+        let pct = if total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / total as f64
+        };
+        if tty {
+            eprint!("\r{what}: {done}/{total} events ({pct:.0}%, {rate:.0}/s)   ");
+        } else {
+            eprintln!("{what}: {done}/{total} events ({pct:.0}%, {rate:.0}/s)");
+        }
+    }
+}
+
+async fn rebuild(db: &Db, name: &str) -> anyhow::Result<()> {
+    let mut conn = db.database.owner_connection().await?;
+    let mut progress = progress_printer("rebuild");
+    let report = crate::projection::rebuild::rebuild(&mut conn, name, &mut progress).await?;
+    eprintln!();
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    db.database
+        .migrate()
+        .await
+        .context("migrating after the rebuild")?;
+    Ok(())
+}
+
+async fn projections(db: &Db, cmd: &ProjectionsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ProjectionsCommand::Status => {
+            let mut conn = db.database.owner_connection().await?;
+            for p in crate::projection::rebuild::status(&mut conn).await? {
+                println!("{}", serde_json::to_string(&p)?);
+            }
+            Ok(())
+        }
+        ProjectionsCommand::Verify { name } => {
+            let mut conn = db.database.owner_connection().await?;
+            let mut progress = progress_printer("verify");
+            let report = crate::projection::rebuild::verify(&mut conn, name, &mut progress).await?;
+            eprintln!();
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.differences.is_empty() {
+                eprintln!(
+                    "{name}: {} rows match a replay of {} events",
+                    report.rows, report.events
+                );
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{name}: {} rows differ from a replay of the ledger",
+                    report.differences.len()
+                )
+            }
+        }
+        ProjectionsCommand::Rebuild { name } => rebuild(db, name).await,
+    }
 }
 
 async fn tokens(db: &Db, cmd: &TokensCommand) -> anyhow::Result<()> {

@@ -492,6 +492,46 @@ impl Ledger {
     }
 }
 
+/// Events after `after_seq` in `seq` order, read on the caller's connection (and so in
+/// its snapshot): replays run inside one REPEATABLE READ transaction.
+pub(crate) async fn read_batch(
+    conn: &mut PgConnection,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, LedgerError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM scan_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+    ))
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(decode_row).collect()
+}
+
+/// Events that `table` (a scan_status-shaped projection) has not applied yet, among those
+/// written by transactions from `min_tx_id` on, in `seq` order (which is version order
+/// within a scan). Commit order does not matter: whatever committed late is still here.
+pub(crate) async fn unapplied(
+    conn: &mut PgConnection,
+    table: &str,
+    min_tx_id: i64,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, LedgerError> {
+    let rows = sqlx::query(&format!(
+        "SELECT e.seq, e.scan_id, e.version, e.kind, e.attempt, e.worker_id, e.payload, e.recorded_at,
+                e.tx_id::text::bigint AS tx_id
+           FROM scan_events e LEFT JOIN {table} p ON p.scan_id = e.scan_id
+          WHERE e.tx_id >= $1::text::xid8 AND e.version > coalesce(p.version, 0)
+          ORDER BY e.seq LIMIT $2"
+    ))
+    .bind(min_tx_id.to_string())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(decode_row).collect()
+}
+
 /// The columns `decode_row` reads.
 const EVENT_COLUMNS: &str =
     "seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at, tx_id::text::bigint AS tx_id";

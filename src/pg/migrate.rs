@@ -40,7 +40,8 @@ pub enum MigrateError {
     },
     #[error(
         "projection {name} is at version {found} but this build needs version {wanted}; \
-         it must be rebuilt from the ledger before this build can serve"
+         rebuild it from the ledger with `scanledger projections rebuild {name}` \
+         (or start with --rebuild-projections)"
     )]
     ProjectionVersion {
         name: String,
@@ -48,8 +49,8 @@ pub enum MigrateError {
         wanted: i32,
     },
     #[error(
-        "projection {name} is missing but the ledger holds events; it must be rebuilt from \
-         the ledger, not created empty"
+        "projection {name} is missing but the ledger holds events; rebuild it from the ledger \
+         with `scanledger projections rebuild {name}` (or start with --rebuild-projections)"
     )]
     ProjectionMissing { name: String },
     #[error("database error during migration: {0}")]

@@ -86,6 +86,14 @@ impl Database {
         }
     }
 
+    /// One connection as the login named in the URL (the owner), for operator commands.
+    pub async fn owner_connection(&self) -> Result<sqlx::PgConnection, PgError> {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect_with(&self.options)
+            .await
+            .map_err(PgError::Connect)
+    }
+
     /// Apply migrations and projection DDL as the login named in the URL (the owner).
     pub async fn migrate(&self) -> Result<(), PgError> {
         let pool = PgPoolOptions::new()

@@ -2,6 +2,7 @@
 //! used both inline (in the append transaction) and by rebuilds, so the two cannot
 //! disagree. Nothing outside this module writes projection tables.
 
+pub mod rebuild;
 pub mod scan_status;
 
 pub use scan_status::{fold, FoldError, ScanState, ScanStatus};

@@ -409,12 +409,24 @@ pub(crate) async fn lock_expired(
 
 /// Write folded rows (insert new scans, replace the others).
 pub(crate) async fn upsert(tx: &mut PgConnection, rows: &[&ScanStatus]) -> Result<(), sqlx::Error> {
+    upsert_into(tx, TABLE, rows).await
+}
+
+/// The live table's name; rebuilds and verifies fold into other tables of its shape.
+pub const TABLE: &str = "scan_status";
+
+/// Write folded rows into `table` (the live table, a rebuild's shadow, a verify's scratch).
+pub(crate) async fn upsert_into(
+    tx: &mut PgConnection,
+    table: &str,
+    rows: &[&ScanStatus],
+) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
     let json = serde_json::to_value(rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
-        "INSERT INTO scan_status SELECT * FROM jsonb_populate_recordset(NULL::scan_status, $1)
+    sqlx::query(&format!(
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)
          ON CONFLICT (scan_id) DO UPDATE SET
             subscription_id = EXCLUDED.subscription_id, status = EXCLUDED.status,
             priority = EXCLUDED.priority, attempt = EXCLUDED.attempt,
@@ -425,10 +437,31 @@ pub(crate) async fn upsert(tx: &mut PgConnection, rows: &[&ScanStatus]) -> Resul
             lease_expires_at = EXCLUDED.lease_expires_at,
             next_eligible_at = EXCLUDED.next_eligible_at, progress = EXCLUDED.progress,
             error = EXCLUDED.error, summary = EXCLUDED.summary,
-            version = EXCLUDED.version, last_seq = EXCLUDED.last_seq",
-    )
+            version = EXCLUDED.version, last_seq = EXCLUDED.last_seq"
+    ))
     .bind(json)
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Read (without locking) the rows of `ids` from `table`.
+pub(crate) async fn read_from_table(
+    tx: &mut PgConnection,
+    table: &str,
+    ids: &[Uuid],
+) -> Result<HashMap<ScanId, ScanStatus>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
+        "SELECT to_jsonb(s) FROM {table} s WHERE scan_id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(decode(values)?
+        .into_iter()
+        .map(|r| (r.scan_id, r))
+        .collect())
 }

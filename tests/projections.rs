@@ -1,0 +1,267 @@
+//! Operator commands over projections: verify finds tampering, rebuild runs under load
+//! without stopping the service, start-up refuses a projection it cannot trust.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use scanledger::api::{self, ApiConfig, AppState, AuthMode};
+use scanledger::ledger::Ledger;
+use scanledger::projection::rebuild;
+use scanledger::worker::Shutdown;
+
+const BIN: &str = env!("CARGO_BIN_EXE_scanledger");
+
+fn cli(url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn quiet(_: u64, _: u64, _: f64) {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_exactly_the_rows_that_differ() {
+    let env = env().await;
+    let ids = request_scans(&env.ledger, 30, 3).await;
+    let w = spawn_worker(
+        &env.ledger,
+        Arc::new(ScriptedJob::new(Behaviour::Succeed)),
+        fast_config("v"),
+    );
+    wait_until("all completed", Duration::from_secs(20), || async {
+        count_status(&env.pool, "completed").await == 30
+    })
+    .await;
+    w.stop().await;
+    let mut owner = env.db.owner.owner_connection().await.unwrap();
+    let report = rebuild::verify(&mut owner, "scan_status", &mut quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.rows, report.events, report.differences.len()),
+        (30, 90, 0)
+    );
+    let ok = cli(&env.db.url, &["projections", "verify", "scan_status"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // Tamper with one row and remove another: verify names both, and exits 1.
+    sqlx::query("UPDATE scan_status SET status = 'failed' WHERE scan_id = $1")
+        .bind(ids[3].0)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM scan_status WHERE scan_id = $1")
+        .bind(ids[7].0)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let report = rebuild::verify(&mut owner, "scan_status", &mut quiet)
+        .await
+        .unwrap();
+    let mut named: Vec<_> = report.differences.iter().map(|d| d.scan_id).collect();
+    named.sort();
+    let mut expected = vec![ids[3], ids[7]];
+    expected.sort();
+    assert_eq!(named, expected);
+    let missing = report
+        .differences
+        .iter()
+        .find(|d| d.scan_id == ids[7])
+        .unwrap();
+    assert!(missing.live.is_none() && missing.replayed.is_some());
+    let bad = cli(&env.db.url, &["projections", "verify", "scan_status"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains(&ids[3].to_string()));
+
+    // A rebuild repairs both.
+    let report = rebuild::rebuild(&mut owner, "scan_status", &mut quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.events_replayed, 90);
+    assert!(rebuild::verify(&mut owner, "scan_status", &mut quiet)
+        .await
+        .unwrap()
+        .differences
+        .is_empty());
+    assert_projection_matches_ledger(&env.ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rebuild_under_load_keeps_serving_and_verifies_clean() {
+    let env = env().await;
+    request_scans(&env.ledger, 3000, 3).await;
+    // The API keeps answering throughout.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, shutdown) = Shutdown::new();
+    tokio::spawn(api::serve(
+        listener,
+        AppState::new(env.ledger.clone(), AuthMode::Disabled, ApiConfig::default()),
+        shutdown,
+    ));
+    // 8 writers: 4 keep triggering scans through the API, 4 workers keep completing them.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answered, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (stop, answered, failed, base) =
+            (stop.clone(), answered.clone(), failed.clone(), base.clone());
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                let sub = uuid::Uuid::new_v4().to_string();
+                let r = http
+                    .post(format!("{base}/api/scans"))
+                    .json(&serde_json::json!({"subscription_id": sub}))
+                    .send()
+                    .await;
+                let ok = matches!(&r, Ok(r) if r.status() == 202);
+                let listed = http.get(format!("{base}/api/scans?limit=5")).send().await;
+                let ok = ok && matches!(&listed, Ok(r) if r.status() == 200);
+                if ok {
+                    answered.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed)
+                };
+            }
+        }));
+    }
+    let mut workers = Vec::new();
+    for i in 0..4 {
+        let ledger = Ledger::new(env.db.database.app_pool(4).await.unwrap());
+        let mut cfg = fast_config(&format!("load-{i}"));
+        cfg.lease = Duration::from_secs(30);
+        cfg.heartbeat = Duration::from_secs(5);
+        workers.push(spawn_worker(
+            &ledger,
+            Arc::new(ScriptedJob::new(Behaviour::Succeed)),
+            cfg,
+        ));
+    }
+    wait_until("the load is running", Duration::from_secs(20), || async {
+        count_status(&env.pool, "completed").await > 200 && answered.load(Ordering::Relaxed) > 20
+    })
+    .await;
+    let before = answered.load(Ordering::Relaxed);
+    let mut owner = env.db.owner.owner_connection().await.unwrap();
+    let report = rebuild::rebuild(&mut owner, "scan_status", &mut quiet)
+        .await
+        .unwrap();
+    println!("rebuild under load: {report:?}");
+    assert!(
+        answered.load(Ordering::Relaxed) > before,
+        "the API answered during the rebuild"
+    );
+    // Keep the load on after the swap for a moment, then stop.
+    let after_swap = count_status(&env.pool, "completed").await;
+    wait_until(
+        "work continues after the swap",
+        Duration::from_secs(20),
+        || async { count_status(&env.pool, "completed").await > after_swap + 100 },
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    for w in workers {
+        w.stop().await;
+    }
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "no request failed during the rebuild"
+    );
+    let report = rebuild::verify(&mut owner, "scan_status", &mut quiet)
+        .await
+        .unwrap();
+    assert!(
+        report.differences.is_empty(),
+        "{:#?}",
+        &report.differences[..report.differences.len().min(3)]
+    );
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env.ledger).await;
+}
+
+#[tokio::test]
+async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
+    let env = env().await;
+    request_scans(&env.ledger, 5, 3).await;
+    let owner = env.db.owner.app_pool(1).await.unwrap();
+    // The registry says the table was built by another DDL version.
+    sqlx::query("UPDATE projections SET version = 0 WHERE name = 'scan_status'")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let refused = cli(&env.db.url, &["migrate"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("scanledger projections rebuild scan_status"),
+        "{stderr}"
+    );
+    let status = cli(&env.db.url, &["projections", "status"]);
+    assert!(
+        status.status.success(),
+        "status works on a stale projection"
+    );
+    let line: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        (
+            line["stored_version"].as_i64(),
+            line["code_version"].as_i64()
+        ),
+        (Some(0), Some(1))
+    );
+    assert_eq!(line["lag_events"], 0);
+
+    let rebuilt = cli(&env.db.url, &["projections", "rebuild", "scan_status"]);
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    assert!(cli(&env.db.url, &["migrate"]).status.success());
+
+    // A dropped projection: refused, then rebuilt at start-up when asked to.
+    sqlx::raw_sql("DROP TABLE scan_status; DELETE FROM projections")
+        .execute(&owner)
+        .await
+        .unwrap();
+    assert!(!cli(&env.db.url, &["migrate"]).status.success());
+    let healed = cli(&env.db.url, &["--rebuild-projections", "migrate"]);
+    assert!(
+        healed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healed.stderr)
+    );
+    assert_eq!(
+        count(&env.pool, "SELECT count(*) FROM scan_status").await,
+        5
+    );
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'scan_status' ORDER BY 1",
+    )
+    .fetch_all(&owner)
+    .await
+    .unwrap();
+    assert!(indexes.iter().all(|i| !i.contains("shadow")), "{indexes:?}");
+    assert!(
+        indexes.contains(&"scan_status_queue".to_string()),
+        "{indexes:?}"
+    );
+    assert_projection_matches_ledger(&env.ledger).await;
+}
