@@ -38,6 +38,7 @@ fn request(n: usize) -> Vec<NewScan> {
         .map(|_| NewScan {
             scan_id: ScanId::new(),
             request: Requested {
+                origin: None,
                 subscription_id: SubscriptionId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
                 rules: vec![],
                 priority: 0,

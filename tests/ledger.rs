@@ -301,6 +301,7 @@ async fn only_the_owner_speaks_for_an_attempt_and_nothing_follows_a_terminal_sta
         attempt: 1,
         worker_id: Some(WorkerId::new("owner")),
         event: Event::Completed(Completed {
+            origin: None,
             summary: ScanSummary::default(),
             findings: vec![],
         }),
@@ -312,6 +313,7 @@ async fn only_the_owner_speaks_for_an_attempt_and_nothing_follows_a_terminal_sta
         attempt: 0,
         worker_id: None,
         event: Event::Cancelled(Cancelled {
+            origin: None,
             cancelled_by: None,
             reason: None,
         }),
@@ -339,6 +341,7 @@ async fn retries_stop_at_max_attempts_and_non_retryable_failures_cannot_retry() 
         attempt,
         worker_id: Some(w.clone()),
         event: Event::Failed(Failed {
+            origin: None,
             error: PublicError::new(FailureCode::SourceUnavailable, Uuid::new_v4()),
             retryable,
             retry_in_ms,
@@ -491,6 +494,7 @@ async fn projection_follows_each_lifecycle_step_inline() {
             attempt: 1,
             worker_id: Some(w.clone()),
             event: Event::Failed(Failed {
+                origin: None,
                 error: PublicError::new(FailureCode::Throttled, Uuid::new_v4()),
                 retryable: true,
                 retry_in_ms: Some(60_000),
@@ -596,6 +600,7 @@ async fn findings_are_written_with_their_completion_and_never_edited() {
             attempt: 1,
             worker_id: Some(w),
             event: Event::Completed(Completed {
+                origin: None,
                 summary: ScanSummary {
                     findings: 2,
                     ..Default::default()

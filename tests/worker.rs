@@ -440,6 +440,7 @@ async fn a_cancelled_scan_stops_its_worker_at_the_next_heartbeat() {
         attempt: 0,
         worker_id: None,
         event: Event::Cancelled(scanledger::ledger::Cancelled {
+            origin: None,
             cancelled_by: Some("test".into()),
             reason: None,
         }),
@@ -477,6 +478,7 @@ async fn one_subscription_runs_one_scan_at_a_time_by_default() {
     let other = scanledger::ledger::NewScan {
         scan_id: scanledger::ledger::ScanId::new(),
         request: scanledger::ledger::Requested {
+            origin: None,
             subscription_id: scanledger::ledger::SubscriptionId::parse(
                 &uuid::Uuid::new_v4().to_string(),
             )

@@ -92,6 +92,7 @@ pub(super) async fn trigger(
         .transpose()?;
     let scan_id = ScanId::new();
     let request = Requested {
+        origin: None,
         subscription_id,
         rules: req.rules.clone(),
         priority: req.priority.unwrap_or(0),
@@ -444,6 +445,7 @@ pub(super) async fn cancel(
             attempt: 0,
             worker_id: None,
             event: Event::Cancelled(Cancelled {
+                origin: None,
                 cancelled_by: Some(principal.name.clone()),
                 reason: req.reason.clone(),
             }),

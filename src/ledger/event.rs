@@ -9,7 +9,22 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Current payload schema version written by this build.
-pub const PAYLOAD_VERSION: u32 = 1;
+///
+/// - v1: the first shapes.
+/// - v2: `Requested`, `Claimed`, `Completed`, `Failed` and `Cancelled` may carry an
+///   `origin` (events imported from another system, with their original time). v1
+///   payloads are upcast by reading them as having no origin.
+pub const PAYLOAD_VERSION: u32 = 2;
+
+/// Where an imported event came from: the backfilled mark and the original time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// The system the history was imported from (e.g. `openshield`).
+    pub backfilled_from: String,
+    /// When it happened there.
+    pub occurred_at: DateTime<Utc>,
+}
 
 /// Identifies one scan (and its event stream).
 #[derive(
@@ -285,6 +300,9 @@ pub struct Requested {
     /// Who asked (a token name, `cli`, `backfill`), never a secret.
     #[serde(default)]
     pub requested_by: Option<String>,
+    /// Set on imported history only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -292,6 +310,9 @@ pub struct Requested {
 pub struct Claimed {
     /// The lease runs from this event's `recorded_at` (database clock).
     pub lease_ms: u64,
+    /// Set on imported history only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -309,6 +330,9 @@ pub struct Completed {
     /// Written to the `findings` table in the same transaction, not into the payload.
     #[serde(skip)]
     pub findings: Vec<Finding>,
+    /// Set on imported history only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 #[derive(
@@ -396,6 +420,9 @@ pub struct Failed {
     /// Back-off before the next attempt, decided (with its jitter) by the writer.
     /// `None`: no further attempt; the scan ends failed.
     pub retry_in_ms: Option<u64>,
+    /// Set on imported history only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -413,6 +440,9 @@ pub struct Cancelled {
     pub cancelled_by: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Set on imported history only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// One fact about a scan.
@@ -476,8 +506,10 @@ impl Event {
     pub fn decode(kind: &str, mut payload: serde_json::Value) -> Result<Self, DecodeError> {
         let kind = EventKind::parse(kind).ok_or_else(|| DecodeError::UnknownKind(kind.into()))?;
         let v = payload.get("v").and_then(|v| v.as_u64()).unwrap_or(0);
-        if v != u64::from(PAYLOAD_VERSION) {
-            return Err(DecodeError::UnknownVersion { kind, v });
+        match v {
+            // v1 → v2: the same fields; `origin` did not exist, so it is absent.
+            1 | 2 => {}
+            _ => return Err(DecodeError::UnknownVersion { kind, v }),
         }
         if let Some(obj) = payload.as_object_mut() {
             obj.remove("v");
@@ -504,6 +536,18 @@ impl Event {
                 Self::Cancelled(serde_json::from_value(payload).map_err(malformed)?)
             }
         })
+    }
+
+    /// The origin of an imported event.
+    pub fn origin(&self) -> Option<&Origin> {
+        match self {
+            Self::Requested(p) => p.origin.as_ref(),
+            Self::Claimed(p) => p.origin.as_ref(),
+            Self::Completed(p) => p.origin.as_ref(),
+            Self::Failed(p) => p.origin.as_ref(),
+            Self::Cancelled(p) => p.origin.as_ref(),
+            Self::Heartbeat(_) | Self::TimedOut(_) => None,
+        }
     }
 
     /// Whether a scan may be claimed right after this event (used to wake workers).
@@ -541,6 +585,7 @@ mod tests {
     fn samples() -> Vec<Event> {
         vec![
             Event::Requested(Requested {
+                origin: None,
                 subscription_id: SubscriptionId::parse("8F6B6E52-1D1C-4C2B-9A0E-0E1F2A3B4C5D")
                     .unwrap(),
                 rules: vec!["storage".into()],
@@ -548,7 +593,10 @@ mod tests {
                 max_attempts: 3,
                 requested_by: Some("ci".into()),
             }),
-            Event::Claimed(Claimed { lease_ms: 30_000 }),
+            Event::Claimed(Claimed {
+                lease_ms: 30_000,
+                origin: None,
+            }),
             Event::Heartbeat(Heartbeat {
                 lease_ms: 30_000,
                 progress: Progress {
@@ -558,6 +606,7 @@ mod tests {
                 },
             }),
             Event::Completed(Completed {
+                origin: None,
                 summary: ScanSummary {
                     resources_seen: 12,
                     resources_by_type: [("microsoft.storage/storageaccounts".into(), 12)].into(),
@@ -567,6 +616,7 @@ mod tests {
                 findings: vec![],
             }),
             Event::Failed(Failed {
+                origin: None,
                 error: PublicError::new(FailureCode::Throttled, Uuid::new_v4()),
                 retryable: true,
                 retry_in_ms: Some(1500),
@@ -576,6 +626,7 @@ mod tests {
                 retry_in_ms: None,
             }),
             Event::Cancelled(Cancelled {
+                origin: None,
                 cancelled_by: Some("ops".into()),
                 reason: None,
             }),
@@ -601,7 +652,26 @@ mod tests {
     }
 
     #[test]
+    fn v1_payloads_upcast_to_the_current_shape() {
+        // Stored by the first release; must read as the same facts forever.
+        let fixtures = include_str!("../../tests/fixtures/payloads-v1.json");
+        let fixtures: Vec<serde_json::Value> = serde_json::from_str(fixtures).unwrap();
+        assert_eq!(fixtures.len(), 7, "one fixture per kind");
+        for f in fixtures {
+            let kind = f["kind"].as_str().unwrap();
+            assert_eq!(f["payload"]["v"], 1);
+            let old = Event::decode(kind, f["payload"].clone()).unwrap();
+            // Re-encoded, it is a current payload that decodes to the same event.
+            let current = old.payload();
+            assert_eq!(current["v"], PAYLOAD_VERSION);
+            assert_eq!(Event::decode(kind, current).unwrap(), old);
+        }
+    }
+
+    #[test]
     fn unknown_versions_and_fields_are_rejected() {
+        let err = Event::decode("Claimed", serde_json::json!({"lease_ms": 1})).unwrap_err();
+        assert!(matches!(err, DecodeError::UnknownVersion { v: 0, .. }));
         let err =
             Event::decode("Claimed", serde_json::json!({"v": 99, "lease_ms": 1})).unwrap_err();
         assert!(matches!(err, DecodeError::UnknownVersion { v: 99, .. }));

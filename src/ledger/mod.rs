@@ -376,7 +376,10 @@ impl Ledger {
                 expected_version: r.version,
                 attempt: r.attempt + 1,
                 worker_id: Some(worker.clone()),
-                event: Event::Claimed(Claimed { lease_ms }),
+                event: Event::Claimed(Claimed {
+                    lease_ms,
+                    origin: None,
+                }),
             })
             .collect();
         let mut by_id: HashMap<ScanId, ScanStatus> =

@@ -76,6 +76,8 @@ fn after(at: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
 /// reproduces the live table exactly.
 pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, FoldError> {
     let at = e.recorded_at;
+    // Imported history keeps its original times; leases and retries run on the ledger's clock.
+    let occurred = e.event.origin().map_or(at, |o| o.occurred_at);
     let mut row = match (prev, &e.event) {
         (None, Event::Requested(r)) => {
             return Ok(ScanStatus {
@@ -88,7 +90,7 @@ pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, F
                 rules: r.rules.clone(),
                 worker_id: None,
                 requested_by: r.requested_by.clone(),
-                requested_at: at,
+                requested_at: occurred,
                 claimed_at: None,
                 heartbeat_at: None,
                 finished_at: None,
@@ -116,7 +118,7 @@ pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, F
             row.status = ScanState::Running;
             row.attempt = e.attempt;
             row.worker_id = e.worker_id.as_ref().map(|w| w.to_string());
-            row.claimed_at = Some(at);
+            row.claimed_at = Some(occurred);
             row.heartbeat_at = None;
             row.lease_expires_at = Some(after(at, c.lease_ms));
             row.next_eligible_at = None;
@@ -129,7 +131,7 @@ pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, F
         }
         Event::Completed(c) => {
             row.status = ScanState::Completed;
-            row.finished_at = Some(at);
+            row.finished_at = Some(occurred);
             row.lease_expires_at = None;
             row.error = None;
             row.summary = Some(c.summary.clone());
@@ -137,6 +139,9 @@ pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, F
         Event::Failed(f) => {
             row.error = Some(f.error.clone());
             retry_or_fail(&mut row, at, f.retry_in_ms);
+            if row.status == ScanState::Failed {
+                row.finished_at = Some(occurred);
+            }
         }
         Event::TimedOut(t) => {
             row.error = Some(PublicError {
@@ -148,7 +153,7 @@ pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, F
         }
         Event::Cancelled(_) => {
             row.status = ScanState::Cancelled;
-            row.finished_at = Some(at);
+            row.finished_at = Some(occurred);
             row.lease_expires_at = None;
             row.next_eligible_at = None;
         }
@@ -464,4 +469,85 @@ pub(crate) async fn read_from_table(
         .into_iter()
         .map(|r| (r.scan_id, r))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Event, WorkerId};
+
+    fn recorded(seq: i64, version: i32, kind: &str, payload: serde_json::Value) -> RecordedEvent {
+        let event = Event::decode(kind, payload).unwrap();
+        RecordedEvent {
+            seq,
+            scan_id: ScanId(Uuid::nil()),
+            version,
+            attempt: if event.kind().is_scan_level() { 0 } else { 1 },
+            worker_id: Some(WorkerId::new("w")),
+            recorded_at: DateTime::from_timestamp(1_790_000_000 + seq, 0).unwrap(),
+            tx_id: seq,
+            event,
+        }
+    }
+
+    /// Upcasting: streams stored as v1 fold to the same rows as their current encoding.
+    #[test]
+    fn v1_streams_fold_to_the_same_rows_as_current_ones() {
+        let fixtures: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../../tests/fixtures/payloads-v1.json")).unwrap();
+        let by_kind =
+            |k: &str| fixtures.iter().find(|f| f["kind"] == k).unwrap()["payload"].clone();
+        let streams: [&[&str]; 3] = [
+            &["Requested", "Claimed", "Heartbeat", "Completed"],
+            &["Requested", "Claimed", "Failed", "Claimed", "TimedOut"],
+            &["Requested", "Cancelled"],
+        ];
+        for kinds in streams {
+            let old: Vec<RecordedEvent> = kinds
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let mut e = recorded(i as i64 + 1, i as i32 + 1, k, by_kind(k));
+                    if *k == "Claimed" && i > 1 {
+                        e.attempt = 2;
+                    }
+                    if *k == "TimedOut" {
+                        e.attempt = 2;
+                    }
+                    e
+                })
+                .collect();
+            let current: Vec<RecordedEvent> = old
+                .iter()
+                .map(|e| {
+                    let mut c = e.clone();
+                    c.event = Event::decode(e.event.kind().as_str(), e.event.payload()).unwrap();
+                    c
+                })
+                .collect();
+            let a = fold_stream(&old).unwrap().unwrap();
+            let b = fold_stream(&current).unwrap().unwrap();
+            assert_eq!(a, b, "{kinds:?}");
+        }
+    }
+
+    #[test]
+    fn imported_events_keep_their_original_times() {
+        let at = DateTime::from_timestamp(1_600_000_000, 0).unwrap();
+        let origin = serde_json::json!({"backfilled_from": "openshield", "occurred_at": at});
+        let req = recorded(
+            1,
+            1,
+            "Requested",
+            serde_json::json!({"v": 2, "subscription_id": "6f1c1a9e-5d7b-4c2e-9a41-0d3e5f7a9b10",
+            "priority": 0, "max_attempts": 1, "origin": origin}),
+        );
+        let row = fold(None, &req).unwrap();
+        assert_eq!(row.requested_at, at);
+        assert_ne!(
+            row.next_eligible_at,
+            Some(at),
+            "eligibility runs on the ledger's clock"
+        );
+    }
 }

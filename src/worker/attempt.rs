@@ -122,6 +122,7 @@ fn outcome(
     let correlation_id = Uuid::new_v4();
     match res {
         Ok(Ok(report)) => Event::Completed(Completed {
+            origin: None,
             summary: report.summary,
             findings: report.findings,
         }),
@@ -159,6 +160,7 @@ fn failed(shared: &Shared, claim: &Claim, code: FailureCode, correlation_id: Uui
             .map(|d| d.as_millis() as u64)
     };
     Event::Failed(Failed {
+        origin: None,
         error: PublicError::new(code, correlation_id),
         retryable,
         retry_in_ms,

@@ -51,6 +51,7 @@ pub const SUB: &str = "6f1c1a9e-5d7b-4c2e-9a41-0d3e5f7a9b10";
 
 pub fn requested(max_attempts: i32) -> Requested {
     Requested {
+        origin: None,
         subscription_id: SubscriptionId::parse(SUB).unwrap(),
         rules: vec![],
         priority: 0,
