@@ -655,9 +655,9 @@ async fn status_reflects_each_lifecycle_step_and_history_shows_it() {
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds[..3], ["Requested", "Claimed", "Failed"]);
     assert_eq!(kinds.last(), Some(&"Completed"));
-    assert!(events
-        .iter()
-        .all(|e| e["payload"]["v"] == 1 && e["position"].is_i64()));
+    assert!(events.iter().all(
+        |e| e["payload"]["v"] == scanledger::ledger::PAYLOAD_VERSION && e["position"].is_i64()
+    ));
     assert_projection_matches_ledger(&app.env.ledger).await;
 }
 
