@@ -44,6 +44,29 @@ pub enum Command {
     /// Inspect, verify and rebuild read models from the ledger.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Import history from an older system, explicitly.
+    #[command(subcommand)]
+    Backfill(BackfillCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackfillCommand {
+    /// Import the OpenShield `scans` and `findings` tables (running it twice adds nothing).
+    Openshield {
+        /// Connection URL of the OpenShield database (read only; never logged).
+        #[arg(long = "from", env = "OPENSHIELD_DATABASE_URL", hide_env_values = true)]
+        from: String,
+        /// What to do with scans still pending, running or without status there.
+        /// Required when any exist.
+        #[arg(long, value_enum)]
+        non_terminal: Option<crate::backfill::NonTerminal>,
+        /// Print what would be appended; append nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Scans per read and per append transaction.
+        #[arg(long, default_value_t = 200)]
+        batch: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,13 +327,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(args) => serve(&db, &cli.db, None, Some(args)).await,
         Command::Tokens(cmd) => tokens(&db, cmd).await,
         Command::Projections(cmd) => projections(&db, cmd).await,
+        Command::Backfill(cmd) => backfill(&db, cmd).await,
     };
     drop(db);
     result
 }
 
 /// Prints `applied/total (rate/s)` on stderr, rewriting one line on a terminal.
-fn progress_printer(what: &'static str) -> impl FnMut(u64, u64, f64) + Send {
+fn progress_printer(what: &'static str, unit: &'static str) -> impl FnMut(u64, u64, f64) + Send {
     use std::io::IsTerminal;
     let tty = std::io::stderr().is_terminal();
     move |done, total, rate| {
@@ -320,16 +344,16 @@ fn progress_printer(what: &'static str) -> impl FnMut(u64, u64, f64) + Send {
             done as f64 * 100.0 / total as f64
         };
         if tty {
-            eprint!("\r{what}: {done}/{total} events ({pct:.0}%, {rate:.0}/s)   ");
+            eprint!("\r{what}: {done}/{total} {unit} ({pct:.0}%, {rate:.0}/s)   ");
         } else {
-            eprintln!("{what}: {done}/{total} events ({pct:.0}%, {rate:.0}/s)");
+            eprintln!("{what}: {done}/{total} {unit} ({pct:.0}%, {rate:.0}/s)");
         }
     }
 }
 
 async fn rebuild(db: &Db, name: &str) -> anyhow::Result<()> {
     let mut conn = db.database.owner_connection().await?;
-    let mut progress = progress_printer("rebuild");
+    let mut progress = progress_printer("rebuild", "events");
     let report = crate::projection::rebuild::rebuild(&mut conn, name, &mut progress).await?;
     eprintln!();
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -351,7 +375,7 @@ async fn projections(db: &Db, cmd: &ProjectionsCommand) -> anyhow::Result<()> {
         }
         ProjectionsCommand::Verify { name } => {
             let mut conn = db.database.owner_connection().await?;
-            let mut progress = progress_printer("verify");
+            let mut progress = progress_printer("verify", "events");
             let report = crate::projection::rebuild::verify(&mut conn, name, &mut progress).await?;
             eprintln!();
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -370,6 +394,36 @@ async fn projections(db: &Db, cmd: &ProjectionsCommand) -> anyhow::Result<()> {
         }
         ProjectionsCommand::Rebuild { name } => rebuild(db, name).await,
     }
+}
+
+async fn backfill(db: &Db, cmd: &BackfillCommand) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let BackfillCommand::Openshield {
+        from,
+        non_terminal,
+        dry_run,
+        batch,
+    } = cmd;
+    let options =
+        std::str::FromStr::from_str(from).context("the --from URL is not a PostgreSQL URL")?;
+    let mut src = sqlx::PgConnection::connect_with(&options)
+        .await
+        .context("connecting to the OpenShield database")?;
+    let pool = db.database.app_pool(2).await?;
+    let ledger = Ledger::new(pool.clone());
+    let opts = crate::backfill::BackfillOptions {
+        non_terminal: *non_terminal,
+        dry_run: *dry_run,
+        batch: (*batch).clamp(1, 10_000),
+        max_attempts: 3,
+    };
+    let mut progress = progress_printer("backfill", "scans");
+    let report =
+        crate::backfill::openshield::import(&mut src, &ledger, &opts, &mut progress).await?;
+    eprintln!();
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    pool.close().await;
+    Ok(())
 }
 
 async fn tokens(db: &Db, cmd: &TokensCommand) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! immutable fact in PostgreSQL.
 
 pub mod api;
+pub mod backfill;
 pub mod cli;
 pub mod ledger;
 pub mod pg;

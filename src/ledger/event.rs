@@ -235,6 +235,8 @@ pub enum FailureCode {
     InvalidInventory,
     /// The worker stopped heart-beating and its lease ran out.
     LeaseExpired,
+    /// The scan failed in the system its history was imported from.
+    ImportedFailure,
 }
 
 impl FailureCode {
@@ -250,6 +252,7 @@ impl FailureCode {
             Self::TargetNotFound => "The scan target was not found or is not readable.",
             Self::InvalidInventory => "The inventory source returned data that could not be read.",
             Self::LeaseExpired => "The worker running the scan stopped responding.",
+            Self::ImportedFailure => "The scan failed in the system its history was imported from.",
         }
     }
 
@@ -263,7 +266,8 @@ impl FailureCode {
             Self::Internal
             | Self::CredentialsRejected
             | Self::TargetNotFound
-            | Self::InvalidInventory => false,
+            | Self::InvalidInventory
+            | Self::ImportedFailure => false,
         }
     }
 }
@@ -396,6 +400,9 @@ pub struct Finding {
     pub frameworks: serde_json::Value,
     /// What matched (e.g. the offending NSG rule and port range).
     pub details: serde_json::Value,
+    /// When it was detected, if not when its scan completed (imported history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_at: Option<DateTime<Utc>>,
 }
 
 impl Finding {

@@ -307,6 +307,40 @@ impl Ledger {
         rows.into_iter().map(decode_row).collect()
     }
 
+    /// Append whole new streams (imported history) in one transaction. Each stream starts
+    /// with `Requested` at expected version 0 and continues at 1, 2, …; the database checks
+    /// every event as it would a live one.
+    pub async fn import(
+        &self,
+        streams: Vec<Vec<NewEvent>>,
+    ) -> Result<Vec<RecordedEvent>, AppendError> {
+        let batch: Vec<NewEvent> = streams.into_iter().flatten().collect();
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let recorded =
+            commit(&mut tx, batch, HashMap::new())
+                .await
+                .map_err(|e| match classify(e) {
+                    Refusal::Constraint(constraint) => AppendError::Rejected {
+                        scan_id: ScanId(Uuid::nil()),
+                        constraint,
+                    },
+                    Refusal::Other(e) => e.into(),
+                })?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Which of `ids` already have a stream.
+    pub async fn existing(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT scan_id FROM scan_events WHERE kind = 'Requested' AND scan_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// Append one event at an expected version.
     pub async fn append(&self, event: NewEvent) -> Result<RecordedEvent, AppendError> {
         let mut results = self.append_many(vec![event]).await?;
@@ -641,10 +675,11 @@ async fn insert_findings(
                                        frameworks, details, detected_at)
                  SELECT scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
                         resource_id, resource_name, resource_type, description, remediation,
-                        coalesce(frameworks, '{}'), coalesce(details, '{}'), $2
+                        coalesce(frameworks, '{}'), coalesce(details, '{}'), coalesce(detected_at, $2)
                    FROM jsonb_to_recordset($1) AS f(scan_id uuid, attempt int, fingerprint text, rule_id text,
                         rule_name text, severity text, category text, resource_id text, resource_name text,
-                        resource_type text, description text, remediation text, frameworks jsonb, details jsonb)",
+                        resource_type text, description text, remediation text, frameworks jsonb, details jsonb,
+                        detected_at timestamptz)",
             )
             .bind(serde_json::Value::Array(rows))
             .bind(e.recorded_at)

@@ -328,5 +328,6 @@ pub fn finding(
         remediation: "how to fix it".into(),
         frameworks: serde_json::json!({"cis_azure": ["3.1"]}),
         details: serde_json::json!({"property": "supportsHttpsTrafficOnly", "value": false}),
+        detected_at: None,
     }
 }

@@ -1,0 +1,297 @@
+//! Backfill from an OpenShield database: history lands terminal with its original times,
+//! nothing is queued silently, and a second run appends nothing.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use scanledger::pg::quote_ident;
+use scanledger::pg::testing::TestCluster;
+use sqlx::Connection;
+
+const BIN: &str = env!("CARGO_BIN_EXE_scanledger");
+
+/// The OpenShield schema as the older service created it.
+const LEGACY_SCHEMA: &str = "
+CREATE TABLE scans (
+    scan_id uuid PRIMARY KEY, subscription_id text, started_at timestamptz, claimed_at timestamptz,
+    completed_at timestamptz, total_findings int, score int, cve_enrichment_status text,
+    status text, attempt_count int, error_message text);
+CREATE TABLE findings (
+    id serial PRIMARY KEY, scan_id uuid, rule_id text, rule_name text, severity text, category text,
+    resource_id text, resource_name text, resource_type text, description text, remediation text,
+    playbook text, frameworks jsonb, metadata jsonb, cve_references jsonb, cvss_score float,
+    exploit_available bool, detected_at timestamptz);
+";
+
+struct Legacy {
+    url: String,
+    ids: Vec<(uuid::Uuid, Option<&'static str>)>,
+}
+
+/// A legacy database with one scan per status (and a NULL one), completed ones with findings.
+async fn legacy_db() -> Legacy {
+    let cluster = TestCluster::shared(&test_root(), false).cluster();
+    let name = format!("openshield_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect_with(&cluster.connect_options("postgres"))
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {}", quote_ident(&name)))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut db = sqlx::PgConnection::connect_with(&cluster.connect_options(&name))
+        .await
+        .unwrap();
+    sqlx::raw_sql(LEGACY_SCHEMA).execute(&mut db).await.unwrap();
+    let statuses = [
+        Some("completed"),
+        Some("completed"),
+        Some("failed"),
+        Some("pending"),
+        Some("running"),
+        None,
+    ];
+    let mut ids = Vec::new();
+    for (i, status) in statuses.iter().enumerate() {
+        let id = uuid::Uuid::new_v4();
+        ids.push((id, *status));
+        sqlx::query(
+            "INSERT INTO scans (scan_id, subscription_id, started_at, claimed_at, completed_at, total_findings, score,
+                                status, attempt_count, error_message)
+             VALUES ($1, $2, timestamptz '2024-03-01 10:00:00+00' + make_interval(days => $3),
+                     timestamptz '2024-03-01 10:00:05+00' + make_interval(days => $3),
+                     CASE WHEN $4 IN ('completed', 'failed') THEN timestamptz '2024-03-01 10:07:00+00' + make_interval(days => $3) END,
+                     $5, 70, $4, 1, CASE WHEN $4 = 'failed' THEN 'HTTPError 401 token=eyJsecret request-id=abc' END)",
+        )
+        .bind(id)
+        .bind(SUB)
+        .bind(i as i32)
+        .bind(*status)
+        .bind(if i == 0 { 3 } else { 0 })
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    for (rule, severity) in [
+        ("storage-https", "High"),
+        ("nsg-ssh", "CRITICAL"),
+        ("kv-purge", "Medium"),
+    ] {
+        sqlx::query(
+            "INSERT INTO findings (scan_id, rule_id, rule_name, severity, category, resource_id, resource_name,
+                                   resource_type, description, remediation, frameworks, metadata, cvss_score, detected_at)
+             VALUES ($1, $2, $2 || ' rule', $3, 'security', '/subscriptions/' || $4 || '/rg/res-' || $2, 'res-' || $2,
+                     'Microsoft.Test/things', 'desc', 'fix', '[\"CIS 1.1\"]', '{\"port\": 22}', 7.5,
+                     timestamptz '2024-03-01 10:06:00+00')",
+        )
+        .bind(ids[0].0)
+        .bind(rule)
+        .bind(severity)
+        .bind(SUB)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    Legacy {
+        url: cluster.url(&name),
+        ids,
+    }
+}
+
+fn backfill(env: &TestEnv, legacy: &Legacy, extra: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["backfill", "openshield", "--from", &legacy.url])
+        .args(extra)
+        .env("DATABASE_URL", &env.db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_lands_terminal_with_its_times_and_a_rerun_adds_nothing() {
+    let env = env().await;
+    let legacy = legacy_db().await;
+    // A worker runs the whole time: it must find nothing to claim.
+    let w = spawn_worker(
+        &env.ledger,
+        Arc::new(ScriptedJob::new(Behaviour::Succeed)),
+        fast_config("bystander"),
+    );
+
+    // Unfinished rows are never queued silently.
+    let refused = backfill(&env, &legacy, &[]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--non-terminal") && stderr.contains("3 OpenShield scans"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&legacy.ids[3].0.to_string()),
+        "the unfinished scans are listed: {stderr}"
+    );
+    assert_eq!(
+        count(&env.pool, "SELECT count(*) FROM scan_events").await,
+        0
+    );
+
+    let dry = backfill(&env, &legacy, &["--non-terminal", "cancel", "--dry-run"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("Requested → Claimed → Completed"));
+    assert_eq!(
+        count(&env.pool, "SELECT count(*) FROM scan_events").await,
+        0,
+        "a dry run appends nothing"
+    );
+
+    let done = backfill(&env, &legacy, &["--non-terminal", "cancel"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(
+        (
+            report["completed"].as_u64(),
+            report["failed"].as_u64(),
+            report["cancelled"].as_u64()
+        ),
+        (Some(2), Some(1), Some(3))
+    );
+    assert_eq!(report["findings"], 3);
+    let events = count(&env.pool, "SELECT count(*) FROM scan_events").await;
+    assert_eq!(events, 3 * 3 + 3 * 2);
+
+    // Nothing imported is pending or claimed by a worker.
+    assert_eq!(
+        count(
+            &env.pool,
+            "SELECT count(*) FROM scan_status WHERE status IN ('pending', 'running')"
+        )
+        .await,
+        0
+    );
+    w.stop().await;
+    assert_eq!(
+        count(&env.pool, "SELECT count(*) FROM scan_events WHERE kind = 'Claimed' AND worker_id <> 'backfill:openshield'").await,
+        0
+    );
+
+    // Original times, statuses and findings.
+    for (i, (id, status)) in legacy.ids.iter().enumerate() {
+        let row = status_of(&env.ledger, scanledger::ledger::ScanId(*id)).await;
+        let day = chrono::Duration::days(i as i64);
+        let started: chrono::DateTime<chrono::Utc> = "2024-03-01T10:00:00Z".parse().unwrap();
+        assert_eq!(row.requested_at, started + day, "scan {i}");
+        let expected = match status {
+            Some("completed") => "completed",
+            Some("failed") => "failed",
+            _ => "cancelled",
+        };
+        assert_eq!(
+            serde_json::to_value(row.status).unwrap(),
+            expected,
+            "scan {i}"
+        );
+        if matches!(status, Some("completed" | "failed")) {
+            let finished: chrono::DateTime<chrono::Utc> = "2024-03-01T10:07:00Z".parse().unwrap();
+            assert_eq!(row.finished_at, Some(finished + day));
+            assert_eq!(
+                row.claimed_at,
+                Some(started + day + chrono::Duration::seconds(5))
+            );
+        }
+    }
+    let failed = status_of(&env.ledger, scanledger::ledger::ScanId(legacy.ids[2].0)).await;
+    let err = failed.error.unwrap();
+    assert_eq!(err.code, scanledger::ledger::FailureCode::ImportedFailure);
+    let all_payloads: String =
+        sqlx::query_scalar("SELECT string_agg(payload::text, ' ') FROM scan_events")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert!(
+        !all_payloads.contains("eyJsecret"),
+        "legacy error text stays out of the ledger"
+    );
+    assert!(all_payloads.contains("\"backfilled_from\": \"openshield\""));
+    let (n, detected, sev): (i64, Option<chrono::DateTime<chrono::Utc>>, Option<String>) = sqlx::query_as(
+        "SELECT count(*), min(detected_at), min(severity) FILTER (WHERE rule_id = 'nsg-ssh') FROM findings WHERE scan_id = $1",
+    )
+    .bind(legacy.ids[0].0)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(detected, Some("2024-03-01T10:06:00Z".parse().unwrap()));
+    assert_eq!(sev.as_deref(), Some("critical"));
+    let summary = status_of(&env.ledger, scanledger::ledger::ScanId(legacy.ids[0].0))
+        .await
+        .summary
+        .unwrap();
+    assert_eq!(
+        summary.findings, 3,
+        "the summary agrees with the stored findings"
+    );
+
+    // A second run appends nothing.
+    let again = backfill(&env, &legacy, &["--non-terminal", "cancel"]);
+    assert!(again.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (
+            report["already_imported"].as_u64(),
+            report["events_appended"].as_u64()
+        ),
+        (Some(6), Some(0))
+    );
+    assert_eq!(
+        count(&env.pool, "SELECT count(*) FROM scan_events").await,
+        events
+    );
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env.ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requeued_rows_are_run_by_workers_and_skipped_rows_are_not_imported() {
+    let env = env().await;
+    let legacy = legacy_db().await;
+    let skip = backfill(&env, &legacy, &["--non-terminal", "skip"]);
+    assert!(skip.status.success());
+    assert_eq!(
+        count(&env.pool, "SELECT count(*) FROM scan_status").await,
+        3,
+        "only the finished scans"
+    );
+    let requeue = backfill(&env, &legacy, &["--non-terminal", "requeue"]);
+    assert!(
+        requeue.status.success(),
+        "{}",
+        String::from_utf8_lossy(&requeue.stderr)
+    );
+    assert_eq!(count_status(&env.pool, "pending").await, 3);
+    let w = spawn_worker(
+        &env.ledger,
+        Arc::new(ScriptedJob::new(Behaviour::Succeed)),
+        fast_config("runner"),
+    );
+    wait_until(
+        "the requeued scans ran",
+        Duration::from_secs(20),
+        || async { count_status(&env.pool, "completed").await == 5 },
+    )
+    .await;
+    w.stop().await;
+    assert_projection_matches_ledger(&env.ledger).await;
+}
