@@ -304,18 +304,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = cli.db.open().await?;
     // Projection commands inspect or repair a projection the start-up check refuses.
     let projection_cmd = matches!(cli.command, Command::Projections(_));
-    match db.database.migrate().await {
-        Ok(()) => {}
-        // The projection must be rebuilt: by this command, or because the operator asked.
-        Err(PgError::Migrate(
-            MigrateError::ProjectionVersion { name, .. } | MigrateError::ProjectionMissing { name },
-        )) if projection_cmd || cli.db.rebuild_projections => {
-            if !projection_cmd {
+    // A projection the start-up check refuses is rebuilt when the operator asked for it
+    // (--rebuild-projections); projection commands run anyway, to inspect or repair it.
+    let mut rebuilt: Vec<String> = Vec::new();
+    loop {
+        match db.database.migrate().await {
+            Ok(()) => break,
+            Err(PgError::Migrate(
+                MigrateError::ProjectionVersion { name, .. }
+                | MigrateError::ProjectionMissing { name },
+            )) if projection_cmd || cli.db.rebuild_projections => {
+                if projection_cmd {
+                    break;
+                }
+                if rebuilt.contains(&name) {
+                    anyhow::bail!(
+                        "projection {name} still fails the start-up check after a rebuild"
+                    );
+                }
                 tracing::warn!(projection = %name, "rebuilding the projection before serving (--rebuild-projections)");
                 rebuild(&db, &name).await?;
+                rebuilt.push(name);
             }
+            Err(e) => return Err(anyhow::Error::new(e).context("migrating the database")),
         }
-        Err(e) => return Err(anyhow::Error::new(e).context("migrating the database")),
     }
     let result = match &cli.command {
         Command::Migrate => {
@@ -357,10 +369,6 @@ async fn rebuild(db: &Db, name: &str) -> anyhow::Result<()> {
     let report = crate::projection::rebuild::rebuild(&mut conn, name, &mut progress).await?;
     eprintln!();
     println!("{}", serde_json::to_string_pretty(&report)?);
-    db.database
-        .migrate()
-        .await
-        .context("migrating after the rebuild")?;
     Ok(())
 }
 

@@ -974,6 +974,8 @@ async fn findings_per_scan_and_latest_per_subscription_with_openshield_fields() 
         |e| matches!(e, WorkerEvent::Finished { scan_id, .. } if *scan_id == old),
     )
     .await;
+    // No worker runs while the next scan is requested and scripted.
+    w.stop().await;
     let new = app.trigger(SUB).await;
     let mut many: Vec<_> = (0..7)
         .map(|i| {
@@ -992,6 +994,7 @@ async fn findings_per_scan_and_latest_per_subscription_with_openshield_fields() 
         "network",
     ));
     job.script(new, [Behaviour::Find(many)]);
+    let mut w = spawn_worker(&app.env.ledger, job.clone(), fast_config("finder-2"));
     wait_event(
         &mut w.events,
         Duration::from_secs(10),

@@ -70,15 +70,19 @@ async fn verify_reports_exactly_the_rows_that_differ() {
     let report = rebuild::verify(&mut owner, "scan_status", &mut quiet)
         .await
         .unwrap();
-    let mut named: Vec<_> = report.differences.iter().map(|d| d.scan_id).collect();
+    let mut named: Vec<String> = report
+        .differences
+        .iter()
+        .map(|d| d.key["scan_id"].as_str().unwrap().to_string())
+        .collect();
     named.sort();
-    let mut expected = vec![ids[3], ids[7]];
+    let mut expected = vec![ids[3].to_string(), ids[7].to_string()];
     expected.sort();
     assert_eq!(named, expected);
     let missing = report
         .differences
         .iter()
-        .find(|d| d.scan_id == ids[7])
+        .find(|d| d.key["scan_id"] == ids[7].to_string())
         .unwrap();
     assert!(missing.live.is_none() && missing.replayed.is_some());
     let bad = cli(&env.db.url, &["projections", "verify", "scan_status"]);
@@ -218,7 +222,12 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
         status.status.success(),
         "status works on a stale projection"
     );
-    let line: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&status.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per projection");
+    let line = lines.iter().find(|l| l["name"] == "scan_status").unwrap();
     assert_eq!(
         (
             line["stored_version"].as_i64(),
@@ -264,4 +273,105 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
         "{indexes:?}"
     );
     assert_projection_matches_ledger(&env.ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_history_follows_findings_across_scans_and_rebuilds_identically() {
+    use scanledger::ledger::Severity;
+    use scanledger::worker::WorkerEvent;
+    let env = env().await;
+    let (a, b, c) = (
+        finding("storage-https-only", "st1", Severity::High, "storage"),
+        finding("nsg-ssh-open", "nsg1", Severity::Critical, "network"),
+        finding("kv-purge-protection", "kv1", Severity::Medium, "keyvault"),
+    );
+    // Four scans of one subscription: a always; b appears, disappears, reappears; c fixed.
+    let plans = [
+        vec![a.clone(), c.clone()],
+        vec![a.clone(), b.clone()],
+        vec![a.clone()],
+        vec![a.clone(), b.clone()],
+    ];
+    let job = Arc::new(ScriptedJob::new(Behaviour::Succeed));
+    let mut w = spawn_worker(&env.ledger, job.clone(), fast_config("history"));
+    let mut scans = Vec::new();
+    for plan in plans {
+        // Scripted before it is requested: the worker may claim it at once.
+        let id = scanledger::ledger::ScanId::new();
+        job.script(id, [Behaviour::Find(plan)]);
+        env.ledger
+            .request(vec![scanledger::ledger::NewScan {
+                scan_id: id,
+                request: requested(3),
+            }])
+            .await
+            .unwrap();
+        wait_event(
+            &mut w.events,
+            Duration::from_secs(10),
+            |e| matches!(e, WorkerEvent::Finished { scan_id, .. } if *scan_id == id),
+        )
+        .await;
+        scans.push(id);
+    }
+    w.stop().await;
+    let row = |fp: String| {
+        let pool = env.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, uuid::Uuid, uuid::Uuid, Option<uuid::Uuid>, i32)>(
+                "SELECT state, first_seen_scan, last_seen_scan, resolved_scan, reopened_count
+                   FROM finding_history WHERE fingerprint = $1",
+            )
+            .bind(fp)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        row(a.fingerprint.clone()).await,
+        ("open".into(), scans[0].0, scans[3].0, None, 0)
+    );
+    assert_eq!(
+        row(b.fingerprint.clone()).await,
+        ("open".into(), scans[1].0, scans[3].0, None, 1)
+    );
+    assert_eq!(
+        row(c.fingerprint.clone()).await,
+        (
+            "resolved".into(),
+            scans[0].0,
+            scans[0].0,
+            Some(scans[1].0),
+            0
+        )
+    );
+
+    let mut owner = env.db.owner.owner_connection().await.unwrap();
+    let report = rebuild::verify(&mut owner, "finding_history", &mut quiet)
+        .await
+        .unwrap();
+    assert_eq!((report.rows, report.differences.len()), (3, 0));
+    sqlx::query("UPDATE finding_history SET reopened_count = 9 WHERE fingerprint = $1")
+        .bind(&a.fingerprint)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let report = rebuild::verify(&mut owner, "finding_history", &mut quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.differences.len(), 1);
+    assert_eq!(
+        report.differences[0].key["fingerprint"],
+        a.fingerprint.as_str()
+    );
+    rebuild::rebuild(&mut owner, "finding_history", &mut quiet)
+        .await
+        .unwrap();
+    assert!(rebuild::verify(&mut owner, "finding_history", &mut quiet)
+        .await
+        .unwrap()
+        .differences
+        .is_empty());
+    assert_eq!(row(a.fingerprint.clone()).await.4, 0);
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 pub use event::*;
 
+use crate::projection::finding_history;
 use crate::projection::scan_status::{self, ScanStatus};
 
 /// Channel notified (once per transaction) when a scan became claimable.
@@ -569,6 +570,51 @@ pub(crate) async fn unapplied(
     rows.into_iter().map(decode_row).collect()
 }
 
+/// `Completed` events after `after_seq` in `seq` order, each with its scan's subscription
+/// (from its `Requested`), read on the caller's connection (for replays).
+pub(crate) async fn completions(
+    conn: &mut PgConnection,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<(RecordedEvent, String)>, LedgerError> {
+    let rows = sqlx::query(
+        "SELECT e.seq, e.scan_id, e.version, e.kind, e.attempt, e.worker_id, e.payload, e.recorded_at,
+                e.tx_id::text::bigint AS tx_id, r.payload ->> 'subscription_id' AS subscription_id
+           FROM scan_events e JOIN scan_events r ON r.scan_id = e.scan_id AND r.kind = 'Requested'
+          WHERE e.kind = 'Completed' AND e.seq > $1
+          ORDER BY e.seq LIMIT $2",
+    )
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let sub: String = row.try_get("subscription_id")?;
+            Ok((decode_row(row)?, sub))
+        })
+        .collect()
+}
+
+/// The stored findings of `scans`, by scan.
+pub(crate) async fn findings_of(
+    conn: &mut PgConnection,
+    scans: &[Uuid],
+) -> Result<HashMap<ScanId, Vec<Finding>>, LedgerError> {
+    let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
+        "SELECT scan_id, to_jsonb(f) FROM findings f WHERE scan_id = ANY($1) ORDER BY finding_id",
+    )
+    .bind(scans)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: HashMap<ScanId, Vec<Finding>> = HashMap::new();
+    for (scan, v) in rows {
+        let f: Finding = serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        out.entry(ScanId(scan)).or_default().push(f);
+    }
+    Ok(out)
+}
+
 /// The columns `decode_row` reads.
 const EVENT_COLUMNS: &str =
     "seq, scan_id, version, kind, attempt, worker_id, payload, recorded_at, tx_id::text::bigint AS tx_id";
@@ -780,6 +826,24 @@ async fn commit(
         ids.iter().filter_map(|id| prev.get(id)).collect()
     };
     scan_status::upsert(tx, &touched).await?;
+
+    // Inline finding history: each completion, in order.
+    for e in &recorded {
+        let Event::Completed(c) = &e.event else {
+            continue;
+        };
+        let Some(row) = prev.get(&e.scan_id) else {
+            continue;
+        };
+        let completion = finding_history::Completion {
+            subscription_id: &row.subscription_id,
+            scan_id: e.scan_id,
+            at: c.origin.as_ref().map_or(e.recorded_at, |o| o.occurred_at),
+            seq: e.seq,
+            findings: &c.findings,
+        };
+        finding_history::apply(tx, finding_history::TABLE, &completion).await?;
+    }
 
     // At most one round trip, once per transaction: NOTIFY serializes commits on a global
     // lock. Claims and heartbeats notify no one (see CHANGES_CHANNEL).

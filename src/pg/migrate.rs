@@ -20,11 +20,18 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
 ];
 
 /// Projection DDL: (name, version, sql) for the version this build folds into.
-pub const PROJECTIONS: &[(&str, i32, &str)] = &[(
-    "scan_status",
-    1,
-    include_str!("../../projections/scan_status/v1.sql"),
-)];
+pub const PROJECTIONS: &[(&str, i32, &str)] = &[
+    (
+        "scan_status",
+        1,
+        include_str!("../../projections/scan_status/v1.sql"),
+    ),
+    (
+        "finding_history",
+        1,
+        include_str!("../../projections/finding_history/v1.sql"),
+    ),
+];
 
 /// Serializes concurrent `migrate` runs (several replicas starting at once).
 const LOCK_KEY: i64 = 0x5ca1_1ed6;

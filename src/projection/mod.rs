@@ -2,6 +2,7 @@
 //! used both inline (in the append transaction) and by rebuilds, so the two cannot
 //! disagree. Nothing outside this module writes projection tables.
 
+pub mod finding_history;
 pub mod rebuild;
 pub mod scan_status;
 

@@ -1,12 +1,13 @@
 //! Operator commands over projections: `status`, `verify` and `rebuild`.
 //!
-//! Both replays run the same fold as the inline path. `verify` folds the whole ledger
-//! into a temporary table inside one REPEATABLE READ transaction and compares it with the
-//! live table *in the same snapshot*, so concurrent writers cannot cause false
-//! differences. `rebuild` folds into a shadow table while the service keeps writing, then
+//! Replays run the same folds as the inline path. `verify` folds the ledger into a
+//! temporary table inside one REPEATABLE READ transaction and compares it with the live
+//! table *in the same snapshot*, so concurrent writers cannot cause false differences.
+//! `rebuild scan_status` folds into a shadow table while the service keeps writing, then
 //! catches up with every event the shadow has not applied (commit order does not matter:
-//! it compares stream versions), and swaps the shadow in under a short EXCLUSIVE lock
-//! that makes writers wait, not fail.
+//! it compares stream versions), and swaps the shadow in under a short EXCLUSIVE lock that
+//! makes writers wait, not fail. `rebuild finding_history` holds that lock for the whole
+//! replay: only completions wait; polls, claims and heartbeats go on.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,8 +15,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
-use super::scan_status::{self, fold, FoldError, ScanStatus, TABLE};
-use crate::ledger::{self, LedgerError, RecordedEvent, ScanId};
+use super::finding_history;
+use super::scan_status::{self, fold, FoldError, ScanStatus};
+use crate::ledger::{self, Event, LedgerError, RecordedEvent, ScanId};
 use crate::pg::migrate::PROJECTIONS;
 
 /// Events folded per round trip.
@@ -23,7 +25,7 @@ const BATCH: i64 = 5_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
-    #[error("unknown projection {0:?}; known: scan_status")]
+    #[error("unknown projection {0:?}; known: scan_status, finding_history")]
     Unknown(String),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -37,18 +39,38 @@ pub enum RebuildError {
     },
 }
 
-fn known(name: &str) -> Result<(i32, &'static str), RebuildError> {
-    PROJECTIONS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, v, sql)| (*v, *sql))
-        .ok_or_else(|| RebuildError::Unknown(name.to_string()))
+/// The projections this build knows: name (= table), key columns, version, DDL.
+#[derive(Clone, Copy)]
+struct Projection {
+    name: &'static str,
+    key: &'static [&'static str],
+    version: i32,
+    ddl: &'static str,
 }
 
-/// Progress reports: (events applied, events to apply, events per second).
+fn known(name: &str) -> Result<Projection, RebuildError> {
+    let (name, version, ddl) = PROJECTIONS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .copied()
+        .ok_or_else(|| RebuildError::Unknown(name.to_string()))?;
+    let key: &'static [&'static str] = if name == scan_status::TABLE {
+        &["scan_id"]
+    } else {
+        &["subscription_id", "fingerprint"]
+    };
+    Ok(Projection {
+        name,
+        key,
+        version,
+        ddl,
+    })
+}
+
+/// Progress reports: (applied, to apply, per second).
 pub type ProgressFn<'a> = &'a mut (dyn FnMut(u64, u64, f64) + Send);
 
-/// Fold `events` (in `seq` order) into `table`.
+/// Fold `events` (in `seq` order) into a scan_status-shaped `table`.
 async fn apply(
     conn: &mut PgConnection,
     table: &str,
@@ -70,7 +92,7 @@ async fn apply(
 }
 
 /// Fold every event visible in the connection's snapshot into `table`, in `seq` order.
-async fn replay_snapshot(
+async fn replay_status(
     conn: &mut PgConnection,
     table: &str,
     progress: ProgressFn<'_>,
@@ -104,6 +126,61 @@ async fn replay_snapshot(
     Ok(applied)
 }
 
+/// Fold every completion visible in the connection's snapshot into a finding-history table.
+async fn replay_history(
+    conn: &mut PgConnection,
+    table: &str,
+    progress: ProgressFn<'_>,
+) -> Result<u64, RebuildError> {
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM scan_events WHERE kind = 'Completed'")
+            .fetch_one(&mut *conn)
+            .await?;
+    let started = Instant::now();
+    let (mut after, mut applied) = (0i64, 0u64);
+    loop {
+        let batch = ledger::completions(conn, after, 1_000).await?;
+        let Some((last, _)) = batch.last() else { break };
+        after = last.seq;
+        let ids: Vec<uuid::Uuid> = batch.iter().map(|(e, _)| e.scan_id.0).collect();
+        let mut findings = ledger::findings_of(conn, &ids).await?;
+        for (e, subscription_id) in &batch {
+            let Event::Completed(c) = &e.event else {
+                continue;
+            };
+            let found = findings.remove(&e.scan_id).unwrap_or_default();
+            let completion = finding_history::Completion {
+                subscription_id,
+                scan_id: e.scan_id,
+                at: c.origin.as_ref().map_or(e.recorded_at, |o| o.occurred_at),
+                seq: e.seq,
+                findings: &found,
+            };
+            finding_history::apply(conn, table, &completion).await?;
+        }
+        applied += batch.len() as u64;
+        progress(
+            applied,
+            total as u64,
+            applied as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        );
+    }
+    Ok(applied)
+}
+
+async fn replay(
+    conn: &mut PgConnection,
+    p: Projection,
+    table: &str,
+    progress: ProgressFn<'_>,
+) -> Result<u64, RebuildError> {
+    if p.name == scan_status::TABLE {
+        replay_status(conn, table, progress).await
+    } else {
+        replay_history(conn, table, progress).await
+    }
+}
+
 /// Fold what `table` has not applied yet (written by transactions from `min_tx` on).
 async fn catch_up(conn: &mut PgConnection, table: &str, min_tx: i64) -> Result<u64, RebuildError> {
     let mut applied = 0;
@@ -117,10 +194,10 @@ async fn catch_up(conn: &mut PgConnection, table: &str, min_tx: i64) -> Result<u
     }
 }
 
-/// One row where the live table and the replay disagree.
+/// One row where the live table and the replay disagree (`key`: its key columns).
 #[derive(Debug, Serialize)]
 pub struct RowDifference {
-    pub scan_id: ScanId,
+    pub key: serde_json::Value,
     pub live: Option<serde_json::Value>,
     pub replayed: Option<serde_json::Value>,
 }
@@ -140,31 +217,41 @@ pub async fn verify(
     name: &str,
     progress: ProgressFn<'_>,
 ) -> Result<VerifyReport, RebuildError> {
-    known(name)?;
+    let p = known(name)?;
+    let table = p.name;
     let mut tx = owner.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .execute(&mut *tx)
         .await?;
-    let scratch = "scan_status_verify";
+    let scratch = format!("{table}_verify");
     sqlx::raw_sql(&format!(
-        "CREATE TEMP TABLE {scratch} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS) ON COMMIT DROP;
-         ALTER TABLE {scratch} ADD PRIMARY KEY (scan_id)"
+        "CREATE TEMP TABLE {scratch} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS) ON COMMIT DROP;
+         ALTER TABLE {scratch} ADD PRIMARY KEY ({})",
+        p.key.join(", ")
     ))
     .execute(&mut *tx)
     .await?;
-    let events = replay_snapshot(&mut tx, scratch, progress).await?;
-    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {TABLE}"))
+    let events = replay(&mut tx, p, &scratch, progress).await?;
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
         .fetch_one(&mut *tx)
         .await?;
+    let join: Vec<String> = p.key.iter().map(|k| format!("r.{k} = l.{k}")).collect();
+    let key_obj: Vec<String> = p
+        .key
+        .iter()
+        .map(|k| format!("'{k}', coalesce(to_jsonb(l.{k}), to_jsonb(r.{k}))"))
+        .collect();
     let diffs: Vec<(
-        uuid::Uuid,
+        serde_json::Value,
         Option<serde_json::Value>,
         Option<serde_json::Value>,
     )> = sqlx::query_as(&format!(
-        "SELECT coalesce(l.scan_id, r.scan_id), to_jsonb(l), to_jsonb(r)
-           FROM {TABLE} l FULL JOIN {scratch} r ON r.scan_id = l.scan_id
-          WHERE to_jsonb(l) IS DISTINCT FROM to_jsonb(r)
-          ORDER BY 1"
+        "SELECT jsonb_build_object({}), to_jsonb(l), to_jsonb(r)
+               FROM {table} l FULL JOIN {scratch} r ON {}
+              WHERE to_jsonb(l) IS DISTINCT FROM to_jsonb(r)
+              ORDER BY 1",
+        key_obj.join(", "),
+        join.join(" AND ")
     ))
     .fetch_all(&mut *tx)
     .await?;
@@ -175,8 +262,8 @@ pub async fn verify(
         rows,
         differences: diffs
             .into_iter()
-            .map(|(id, live, replayed)| RowDifference {
-                scan_id: ScanId(id),
+            .map(|(key, live, replayed)| RowDifference {
+                key,
                 live,
                 replayed,
             })
@@ -191,24 +278,89 @@ pub struct RebuildReport {
     pub events_replayed: u64,
     pub events_caught_up: u64,
     pub seconds: f64,
-    /// How long writers waited on the swap.
+    /// How long writers waited on the swap (the whole replay for finding_history).
     pub swap_ms: f64,
 }
 
-/// Rebuild `name` at the DDL version this build carries: replay into a shadow table,
-/// catch up, swap in. Runs as the owner; the service may keep running.
+async fn exists(conn: &mut PgConnection, table: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(table)
+        .fetch_one(conn)
+        .await
+}
+
+/// Swap `shadow` in for the live table (indexes renamed to their canonical names) and
+/// record the version. Runs in the caller's transaction, which holds the live table's lock.
+async fn swap(tx: &mut PgConnection, p: Projection, shadow: &str) -> Result<(), RebuildError> {
+    let live = p.name;
+    if exists(tx, live).await? {
+        sqlx::raw_sql(&format!("DROP TABLE {live}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::raw_sql(&format!("ALTER TABLE {shadow} RENAME TO {live}"))
+        .execute(&mut *tx)
+        .await?;
+    let indexes: Vec<String> =
+        sqlx::query_scalar("SELECT indexname FROM pg_indexes WHERE tablename = $1")
+            .bind(live)
+            .fetch_all(&mut *tx)
+            .await?;
+    for index in indexes.iter().filter(|i| i.starts_with(shadow)) {
+        let canonical = index.replacen(shadow, live, 1);
+        sqlx::raw_sql(&format!("ALTER INDEX {index} RENAME TO {canonical}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO projections (name, version) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, built_at = now()",
+    )
+    .bind(p.name)
+    .bind(p.version)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Rebuild `name` at the DDL version this build carries. Runs as the owner; the service
+/// may keep running.
 pub async fn rebuild(
     owner: &mut PgConnection,
     name: &str,
     progress: ProgressFn<'_>,
 ) -> Result<RebuildReport, RebuildError> {
-    let (version, ddl) = known(name)?;
+    let p = known(name)?;
     let started = Instant::now();
-    let shadow = format!("{TABLE}_shadow");
+    let shadow = format!("{}_shadow", p.name);
     // A crashed earlier rebuild may have left its shadow.
     sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {shadow}"))
         .execute(&mut *owner)
         .await?;
+
+    if p.name == finding_history::TABLE {
+        let mut tx = owner.begin().await?;
+        if exists(&mut tx, p.name).await? {
+            sqlx::raw_sql(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", p.name))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::raw_sql(&p.ddl.replace(p.name, &shadow))
+            .execute(&mut *tx)
+            .await?;
+        let replayed = replay(&mut tx, p, &shadow, progress).await?;
+        swap(&mut tx, p, &shadow).await?;
+        tx.commit().await?;
+        let seconds = started.elapsed().as_secs_f64();
+        return Ok(RebuildReport {
+            projection: name.to_string(),
+            version: p.version,
+            events_replayed: replayed,
+            events_caught_up: 0,
+            seconds,
+            swap_ms: seconds * 1000.0,
+        });
+    }
 
     // 1. Everything visible in one snapshot, folded into the shadow.
     let mut tx = owner.begin().await?;
@@ -219,10 +371,10 @@ pub async fn rebuild(
         sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
             .fetch_one(&mut *tx)
             .await?;
-    sqlx::raw_sql(&ddl.replace(TABLE, &shadow))
+    sqlx::raw_sql(&p.ddl.replace(p.name, &shadow))
         .execute(&mut *tx)
         .await?;
-    let replayed = replay_snapshot(&mut tx, &shadow, progress).await?;
+    let replayed = replay(&mut tx, p, &shadow, progress).await?;
     tx.commit().await?;
 
     // 2. Catch up with what was written meanwhile (without blocking writers).
@@ -234,50 +386,20 @@ pub async fn rebuild(
     sqlx::query("SET LOCAL lock_timeout = '30s'")
         .execute(&mut *tx)
         .await?;
-    let live_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(TABLE)
-        .fetch_one(&mut *tx)
-        .await?;
-    if live_exists {
+    if exists(&mut tx, p.name).await? {
         // Every append writes the live table, so once this lock is held every append
         // has committed and none can start.
-        sqlx::raw_sql(&format!("LOCK TABLE {TABLE} IN EXCLUSIVE MODE"))
+        sqlx::raw_sql(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", p.name))
             .execute(&mut *tx)
             .await?;
     }
     caught_up += catch_up(&mut tx, &shadow, min_tx).await?;
-    if live_exists {
-        sqlx::raw_sql(&format!("DROP TABLE {TABLE}"))
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::raw_sql(&format!("ALTER TABLE {shadow} RENAME TO {TABLE}"))
-        .execute(&mut *tx)
-        .await?;
-    let indexes: Vec<String> =
-        sqlx::query_scalar("SELECT indexname FROM pg_indexes WHERE tablename = $1")
-            .bind(TABLE)
-            .fetch_all(&mut *tx)
-            .await?;
-    for index in indexes.iter().filter(|i| i.starts_with(&shadow)) {
-        let canonical = index.replacen(&shadow, TABLE, 1);
-        sqlx::raw_sql(&format!("ALTER INDEX {index} RENAME TO {canonical}"))
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::query(
-        "INSERT INTO projections (name, version) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, built_at = now()",
-    )
-    .bind(name)
-    .bind(version)
-    .execute(&mut *tx)
-    .await?;
+    swap(&mut tx, p, &shadow).await?;
     tx.commit().await?;
     let swap_ms = swap_started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(
         projection = name,
-        version,
+        version = p.version,
         replayed,
         caught_up,
         swap_ms,
@@ -285,7 +407,7 @@ pub async fn rebuild(
     );
     Ok(RebuildReport {
         projection: name.to_string(),
-        version,
+        version: p.version,
         events_replayed: replayed,
         events_caught_up: caught_up,
         seconds: started.elapsed().as_secs_f64(),
@@ -305,43 +427,46 @@ pub struct ProjectionStatus {
     /// Highest global position applied.
     pub last_position: Option<i64>,
     pub ledger_head: Option<i64>,
-    /// Events the projection has not applied (0 for an inline projection in good health).
+    /// Events not applied (exact for scan_status; finding_history keeps no per-scan
+    /// position, so none is reported for it).
     pub lag_events: Option<i64>,
 }
 
 pub async fn status(conn: &mut PgConnection) -> Result<Vec<ProjectionStatus>, RebuildError> {
     let mut out = Vec::new();
+    let ledger_head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM scan_events")
+        .fetch_one(&mut *conn)
+        .await?;
     for &(name, code_version, _) in PROJECTIONS {
         let stored_version: Option<i32> =
             sqlx::query_scalar("SELECT version FROM projections WHERE name = $1")
                 .bind(name)
                 .fetch_optional(&mut *conn)
                 .await?;
-        let ledger_head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM scan_events")
-            .fetch_one(&mut *conn)
-            .await?;
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(TABLE)
-            .fetch_one(&mut *conn)
-            .await?;
-        let (rows, last_position, lag_events) = if exists {
+        let (rows, last_position, lag_events) = if exists(conn, name).await? {
             let (rows, last): (i64, Option<i64>) =
-                sqlx::query_as(&format!("SELECT count(*), max(last_seq) FROM {TABLE}"))
+                sqlx::query_as(&format!("SELECT count(*), max(last_seq) FROM {name}"))
                     .fetch_one(&mut *conn)
                     .await?;
-            let lag: i64 = sqlx::query_scalar(&format!(
-                "SELECT count(*) FROM scan_events e LEFT JOIN {TABLE} p ON p.scan_id = e.scan_id
-                  WHERE e.version > coalesce(p.version, 0)"
-            ))
-            .fetch_one(&mut *conn)
-            .await?;
-            (Some(rows), last, Some(lag))
+            let lag = if name == scan_status::TABLE {
+                Some(
+                    sqlx::query_scalar(&format!(
+                        "SELECT count(*) FROM scan_events e LEFT JOIN {name} p ON p.scan_id = e.scan_id
+                          WHERE e.version > coalesce(p.version, 0)"
+                    ))
+                    .fetch_one(&mut *conn)
+                    .await?,
+                )
+            } else {
+                None
+            };
+            (Some(rows), last, lag)
         } else {
             (None, None, None)
         };
         out.push(ProjectionStatus {
             name: name.to_string(),
-            table: TABLE.to_string(),
+            table: name.to_string(),
             stored_version,
             code_version,
             rows,

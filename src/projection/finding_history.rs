@@ -1,0 +1,246 @@
+//! `finding_history`: per (subscription, fingerprint), when a misconfiguration was first
+//! seen, last seen, resolved (the first completed scan that no longer reports it), and how
+//! often it came back. Fed by `Completed` events in order.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+
+use crate::ledger::{Finding, ScanId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingState {
+    Open,
+    Resolved,
+}
+
+/// A row of `finding_history` (field names are column names).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FindingHistory {
+    pub subscription_id: String,
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    #[schema(value_type = crate::ledger::Severity)]
+    pub severity: String,
+    pub category: String,
+    pub resource_id: String,
+    pub resource_name: String,
+    pub resource_type: String,
+    pub state: FindingState,
+    pub first_seen_scan: ScanId,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_scan: ScanId,
+    pub last_seen_at: DateTime<Utc>,
+    pub resolved_scan: Option<ScanId>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub reopened_count: i32,
+    pub last_seq: i64,
+}
+
+/// One completed scan, as the fold sees it.
+pub struct Completion<'a> {
+    pub subscription_id: &'a str,
+    pub scan_id: ScanId,
+    /// When the scan completed (its original time, for imported history).
+    pub at: DateTime<Utc>,
+    pub seq: i64,
+    pub findings: &'a [Finding],
+}
+
+/// The fold: the subscription's known rows (every open one, and any resolved one this
+/// scan reports again) + a completed scan → the rows that change. Pure.
+pub fn fold(known: &HashMap<String, FindingHistory>, c: &Completion<'_>) -> Vec<FindingHistory> {
+    let mut changed: HashMap<String, FindingHistory> = HashMap::new();
+    for f in c.findings {
+        let row = match known.get(&f.fingerprint) {
+            None => FindingHistory {
+                subscription_id: c.subscription_id.to_string(),
+                fingerprint: f.fingerprint.clone(),
+                rule_id: f.rule_id.clone(),
+                rule_name: f.rule_name.clone(),
+                severity: f.severity.as_str().to_string(),
+                category: f.category.clone(),
+                resource_id: f.resource_id.clone(),
+                resource_name: f.resource_name.clone(),
+                resource_type: f.resource_type.clone(),
+                state: FindingState::Open,
+                first_seen_scan: c.scan_id,
+                first_seen_at: c.at,
+                last_seen_scan: c.scan_id,
+                last_seen_at: c.at,
+                resolved_scan: None,
+                resolved_at: None,
+                reopened_count: 0,
+                last_seq: c.seq,
+            },
+            Some(prev) => {
+                let mut row = prev.clone();
+                if row.state == FindingState::Resolved {
+                    row.state = FindingState::Open;
+                    row.reopened_count += 1;
+                    row.resolved_scan = None;
+                    row.resolved_at = None;
+                }
+                // The latest scan's view of the rule wins (a rule's severity may change).
+                row.rule_name = f.rule_name.clone();
+                row.severity = f.severity.as_str().to_string();
+                row.category = f.category.clone();
+                row.resource_name = f.resource_name.clone();
+                row.last_seen_scan = c.scan_id;
+                row.last_seen_at = c.at;
+                row.last_seq = c.seq;
+                row
+            }
+        };
+        changed.insert(row.fingerprint.clone(), row);
+    }
+    for (fp, prev) in known {
+        if prev.state == FindingState::Open && !changed.contains_key(fp) {
+            let mut row = prev.clone();
+            row.state = FindingState::Resolved;
+            row.resolved_scan = Some(c.scan_id);
+            row.resolved_at = Some(c.at);
+            row.last_seq = c.seq;
+            changed.insert(fp.clone(), row);
+        }
+    }
+    let mut out: Vec<FindingHistory> = changed.into_values().collect();
+    out.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+    out
+}
+
+pub const TABLE: &str = "finding_history";
+
+/// Apply a completion to `table`: lock the subscription (completions of one subscription
+/// apply one at a time), read its known rows, fold, write.
+pub(crate) async fn apply(
+    tx: &mut PgConnection,
+    table: &str,
+    c: &Completion<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('scanledger:history:' || $1, 0))")
+        .bind(c.subscription_id)
+        .execute(&mut *tx)
+        .await?;
+    let fps: Vec<&str> = c.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
+        "SELECT to_jsonb(h) FROM {table} h
+          WHERE subscription_id = $1 AND (state = 'open' OR fingerprint = ANY($2))"
+    ))
+    .bind(c.subscription_id)
+    .bind(&fps)
+    .fetch_all(&mut *tx)
+    .await?;
+    let known: HashMap<String, FindingHistory> = values
+        .into_iter()
+        .map(|v| serde_json::from_value::<FindingHistory>(v).map(|r| (r.fingerprint.clone(), r)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let rows = fold(&known, c);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_value(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(&format!(
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)
+         ON CONFLICT (subscription_id, fingerprint) DO UPDATE SET
+            rule_id = EXCLUDED.rule_id, rule_name = EXCLUDED.rule_name, severity = EXCLUDED.severity,
+            category = EXCLUDED.category, resource_id = EXCLUDED.resource_id,
+            resource_name = EXCLUDED.resource_name, resource_type = EXCLUDED.resource_type,
+            state = EXCLUDED.state, first_seen_scan = EXCLUDED.first_seen_scan,
+            first_seen_at = EXCLUDED.first_seen_at, last_seen_scan = EXCLUDED.last_seen_scan,
+            last_seen_at = EXCLUDED.last_seen_at, resolved_scan = EXCLUDED.resolved_scan,
+            resolved_at = EXCLUDED.resolved_at, reopened_count = EXCLUDED.reopened_count,
+            last_seq = EXCLUDED.last_seq"
+    ))
+    .bind(json)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Severity;
+
+    fn f(fp: &str) -> Finding {
+        Finding {
+            fingerprint: fp.into(),
+            rule_id: format!("rule-{fp}"),
+            rule_name: "r".into(),
+            severity: Severity::High,
+            category: "c".into(),
+            resource_id: format!("/res/{fp}"),
+            resource_name: fp.into(),
+            resource_type: "t".into(),
+            description: "d".into(),
+            remediation: "m".into(),
+            frameworks: serde_json::json!({}),
+            details: serde_json::json!({}),
+            detected_at: None,
+        }
+    }
+
+    /// Replays scans through the fold like the table would hold them.
+    fn run(scans: &[&[&str]]) -> (HashMap<String, FindingHistory>, Vec<ScanId>) {
+        let mut table: HashMap<String, FindingHistory> = HashMap::new();
+        let mut ids = Vec::new();
+        for (i, fps) in scans.iter().enumerate() {
+            let findings: Vec<Finding> = fps.iter().map(|x| f(x)).collect();
+            let id = ScanId::new();
+            ids.push(id);
+            let c = Completion {
+                subscription_id: "s",
+                scan_id: id,
+                at: DateTime::from_timestamp(1_000 * (i as i64 + 1), 0).unwrap(),
+                seq: i as i64 + 1,
+                findings: &findings,
+            };
+            let known: HashMap<String, FindingHistory> = table
+                .iter()
+                .filter(|(fp, r)| r.state == FindingState::Open || fps.contains(&fp.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for row in fold(&known, &c) {
+                table.insert(row.fingerprint.clone(), row);
+            }
+        }
+        (table, ids)
+    }
+
+    #[test]
+    fn first_seen_resolved_and_reopened() {
+        // a: always; b: appears, disappears, reappears; c: fixed in scan 2 for good.
+        let (t, ids) = run(&[&["a", "c"], &["a", "b"], &["a"], &["a", "b"]]);
+        let a = &t["a"];
+        assert_eq!(
+            (
+                a.state,
+                a.first_seen_scan,
+                a.last_seen_scan,
+                a.reopened_count
+            ),
+            (FindingState::Open, ids[0], ids[3], 0)
+        );
+        let b = &t["b"];
+        assert_eq!(
+            (b.state, b.first_seen_scan, b.reopened_count),
+            (FindingState::Open, ids[1], 1)
+        );
+        assert_eq!(b.resolved_scan, None);
+        let c = &t["c"];
+        assert_eq!(
+            (c.state, c.resolved_scan, c.last_seen_scan),
+            (FindingState::Resolved, Some(ids[1]), ids[0])
+        );
+        assert_eq!(
+            c.resolved_at,
+            Some(DateTime::from_timestamp(2_000, 0).unwrap())
+        );
+    }
+}
