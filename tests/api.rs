@@ -1091,3 +1091,126 @@ async fn requests_over_the_time_budget_get_a_504_problem() {
     let p = problem(app.get("/api/scans").await, 504).await;
     assert_eq!(p["code"], "timeout");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_history_and_scan_diffs_for_auditors() {
+    use scanledger::ledger::{NewScan, ScanId, Severity};
+    let app = spawn_app().await;
+    let (a, b, c) = (
+        finding("storage-https-only", "st1", Severity::High, "storage"),
+        finding("nsg-ssh-open", "nsg1", Severity::Critical, "network"),
+        finding("kv-purge-protection", "kv1", Severity::Medium, "keyvault"),
+    );
+    let job = Arc::new(ScriptedJob::new(Behaviour::Succeed));
+    let mut w = spawn_worker(&app.env.ledger, job.clone(), fast_config("auditor"));
+    let mut scans = Vec::new();
+    for plan in [
+        vec![a.clone(), c.clone()],
+        vec![a.clone(), b.clone()],
+        vec![a.clone()],
+    ] {
+        let id = ScanId::new();
+        job.script(id, [Behaviour::Find(plan)]);
+        app.env
+            .ledger
+            .request(vec![NewScan {
+                scan_id: id,
+                request: requested(3),
+            }])
+            .await
+            .unwrap();
+        wait_event(
+            &mut w.events,
+            Duration::from_secs(10),
+            |e| matches!(e, WorkerEvent::Finished { scan_id, .. } if *scan_id == id),
+        )
+        .await;
+        scans.push(id);
+    }
+    w.stop().await;
+
+    let h = app
+        .json(&format!("/api/subscriptions/{SUB}/findings/history"))
+        .await;
+    assert_eq!(h["count"], 3);
+    let by_rule = |rule: &str| {
+        h["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule_id"] == rule)
+            .unwrap()
+            .clone()
+    };
+    let b_row = by_rule("nsg-ssh-open");
+    assert_eq!(b_row["state"], "resolved");
+    assert_eq!(b_row["first_seen_scan"], scans[1].to_string());
+    assert_eq!(b_row["resolved_scan"], scans[2].to_string());
+    assert_eq!(by_rule("storage-https-only")["state"], "open");
+    let open = app
+        .json(&format!(
+            "/api/subscriptions/{SUB}/findings/history?state=open"
+        ))
+        .await;
+    assert_eq!(open["count"], 1);
+    let crit = app
+        .json(&format!(
+            "/api/subscriptions/{SUB}/findings/history?severity=critical"
+        ))
+        .await;
+    assert_eq!(crit["count"], 1);
+    let p = problem(
+        app.get("/api/subscriptions/not-a-uuid/findings/history")
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(p["field"], "id");
+
+    let rules = |v: &Value, k: &str| -> Vec<String> {
+        let mut r: Vec<String> = v[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule_id"].as_str().unwrap().to_string())
+            .collect();
+        r.sort();
+        r
+    };
+    // Default base: the previous completed scan of the subscription.
+    let d = app.json(&format!("/api/scans/{}/diff", scans[2])).await;
+    assert_eq!(d["base_scan_id"], scans[1].to_string());
+    assert_eq!(
+        (
+            rules(&d, "new"),
+            rules(&d, "resolved"),
+            rules(&d, "unchanged")
+        ),
+        (
+            vec![],
+            vec!["nsg-ssh-open".to_string()],
+            vec!["storage-https-only".to_string()]
+        )
+    );
+    let d = app
+        .json(&format!("/api/scans/{}/diff?base={}", scans[1], scans[0]))
+        .await;
+    assert_eq!(rules(&d, "new"), vec!["nsg-ssh-open"]);
+    assert_eq!(rules(&d, "resolved"), vec!["kv-purge-protection"]);
+    assert_eq!(rules(&d, "unchanged"), vec!["storage-https-only"]);
+    let first = app.json(&format!("/api/scans/{}/diff", scans[0])).await;
+    assert!(first["base_scan_id"].is_null());
+    assert_eq!(rules(&first, "new").len(), 2);
+    // A scan that has not completed, and a base of another subscription.
+    let pending = app.trigger(SUB).await;
+    problem(app.get(&format!("/api/scans/{pending}/diff")).await, 409).await;
+    let other = app.trigger(&random_sub()).await;
+    app.post(&format!("/api/scans/{other}/cancel"), "").await;
+    let p = problem(
+        app.get(&format!("/api/scans/{}/diff?base={other}", scans[2]))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(p["field"], "base");
+}

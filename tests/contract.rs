@@ -72,6 +72,8 @@ fn the_document_is_sound() {
         "/readyz",
         "/metrics",
         "/api/openapi.json",
+        "/api/scans/{id}/diff",
+        "/api/subscriptions/{id}/findings/history",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -263,6 +265,11 @@ async fn live_responses_of_every_route_match_the_document() {
             "/api/scans/{id}/findings",
         ),
         ("/api/findings".to_string(), "/api/findings"),
+        (format!("/api/scans/{id}/diff"), "/api/scans/{id}/diff"),
+        (
+            format!("/api/subscriptions/{SUB}/findings/history"),
+            "/api/subscriptions/{id}/findings/history",
+        ),
         ("/api/events?limit=3".to_string(), "/api/events"),
         ("/api/tokens".to_string(), "/api/tokens"),
         ("/api/openapi.json".to_string(), "/api/openapi.json"),
@@ -300,6 +307,12 @@ async fn live_responses_of_every_route_match_the_document() {
             400,
         ),
         ("/api/events?after=x".to_string(), "/api/events", 400),
+        ("/api/scans/x/diff".to_string(), "/api/scans/{id}/diff", 400),
+        (
+            "/api/subscriptions/x/findings/history".to_string(),
+            "/api/subscriptions/{id}/findings/history",
+            400,
+        ),
     ] {
         let (s, ct, body) = call(M::GET, path.clone(), a, None).await;
         assert_eq!(s, status, "{path}");

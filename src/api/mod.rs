@@ -29,7 +29,7 @@ pub use auth::{AuthMode, Principal, Role};
 pub use changes::Changes;
 pub use error::{request_id, ApiError};
 pub use events::{EventView, FeedPage, StreamView};
-pub use findings::{FindingPage, FindingView};
+pub use findings::{FindingPage, FindingView, HistoryPage, ScanDiff};
 pub use metrics::Metrics;
 pub use scans::{ScanPage, ScanView, TriggerRequest, TriggerResponse};
 
@@ -101,6 +101,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scans/{id}/events", get(events::scan_events))
         .route("/api/scans/{id}/findings", get(findings::for_scan))
         .route("/api/findings", get(findings::latest))
+        .route("/api/scans/{id}/diff", get(findings::diff))
+        .route(
+            "/api/subscriptions/{id}/findings/history",
+            get(findings::history),
+        )
         .route("/api/events", get(events::feed))
         .route("/api/events/stream", get(events::stream))
         .route("/api/tokens", post(tokens::create).get(tokens::list))

@@ -16,14 +16,15 @@ use crate::projection::ScanState;
     paths(
         scans::trigger, scans::get, scans::list, scans::cancel,
         events::scan_events, events::feed, events::stream,
-        findings::for_scan, findings::latest,
+        findings::for_scan, findings::latest, findings::history, findings::diff,
         tokens::create, tokens::list, tokens::revoke,
         super::healthz, super::readyz, super::metrics_text, super::openapi_json,
     ),
     components(schemas(
         scans::TriggerRequest, scans::TriggerResponse, scans::ScanView, scans::ScanPage, scans::CancelRequest,
         events::EventView, events::StreamView, events::FeedPage,
-        findings::FindingView, findings::FindingPage,
+        findings::FindingView, findings::FindingPage, findings::HistoryPage, findings::ScanDiff,
+        crate::projection::finding_history::FindingHistory, crate::projection::finding_history::FindingState,
         tokens::CreateToken, tokens::CreatedToken, tokens::TokenList, TokenInfo, Role,
         ScanId, ScanState, Progress, Phase, PublicError, FailureCode, ScanSummary, Severity, Problem, Health,
     )),
