@@ -544,7 +544,7 @@ async fn migrate_is_idempotent_and_refuses_a_projection_it_cannot_trust() {
             err,
             PgError::Migrate(MigrateError::ProjectionVersion {
                 found: 99,
-                wanted: 1,
+                wanted: 2,
                 ..
             })
         ),

@@ -233,7 +233,7 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
             line["stored_version"].as_i64(),
             line["code_version"].as_i64()
         ),
-        (Some(0), Some(1))
+        (Some(0), Some(2))
     );
     assert_eq!(line["lag_events"], 0);
 
@@ -374,4 +374,76 @@ async fn finding_history_follows_findings_across_scans_and_rebuilds_identically(
         .differences
         .is_empty());
     assert_eq!(row(a.fingerprint.clone()).await.4, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
+    use scanledger::ledger::Severity;
+    let env = env().await;
+    let owner = env.db.owner.app_pool(1).await.unwrap();
+    // Scans run, then the table is put in the shape the previous release left it:
+    // scan_status v1 is v2 without total_findings, with the same rows otherwise.
+    let job = Arc::new(ScriptedJob::new(Behaviour::Find(vec![
+        finding("storage-https-only", "st1", Severity::High, "storage"),
+        finding("nsg-ssh-open", "nsg1", Severity::Critical, "network"),
+    ])));
+    let ids = request_scans(&env.ledger, 3, 3).await;
+    let w = spawn_worker(&env.ledger, job, fast_config("v1"));
+    wait_until("scans completed", Duration::from_secs(20), || async {
+        count_status(&env.pool, "completed").await == 3
+    })
+    .await;
+    w.stop().await;
+    sqlx::raw_sql("ALTER TABLE scan_status DROP COLUMN total_findings; UPDATE projections SET version = 1 WHERE name = 'scan_status'")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let gone = count(&env.pool, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'scan_status' AND column_name = 'total_findings'").await;
+    assert_eq!(gone, 0);
+
+    // This release refuses to serve it, and says how to fix it.
+    let refused = cli(&env.db.url, &["migrate"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("version 1")
+            && stderr.contains("version 2")
+            && stderr.contains("projections rebuild scan_status"),
+        "{stderr}"
+    );
+
+    let rebuilt = cli(&env.db.url, &["projections", "rebuild", "scan_status"]);
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    assert!(
+        cli(&env.db.url, &["migrate"]).status.success(),
+        "served after the rebuild"
+    );
+    let totals: Vec<Option<i64>> =
+        sqlx::query_scalar("SELECT total_findings FROM scan_status WHERE scan_id = ANY($1)")
+            .bind(ids.iter().map(|i| i.0).collect::<Vec<_>>())
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        totals,
+        vec![Some(2); 3],
+        "the new column is filled from the ledger"
+    );
+    let version: i32 =
+        sqlx::query_scalar("SELECT version FROM projections WHERE name = 'scan_status'")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(version, 2);
+    let mut conn = env.db.owner.owner_connection().await.unwrap();
+    assert!(rebuild::verify(&mut conn, "scan_status", &mut quiet)
+        .await
+        .unwrap()
+        .differences
+        .is_empty());
+    assert_projection_matches_ledger(&env.ledger).await;
 }

@@ -23,8 +23,8 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
 pub const PROJECTIONS: &[(&str, i32, &str)] = &[
     (
         "scan_status",
-        1,
-        include_str!("../../projections/scan_status/v1.sql"),
+        2,
+        include_str!("../../projections/scan_status/v2.sql"),
     ),
     (
         "finding_history",

@@ -51,6 +51,9 @@ pub struct ScanStatus {
     pub progress: Option<Progress>,
     pub error: Option<PublicError>,
     pub summary: Option<ScanSummary>,
+    /// v2: the summary's finding count, as a column.
+    #[serde(default)]
+    pub total_findings: Option<i64>,
     /// The stream version this row has applied.
     pub version: i32,
     /// The global position of the last event applied.
@@ -99,6 +102,7 @@ pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, F
                 progress: None,
                 error: None,
                 summary: None,
+                total_findings: None,
                 version: e.version,
                 last_seq: e.seq,
             })
@@ -135,6 +139,7 @@ pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, F
             row.lease_expires_at = None;
             row.error = None;
             row.summary = Some(c.summary.clone());
+            row.total_findings = Some(c.summary.findings as i64);
         }
         Event::Failed(f) => {
             row.error = Some(f.error.clone());
@@ -441,7 +446,7 @@ pub(crate) async fn upsert_into(
             heartbeat_at = EXCLUDED.heartbeat_at, finished_at = EXCLUDED.finished_at,
             lease_expires_at = EXCLUDED.lease_expires_at,
             next_eligible_at = EXCLUDED.next_eligible_at, progress = EXCLUDED.progress,
-            error = EXCLUDED.error, summary = EXCLUDED.summary,
+            error = EXCLUDED.error, summary = EXCLUDED.summary, total_findings = EXCLUDED.total_findings,
             version = EXCLUDED.version, last_seq = EXCLUDED.last_seq"
     ))
     .bind(json)
