@@ -701,37 +701,40 @@ async fn insert_findings(
     tx: &mut PgConnection,
     recorded: &[RecordedEvent],
 ) -> Result<(), sqlx::Error> {
+    // All findings of the batch, a bounded statement at a time.
+    let mut rows: Vec<serde_json::Value> = Vec::new();
     for e in recorded {
         let Event::Completed(c) = &e.event else {
             continue;
         };
-        for chunk in c.findings.chunks(FINDINGS_CHUNK) {
-            let rows: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|f| {
-                    let mut v = serde_json::to_value(f).expect("findings serialize");
-                    v["scan_id"] = e.scan_id.to_string().into();
-                    v["attempt"] = e.attempt.into();
-                    v
-                })
-                .collect();
-            sqlx::query(
-                "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
-                                       resource_id, resource_name, resource_type, description, remediation,
-                                       frameworks, details, detected_at)
-                 SELECT scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
-                        resource_id, resource_name, resource_type, description, remediation,
-                        coalesce(frameworks, '{}'), coalesce(details, '{}'), coalesce(detected_at, $2)
-                   FROM jsonb_to_recordset($1) AS f(scan_id uuid, attempt int, fingerprint text, rule_id text,
-                        rule_name text, severity text, category text, resource_id text, resource_name text,
-                        resource_type text, description text, remediation text, frameworks jsonb, details jsonb,
-                        detected_at timestamptz)",
-            )
-            .bind(serde_json::Value::Array(rows))
-            .bind(e.recorded_at)
-            .execute(&mut *tx)
-            .await?;
+        for f in &c.findings {
+            let mut v = serde_json::to_value(f).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            v["scan_id"] = e.scan_id.to_string().into();
+            v["attempt"] = e.attempt.into();
+            // Detected when its scan completed, unless it says otherwise (imports).
+            if f.detected_at.is_none() {
+                v["detected_at"] = serde_json::to_value(e.recorded_at)
+                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            }
+            rows.push(v);
         }
+    }
+    for chunk in rows.chunks(FINDINGS_CHUNK) {
+        sqlx::query(
+            "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
+                                   resource_id, resource_name, resource_type, description, remediation,
+                                   frameworks, details, detected_at)
+             SELECT scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
+                    resource_id, resource_name, resource_type, description, remediation,
+                    coalesce(frameworks, '{}'), coalesce(details, '{}'), detected_at
+               FROM jsonb_to_recordset($1) AS f(scan_id uuid, attempt int, fingerprint text, rule_id text,
+                    rule_name text, severity text, category text, resource_id text, resource_name text,
+                    resource_type text, description text, remediation text, frameworks jsonb, details jsonb,
+                    detected_at timestamptz)",
+        )
+        .bind(serde_json::Value::Array(chunk.to_vec()))
+        .execute(&mut *tx)
+        .await?;
     }
     Ok(())
 }
@@ -827,23 +830,24 @@ async fn commit(
     };
     scan_status::upsert(tx, &touched).await?;
 
-    // Inline finding history: each completion, in order.
-    for e in &recorded {
-        let Event::Completed(c) = &e.event else {
-            continue;
-        };
-        let Some(row) = prev.get(&e.scan_id) else {
-            continue;
-        };
-        let completion = finding_history::Completion {
-            subscription_id: &row.subscription_id,
-            scan_id: e.scan_id,
-            at: c.origin.as_ref().map_or(e.recorded_at, |o| o.occurred_at),
-            seq: e.seq,
-            findings: &c.findings,
-        };
-        finding_history::apply(tx, finding_history::TABLE, &completion).await?;
-    }
+    // Inline finding history: this batch's completions, in order, in one pass.
+    let completions: Vec<finding_history::Completion<'_>> = recorded
+        .iter()
+        .filter_map(|e| {
+            let Event::Completed(c) = &e.event else {
+                return None;
+            };
+            let row = prev.get(&e.scan_id)?;
+            Some(finding_history::Completion {
+                subscription_id: &row.subscription_id,
+                scan_id: e.scan_id,
+                at: c.origin.as_ref().map_or(e.recorded_at, |o| o.occurred_at),
+                seq: e.seq,
+                findings: &c.findings,
+            })
+        })
+        .collect();
+    finding_history::apply(tx, finding_history::TABLE, &completions).await?;
 
     // At most one round trip, once per transaction: NOTIFY serializes commits on a global
     // lock. Claims and heartbeats notify no one (see CHANGES_CHANNEL).

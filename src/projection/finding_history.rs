@@ -115,51 +115,87 @@ pub fn fold(known: &HashMap<String, FindingHistory>, c: &Completion<'_>) -> Vec<
 
 pub const TABLE: &str = "finding_history";
 
-/// Apply a completion to `table`: lock the subscription (completions of one subscription
-/// apply one at a time), read its known rows, fold, write.
+/// Apply completions (in order) to `table`: lock their subscriptions (completions of one
+/// subscription apply one at a time, across transactions), read the rows they can touch
+/// in one query, fold in memory, write the changed rows in one statement.
 pub(crate) async fn apply(
     tx: &mut PgConnection,
     table: &str,
-    c: &Completion<'_>,
+    completions: &[Completion<'_>],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('scanledger:history:' || $1, 0))")
-        .bind(c.subscription_id)
-        .execute(&mut *tx)
-        .await?;
-    let fps: Vec<&str> = c.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+    if completions.is_empty() {
+        return Ok(());
+    }
+    let mut subs: Vec<&str> = completions.iter().map(|c| c.subscription_id).collect();
+    subs.sort_unstable();
+    subs.dedup();
+    // In a fixed order, so two batches cannot deadlock.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('scanledger:history:' || s, 0))
+           FROM unnest($1::text[]) s ORDER BY s",
+    )
+    .bind(&subs)
+    .execute(&mut *tx)
+    .await?;
+    let fps: Vec<&str> = completions
+        .iter()
+        .flat_map(|c| c.findings.iter().map(|f| f.fingerprint.as_str()))
+        .collect();
     let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
         "SELECT to_jsonb(h) FROM {table} h
-          WHERE subscription_id = $1 AND (state = 'open' OR fingerprint = ANY($2))"
+          WHERE subscription_id = ANY($1) AND (state = 'open' OR fingerprint = ANY($2))"
     ))
-    .bind(c.subscription_id)
+    .bind(&subs)
     .bind(&fps)
     .fetch_all(&mut *tx)
     .await?;
-    let known: HashMap<String, FindingHistory> = values
-        .into_iter()
-        .map(|v| serde_json::from_value::<FindingHistory>(v).map(|r| (r.fingerprint.clone(), r)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    let rows = fold(&known, c);
-    if rows.is_empty() {
-        return Ok(());
+    // subscription → fingerprint → row, as the table would be after each fold.
+    let mut table_rows: HashMap<String, HashMap<String, FindingHistory>> = HashMap::new();
+    for v in values {
+        let r: FindingHistory =
+            serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        table_rows
+            .entry(r.subscription_id.clone())
+            .or_default()
+            .insert(r.fingerprint.clone(), r);
     }
-    let json = serde_json::to_value(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(&format!(
-        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)
-         ON CONFLICT (subscription_id, fingerprint) DO UPDATE SET
-            rule_id = EXCLUDED.rule_id, rule_name = EXCLUDED.rule_name, severity = EXCLUDED.severity,
-            category = EXCLUDED.category, resource_id = EXCLUDED.resource_id,
-            resource_name = EXCLUDED.resource_name, resource_type = EXCLUDED.resource_type,
-            state = EXCLUDED.state, first_seen_scan = EXCLUDED.first_seen_scan,
-            first_seen_at = EXCLUDED.first_seen_at, last_seen_scan = EXCLUDED.last_seen_scan,
-            last_seen_at = EXCLUDED.last_seen_at, resolved_scan = EXCLUDED.resolved_scan,
-            resolved_at = EXCLUDED.resolved_at, reopened_count = EXCLUDED.reopened_count,
-            last_seq = EXCLUDED.last_seq"
-    ))
-    .bind(json)
-    .execute(&mut *tx)
-    .await?;
+    let mut changed: HashMap<(String, String), FindingHistory> = HashMap::new();
+    for c in completions {
+        let rows = table_rows.entry(c.subscription_id.to_string()).or_default();
+        let reported: std::collections::HashSet<&str> =
+            c.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+        let known: HashMap<String, FindingHistory> = rows
+            .iter()
+            .filter(|(fp, r)| r.state == FindingState::Open || reported.contains(fp.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for row in fold(&known, c) {
+            changed.insert(
+                (row.subscription_id.clone(), row.fingerprint.clone()),
+                row.clone(),
+            );
+            rows.insert(row.fingerprint.clone(), row);
+        }
+    }
+    let rows: Vec<FindingHistory> = changed.into_values().collect();
+    for chunk in rows.chunks(5_000) {
+        let json = serde_json::to_value(chunk).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)
+             ON CONFLICT (subscription_id, fingerprint) DO UPDATE SET
+                rule_id = EXCLUDED.rule_id, rule_name = EXCLUDED.rule_name, severity = EXCLUDED.severity,
+                category = EXCLUDED.category, resource_id = EXCLUDED.resource_id,
+                resource_name = EXCLUDED.resource_name, resource_type = EXCLUDED.resource_type,
+                state = EXCLUDED.state, first_seen_scan = EXCLUDED.first_seen_scan,
+                first_seen_at = EXCLUDED.first_seen_at, last_seen_scan = EXCLUDED.last_seen_scan,
+                last_seen_at = EXCLUDED.last_seen_at, resolved_scan = EXCLUDED.resolved_scan,
+                resolved_at = EXCLUDED.resolved_at, reopened_count = EXCLUDED.reopened_count,
+                last_seq = EXCLUDED.last_seq"
+        ))
+        .bind(json)
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }
 

@@ -143,21 +143,24 @@ async fn replay_history(
         let Some((last, _)) = batch.last() else { break };
         after = last.seq;
         let ids: Vec<uuid::Uuid> = batch.iter().map(|(e, _)| e.scan_id.0).collect();
-        let mut findings = ledger::findings_of(conn, &ids).await?;
-        for (e, subscription_id) in &batch {
-            let Event::Completed(c) = &e.event else {
-                continue;
-            };
-            let found = findings.remove(&e.scan_id).unwrap_or_default();
-            let completion = finding_history::Completion {
-                subscription_id,
-                scan_id: e.scan_id,
-                at: c.origin.as_ref().map_or(e.recorded_at, |o| o.occurred_at),
-                seq: e.seq,
-                findings: &found,
-            };
-            finding_history::apply(conn, table, &completion).await?;
-        }
+        let findings = ledger::findings_of(conn, &ids).await?;
+        let none = Vec::new();
+        let completions: Vec<finding_history::Completion<'_>> = batch
+            .iter()
+            .filter_map(|(e, subscription_id)| {
+                let Event::Completed(c) = &e.event else {
+                    return None;
+                };
+                Some(finding_history::Completion {
+                    subscription_id,
+                    scan_id: e.scan_id,
+                    at: c.origin.as_ref().map_or(e.recorded_at, |o| o.occurred_at),
+                    seq: e.seq,
+                    findings: findings.get(&e.scan_id).unwrap_or(&none),
+                })
+            })
+            .collect();
+        finding_history::apply(conn, table, &completions).await?;
         applied += batch.len() as u64;
         progress(
             applied,
