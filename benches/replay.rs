@@ -8,6 +8,7 @@
 //! 2. Backfills it (rows/s).
 //! 3. Rebuilds `scan_status` and `finding_history` from the ledger (events/s), and
 //!    verifies `scan_status`.
+//!
 //! Method and recorded figures: docs/performance.md.
 
 use std::time::Instant;
