@@ -141,9 +141,12 @@ pub(crate) async fn apply(
         .iter()
         .flat_map(|c| c.findings.iter().map(|f| f.fingerprint.as_str()))
         .collect();
+    // Two index scans (open rows; reported fingerprints) rather than one OR that scans all.
     let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
-        "SELECT to_jsonb(h) FROM {table} h
-          WHERE subscription_id = ANY($1) AND (state = 'open' OR fingerprint = ANY($2))"
+        "SELECT to_jsonb(h) FROM {table} h WHERE subscription_id = ANY($1) AND state = 'open'
+         UNION ALL
+         SELECT to_jsonb(h) FROM {table} h
+          WHERE subscription_id = ANY($1) AND fingerprint = ANY($2) AND state <> 'open'"
     ))
     .bind(&subs)
     .bind(&fps)
