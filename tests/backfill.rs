@@ -15,17 +15,7 @@ use sqlx::Connection;
 const BIN: &str = env!("CARGO_BIN_EXE_scanledger");
 
 /// The OpenShield schema as the older service created it.
-const LEGACY_SCHEMA: &str = "
-CREATE TABLE scans (
-    scan_id uuid PRIMARY KEY, subscription_id text, started_at timestamptz, claimed_at timestamptz,
-    completed_at timestamptz, total_findings int, score int, cve_enrichment_status text,
-    status text, attempt_count int, error_message text);
-CREATE TABLE findings (
-    id serial PRIMARY KEY, scan_id uuid, rule_id text, rule_name text, severity text, category text,
-    resource_id text, resource_name text, resource_type text, description text, remediation text,
-    playbook text, frameworks jsonb, metadata jsonb, cve_references jsonb, cvss_score float,
-    exploit_available bool, detected_at timestamptz);
-";
+const LEGACY_SCHEMA: &str = include_str!("fixtures/openshield-schema.sql");
 
 struct Legacy {
     url: String,

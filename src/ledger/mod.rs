@@ -519,14 +519,8 @@ impl Ledger {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM scan_events WHERE seq > $1 ORDER BY seq LIMIT $2"
-        ))
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(decode_row).collect()
+        let mut conn = self.pool.acquire().await?;
+        read_batch(&mut conn, after_seq, limit).await
     }
 }
 

@@ -330,11 +330,21 @@ pub(crate) async fn lock(
     tx: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<HashMap<ScanId, ScanStatus>, sqlx::Error> {
+    read_rows(tx, TABLE, ids, "ORDER BY scan_id FOR UPDATE").await
+}
+
+/// Read the rows of `ids` from a scan_status-shaped `table`, with a locking `tail`.
+async fn read_rows(
+    tx: &mut PgConnection,
+    table: &str,
+    ids: &[Uuid],
+    tail: &str,
+) -> Result<HashMap<ScanId, ScanStatus>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
-        "{SELECT_ROW} WHERE scan_id = ANY($1) ORDER BY scan_id FOR UPDATE"
+        "SELECT to_jsonb(s) FROM {table} s WHERE scan_id = ANY($1) {tail}"
     ))
     .bind(ids)
     .fetch_all(&mut *tx)
@@ -455,25 +465,13 @@ pub(crate) async fn upsert_into(
     Ok(())
 }
 
-/// Read (without locking) the rows of `ids` from `table`.
+/// Read (without locking) the rows of `ids` from `table` (a rebuild's shadow, a scratch).
 pub(crate) async fn read_from_table(
     tx: &mut PgConnection,
     table: &str,
     ids: &[Uuid],
 ) -> Result<HashMap<ScanId, ScanStatus>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
-        "SELECT to_jsonb(s) FROM {table} s WHERE scan_id = ANY($1)"
-    ))
-    .bind(ids)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(decode(values)?
-        .into_iter()
-        .map(|r| (r.scan_id, r))
-        .collect())
+    read_rows(tx, table, ids, "").await
 }
 
 #[cfg(test)]
