@@ -35,6 +35,20 @@ async fn raw_insert(
         .map(|_| ())
 }
 
+/// A finding inserted directly, bypassing the ledger (fingerprint: 64 × `ch`).
+async fn insert_raw_finding(pool: &PgPool, scan: ScanId, ch: char) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category, resource_id,
+                               resource_name, resource_type, description, remediation)
+         VALUES ($1, 1, repeat($2, 64), 'r', 'r', 'high', 'c', 'id', 'n', 't', 'd', 'm')",
+    )
+    .bind(scan.0)
+    .bind(ch.to_string())
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
 fn requested_payload() -> serde_json::Value {
     serde_json::json!({"v": 1, "subscription_id": SUB, "priority": 0, "max_attempts": 2})
 }
@@ -576,16 +590,9 @@ async fn findings_are_written_with_their_completion_and_never_edited() {
         .await
         .unwrap();
     // A finding for an attempt that has not completed is refused.
-    let orphan = sqlx::query(
-        "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category, resource_id,
-                               resource_name, resource_type, description, remediation)
-         VALUES ($1, 1, repeat('a', 64), 'r', 'r', 'high', 'c', 'id', 'n', 't', 'd', 'm')",
-    )
-    .bind(scan.0)
-    .execute(&env.pool)
-    .await;
+    let orphan = insert_raw_finding(&env.pool, scan, 'a').await;
     assert_eq!(
-        expect_refused(orphan.map(|_| ()), "orphan finding"),
+        expect_refused(orphan, "orphan finding"),
         "findings_with_completion"
     );
 
@@ -612,16 +619,9 @@ async fn findings_are_written_with_their_completion_and_never_edited() {
         .unwrap();
     assert_eq!(count(&env.pool, "SELECT count(*) FROM findings").await, 2);
     // Added later, in another transaction: refused.
-    let late = sqlx::query(
-        "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category, resource_id,
-                               resource_name, resource_type, description, remediation)
-         VALUES ($1, 1, repeat('b', 64), 'r', 'r', 'high', 'c', 'id', 'n', 't', 'd', 'm')",
-    )
-    .bind(scan.0)
-    .execute(&env.pool)
-    .await;
+    let late = insert_raw_finding(&env.pool, scan, 'b').await;
     assert_eq!(
-        expect_refused(late.map(|_| ()), "late finding"),
+        expect_refused(late, "late finding"),
         "findings_with_completion"
     );
     let owner = env.db.owner.app_pool(1).await.unwrap();

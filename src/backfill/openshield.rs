@@ -244,6 +244,14 @@ fn stream(
         }),
     };
     let ended = s.completed_at.unwrap_or(first);
+    // How the imported attempt ended: the stream's third event.
+    let outcome = |event| NewEvent {
+        scan_id,
+        expected_version: 2,
+        attempt: 1,
+        worker_id: worker.clone(),
+        event,
+    };
     match status.as_deref() {
         Some("completed") => {
             report.completed += 1;
@@ -257,22 +265,16 @@ fn stream(
             vec![
                 request,
                 claim(),
-                NewEvent {
-                    scan_id,
-                    expected_version: 2,
-                    attempt: 1,
-                    worker_id: worker.clone(),
-                    event: Event::Completed(Completed {
-                        summary: ScanSummary {
-                            resources_seen: 0,
-                            resources_by_type: BTreeMap::new(),
-                            findings: findings.len() as u64,
-                            findings_by_severity: by_severity,
-                        },
-                        findings,
-                        origin: origin(ended),
-                    }),
-                },
+                outcome(Event::Completed(Completed {
+                    summary: ScanSummary {
+                        resources_seen: 0,
+                        resources_by_type: BTreeMap::new(),
+                        findings: findings.len() as u64,
+                        findings_by_severity: by_severity,
+                    },
+                    findings,
+                    origin: origin(ended),
+                })),
             ]
         }
         Some("failed") => {
@@ -285,18 +287,12 @@ fn stream(
             vec![
                 request,
                 claim(),
-                NewEvent {
-                    scan_id,
-                    expected_version: 2,
-                    attempt: 1,
-                    worker_id: worker.clone(),
-                    event: Event::Failed(Failed {
-                        error: PublicError::new(FailureCode::ImportedFailure, correlation_id),
-                        retryable: false,
-                        retry_in_ms: None,
-                        origin: origin(ended),
-                    }),
-                },
+                outcome(Event::Failed(Failed {
+                    error: PublicError::new(FailureCode::ImportedFailure, correlation_id),
+                    retryable: false,
+                    retry_in_ms: None,
+                    origin: origin(ended),
+                })),
             ]
         }
         _ => match opts.non_terminal {
