@@ -5,7 +5,7 @@ async fn main() -> std::process::ExitCode {
     scanledger::telemetry::init();
     let cli = scanledger::cli::Cli::parse();
     match scanledger::cli::run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");

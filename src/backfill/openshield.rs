@@ -271,6 +271,7 @@ fn stream(
                         resources_by_type: BTreeMap::new(),
                         findings: findings.len() as u64,
                         findings_by_severity: by_severity,
+                        ..Default::default()
                     },
                     findings,
                     origin: origin(ended),

@@ -212,6 +212,12 @@ pub struct ScanSummary {
     pub findings: u64,
     #[serde(default)]
     pub findings_by_severity: BTreeMap<String, u64>,
+    /// Rule id → resources evaluated, failed, indeterminate and errored.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, crate::scanner::engine::RuleTally>,
+    /// Severity-weighted share of checks passed, 0–100 (absent for imported scans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 /// Why an attempt failed. Each code has one fixed public message; raw error text goes
@@ -235,6 +241,8 @@ pub enum FailureCode {
     InvalidInventory,
     /// The worker stopped heart-beating and its lease ran out.
     LeaseExpired,
+    /// The scan asked for rule ids or categories the worker's catalogue lacks.
+    UnknownRules,
     /// The scan failed in the system its history was imported from.
     ImportedFailure,
 }
@@ -252,6 +260,7 @@ impl FailureCode {
             Self::TargetNotFound => "The scan target was not found or is not readable.",
             Self::InvalidInventory => "The inventory source returned data that could not be read.",
             Self::LeaseExpired => "The worker running the scan stopped responding.",
+            Self::UnknownRules => "The scan names rules that do not exist.",
             Self::ImportedFailure => "The scan failed in the system its history was imported from.",
         }
     }
@@ -267,6 +276,7 @@ impl FailureCode {
             | Self::CredentialsRejected
             | Self::TargetNotFound
             | Self::InvalidInventory
+            | Self::UnknownRules
             | Self::ImportedFailure => false,
         }
     }
@@ -369,6 +379,17 @@ impl Severity {
         Self::Low,
         Self::Info,
     ];
+
+    /// Weight in the score: a failed critical check costs ten low ones.
+    pub fn weight(self) -> f64 {
+        match self {
+            Self::Info => 0.0,
+            Self::Low => 1.0,
+            Self::Medium => 3.0,
+            Self::High => 6.0,
+            Self::Critical => 10.0,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -619,6 +640,7 @@ mod tests {
                     resources_by_type: [("microsoft.storage/storageaccounts".into(), 12)].into(),
                     findings: 0,
                     findings_by_severity: BTreeMap::new(),
+                    ..Default::default()
                 },
                 findings: vec![],
             }),

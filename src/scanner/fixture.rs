@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 
-use super::{InventorySource, Resource};
+use super::{InventorySource, Needs, Resource};
 use crate::ledger::{FailureCode, SubscriptionId};
 use crate::worker::ScanError;
 
@@ -76,6 +76,7 @@ impl InventorySource for FixtureSource {
     fn resources(
         &self,
         subscription: &SubscriptionId,
+        _needs: &Needs,
     ) -> BoxStream<'static, Result<Resource, ScanError>> {
         let prefix = format!("/subscriptions/{subscription}/");
         let delay = self.delay;

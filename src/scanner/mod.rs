@@ -1,19 +1,29 @@
-//! The scan itself. For now it enumerates an inventory (ARM-shaped JSON) and reports
-//! what it saw; posture rules land on top of the same stream of resources.
+//! The scan itself: an inventory source streams ARM resources, the rule engine
+//! evaluates the posture rules on them in bounded chunks, and the findings and summary
+//! become the attempt's `Completed` event.
 
+pub mod azure;
+pub mod engine;
 pub mod fixture;
+pub mod report;
+pub mod rules;
+pub mod ruletest;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
+use futures_util::stream::{BoxStream, FuturesUnordered};
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::ledger::{FailureCode, Phase, ScanSummary, SubscriptionId};
+use engine::{Doc, Evaluator, RuleTally, CHUNK};
+use rules::Catalogue;
+
+use crate::ledger::{FailureCode, Finding, Phase, SubscriptionId};
 use crate::worker::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 
 /// One ARM resource, exactly as the REST API returns it.
@@ -25,6 +35,7 @@ pub trait InventorySource: Send + Sync + 'static {
     fn resources(
         &self,
         subscription: &SubscriptionId,
+        needs: &Needs,
     ) -> BoxStream<'static, Result<Resource, ScanError>>;
 }
 
@@ -77,62 +88,284 @@ impl FromStr for SourceSpec {
 }
 
 impl SourceSpec {
-    pub fn open(&self) -> Result<Arc<dyn InventorySource>, SourceSpecError> {
+    pub fn open(
+        &self,
+        azure_args: &azure::AzureArgs,
+    ) -> Result<Arc<dyn InventorySource>, SourceSpecError> {
         match self {
             Self::Fixture { path, delay } => {
                 Ok(Arc::new(fixture::FixtureSource::new(path.clone(), *delay)))
             }
-            Self::Azure => Err(SourceSpecError::AzureNotBuilt),
+            Self::Azure => azure::open(azure_args),
         }
     }
 }
 
-/// The production scan job: list the inventory and summarize it.
-pub struct InventoryScan {
+/// The production scan job: stream the inventory and evaluate the rule catalogue on it.
+pub struct RuleScan {
     source: Arc<dyn InventorySource>,
+    catalogue: Arc<Catalogue>,
+    threads: usize,
 }
 
-impl InventoryScan {
-    pub fn new(source: Arc<dyn InventorySource>) -> Self {
-        Self { source }
+impl RuleScan {
+    pub fn new(source: Arc<dyn InventorySource>, catalogue: Arc<Catalogue>) -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            source,
+            catalogue,
+            threads,
+        }
+    }
+
+    /// Evaluation threads (default: one per core).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 }
 
-impl ScanJob for InventoryScan {
+impl ScanJob for RuleScan {
     fn run(
         &self,
         target: ScanTarget,
         progress: ProgressReporter,
     ) -> BoxFuture<'static, Result<ScanReport, ScanError>> {
-        let mut resources = self.source.resources(&target.subscription_id);
+        let source = self.source.clone();
+        let threads = self.threads;
+        let catalogue = if target.rules.is_empty() {
+            Ok(self.catalogue.clone())
+        } else {
+            Catalogue::clone(&self.catalogue)
+                .select(&target.rules)
+                .map(Arc::new)
+                .map_err(|e| ScanError::new(FailureCode::UnknownRules, e.to_string()))
+        };
         Box::pin(async move {
-            progress.phase(Phase::Listing);
-            let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
-            let mut seen = 0u64;
-            while let Some(resource) = resources.next().await {
-                let resource = resource?;
-                let kind = resource
-                    .get("type")
-                    .and_then(|t| t.as_str())
-                    .ok_or_else(|| {
-                        ScanError::new(FailureCode::InvalidInventory, "resource without a type")
-                    })?
-                    .to_ascii_lowercase();
-                *by_type.entry(kind).or_default() += 1;
-                seen += 1;
-                progress.resources_seen(1);
-            }
-            Ok(ScanReport {
-                summary: ScanSummary {
-                    resources_seen: seen,
-                    resources_by_type: by_type,
-                    findings: 0,
-                    findings_by_severity: BTreeMap::new(),
-                },
-                findings: Vec::new(),
-            })
+            scan(
+                source.as_ref(),
+                catalogue?,
+                &target.subscription_id,
+                &progress,
+                threads,
+            )
+            .await
         })
     }
+}
+
+/// What the selected rules need from a source.
+#[derive(Clone, Debug, Default)]
+pub struct Needs {
+    /// ARM types to list, as the rules spell them.
+    pub types: BTreeSet<String>,
+    /// Lower-cased type → related path → api-version.
+    pub related: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Needs {
+    pub fn of(catalogue: &Catalogue) -> Self {
+        Self {
+            types: catalogue.resource_types(),
+            related: catalogue.related(),
+        }
+    }
+}
+
+/// What one evaluated chunk adds to the scan.
+struct ChunkResult {
+    findings: Vec<Finding>,
+    tallies: Vec<(usize, RuleTally)>,
+    evaluations: u64,
+}
+
+fn evaluate_chunk(evaluator: &mut Evaluator, rules: &[usize], docs: Vec<Doc>) -> ChunkResult {
+    let outcome = evaluator.evaluate(rules, &docs);
+    let catalogue = evaluator.catalogue();
+    for e in &outcome.errors {
+        let rule = &catalogue.rules()[e.rule];
+        tracing::warn!(
+            rule_id = %rule.meta.id,
+            resource_id = e.doc.map(|d| docs[d].id.as_str()).unwrap_or(""),
+            error = %e.message,
+            "rule errored"
+        );
+    }
+    let findings = outcome
+        .hits
+        .into_iter()
+        .map(|hit| {
+            let meta = &catalogue.rules()[hit.rule].meta;
+            let doc = &docs[hit.doc];
+            Finding {
+                fingerprint: Finding::fingerprint(&meta.id, &doc.id, &hit.sub_item),
+                rule_id: meta.id.clone(),
+                rule_name: meta.title.clone(),
+                severity: meta.severity,
+                category: meta.category.clone(),
+                resource_id: doc.id.clone(),
+                resource_name: doc.name.clone(),
+                resource_type: doc.kind.clone(),
+                description: meta.description.clone(),
+                remediation: meta.remediation.text(),
+                frameworks: serde_json::to_value(&meta.frameworks).unwrap_or_default(),
+                details: hit.details,
+                detected_at: None,
+            }
+        })
+        .collect();
+    ChunkResult {
+        findings,
+        tallies: outcome.tallies,
+        evaluations: outcome.evaluations,
+    }
+}
+
+/// Run one scan: stream the source, evaluate chunks on `threads` engines, summarize.
+/// Memory holds at most `threads` chunks in flight plus one filling buffer per type.
+pub async fn scan(
+    source: &dyn InventorySource,
+    catalogue: Arc<Catalogue>,
+    subscription: &SubscriptionId,
+    progress: &ProgressReporter,
+    threads: usize,
+) -> Result<ScanReport, ScanError> {
+    let by_type = catalogue.by_type();
+    let mut resources = source.resources(subscription, &Needs::of(&catalogue));
+    let engines: Arc<Mutex<Vec<Evaluator>>> = Arc::default();
+    let permits = Arc::new(Semaphore::new(threads.max(1)));
+    let mut inflight = FuturesUnordered::new();
+    let mut buffers: HashMap<String, Vec<Doc>> = HashMap::new();
+    let mut report = ScanReport::default();
+    let mut tallies = vec![RuleTally::default(); catalogue.rules().len()];
+
+    let mut merge = |done: Result<ChunkResult, tokio::task::JoinError>,
+                     report: &mut ScanReport|
+     -> Result<(), ScanError> {
+        let done = done.map_err(|e| {
+            ScanError::new(FailureCode::Internal, format!("rule evaluation task: {e}"))
+        })?;
+        for (rule, t) in done.tallies {
+            tallies[rule].add(&t);
+        }
+        progress.rules_evaluated(done.evaluations);
+        report.findings.extend(done.findings);
+        Ok(())
+    };
+
+    let dispatch = |rules: Vec<usize>, docs: Vec<Doc>, permit: OwnedSemaphorePermit| {
+        let engines = engines.clone();
+        let catalogue = catalogue.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut evaluator = engines
+                .lock()
+                .expect("engine pool")
+                .pop()
+                .unwrap_or_else(|| Evaluator::new(catalogue));
+            let result = evaluate_chunk(&mut evaluator, &rules, docs);
+            engines.lock().expect("engine pool").push(evaluator);
+            drop(permit);
+            result
+        })
+    };
+
+    progress.phase(Phase::Listing);
+    while let Some(resource) = resources.next().await {
+        let doc = Doc::from_json(resource?).ok_or_else(|| {
+            ScanError::new(
+                FailureCode::InvalidInventory,
+                "a resource without a string id and type",
+            )
+        })?;
+        let kind = doc.kind.to_ascii_lowercase();
+        report.summary.resources_seen += 1;
+        progress.resources_seen(1);
+        let Some(rules) = by_type.get(&kind) else {
+            *report.summary.resources_by_type.entry(kind).or_default() += 1;
+            continue;
+        };
+        *report
+            .summary
+            .resources_by_type
+            .entry(kind.clone())
+            .or_default() += 1;
+        let buffer = buffers.entry(kind).or_default();
+        buffer.push(doc);
+        if buffer.len() >= CHUNK {
+            let docs = std::mem::take(buffer);
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("open semaphore");
+            inflight.push(dispatch(rules.clone(), docs, permit));
+        }
+        while let Some(Some(done)) = inflight.next().now_or_never() {
+            merge(done, &mut report)?;
+        }
+    }
+    progress.phase(Phase::Evaluating);
+    for (kind, docs) in buffers.drain() {
+        if docs.is_empty() {
+            continue;
+        }
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("open semaphore");
+        inflight.push(dispatch(by_type[&kind].clone(), docs, permit));
+    }
+    while let Some(done) = inflight.next().await {
+        merge(done, &mut report)?;
+    }
+
+    // Stable order: severity (worst first), rule, resource.
+    report.findings.sort_by(|a, b| {
+        (b.severity, &a.rule_id, &a.resource_id, &a.fingerprint).cmp(&(
+            a.severity,
+            &b.rule_id,
+            &b.resource_id,
+            &b.fingerprint,
+        ))
+    });
+    report
+        .findings
+        .dedup_by(|a, b| a.fingerprint == b.fingerprint);
+    let summary = &mut report.summary;
+    summary.findings = report.findings.len() as u64;
+    for f in &report.findings {
+        *summary
+            .findings_by_severity
+            .entry(f.severity.as_str().to_owned())
+            .or_default() += 1;
+    }
+    summary.rules = catalogue
+        .rules()
+        .iter()
+        .zip(tallies)
+        .map(|(r, t)| (r.meta.id.clone(), t))
+        .collect();
+    summary.score = Some(score(&catalogue, &summary.rules));
+    Ok(report)
+}
+
+/// Severity-weighted share of (rule, resource) checks that passed, 0–100. Errored and
+/// indeterminate checks count as neither pass nor fail: they are reported, not scored.
+pub fn score(catalogue: &Catalogue, tallies: &BTreeMap<String, RuleTally>) -> f64 {
+    let (mut total, mut failed) = (0.0, 0.0);
+    for rule in catalogue.rules() {
+        let Some(t) = tallies.get(&rule.meta.id) else {
+            continue;
+        };
+        let w = rule.meta.severity.weight();
+        total += w * (t.evaluated - t.errored - t.indeterminate) as f64;
+        failed += w * t.failed as f64;
+    }
+    if total == 0.0 {
+        return 100.0;
+    }
+    ((1.0 - failed / total) * 1000.0).round() / 10.0
 }
 
 #[cfg(test)]

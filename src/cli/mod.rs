@@ -12,7 +12,9 @@ use crate::api::{self, ApiConfig, AppState, AuthMode, Role};
 use crate::ledger::{Ledger, WorkerId};
 use crate::pg::migrate::MigrateError;
 use crate::pg::{self, ClusterOptions, Database, LocalCluster, PgError};
-use crate::scanner::{InventoryScan, SourceSpec};
+use crate::scanner::{RuleScan, SourceSpec};
+
+mod local;
 use crate::worker::{self, RetryPolicy, Shutdown, Worker, WorkerConfig};
 
 #[derive(Debug, Parser)]
@@ -47,6 +49,13 @@ pub enum Command {
     /// Import history from an older system, explicitly.
     #[command(subcommand)]
     Backfill(BackfillCommand),
+    /// Run one scan locally, without the service, and print its findings.
+    Scan(local::ScanArgs),
+    /// List the rule catalogue or run every rule's fixtures.
+    #[command(subcommand)]
+    Rules(local::RulesCommand),
+    /// Start everything locally, scan the demo tenant, show progress and findings.
+    Demo(local::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,9 +171,13 @@ pub struct ApiArgs {
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// Where scans read their inventory: fixture:PATH[?delay_ms=N] (or azure, once built).
+    /// Where scans read their inventory: fixture:PATH[?delay_ms=N] or azure.
     #[arg(long, env = "SCANLEDGER_SOURCE", default_value = "fixture:demo/tenant")]
     pub source: String,
+    #[command(flatten)]
+    pub rules: local::RulesDir,
+    #[command(flatten)]
+    pub azure: crate::scanner::azure::AzureArgs,
     /// Scans run at once by this process.
     #[arg(long, env = "SCANLEDGER_CONCURRENCY", default_value_t = worker::CONCURRENCY_DEFAULT)]
     pub concurrency: usize,
@@ -201,6 +214,36 @@ pub struct WorkerArgs {
     pub worker_id: Option<String>,
 }
 
+/// `serve`'s flags as the demo sets them (defaults and environment still apply).
+#[derive(Debug, Parser)]
+struct DemoServe {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+impl ServeArgs {
+    fn demo(listen: &str, source: &str, rules_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let d = DemoServe::try_parse_from([
+            "demo",
+            "--listen",
+            listen,
+            "--no-auth",
+            "--source",
+            source,
+            "--rules-dir",
+            &rules_dir.display().to_string(),
+            "--heartbeat",
+            "200ms",
+        ])?;
+        Ok(Self {
+            api: d.api,
+            worker: d.worker,
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -227,6 +270,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl WorkerArgs {
+    /// The scan job: the source and the rule catalogue, both checked before serving.
+    pub fn job(&self) -> anyhow::Result<RuleScan> {
+        let spec: SourceSpec = self.source.parse()?;
+        let catalogue = Arc::new(self.rules.load()?);
+        let source = spec.open(&self.azure)?;
+        tracing::info!(rules = catalogue.rules().len(), source = %self.source, "scan job ready");
+        Ok(RuleScan::new(source, catalogue))
+    }
+
     pub fn config(&self) -> WorkerConfig {
         WorkerConfig {
             id: self
@@ -300,7 +352,13 @@ pub async fn create_database(cluster: &LocalCluster, name: &str) -> anyhow::Resu
     Ok(())
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    // Commands that need no database.
+    match &cli.command {
+        Command::Scan(args) => return local::scan(args).await,
+        Command::Rules(cmd) => return local::rules(cmd),
+        _ => {}
+    }
     let db = cli.db.open().await?;
     // Projection commands inspect or repair a projection the start-up check refuses.
     let projection_cmd = matches!(cli.command, Command::Projections(_));
@@ -340,9 +398,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens(cmd) => tokens(&db, cmd).await,
         Command::Projections(cmd) => projections(&db, cmd).await,
         Command::Backfill(cmd) => backfill(&db, cmd).await,
+        Command::Demo(args) => local::demo(&db, &cli.db, args).await,
+        Command::Scan(_) | Command::Rules(_) => unreachable!("dispatched above"),
     };
     drop(db);
-    result
+    result.map(|()| std::process::ExitCode::SUCCESS)
 }
 
 /// Prints `applied/total (rate/s)` on stderr, rewriting one line on a terminal.
@@ -471,14 +531,34 @@ async fn serve(
     api_args: Option<&ApiArgs>,
     worker_args: Option<&WorkerArgs>,
 ) -> anyhow::Result<()> {
+    serve_with(
+        db,
+        dbargs,
+        api_args,
+        worker_args,
+        std::future::pending(),
+        false,
+    )
+    .await
+}
+
+/// Serve until a signal; `script` runs beside the components (the demo's), and when
+/// `exit_after_script` is set its end stops everything.
+async fn serve_with(
+    db: &Db,
+    dbargs: &DbArgs,
+    api_args: Option<&ApiArgs>,
+    worker_args: Option<&WorkerArgs>,
+    script: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    exit_after_script: bool,
+) -> anyhow::Result<()> {
     let pool = db.database.app_pool(dbargs.db_connections).await?;
     let ledger = Ledger::new(pool.clone());
     let (trigger, shutdown) = Shutdown::new();
     let mut tasks = tokio::task::JoinSet::new();
 
     if let Some(args) = worker_args {
-        let spec: SourceSpec = args.source.parse()?;
-        let job = Arc::new(InventoryScan::new(spec.open()?));
+        let job = Arc::new(args.job()?);
         let worker = Worker::new(ledger.clone(), job, args.config())?;
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -516,11 +596,26 @@ async fn serve(
         });
     }
 
+    let script = tokio::spawn(script);
+    let script_done = async {
+        match script.await {
+            Ok(Ok(())) if !exit_after_script => std::future::pending().await,
+            Ok(result) => result,
+            Err(e) => Err(anyhow::anyhow!("demo script: {e}")),
+        }
+    };
     tokio::select! {
         _ = worker::shutdown::signal() => {}
         Some(res) = tasks.join_next() => {
             // A component ended on its own: stop the rest.
             res??;
+        }
+        res = script_done => {
+            if let Err(e) = res {
+                trigger.trigger();
+                while tasks.join_next().await.is_some() {}
+                return Err(e);
+            }
         }
     }
     trigger.trigger();

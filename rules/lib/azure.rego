@@ -1,0 +1,212 @@
+# Shared helpers for the posture rules. Rules read raw ARM JSON; these helpers keep the
+# fiddly parts (case, port ranges, internet sources, related documents) in one place.
+package scanledger.lib
+
+import rego.v1
+
+# ---------------------------------------------------------------------------------------
+# Results
+
+# finding(r, sub_item, details) is one `deny` entry for resource r.
+finding(r, sub_item, details) := {"id": r.id, "sub_item": sub_item, "details": details}
+
+# undecided(r, reason) is one `indeterminate` entry for resource r.
+undecided(r, reason) := {"id": r.id, "reason": reason}
+
+# ---------------------------------------------------------------------------------------
+# Strings and properties
+
+# eq_ci(a, b): case-insensitive equality (ARM enums and ids are case-insensitive).
+eq_ci(a, b) if lower(a) == lower(b)
+
+# in_ci(s, set_of_lowercase): s is one of the (lower-case) values.
+in_ci(s, values) if lower(s) in values
+
+# prop(r, path, fallback): r.properties.<path> (an array of keys), or fallback if absent.
+prop(r, path, fallback) := object.get(object.get(r, "properties", {}), path, fallback)
+
+# has_prop(r, path): the property is present (even if null or false).
+has_prop(r, path) if prop(r, path, "__absent__") != "__absent__"
+
+# is_true(x) / is_false(x): booleans, also as ARM sometimes returns them ("true"/"false").
+is_true(x) if x == true
+
+is_true(x) if {
+	is_string(x)
+	lower(x) == "true"
+}
+
+is_false(x) if x == false
+
+is_false(x) if {
+	is_string(x)
+	lower(x) == "false"
+}
+
+# enabled_str(x): "Enabled" (any case).
+enabled_str(x) if {
+	is_string(x)
+	lower(x) == "enabled"
+}
+
+# ---------------------------------------------------------------------------------------
+# Related documents (children and extensions fetched beside the resource)
+#
+# The source puts them under r.related[<path relative to the resource id>]:
+#   present with an object or array -> the document(s)
+#   present with null               -> ARM answered 404: none exists
+#   absent                          -> not fetched (a call failed): undecidable
+
+has_related(r, path) if path in object.keys(object.get(r, "related", {}))
+
+related(r, path) := r.related[path]
+
+# related_missing(r, path): rules report these resources as indeterminate.
+related_missing(r, path) if not has_related(r, path)
+
+# ---------------------------------------------------------------------------------------
+# Networks
+
+# Source prefixes meaning "anyone on the internet".
+internet_sources := {"*", "0.0.0.0", "0.0.0.0/0", "internet", "any", "::/0", "::"}
+
+is_internet(prefix) if {
+	is_string(prefix)
+	lower(trim_space(prefix)) in internet_sources
+}
+
+# as_list(x): x if it is an array, [x] for a non-empty string, [] otherwise.
+as_list(x) := x if is_array(x)
+
+as_list(x) := [x] if {
+	is_string(x)
+	x != ""
+}
+
+as_list(x) := [] if {
+	not is_array(x)
+	not is_string(x)
+}
+
+as_list(x) := [] if x == ""
+
+# The source prefixes of an NSG security rule (singular and plural forms).
+source_prefixes(rule) := array.concat(
+	as_list(object.get(rule.properties, "sourceAddressPrefix", [])),
+	as_list(object.get(rule.properties, "sourceAddressPrefixes", [])),
+)
+
+# The destination port ranges of an NSG security rule (singular and plural forms).
+port_ranges(rule) := array.concat(
+	as_list(object.get(rule.properties, "destinationPortRange", [])),
+	as_list(object.get(rule.properties, "destinationPortRanges", [])),
+)
+
+# covers_port(range, port): an NSG port range ("*", "22", "20-30") includes port.
+covers_port(range, _) if trim_space(range) == "*"
+
+covers_port(range, port) if {
+	regex.match(`^[ ]*[0-9]+[ ]*$`, range)
+	to_number(trim_space(range)) == port
+}
+
+covers_port(range, port) if {
+	regex.match(`^[ ]*[0-9]+[ ]*-[ ]*[0-9]+[ ]*$`, range)
+	parts := split(range, "-")
+	to_number(trim_space(parts[0])) <= port
+	port <= to_number(trim_space(parts[1]))
+}
+
+# range_width(range): how many ports a range spans (65536 for "*").
+range_width(range) := 65536 if trim_space(range) == "*"
+
+range_width(range) := 1 if regex.match(`^[ ]*[0-9]+[ ]*$`, range)
+
+range_width(range) := w if {
+	regex.match(`^[ ]*[0-9]+[ ]*-[ ]*[0-9]+[ ]*$`, range)
+	parts := split(range, "-")
+	w := (to_number(trim_space(parts[1])) - to_number(trim_space(parts[0]))) + 1
+}
+
+# protocol_covers(rule, proto): the rule's protocol is "*" or proto (e.g. "tcp").
+protocol_covers(rule, proto) if lower(object.get(rule.properties, "protocol", "*")) in {"*", proto}
+
+security_rules(nsg) := object.get(object.get(nsg, "properties", {}), "securityRules", [])
+
+inbound(rule) if eq_ci(object.get(rule.properties, "direction", ""), "Inbound")
+
+allows(rule) if eq_ci(object.get(rule.properties, "access", ""), "Allow")
+
+denies(rule) if eq_ci(object.get(rule.properties, "access", ""), "Deny")
+
+from_internet(rule) if {
+	some p in source_prefixes(rule)
+	is_internet(p)
+}
+
+# A higher-priority (lower number) inbound Deny from the internet that covers the port
+# and protocol shadows an Allow: the port is not exposed by that Allow.
+shadowed(nsg, allow_rule, port, proto) if {
+	some d in security_rules(nsg)
+	inbound(d)
+	denies(d)
+	from_internet(d)
+	protocol_covers(d, proto)
+	d.properties.priority < allow_rule.properties.priority
+	some range in port_ranges(d)
+	covers_port(range, port)
+}
+
+# exposing_rules(nsg, port, protos): the inbound Allow rules that open port (for one of
+# the protocols) to the internet and are not shadowed; each as {name, range, protocol, source}.
+exposing_rules(nsg, port, protos) := {x |
+	some rule in security_rules(nsg)
+	inbound(rule)
+	allows(rule)
+	some proto in protos
+	protocol_covers(rule, proto)
+	some source in source_prefixes(rule)
+	is_internet(source)
+	some range in port_ranges(rule)
+	covers_port(range, port)
+	not shadowed(nsg, rule, port, proto)
+	x := {
+		"rule": rule.name,
+		"port": port,
+		"matched_range": range,
+		"protocol": object.get(rule.properties, "protocol", "*"),
+		"source": source,
+		"priority": rule.properties.priority,
+	}
+}
+
+# ---------------------------------------------------------------------------------------
+# Diagnostic settings
+
+# A diagnostic setting (ARM document) that sends the log `category` somewhere: either by
+# name, or through the category groups `allLogs` or (for audit categories) `audit`.
+logs_category(setting, category) if {
+	some log in object.get(setting.properties, "logs", [])
+	is_true(log.enabled)
+	eq_ci(object.get(log, "category", ""), category)
+}
+
+logs_category(setting, _) if {
+	some log in object.get(setting.properties, "logs", [])
+	is_true(log.enabled)
+	eq_ci(object.get(log, "categoryGroup", ""), "allLogs")
+}
+
+# logs_audit(setting): audit logs are sent (the `audit` or `allLogs` group).
+logs_audit(setting) if {
+	some log in object.get(setting.properties, "logs", [])
+	is_true(log.enabled)
+	lower(object.get(log, "categoryGroup", "")) in {"audit", "alllogs"}
+}
+
+# has_destination(setting): the setting sends somewhere.
+has_destination(setting) if {
+	some key in ["workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "marketplacePartnerId"]
+	object.get(setting.properties, key, "") != ""
+	object.get(setting.properties, key, null) != null
+}

@@ -1,0 +1,509 @@
+//! Commands that run on one machine for one person: a local scan, the rule catalogue,
+//! and the demo.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{Db, DbArgs, ServeArgs};
+use crate::ledger::{Progress, ScanId, Severity, SubscriptionId};
+use crate::scanner::report::{self, Format};
+use crate::scanner::rules::Catalogue;
+use crate::scanner::{ruletest, SourceSpec};
+use crate::worker::ProgressReporter;
+
+/// Where the rule catalogue lives.
+#[derive(Clone, Debug, Args)]
+pub struct RulesDir {
+    /// Folder of Rego rules (with `lib/` helpers and fixtures beside each rule).
+    #[arg(
+        long = "rules-dir",
+        env = "SCANLEDGER_RULES_DIR",
+        default_value = "rules"
+    )]
+    pub rules_dir: PathBuf,
+}
+
+impl RulesDir {
+    pub fn load(&self) -> anyhow::Result<Catalogue> {
+        Catalogue::load(&self.rules_dir)
+            .with_context(|| format!("loading the rules in {}", self.rules_dir.display()))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Print the catalogue: id, severity, category, title, frameworks.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+        #[command(flatten)]
+        rules: RulesDir,
+    },
+    /// Run every rule against its fixtures; exit 1 if any misbehaves.
+    Test {
+        #[command(flatten)]
+        rules: RulesDir,
+        /// Print every rule, not only failures.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    /// The page kept in docs/rules.md.
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Inventory: fixture:PATH (a file or folder of ARM JSON) or azure.
+    #[arg(long, env = "SCANLEDGER_SOURCE")]
+    pub source: String,
+    /// Subscription id to scan.
+    #[arg(long)]
+    pub subscription: String,
+    /// Only these rule ids or categories (repeatable, or comma-separated).
+    #[arg(long = "rules", value_delimiter = ',')]
+    pub rules: Vec<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Exit with status 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
+    /// Write the report here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Evaluation threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub catalogue: RulesDir,
+    #[command(flatten)]
+    pub azure: crate::scanner::azure::AzureArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(s: SeverityArg) -> Self {
+        match s {
+            SeverityArg::Info => Severity::Info,
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::High => Severity::High,
+            SeverityArg::Critical => Severity::Critical,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address of the demo API (loopback only; authentication is off).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The demo tenant.
+    #[arg(long, default_value = "demo/tenant")]
+    pub tenant: PathBuf,
+    /// Its subscription id.
+    #[arg(long, default_value = DEMO_SUBSCRIPTION)]
+    pub subscription: String,
+    /// Pause per resource, so progress is visible.
+    #[arg(long, default_value = "40ms", value_parser = super::parse_duration)]
+    pub delay: Duration,
+    /// Stop once the scan has completed (for scripts and tests) instead of serving on.
+    #[arg(long)]
+    pub exit: bool,
+    #[command(flatten)]
+    pub rules: RulesDir,
+}
+
+/// The demo tenant's subscription (`demo/tenant`).
+pub const DEMO_SUBSCRIPTION: &str = "6f1c1a9e-5d7b-4c2e-9a41-0d3e5f7a9b10";
+
+pub fn rules(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RulesCommand::List { format, rules } => {
+            let catalogue = rules.load()?;
+            let text = match format {
+                ListFormat::Table => list_table(&catalogue),
+                ListFormat::Markdown => list_markdown(&catalogue),
+                ListFormat::Json => {
+                    let metas: Vec<_> = catalogue.rules().iter().map(|r| &r.meta).collect();
+                    serde_json::to_string_pretty(&metas)? + "\n"
+                }
+            };
+            std::io::stdout().write_all(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Test { rules, verbose } => {
+            let catalogue = Arc::new(rules.load()?);
+            let checks = ruletest::run(catalogue);
+            let (mut cases, mut bad) = (0, 0);
+            for c in &checks {
+                cases += c.cases;
+                if !c.problems.is_empty() {
+                    bad += 1;
+                    println!("FAIL {} ({})", c.rule_id, c.file.display());
+                    for p in &c.problems {
+                        println!("     {p}");
+                    }
+                } else if *verbose {
+                    println!("ok   {} ({} cases)", c.rule_id, c.cases);
+                }
+            }
+            println!(
+                "{} rules, {cases} fixture cases: {} passed, {bad} failed",
+                checks.len(),
+                checks.len() - bad
+            );
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn list_table(catalogue: &Catalogue) -> String {
+    let mut out = String::new();
+    for r in catalogue.rules() {
+        let m = &r.meta;
+        out.push_str(&format!(
+            "{:<11} {:<8} {:<10} {}\n",
+            m.id,
+            m.severity.as_str(),
+            m.category,
+            m.title
+        ));
+    }
+    out.push_str(&format!("{} rules\n", catalogue.rules().len()));
+    out
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// docs/rules.md: generated, so it always matches the catalogue.
+pub fn list_markdown(catalogue: &Catalogue) -> String {
+    let mut out = String::from(
+        "# Rule catalogue\n\n\
+         Generated by `scanledger rules list --format markdown > docs/rules.md`; do not edit by hand.\n\
+         Frameworks: `cis_azure` = CIS Microsoft Azure Foundations Benchmark v2.1.0 control ids,\n\
+         `nist_csf` = NIST Cybersecurity Framework 1.1 subcategories, `iso27001` = ISO/IEC 27001:2022 Annex A controls.\n\n",
+    );
+    let mut categories: Vec<&str> = catalogue
+        .rules()
+        .iter()
+        .map(|r| r.meta.category.as_str())
+        .collect();
+    categories.sort();
+    categories.dedup();
+    out.push_str(&format!(
+        "{} rules in {} categories.\n\n",
+        catalogue.rules().len(),
+        categories.len()
+    ));
+    for category in categories {
+        out.push_str(&format!("## {category}\n\n"));
+        out.push_str(
+            "| id | severity | title | resource types | frameworks |\n|---|---|---|---|---|\n",
+        );
+        for r in catalogue
+            .rules()
+            .iter()
+            .filter(|r| r.meta.category == category)
+        {
+            let m = &r.meta;
+            let frameworks: Vec<String> = m
+                .frameworks
+                .iter()
+                .filter(|(_, ids)| !ids.is_empty())
+                .map(|(f, ids)| format!("{f}: {}", ids.join(", ")))
+                .collect();
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                m.id,
+                m.severity.as_str(),
+                md_cell(&m.title),
+                md_cell(&m.resource_types.join(", ")),
+                md_cell(&frameworks.join("; "))
+            ));
+        }
+        out.push('\n');
+        for r in catalogue
+            .rules()
+            .iter()
+            .filter(|r| r.meta.category == category)
+        {
+            let m = &r.meta;
+            out.push_str(&format!(
+                "### {} — {}\n\n{}\n\n- Severity: {}\n- Rule: `rules/{}`\n- Portal: {}\n- CLI: `{}`\n",
+                m.id,
+                m.title,
+                m.description,
+                m.severity.as_str(),
+                r.file.display(),
+                m.remediation.portal,
+                m.remediation.cli
+            ));
+            if !m.related.is_empty() {
+                let related: Vec<String> = m.related.keys().map(|k| format!("`{k}`")).collect();
+                out.push_str(&format!(
+                    "- Reads related documents: {}\n",
+                    related.join(", ")
+                ));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Draws progress on stderr while a terminal is attached.
+fn show_progress(mut rx: tokio::sync::watch::Receiver<Progress>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        while rx.changed().await.is_ok() {
+            let p = rx.borrow_and_update().clone();
+            eprint!(
+                "\r{:<10} {} resources, {} rule evaluations   ",
+                format!("{:?}", p.phase).to_lowercase(),
+                p.resources_seen,
+                p.rules_evaluated
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprint!("\r{:60}\r", "");
+    })
+}
+
+pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
+    let subscription = SubscriptionId::parse(&args.subscription)
+        .with_context(|| format!("--subscription {:?}", args.subscription))?;
+    let spec: SourceSpec = args.source.parse()?;
+    let catalogue = Arc::new(args.catalogue.load()?.select(&args.rules)?);
+    let source = spec.open(&args.azure)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (progress, rx) = ProgressReporter::new();
+    let drawer = show_progress(rx);
+    let result = crate::scanner::scan(
+        source.as_ref(),
+        catalogue.clone(),
+        &subscription,
+        &progress,
+        threads,
+    )
+    .await;
+    drop(progress);
+    let _ = drawer.await;
+    let report =
+        result.map_err(|e| anyhow::anyhow!("{}: {}", e.code.public_message(), e.detail))?;
+    let text = report::render(args.format, &report, &catalogue);
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    if let Some(threshold) = args.fail_on {
+        let threshold = Severity::from(threshold);
+        let n = report
+            .findings
+            .iter()
+            .filter(|f| f.severity >= threshold)
+            .count();
+        if n > 0 {
+            eprintln!(
+                "{n} findings at or above {} (--fail-on)",
+                threshold.as_str()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print a scan's status line until it settles; returns its final status.
+async fn follow(base: &str, scan_id: ScanId) -> anyhow::Result<serde_json::Value> {
+    let http = reqwest::Client::new();
+    let tty = std::io::stderr().is_terminal();
+    let mut etag: Option<String> = None;
+    loop {
+        let mut req = http.get(format!("{base}/api/scans/{scan_id}?wait=5s"));
+        if let Some(tag) = &etag {
+            req = req.header("if-none-match", tag);
+        }
+        let resp = req.send().await?;
+        if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
+            continue;
+        }
+        let resp = resp.error_for_status()?;
+        etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let status: serde_json::Value = resp.json().await?;
+        let state = status["status"].as_str().unwrap_or("?").to_owned();
+        let progress = &status["progress"];
+        let line = format!(
+            "scan {scan_id}: {state:<9} {} resources, {} rule evaluations",
+            progress["resources_seen"].as_u64().unwrap_or(0),
+            progress["rules_evaluated"].as_u64().unwrap_or(0)
+        );
+        if tty {
+            eprint!("\r{line}   ");
+        } else {
+            eprintln!("{line}");
+        }
+        if matches!(state.as_str(), "completed" | "failed" | "cancelled") {
+            if tty {
+                eprintln!();
+            }
+            return Ok(status);
+        }
+    }
+}
+
+pub async fn demo(db: &Db, dbargs: &DbArgs, args: &DemoArgs) -> anyhow::Result<()> {
+    let listener_addr: std::net::SocketAddr = args
+        .listen
+        .parse()
+        .with_context(|| format!("--listen {:?}", args.listen))?;
+    anyhow::ensure!(
+        listener_addr.ip().is_loopback(),
+        "the demo serves without authentication: --listen must be a loopback address"
+    );
+    let serve = ServeArgs::demo(
+        &args.listen,
+        &format!(
+            "fixture:{}?delay_ms={}",
+            args.tenant.display(),
+            args.delay.as_millis()
+        ),
+        &args.rules.rules_dir,
+    )?;
+    // Fail before serving if the rules or tenant are broken.
+    serve.worker.job()?;
+    let base = format!("http://{}", args.listen);
+    let subscription = args.subscription.clone();
+    let exit_after = args.exit;
+    let script = async move {
+        let http = reqwest::Client::new();
+        // The API is up once it answers.
+        let mut ready = false;
+        for _ in 0..100 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::ensure!(ready, "the demo API did not come up at {base}");
+        let resp = http
+            .post(format!("{base}/api/scans"))
+            .json(&serde_json::json!({"subscription_id": subscription}))
+            .send()
+            .await?
+            .error_for_status()?;
+        let created: serde_json::Value = resp.json().await?;
+        let scan_id: ScanId = serde_json::from_value(created["scan_id"].clone())
+            .context("the API's answer has no scan_id")?;
+        println!("requested scan {scan_id} of subscription {subscription} (202 Accepted)");
+        let status = follow(&base, scan_id).await?;
+        let findings: serde_json::Value = http
+            .get(format!("{base}/api/scans/{scan_id}/findings?limit=500"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        print_demo_summary(&base, scan_id, &status, &findings);
+        Ok::<_, anyhow::Error>(())
+    };
+    super::serve_with(
+        db,
+        dbargs,
+        Some(&serve.api),
+        Some(&serve.worker),
+        script,
+        exit_after,
+    )
+    .await
+}
+
+fn print_demo_summary(
+    base: &str,
+    scan_id: ScanId,
+    status: &serde_json::Value,
+    findings: &serde_json::Value,
+) {
+    println!();
+    println!(
+        "status: {}   findings: {}   score: {}",
+        status["status"].as_str().unwrap_or("?"),
+        status["total_findings"],
+        status["summary"]["score"]
+    );
+    if let Some(items) = findings["findings"].as_array() {
+        let mut by_rule: std::collections::BTreeMap<(String, String), (String, u64)> =
+            Default::default();
+        for f in items {
+            let key = (
+                f["severity"].as_str().unwrap_or("").to_owned(),
+                f["rule_id"].as_str().unwrap_or("").to_owned(),
+            );
+            let e = by_rule
+                .entry(key)
+                .or_insert((f["rule_name"].as_str().unwrap_or("").to_owned(), 0));
+            e.1 += 1;
+        }
+        let mut rows: Vec<_> = by_rule.into_iter().collect();
+        rows.sort_by_key(|((sev, rule), _)| {
+            let rank = ["critical", "high", "medium", "low", "info"]
+                .iter()
+                .position(|s| s == sev)
+                .unwrap_or(9);
+            (rank, rule.clone())
+        });
+        for ((sev, rule), (title, n)) in rows {
+            println!("  {sev:<8} {rule:<11} x{n:<3} {title}");
+        }
+    }
+    println!();
+    println!("Try it (authentication is off in the demo):");
+    println!("  curl -s {base}/api/scans/{scan_id}                  # status");
+    println!("  curl -s '{base}/api/scans/{scan_id}?wait=30s'       # long-poll for a change");
+    println!("  curl -s {base}/api/scans/{scan_id}/findings         # findings");
+    println!("  curl -s {base}/api/scans/{scan_id}/events           # full history (auditors)");
+    println!("  curl -s -X POST {base}/api/scans -H 'content-type: application/json' \\");
+    println!(
+        "       -d '{{\"subscription_id\": \"{}\"}}'   # another scan",
+        status["subscription_id"]
+            .as_str()
+            .unwrap_or(DEMO_SUBSCRIPTION)
+    );
+    println!("  open {base}/api/openapi.json for the whole API");
+}

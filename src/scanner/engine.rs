@@ -1,0 +1,284 @@
+//! Rule evaluation. Resources are converted to Rego values once, grouped by type into
+//! bounded chunks, and each chunk is evaluated by the rules of that type only, on one
+//! cloned engine per core. A rule that errors on a chunk is re-run resource by
+//! resource so only the resources it cannot handle count as errored.
+
+use std::collections::HashMap;
+
+use regorus::Value;
+use serde::{Deserialize, Serialize};
+
+use super::rules::Catalogue;
+
+/// Resources per evaluation: large enough to amortize a call, small enough that a
+/// chunk's Rego values stay a few MB.
+pub const CHUNK: usize = 256;
+
+/// A resource ready for evaluation: what a finding needs to name it, and its Rego form.
+#[derive(Clone, Debug)]
+pub struct Doc {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub value: Value,
+}
+
+impl Doc {
+    /// `None` when the document has no string `id` or `type` (not an ARM resource).
+    pub fn from_json(resource: serde_json::Value) -> Option<Self> {
+        let id = resource.get("id")?.as_str()?.to_owned();
+        let kind = resource.get("type")?.as_str()?.to_owned();
+        let name = resource
+            .get("name")
+            .and_then(|n| n.as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| id.rsplit('/').next().unwrap_or_default().to_owned());
+        Some(Self {
+            id,
+            name,
+            kind,
+            value: Value::from(resource),
+        })
+    }
+}
+
+/// Per-rule counts, over resources.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RuleTally {
+    /// Resources the rule was given.
+    pub evaluated: u64,
+    /// Resources with at least one finding.
+    pub failed: u64,
+    /// Resources the rule could not decide (and did not fail).
+    pub indeterminate: u64,
+    /// Resources on which the rule raised an error.
+    pub errored: u64,
+}
+
+impl RuleTally {
+    pub fn add(&mut self, other: &RuleTally) {
+        self.evaluated += other.evaluated;
+        self.failed += other.failed;
+        self.indeterminate += other.indeterminate;
+        self.errored += other.errored;
+    }
+}
+
+/// One `deny` entry: rule `rule` fired on `docs[doc]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    pub rule: usize,
+    pub doc: usize,
+    pub sub_item: String,
+    pub details: serde_json::Value,
+}
+
+/// One `indeterminate` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Undecided {
+    pub rule: usize,
+    pub doc: usize,
+    pub reason: String,
+}
+
+/// An evaluation error, for the logs.
+#[derive(Clone, Debug)]
+pub struct RuleError {
+    pub rule: usize,
+    pub doc: Option<usize>,
+    pub message: String,
+}
+
+/// What evaluating one chunk produced.
+#[derive(Debug, Default)]
+pub struct ChunkOutcome {
+    pub hits: Vec<Hit>,
+    pub undecided: Vec<Undecided>,
+    pub tallies: Vec<(usize, RuleTally)>,
+    pub errors: Vec<RuleError>,
+    /// Rule evaluations done (rules × resources), for progress.
+    pub evaluations: u64,
+}
+
+/// One engine: clone one per thread.
+#[derive(Clone)]
+pub struct Evaluator {
+    engine: regorus::Engine,
+    catalogue: std::sync::Arc<Catalogue>,
+}
+
+struct RuleOutput {
+    hits: Vec<(usize, String, serde_json::Value)>,
+    undecided: Vec<(usize, String)>,
+}
+
+fn input_of(docs: &[&Doc]) -> Value {
+    let mut obj = std::collections::BTreeMap::new();
+    obj.insert(
+        Value::from("resources"),
+        Value::from(docs.iter().map(|d| d.value.clone()).collect::<Vec<_>>()),
+    );
+    Value::from(obj)
+}
+
+fn entries(v: Value) -> Result<Vec<Value>, String> {
+    match v {
+        Value::Undefined => Ok(Vec::new()),
+        Value::Set(s) => Ok(s.iter().cloned().collect()),
+        Value::Array(a) => Ok(a.iter().cloned().collect()),
+        other => Err(format!("expected a set, got {other}")),
+    }
+}
+
+fn field<'a>(entry: &'a Value, name: &str) -> Option<&'a Value> {
+    match entry {
+        Value::Object(o) => o.get(&Value::from(name)),
+        _ => None,
+    }
+}
+
+fn string_field(entry: &Value, name: &str) -> Result<String, String> {
+    match field(entry, name) {
+        Some(Value::String(s)) => Ok(s.to_string()),
+        None | Some(Value::Undefined) | Some(Value::Null) => Ok(String::new()),
+        Some(other) => Err(format!("`{name}` is not a string: {other}")),
+    }
+}
+
+impl Evaluator {
+    pub fn new(catalogue: std::sync::Arc<Catalogue>) -> Self {
+        Self {
+            engine: catalogue.engine().clone(),
+            catalogue,
+        }
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    fn run_rule(&mut self, rule: usize, docs: &[&Doc]) -> Result<RuleOutput, String> {
+        let r = &self.catalogue.rules()[rule];
+        let index: HashMap<String, usize> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.to_ascii_lowercase(), i))
+            .collect();
+        let locate = |entry: &Value| -> Result<usize, String> {
+            let id = string_field(entry, "id")?;
+            index
+                .get(&id.to_ascii_lowercase())
+                .copied()
+                .ok_or_else(|| format!("entry names {id:?}, which is not in the input"))
+        };
+        let deny = self
+            .engine
+            .eval_rule(r.deny_path.clone())
+            .map_err(|e| format!("{e:#}"))?;
+        let mut out = RuleOutput {
+            hits: Vec::new(),
+            undecided: Vec::new(),
+        };
+        for entry in entries(deny)? {
+            let doc = locate(&entry)?;
+            let sub_item = string_field(&entry, "sub_item")?;
+            let details = match field(&entry, "details") {
+                None | Some(Value::Undefined) => serde_json::Value::Object(Default::default()),
+                Some(d) => serde_json::to_value(d).map_err(|e| e.to_string())?,
+            };
+            out.hits.push((doc, sub_item, details));
+        }
+        if let Some(path) = &r.indeterminate_path {
+            let v = self
+                .engine
+                .eval_rule(path.clone())
+                .map_err(|e| format!("{e:#}"))?;
+            for entry in entries(v)? {
+                let doc = locate(&entry)?;
+                out.undecided.push((doc, string_field(&entry, "reason")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluate `rules` (indexes into the catalogue) over `docs`, all of one type.
+    pub fn evaluate(&mut self, rules: &[usize], docs: &[Doc]) -> ChunkOutcome {
+        let all: Vec<&Doc> = docs.iter().collect();
+        let mut outcome = ChunkOutcome::default();
+        if docs.is_empty() {
+            return outcome;
+        }
+        self.engine.set_input(input_of(&all));
+        let mut input_is_chunk = true;
+        for &rule in rules {
+            if !input_is_chunk {
+                self.engine.set_input(input_of(&all));
+                input_is_chunk = true;
+            }
+            outcome.evaluations += docs.len() as u64;
+            let mut tally = RuleTally {
+                evaluated: docs.len() as u64,
+                ..Default::default()
+            };
+            let mut results: Vec<(usize, RuleOutput)> = Vec::new();
+            match self.run_rule(rule, &all) {
+                Ok(out) => results.push((0, out)),
+                Err(message) if docs.len() == 1 => {
+                    tally.errored += 1;
+                    outcome.errors.push(RuleError {
+                        rule,
+                        doc: Some(0),
+                        message,
+                    });
+                }
+                Err(_) => {
+                    // Isolate: which resources does the rule fail on?
+                    input_is_chunk = false;
+                    for (i, doc) in all.iter().enumerate() {
+                        self.engine.set_input(input_of(&[doc]));
+                        match self.run_rule(rule, &[doc]) {
+                            Ok(out) => results.push((i, out)),
+                            Err(message) => {
+                                tally.errored += 1;
+                                outcome.errors.push(RuleError {
+                                    rule,
+                                    doc: Some(i),
+                                    message,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            let mut failed = vec![false; docs.len()];
+            let mut undecided = vec![false; docs.len()];
+            for (offset, out) in results {
+                for (doc, sub_item, details) in out.hits {
+                    let doc = doc + offset;
+                    failed[doc] = true;
+                    outcome.hits.push(Hit {
+                        rule,
+                        doc,
+                        sub_item,
+                        details,
+                    });
+                }
+                for (doc, reason) in out.undecided {
+                    let doc = doc + offset;
+                    if !undecided[doc] {
+                        undecided[doc] = true;
+                        outcome.undecided.push(Undecided { rule, doc, reason });
+                    }
+                }
+            }
+            tally.failed = failed.iter().filter(|f| **f).count() as u64;
+            tally.indeterminate = undecided
+                .iter()
+                .zip(&failed)
+                .filter(|(u, f)| **u && !**f)
+                .count() as u64;
+            outcome.tallies.push((rule, tally));
+        }
+        outcome
+    }
+}

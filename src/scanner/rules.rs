@@ -1,0 +1,369 @@
+//! The rule catalogue: Rego files under `rules/`, each with its metadata as data, loaded
+//! and compiled once into one `regorus` engine that evaluators clone.
+//!
+//! A rule is a Rego package `scanledger.rules.<category>.<name>` that defines
+//! - `metadata` (an object; see [`RuleMeta`]),
+//! - `deny`, a set of `{"id", "sub_item", "details"}` objects, one per offending
+//!   (resource, sub-item) among `input.resources`,
+//! - optionally `indeterminate`, a set of `{"id", "reason"}` objects for resources the
+//!   rule cannot decide (data a call failed to fetch).
+//!
+//! `rules/lib/` holds shared helpers (package `scanledger.lib`). See docs/rule-authoring.md.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::Severity;
+
+/// Framework keys a rule may map to.
+pub const FRAMEWORKS: [&str; 3] = ["cis_azure", "nist_csf", "iso27001"];
+
+/// Categories of the catalogue (the first part of a rule's package after `rules`).
+pub const CATEGORIES: [&str; 11] = [
+    "storage",
+    "network",
+    "compute",
+    "database",
+    "keyvault",
+    "aks",
+    "acr",
+    "appservice",
+    "monitoring",
+    "defender",
+    "identity",
+];
+
+/// A rule's metadata, as its `metadata` object spells it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMeta {
+    /// Stable id, e.g. `AZ-STG-001`: findings and history are keyed by it.
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub category: String,
+    /// ARM types the rule reads, e.g. `Microsoft.Storage/storageAccounts`.
+    pub resource_types: Vec<String>,
+    /// Framework → control ids; keys among [`FRAMEWORKS`].
+    pub frameworks: BTreeMap<String, Vec<String>>,
+    pub description: String,
+    pub remediation: Remediation,
+    /// Child or extension documents the rule reads under `related`, by path relative
+    /// to the resource id → the ARM `api-version` to fetch it with.
+    #[serde(default)]
+    pub related: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Remediation {
+    /// Steps in the Azure portal.
+    pub portal: String,
+    /// An `az` CLI command.
+    pub cli: String,
+}
+
+impl Remediation {
+    /// The single text stored with a finding.
+    pub fn text(&self) -> String {
+        format!("{}\nCLI: {}", self.portal, self.cli)
+    }
+}
+
+/// One loaded rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub meta: RuleMeta,
+    /// The file it came from, relative to the catalogue root.
+    pub file: PathBuf,
+    /// `data.scanledger.rules.<category>.<name>`.
+    pub package: String,
+    pub(crate) deny_path: String,
+    pub(crate) indeterminate_path: Option<String>,
+    /// Lower-cased `resource_types`.
+    pub(crate) types: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("cannot read rules at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Rule { file: PathBuf, message: String },
+    #[error("no rules found under {0}")]
+    Empty(PathBuf),
+    #[error("rule filter {0:?} matches no rule id or category")]
+    UnknownFilter(String),
+}
+
+/// Every rule under a folder, compiled into one engine.
+#[derive(Clone)]
+pub struct Catalogue {
+    pub root: PathBuf,
+    rules: Vec<Rule>,
+    engine: regorus::Engine,
+}
+
+impl std::fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogue")
+            .field("root", &self.root)
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+fn rego_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogueError> {
+    let io = |source| CatalogueError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            rego_files(&path, out)?;
+        } else if path.extension().is_some_and(|x| x == "rego") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Does the source declare a top-level rule named `name`? Rule heads start a line.
+fn declares(source: &str, name: &str) -> bool {
+    source.lines().any(|l| {
+        l.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with([' ', '\t', '[', ':', '=']))
+    })
+}
+
+impl Catalogue {
+    /// Load and compile every `.rego` file under `root`; `lib/` holds helpers.
+    pub fn load(root: &Path) -> Result<Self, CatalogueError> {
+        let mut files = Vec::new();
+        rego_files(root, &mut files)?;
+        let mut engine = regorus::Engine::new();
+        // Builtin errors (e.g. `to_number("x")`) become evaluation errors we report as
+        // `errored`, never silent undefined values that would read as a pass.
+        engine.set_strict_builtin_errors(true);
+        let mut pending = Vec::new();
+        for path in &files {
+            let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+            let source = std::fs::read_to_string(path).map_err(|source| CatalogueError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let package = engine
+                .add_policy(rel.display().to_string(), source.clone())
+                .map_err(|e| CatalogueError::Rule {
+                    file: rel.clone(),
+                    message: format!("{e:#}"),
+                })?;
+            if rel.starts_with("lib") {
+                continue;
+            }
+            pending.push((rel, package, source));
+        }
+        let mut rules = Vec::new();
+        for (rel, package, source) in pending {
+            let bad = |message: String| CatalogueError::Rule {
+                file: rel.clone(),
+                message,
+            };
+            let Some(tail) = package.strip_prefix("data.scanledger.rules.") else {
+                return Err(bad(format!(
+                    "package {package} is not under data.scanledger.rules"
+                )));
+            };
+            let meta_value = engine
+                .eval_rule(format!("{package}.metadata"))
+                .map_err(|e| bad(format!("metadata: {e:#}")))?;
+            let meta_json =
+                serde_json::to_value(&meta_value).map_err(|e| bad(format!("metadata: {e}")))?;
+            let meta: RuleMeta = serde_path_to_error::deserialize(meta_json)
+                .map_err(|e| bad(format!("metadata: {e}")))?;
+            validate(&meta, tail).map_err(bad)?;
+            if !declares(&source, "deny") {
+                return Err(bad("defines no `deny` rule".into()));
+            }
+            let indeterminate_path =
+                declares(&source, "indeterminate").then(|| format!("{package}.indeterminate"));
+            rules.push(Rule {
+                types: meta
+                    .resource_types
+                    .iter()
+                    .map(|t| t.to_ascii_lowercase())
+                    .collect(),
+                deny_path: format!("{package}.deny"),
+                indeterminate_path,
+                package,
+                file: rel,
+                meta,
+            });
+        }
+        if rules.is_empty() {
+            return Err(CatalogueError::Empty(root.to_path_buf()));
+        }
+        let mut seen = BTreeSet::new();
+        for r in &rules {
+            if !seen.insert(r.meta.id.clone()) {
+                return Err(CatalogueError::Rule {
+                    file: r.file.clone(),
+                    message: format!("duplicate rule id {}", r.meta.id),
+                });
+            }
+        }
+        rules.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+        Ok(Self {
+            root: root.to_path_buf(),
+            rules,
+            engine,
+        })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub(crate) fn engine(&self) -> &regorus::Engine {
+        &self.engine
+    }
+
+    /// Keep only rules whose id or category is named (case-insensitive); empty keeps all.
+    pub fn select(mut self, filter: &[String]) -> Result<Self, CatalogueError> {
+        if filter.is_empty() {
+            return Ok(self);
+        }
+        for f in filter {
+            if !self.rules.iter().any(|r| matches(r, f)) {
+                return Err(CatalogueError::UnknownFilter(f.clone()));
+            }
+        }
+        self.rules.retain(|r| filter.iter().any(|f| matches(r, f)));
+        Ok(self)
+    }
+
+    /// Lower-cased resource type → indexes of the rules that read it.
+    pub(crate) fn by_type(&self) -> HashMap<String, Vec<usize>> {
+        let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            for t in &r.types {
+                map.entry(t.clone()).or_default().push(i);
+            }
+        }
+        map
+    }
+
+    /// Lower-cased type → related path → api-version, over the selected rules.
+    pub fn related(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        let mut map: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for r in &self.rules {
+            for t in &r.types {
+                for (path, version) in &r.meta.related {
+                    map.entry(t.clone())
+                        .or_default()
+                        .insert(path.clone(), version.clone());
+                }
+            }
+        }
+        map
+    }
+
+    /// The ARM types any selected rule reads (as the rules spell them).
+    pub fn resource_types(&self) -> BTreeSet<String> {
+        self.rules
+            .iter()
+            .flat_map(|r| r.meta.resource_types.iter().cloned())
+            .collect()
+    }
+}
+
+fn matches(rule: &Rule, filter: &str) -> bool {
+    rule.meta.id.eq_ignore_ascii_case(filter) || rule.meta.category.eq_ignore_ascii_case(filter)
+}
+
+fn validate(meta: &RuleMeta, package_tail: &str) -> Result<(), String> {
+    let id_ok = {
+        let parts: Vec<&str> = meta.id.split('-').collect();
+        parts.len() == 3
+            && parts[0] == "AZ"
+            && !parts[1].is_empty()
+            && parts[1].bytes().all(|b| b.is_ascii_uppercase())
+            && parts[2].len() == 3
+            && parts[2].bytes().all(|b| b.is_ascii_digit())
+    };
+    if !id_ok {
+        return Err(format!("id {:?} is not of the form AZ-XXX-000", meta.id));
+    }
+    if !CATEGORIES.contains(&meta.category.as_str()) {
+        return Err(format!(
+            "category {:?} is not one of {CATEGORIES:?}",
+            meta.category
+        ));
+    }
+    let category_of_package = package_tail.split('.').next().unwrap_or_default();
+    if category_of_package != meta.category {
+        return Err(format!(
+            "category {:?} differs from the package's {category_of_package:?}",
+            meta.category
+        ));
+    }
+    for (field, value) in [
+        ("title", &meta.title),
+        ("description", &meta.description),
+        ("remediation.portal", &meta.remediation.portal),
+        ("remediation.cli", &meta.remediation.cli),
+    ] {
+        if value.trim().is_empty() {
+            return Err(format!("{field} is empty"));
+        }
+    }
+    if !meta.remediation.cli.trim_start().starts_with("az ") {
+        return Err("remediation.cli must be an `az` command".into());
+    }
+    if meta.resource_types.is_empty()
+        || meta
+            .resource_types
+            .iter()
+            .any(|t| t.split('/').count() < 2 || t.contains(' '))
+    {
+        return Err("resource_types must list ARM types like Namespace/type".into());
+    }
+    if let Some(k) = meta
+        .frameworks
+        .keys()
+        .find(|k| !FRAMEWORKS.contains(&k.as_str()))
+    {
+        return Err(format!("framework {k:?} is not one of {FRAMEWORKS:?}"));
+    }
+    if meta.frameworks.values().all(|ids| ids.is_empty()) {
+        return Err("maps to no framework control".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_rule_heads() {
+        assert!(declares("deny contains x if {\n}", "deny"));
+        assert!(declares(
+            "x := 1\nindeterminate contains y if { }",
+            "indeterminate"
+        ));
+        assert!(!declares("# deny contains", "deny"));
+        assert!(!declares("denylist := 1", "deny"));
+    }
+}

@@ -1,0 +1,119 @@
+//! `rules test`: every rule against the fixtures beside it. `<name>.rego` has
+//! `<name>.fixtures.json` = `{"fire": [...], "quiet": [...], "indeterminate": [...]}`,
+//! ARM documents on which the rule must fire, stay quiet, or report indeterminate.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::engine::{Doc, Evaluator};
+use super::rules::Catalogue;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fixtures {
+    fire: Vec<serde_json::Value>,
+    quiet: Vec<serde_json::Value>,
+    #[serde(default)]
+    indeterminate: Vec<serde_json::Value>,
+}
+
+/// What one rule's fixtures showed.
+#[derive(Debug)]
+pub struct RuleCheck {
+    pub rule_id: String,
+    pub file: PathBuf,
+    pub cases: usize,
+    /// Empty when every case behaved.
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    Fire,
+    Quiet,
+    Indeterminate,
+}
+
+/// Run every rule's fixtures.
+pub fn run(catalogue: Arc<Catalogue>) -> Vec<RuleCheck> {
+    let mut evaluator = Evaluator::new(catalogue.clone());
+    let mut checks = Vec::new();
+    for (index, rule) in catalogue.rules().iter().enumerate() {
+        let mut check = RuleCheck {
+            rule_id: rule.meta.id.clone(),
+            file: rule.file.clone(),
+            cases: 0,
+            problems: Vec::new(),
+        };
+        let path = catalogue
+            .root
+            .join(rule.file.with_extension("fixtures.json"));
+        let fixtures: Fixtures = match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(f) => f,
+            Err(e) => {
+                check.problems.push(format!("{}: {e}", path.display()));
+                checks.push(check);
+                continue;
+            }
+        };
+        if fixtures.fire.is_empty() || fixtures.quiet.is_empty() {
+            check
+                .problems
+                .push("needs at least one `fire` and one `quiet` fixture".into());
+        }
+        let cases = fixtures
+            .fire
+            .into_iter()
+            .map(|d| (Expect::Fire, d))
+            .chain(fixtures.quiet.into_iter().map(|d| (Expect::Quiet, d)))
+            .chain(
+                fixtures
+                    .indeterminate
+                    .into_iter()
+                    .map(|d| (Expect::Indeterminate, d)),
+            );
+        for (n, (expect, json)) in cases.enumerate() {
+            check.cases += 1;
+            let label = format!("{expect:?} #{n}").to_lowercase();
+            let Some(doc) = Doc::from_json(json) else {
+                check
+                    .problems
+                    .push(format!("{label}: not an ARM document (id and type)"));
+                continue;
+            };
+            if !rule.types.contains(&doc.kind.to_ascii_lowercase()) {
+                check.problems.push(format!(
+                    "{label} ({}): type {} is not one the rule reads",
+                    doc.id, doc.kind
+                ));
+                continue;
+            }
+            let out = evaluator.evaluate(&[index], std::slice::from_ref(&doc));
+            let got = if let Some(e) = out.errors.first() {
+                check
+                    .problems
+                    .push(format!("{label} ({}): error: {}", doc.id, e.message));
+                continue;
+            } else if !out.hits.is_empty() {
+                Expect::Fire
+            } else if !out.undecided.is_empty() {
+                Expect::Indeterminate
+            } else {
+                Expect::Quiet
+            };
+            if got != expect {
+                check.problems.push(format!(
+                    "{label} ({}): expected {expect:?}, got {got:?}",
+                    doc.id
+                ));
+            }
+        }
+        checks.push(check);
+    }
+    checks
+}
