@@ -1,6 +1,8 @@
-//! The fixture source: ARM-shaped JSON documents on disk. A file holds one resource,
-//! an array of resources, or an ARM list page (`{"value": [...]}`). A folder is read
-//! file by file in name order, so memory holds one document at a time.
+//! The fixture source: ARM-shaped JSON documents on disk. A `.json` file holds one
+//! resource, an array of resources, or an ARM list page (`{"value": [...]}`); a `.jsonl`
+//! file holds one resource per line and is streamed line by line (large synthetic
+//! tenants). A folder is read file by file in name order, so memory holds one file's
+//! documents, or one line, at a time.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,7 +37,7 @@ fn files(path: &Path) -> Result<Vec<PathBuf>, ScanError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(unavailable)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file())
+        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl") && p.is_file())
         .collect();
     files.sort();
     Ok(files)
@@ -62,6 +64,60 @@ fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Resource>, ScanError> {
     }
 }
 
+/// One resource per line; blank lines are skipped.
+fn lines(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
+    use tokio::io::AsyncBufReadExt;
+    let unavailable = {
+        let file = file.clone();
+        move |e: std::io::Error| {
+            ScanError::new(
+                FailureCode::SourceUnavailable,
+                format!("{}: {e}", file.display()),
+            )
+        }
+    };
+    stream::once(async move {
+        let f = tokio::fs::File::open(&file).await.map_err(&unavailable)?;
+        let reader = tokio::io::BufReader::with_capacity(1 << 16, f).lines();
+        Ok::<_, ScanError>(stream::unfold(
+            (reader, file, 0usize, unavailable),
+            |(mut reader, file, n, unavailable)| async move {
+                // usize::MAX marks a stream that already reported a read error.
+                if n == usize::MAX {
+                    return None;
+                }
+                let mut n = n;
+                loop {
+                    let line = match reader.next_line().await {
+                        Ok(Some(line)) => line,
+                        Ok(None) => return None,
+                        Err(e) => {
+                            let err = unavailable(e);
+                            return Some((Err(err), (reader, file, usize::MAX, unavailable)));
+                        }
+                    };
+                    n += 1;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let item = serde_json::from_str(&line).map_err(|e| {
+                        ScanError::new(
+                            FailureCode::InvalidInventory,
+                            format!("{} line {n}: {e}", file.display()),
+                        )
+                    });
+                    return Some((item, (reader, file, n, unavailable)));
+                }
+            },
+        ))
+    })
+    .flat_map(|r| match r {
+        Ok(s) => s.boxed(),
+        Err(e) => stream::once(async move { Err(e) }).boxed(),
+    })
+    .boxed()
+}
+
 /// Does this resource id belong to the subscription? ARM ids are case-insensitive.
 fn in_subscription(resource: &Resource, prefix: &str) -> bool {
     resource
@@ -85,18 +141,24 @@ impl InventorySource for FixtureSource {
             Err(e) => return stream::once(async move { Err(e) }).boxed(),
         };
         stream::iter(files)
-            .then(|file| async move {
-                let bytes = tokio::fs::read(&file).await.map_err(|e| {
-                    ScanError::new(
-                        FailureCode::SourceUnavailable,
-                        format!("{}: {e}", file.display()),
-                    )
-                })?;
-                parse(&file, &bytes)
-            })
-            .flat_map(|doc| match doc {
-                Ok(items) => stream::iter(items.into_iter().map(Ok).collect::<Vec<_>>()).boxed(),
-                Err(e) => stream::once(async move { Err(e) }).boxed(),
+            .flat_map(|file| {
+                if file.extension().is_some_and(|x| x == "jsonl") {
+                    return lines(file);
+                }
+                stream::once(async move {
+                    let bytes = tokio::fs::read(&file).await.map_err(|e| {
+                        ScanError::new(
+                            FailureCode::SourceUnavailable,
+                            format!("{}: {e}", file.display()),
+                        )
+                    })?;
+                    parse(&file, &bytes)
+                })
+                .flat_map(|doc| match doc {
+                    Ok(items) => stream::iter(items.into_iter().map(Ok)).boxed(),
+                    Err(e) => stream::once(async move { Err(e) }).boxed(),
+                })
+                .boxed()
             })
             .filter(move |r| {
                 let keep = r.as_ref().map_or(true, |r| in_subscription(r, &prefix));

@@ -1,0 +1,358 @@
+//! The rule catalogue and the engine: every rule against its fixtures, the catalogue's
+//! shape, errors and indeterminate results, and the output formats.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use scanledger::ledger::SubscriptionId;
+use scanledger::scanner::fixture::FixtureSource;
+use scanledger::scanner::report::{self, Format};
+use scanledger::scanner::rules::{Catalogue, CatalogueError};
+use scanledger::scanner::{ruletest, scan};
+use scanledger::worker::ProgressReporter;
+use serde_json::{json, Value};
+
+const SUB: &str = "00000000-0000-0000-0000-000000000001";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn catalogue() -> Arc<Catalogue> {
+    Arc::new(Catalogue::load(&repo().join("rules")).expect("the rule catalogue loads"))
+}
+
+#[test]
+fn every_rule_fires_on_its_bad_fixtures_and_stays_quiet_on_its_good_ones() {
+    let checks = ruletest::run(catalogue());
+    let failures: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.problems.is_empty())
+        .map(|c| format!("{} ({}): {}", c.rule_id, c.file.display(), c.problems.join("; ")))
+        .collect();
+    assert!(failures.is_empty(), "rules failing their fixtures:\n{}", failures.join("\n"));
+    let cases: usize = checks.iter().map(|c| c.cases).sum();
+    assert!(cases >= 2 * checks.len(), "each rule has at least a fire and a quiet case");
+}
+
+#[test]
+fn catalogue_covers_the_required_areas_with_at_least_80_rules() {
+    let c = catalogue();
+    assert!(c.rules().len() >= 80, "{} rules", c.rules().len());
+    for category in [
+        "storage",
+        "network",
+        "compute",
+        "database",
+        "keyvault",
+        "aks",
+        "acr",
+        "appservice",
+        "monitoring",
+        "defender",
+    ] {
+        assert!(
+            c.rules().iter().any(|r| r.meta.category == category),
+            "no {category} rule"
+        );
+    }
+    for r in c.rules() {
+        assert!(
+            r.meta.frameworks.values().any(|ids| !ids.is_empty()),
+            "{} maps to no framework",
+            r.meta.id
+        );
+    }
+}
+
+#[test]
+fn docs_rules_md_is_generated_from_the_catalogue() {
+    let expected = report::catalogue_markdown(&catalogue());
+    let actual = std::fs::read_to_string(repo().join("docs/rules.md")).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "docs/rules.md is stale: run `cargo run -- rules list --format markdown > docs/rules.md`"
+    );
+}
+
+/// A catalogue of `lib/` plus the given rule files, in a fresh folder.
+fn scratch_catalogue(name: &str, rules: &[(&str, String)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scanledger-rules-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    for entry in std::fs::read_dir(repo().join("rules/lib")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.join("lib").join(p.file_name().unwrap())).unwrap();
+    }
+    for (path, text) in rules {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+fn rule(package: &str, id: &str, body: &str, extra_meta: &str) -> String {
+    format!(
+        r#"package scanledger.rules.{package}
+
+import data.scanledger.lib
+import rego.v1
+
+metadata := {{
+	"id": "{id}",
+	"title": "Test rule {id}",
+	"severity": "high",
+	"category": "{category}",
+	"resource_types": ["Microsoft.Test/widgets"],
+	"frameworks": {{"nist_csf": ["PR.AC-5"]}},
+	"description": "A rule for tests.",
+	"remediation": {{"portal": "Fix it.", "cli": "az widget update --fixed"}},
+	{extra_meta}
+}}
+
+{body}
+"#,
+        category = package.split('.').next().unwrap()
+    )
+}
+
+fn widget(name: &str, properties: Value) -> Value {
+    json!({
+        "id": format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Test/widgets/{name}"),
+        "name": name,
+        "type": "Microsoft.Test/widgets",
+        "properties": properties,
+    })
+}
+
+async fn scan_docs(catalogue: Arc<Catalogue>, docs: &[Value]) -> scanledger::worker::ScanReport {
+    let file = std::env::temp_dir().join(format!(
+        "scanledger-widgets-{}-{}.json",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::write(&file, serde_json::to_vec(docs).unwrap()).unwrap();
+    let source = FixtureSource::new(file.clone(), std::time::Duration::ZERO);
+    let (progress, _rx) = ProgressReporter::new();
+    let report = scan(
+        &source,
+        catalogue,
+        &SubscriptionId::parse(SUB).unwrap(),
+        &progress,
+        2,
+    )
+    .await
+    .expect("the scan completes");
+    let _ = std::fs::remove_file(file);
+    report
+}
+
+#[tokio::test]
+async fn an_erroring_rule_is_reported_as_errored_and_the_scan_completes() {
+    let dir = scratch_catalogue(
+        "errors",
+        &[
+            (
+                "storage/bad.rego",
+                // to_number on a non-numeric string is an error in regorus.
+                rule(
+                    "storage.bad",
+                    "AZ-STG-901",
+                    "deny contains lib.finding(r, \"\", {}) if {\n\tsome r in input.resources\n\tto_number(r.properties.size) > 10\n}",
+                    "",
+                ),
+            ),
+            (
+                "storage/good.rego",
+                rule(
+                    "storage.good",
+                    "AZ-STG-902",
+                    "deny contains lib.finding(r, \"\", {}) if {\n\tsome r in input.resources\n\tr.properties.open == true\n}",
+                    "",
+                ),
+            ),
+        ],
+    );
+    let catalogue = Arc::new(Catalogue::load(&dir).unwrap());
+    let docs = [
+        widget("a", json!({"size": "12", "open": true})),
+        widget("b", json!({"size": "large", "open": false})),
+        widget("c", json!({"size": "20", "open": false})),
+    ];
+    let report = scan_docs(catalogue, &docs).await;
+    let bad = report.summary.rules["AZ-STG-901"];
+    assert_eq!(bad.evaluated, 3);
+    assert_eq!(bad.errored, 1, "only the resource it cannot handle errors");
+    assert_eq!(bad.failed, 2, "the others are still evaluated: {bad:?}");
+    let good = report.summary.rules["AZ-STG-902"];
+    assert_eq!((good.evaluated, good.failed, good.errored), (3, 1, 0));
+    assert_eq!(report.summary.findings, 3);
+    assert_eq!(report.findings.len(), 3);
+}
+
+#[tokio::test]
+async fn missing_related_documents_make_a_resource_indeterminate_not_passing() {
+    let dir = scratch_catalogue(
+        "indeterminate",
+        &[(
+            "storage/audit.rego",
+            rule(
+                "storage.audit",
+                "AZ-STG-903",
+                "deny contains lib.finding(r, \"\", {}) if {\n\tsome r in input.resources\n\tlib.has_related(r, \"auditing/default\")\n\tnot lib.related(r, \"auditing/default\").properties.enabled\n}\n\nindeterminate contains lib.undecided(r, \"auditing settings were not fetched\") if {\n\tsome r in input.resources\n\tlib.related_missing(r, \"auditing/default\")\n}",
+                "\"related\": {\"auditing/default\": \"2021-11-01\"},",
+            ),
+        )],
+    );
+    let catalogue = Arc::new(Catalogue::load(&dir).unwrap());
+    assert_eq!(
+        catalogue.related()["microsoft.test/widgets"]["auditing/default"],
+        "2021-11-01"
+    );
+    let mut on = widget("on", json!({}));
+    on["related"] = json!({"auditing/default": {"properties": {"enabled": true}}});
+    let mut off = widget("off", json!({}));
+    off["related"] = json!({"auditing/default": {"properties": {"enabled": false}}});
+    let unknown = widget("unknown", json!({}));
+    let report = scan_docs(catalogue, &[on, off, unknown]).await;
+    let t = report.summary.rules["AZ-STG-903"];
+    assert_eq!(
+        (t.evaluated, t.failed, t.indeterminate, t.errored),
+        (3, 1, 1, 0)
+    );
+    assert_eq!(report.findings.len(), 1);
+    assert!(report.findings[0].resource_id.ends_with("/off"));
+}
+
+#[test]
+fn the_catalogue_refuses_duplicate_ids_and_incomplete_metadata() {
+    let ok = "deny contains lib.finding(r, \"\", {}) if {\n\tsome r in input.resources\n\tr.properties.x\n}";
+    let dir = scratch_catalogue(
+        "duplicates",
+        &[
+            ("storage/one.rego", rule("storage.one", "AZ-STG-904", ok, "")),
+            ("storage/two.rego", rule("storage.two", "AZ-STG-904", ok, "")),
+        ],
+    );
+    let err = Catalogue::load(&dir).unwrap_err();
+    assert!(
+        matches!(&err, CatalogueError::Rule { message, .. } if message.contains("duplicate rule id AZ-STG-904")),
+        "{err}"
+    );
+
+    let no_frameworks = rule("storage.one", "AZ-STG-905", ok, "")
+        .replace("{\"nist_csf\": [\"PR.AC-5\"]}", "{\"nist_csf\": []}");
+    let dir = scratch_catalogue("frameworks", &[("storage/one.rego", no_frameworks)]);
+    let err = Catalogue::load(&dir).unwrap_err().to_string();
+    assert!(err.contains("maps to no framework control"), "{err}");
+
+    let wrong_category = rule("network.one", "AZ-NET-906", ok, "").replace(
+        "\"category\": \"network\"",
+        "\"category\": \"storage\"",
+    );
+    let dir = scratch_catalogue("category", &[("network/one.rego", wrong_category)]);
+    let err = Catalogue::load(&dir).unwrap_err().to_string();
+    assert!(err.contains("differs from the package"), "{err}");
+
+    let no_deny = rule("storage.one", "AZ-STG-907", "x := 1", "");
+    let dir = scratch_catalogue("nodeny", &[("storage/one.rego", no_deny)]);
+    let err = Catalogue::load(&dir).unwrap_err().to_string();
+    assert!(err.contains("defines no `deny` rule"), "{err}");
+}
+
+#[tokio::test]
+async fn selecting_rules_by_id_or_category_and_refusing_unknown_names() {
+    let c = Catalogue::clone(&catalogue());
+    let net = c.clone().select(&["network".into()]).unwrap();
+    assert!(!net.rules().is_empty());
+    assert!(net.rules().iter().all(|r| r.meta.category == "network"));
+    let one = c.clone().select(&["az-net-001".into()]).unwrap();
+    assert_eq!(one.rules().len(), 1);
+    assert!(matches!(
+        c.select(&["AZ-NOPE-000".into()]),
+        Err(CatalogueError::UnknownFilter(_))
+    ));
+}
+
+fn demo_report() -> (Arc<Catalogue>, scanledger::worker::ScanReport) {
+    let catalogue = catalogue();
+    let source = FixtureSource::new(repo().join("demo/tenant"), std::time::Duration::ZERO);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (progress, _rx) = ProgressReporter::new();
+    let report = rt
+        .block_on(scan(
+            &source,
+            catalogue.clone(),
+            &SubscriptionId::parse(scanledger::cli::DEMO_SUBSCRIPTION).unwrap(),
+            &progress,
+            2,
+        ))
+        .expect("the demo tenant scans");
+    (catalogue, report)
+}
+
+#[test]
+fn sarif_output_is_valid_sarif_2_1_0() {
+    let (catalogue, report) = demo_report();
+    assert!(!report.findings.is_empty());
+    let sarif: Value =
+        serde_json::from_str(&report::render(Format::Sarif, &report, &catalogue)).unwrap();
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("tests/fixtures/sarif-schema-2.1.0.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "SARIF schema violations: {errors:#?}");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), report.findings.len());
+    for (r, f) in results.iter().zip(&report.findings) {
+        assert_eq!(r["ruleId"], f.rule_id.as_str());
+        assert_eq!(
+            r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+            f.resource_id.as_str()
+        );
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"][index]["id"], f.rule_id.as_str());
+    }
+}
+
+#[test]
+fn csv_and_json_outputs_hold_every_finding() {
+    let (catalogue, report) = demo_report();
+    let csv = report::render(Format::Csv, &report, &catalogue);
+    assert_eq!(csv.lines().count(), report.findings.len() + 1);
+    assert!(csv.starts_with("severity,rule_id,"));
+    let json: Value =
+        serde_json::from_str(&report::render(Format::Json, &report, &catalogue)).unwrap();
+    assert_eq!(json["findings"].as_array().unwrap().len(), report.findings.len());
+    assert_eq!(json["summary"]["findings"], report.findings.len() as u64);
+    let table = report::render(Format::Table, &report, &catalogue);
+    assert!(table.contains(&format!("{} findings", report.findings.len())));
+}
+
+#[test]
+fn the_demo_tenant_summary_is_consistent_with_its_findings() {
+    let (_, report) = demo_report();
+    let s = &report.summary;
+    assert_eq!(s.findings as usize, report.findings.len());
+    let by_severity: u64 = s.findings_by_severity.values().sum();
+    assert_eq!(by_severity, s.findings);
+    let seen_by_type: u64 = s.resources_by_type.values().sum();
+    assert_eq!(seen_by_type, s.resources_seen);
+    for (id, t) in &s.rules {
+        let n = report.findings.iter().filter(|f| &f.rule_id == id).count() as u64;
+        assert!(t.failed <= n, "{id}: {t:?} vs {n} findings");
+        assert!(t.failed + t.indeterminate + t.errored <= t.evaluated, "{id}: {t:?}");
+        assert_eq!(t.errored, 0, "{id} errors on the demo tenant");
+    }
+    let fingerprints: std::collections::HashSet<_> =
+        report.findings.iter().map(|f| &f.fingerprint).collect();
+    assert_eq!(fingerprints.len(), report.findings.len(), "fingerprints are unique");
+    let score = s.score.unwrap();
+    assert!((0.0..100.0).contains(&score), "{score}");
+}
