@@ -10,3 +10,9 @@ pub mod projection;
 pub mod scanner;
 pub mod telemetry;
 pub mod worker;
+
+/// Use `ring` for TLS (reqwest is built without a default provider, to avoid a second
+/// crypto library). Idempotent; call before building an HTTP client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -39,7 +39,10 @@ async fn spawn_app_with(config: ApiConfig) -> App {
         operator: token("ci-pipeline", Role::Operator).await,
         admin: token("ops-admin", Role::Admin).await,
         base,
-        http: reqwest::Client::new(),
+        http: {
+            scanledger::install_crypto_provider();
+            reqwest::Client::new()
+        },
         state,
         env,
         _stop: stop,

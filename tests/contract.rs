@@ -164,6 +164,7 @@ async fn live_responses_of_every_route_match_the_document() {
     let reader = auth::create_token(&env.pool, "contract-reader", Role::Reader)
         .await
         .unwrap();
+    scanledger::install_crypto_provider();
     let http = reqwest::Client::new();
     let mut c = Contract {
         doc: api::openapi::document(),

@@ -123,6 +123,7 @@ async fn rebuild_under_load_keeps_serving_and_verifies_clean() {
         let (stop, answered, failed, base) =
             (stop.clone(), answered.clone(), failed.clone(), base.clone());
         clients.push(tokio::spawn(async move {
+            scanledger::install_crypto_provider();
             let http = reqwest::Client::new();
             while !stop.load(Ordering::Relaxed) {
                 let sub = uuid::Uuid::new_v4().to_string();

@@ -28,11 +28,25 @@ fn every_rule_fires_on_its_bad_fixtures_and_stays_quiet_on_its_good_ones() {
     let failures: Vec<String> = checks
         .iter()
         .filter(|c| !c.problems.is_empty())
-        .map(|c| format!("{} ({}): {}", c.rule_id, c.file.display(), c.problems.join("; ")))
+        .map(|c| {
+            format!(
+                "{} ({}): {}",
+                c.rule_id,
+                c.file.display(),
+                c.problems.join("; ")
+            )
+        })
         .collect();
-    assert!(failures.is_empty(), "rules failing their fixtures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "rules failing their fixtures:\n{}",
+        failures.join("\n")
+    );
     let cases: usize = checks.iter().map(|c| c.cases).sum();
-    assert!(cases >= 2 * checks.len(), "each rule has at least a fire and a quiet case");
+    assert!(
+        cases >= 2 * checks.len(),
+        "each rule has at least a fire and a quiet case"
+    );
 }
 
 #[test]
@@ -231,8 +245,14 @@ fn the_catalogue_refuses_duplicate_ids_and_incomplete_metadata() {
     let dir = scratch_catalogue(
         "duplicates",
         &[
-            ("storage/one.rego", rule("storage.one", "AZ-STG-904", ok, "")),
-            ("storage/two.rego", rule("storage.two", "AZ-STG-904", ok, "")),
+            (
+                "storage/one.rego",
+                rule("storage.one", "AZ-STG-904", ok, ""),
+            ),
+            (
+                "storage/two.rego",
+                rule("storage.two", "AZ-STG-904", ok, ""),
+            ),
         ],
     );
     let err = Catalogue::load(&dir).unwrap_err();
@@ -247,10 +267,8 @@ fn the_catalogue_refuses_duplicate_ids_and_incomplete_metadata() {
     let err = Catalogue::load(&dir).unwrap_err().to_string();
     assert!(err.contains("maps to no framework control"), "{err}");
 
-    let wrong_category = rule("network.one", "AZ-NET-906", ok, "").replace(
-        "\"category\": \"network\"",
-        "\"category\": \"storage\"",
-    );
+    let wrong_category = rule("network.one", "AZ-NET-906", ok, "")
+        .replace("\"category\": \"network\"", "\"category\": \"storage\"");
     let dir = scratch_catalogue("category", &[("network/one.rego", wrong_category)]);
     let err = Catalogue::load(&dir).unwrap_err().to_string();
     assert!(err.contains("differs from the package"), "{err}");
@@ -317,7 +335,10 @@ fn sarif_output_is_valid_sarif_2_1_0() {
             f.resource_id.as_str()
         );
         let index = r["ruleIndex"].as_u64().unwrap() as usize;
-        assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"][index]["id"], f.rule_id.as_str());
+        assert_eq!(
+            sarif["runs"][0]["tool"]["driver"]["rules"][index]["id"],
+            f.rule_id.as_str()
+        );
     }
 }
 
@@ -329,7 +350,10 @@ fn csv_and_json_outputs_hold_every_finding() {
     assert!(csv.starts_with("severity,rule_id,"));
     let json: Value =
         serde_json::from_str(&report::render(Format::Json, &report, &catalogue)).unwrap();
-    assert_eq!(json["findings"].as_array().unwrap().len(), report.findings.len());
+    assert_eq!(
+        json["findings"].as_array().unwrap().len(),
+        report.findings.len()
+    );
     assert_eq!(json["summary"]["findings"], report.findings.len() as u64);
     let table = report::render(Format::Table, &report, &catalogue);
     assert!(table.contains(&format!("{} findings", report.findings.len())));
@@ -347,12 +371,19 @@ fn the_demo_tenant_summary_is_consistent_with_its_findings() {
     for (id, t) in &s.rules {
         let n = report.findings.iter().filter(|f| &f.rule_id == id).count() as u64;
         assert!(t.failed <= n, "{id}: {t:?} vs {n} findings");
-        assert!(t.failed + t.indeterminate + t.errored <= t.evaluated, "{id}: {t:?}");
+        assert!(
+            t.failed + t.indeterminate + t.errored <= t.evaluated,
+            "{id}: {t:?}"
+        );
         assert_eq!(t.errored, 0, "{id} errors on the demo tenant");
     }
     let fingerprints: std::collections::HashSet<_> =
         report.findings.iter().map(|f| &f.fingerprint).collect();
-    assert_eq!(fingerprints.len(), report.findings.len(), "fingerprints are unique");
+    assert_eq!(
+        fingerprints.len(),
+        report.findings.len(),
+        "fingerprints are unique"
+    );
     let score = s.score.unwrap();
     assert!((0.0..100.0).contains(&score), "{score}");
 }

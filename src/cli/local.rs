@@ -265,27 +265,21 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Print a scan's status line until it settles; returns its final status.
+/// Print a scan's status line until it settles; returns its final status. Polls four
+/// times a second: long-polls wake on status changes, not on heartbeats, and the demo
+/// wants to show progress.
 async fn follow(base: &str, scan_id: ScanId) -> anyhow::Result<serde_json::Value> {
     let http = reqwest::Client::new();
     let tty = std::io::stderr().is_terminal();
-    let mut etag: Option<String> = None;
+    let mut last_line = String::new();
     loop {
-        let mut req = http.get(format!("{base}/api/scans/{scan_id}?wait=5s"));
-        if let Some(tag) = &etag {
-            req = req.header("if-none-match", tag);
-        }
-        let resp = req.send().await?;
-        if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
-            continue;
-        }
-        let resp = resp.error_for_status()?;
-        etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let status: serde_json::Value = resp.json().await?;
+        let status: serde_json::Value = http
+            .get(format!("{base}/api/scans/{scan_id}"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         let state = status["status"].as_str().unwrap_or("?").to_owned();
         let progress = &status["progress"];
         let line = format!(
@@ -295,15 +289,17 @@ async fn follow(base: &str, scan_id: ScanId) -> anyhow::Result<serde_json::Value
         );
         if tty {
             eprint!("\r{line}   ");
-        } else {
+        } else if line != last_line {
             eprintln!("{line}");
         }
+        last_line = line;
         if matches!(state.as_str(), "completed" | "failed" | "cancelled") {
             if tty {
                 eprintln!();
             }
             return Ok(status);
         }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -415,7 +411,7 @@ fn print_demo_summary(
     println!();
     println!("Try it (authentication is off in the demo):");
     println!("  curl -s {base}/api/scans/{scan_id}                  # status");
-    println!("  curl -s '{base}/api/scans/{scan_id}?wait=30s'       # long-poll for a change");
+    println!("  curl -s '{base}/api/scans/{scan_id}?wait=30'        # long-poll: answers when the status changes");
     println!("  curl -s {base}/api/scans/{scan_id}/findings         # findings");
     println!("  curl -s {base}/api/scans/{scan_id}/events           # full history (auditors)");
     println!("  curl -s -X POST {base}/api/scans -H 'content-type: application/json' \\");

@@ -15,8 +15,8 @@ use crate::pg::{self, ClusterOptions, Database, LocalCluster, PgError};
 use crate::scanner::{RuleScan, SourceSpec};
 
 mod local;
-pub use local::DEMO_SUBSCRIPTION;
 use crate::worker::{self, RetryPolicy, Shutdown, Worker, WorkerConfig};
+pub use local::DEMO_SUBSCRIPTION;
 
 #[derive(Debug, Parser)]
 #[command(
