@@ -16,14 +16,36 @@ undecided(r, reason) := {"id": r.id, "reason": reason}
 # ---------------------------------------------------------------------------------------
 # Strings and properties
 
-# eq_ci(a, b): case-insensitive equality (ARM enums and ids are case-insensitive).
-eq_ci(a, b) if lower(a) == lower(b)
+# ARM often sends null beside a value (e.g. `"category": null` next to a
+# `categoryGroup`), and `lower(null)` or iterating null is an error in regorus: every
+# helper here accepts any JSON value and simply does not match a non-string.
 
-# in_ci(s, set_of_lowercase): s is one of the (lower-case) values.
-in_ci(s, values) if lower(s) in values
+# eq_ci(a, b): case-insensitive equality of two strings (ARM enums and ids are
+# case-insensitive); false for anything that is not a string.
+eq_ci(a, b) if {
+	is_string(a)
+	is_string(b)
+	lower(a) == lower(b)
+}
+
+# in_ci(s, set_of_lowercase): s is a string and one of the (lower-case) values.
+in_ci(s, values) if {
+	is_string(s)
+	lower(s) in values
+}
+
+# obj(x): x if it is an object, else {} (null-safe navigation).
+obj(x) := x if is_object(x)
+
+obj(x) := {} if not is_object(x)
+
+# arr(x): x if it is an array, else [] (null-safe iteration).
+arr(x) := x if is_array(x)
+
+arr(x) := [] if not is_array(x)
 
 # prop(r, path, fallback): r.properties.<path> (an array of keys), or fallback if absent.
-prop(r, path, fallback) := object.get(object.get(r, "properties", {}), path, fallback)
+prop(r, path, fallback) := object.get(obj(object.get(r, "properties", {})), path, fallback)
 
 # has_prop(r, path): the property is present (even if null or false).
 has_prop(r, path) if prop(r, path, "__absent__") != "__absent__"
@@ -92,25 +114,30 @@ as_list(x) := [] if x == ""
 
 # The source prefixes of an NSG security rule (singular and plural forms).
 source_prefixes(rule) := array.concat(
-	as_list(object.get(rule.properties, "sourceAddressPrefix", [])),
-	as_list(object.get(rule.properties, "sourceAddressPrefixes", [])),
+	as_list(object.get(obj(rule.properties), "sourceAddressPrefix", [])),
+	as_list(object.get(obj(rule.properties), "sourceAddressPrefixes", [])),
 )
 
 # The destination port ranges of an NSG security rule (singular and plural forms).
 port_ranges(rule) := array.concat(
-	as_list(object.get(rule.properties, "destinationPortRange", [])),
-	as_list(object.get(rule.properties, "destinationPortRanges", [])),
+	as_list(object.get(obj(rule.properties), "destinationPortRange", [])),
+	as_list(object.get(obj(rule.properties), "destinationPortRanges", [])),
 )
 
 # covers_port(range, port): an NSG port range ("*", "22", "20-30") includes port.
-covers_port(range, _) if trim_space(range) == "*"
+covers_port(range, _) if {
+	is_string(range)
+	trim_space(range) == "*"
+}
 
 covers_port(range, port) if {
+	is_string(range)
 	regex.match(`^[ ]*[0-9]+[ ]*$`, range)
 	to_number(trim_space(range)) == port
 }
 
 covers_port(range, port) if {
+	is_string(range)
 	regex.match(`^[ ]*[0-9]+[ ]*-[ ]*[0-9]+[ ]*$`, range)
 	parts := split(range, "-")
 	to_number(trim_space(parts[0])) <= port
@@ -118,26 +145,33 @@ covers_port(range, port) if {
 }
 
 # range_width(range): how many ports a range spans (65536 for "*").
-range_width(range) := 65536 if trim_space(range) == "*"
+range_width(range) := 65536 if {
+	is_string(range)
+	trim_space(range) == "*"
+}
 
-range_width(range) := 1 if regex.match(`^[ ]*[0-9]+[ ]*$`, range)
+range_width(range) := 1 if {
+	is_string(range)
+	regex.match(`^[ ]*[0-9]+[ ]*$`, range)
+}
 
 range_width(range) := w if {
+	is_string(range)
 	regex.match(`^[ ]*[0-9]+[ ]*-[ ]*[0-9]+[ ]*$`, range)
 	parts := split(range, "-")
 	w := (to_number(trim_space(parts[1])) - to_number(trim_space(parts[0]))) + 1
 }
 
 # protocol_covers(rule, proto): the rule's protocol is "*" or proto (e.g. "tcp").
-protocol_covers(rule, proto) if lower(object.get(rule.properties, "protocol", "*")) in {"*", proto}
+protocol_covers(rule, proto) if in_ci(object.get(obj(rule.properties), "protocol", "*"), {"*", proto})
 
-security_rules(nsg) := object.get(object.get(nsg, "properties", {}), "securityRules", [])
+security_rules(nsg) := arr(object.get(obj(object.get(nsg, "properties", {})), "securityRules", []))
 
-inbound(rule) if eq_ci(object.get(rule.properties, "direction", ""), "Inbound")
+inbound(rule) if eq_ci(object.get(obj(rule.properties), "direction", ""), "Inbound")
 
-allows(rule) if eq_ci(object.get(rule.properties, "access", ""), "Allow")
+allows(rule) if eq_ci(object.get(obj(rule.properties), "access", ""), "Allow")
 
-denies(rule) if eq_ci(object.get(rule.properties, "access", ""), "Deny")
+denies(rule) if eq_ci(object.get(obj(rule.properties), "access", ""), "Deny")
 
 from_internet(rule) if {
 	some p in source_prefixes(rule)
@@ -152,6 +186,8 @@ shadowed(nsg, allow_rule, port, proto) if {
 	denies(d)
 	from_internet(d)
 	protocol_covers(d, proto)
+	is_number(d.properties.priority)
+	is_number(allow_rule.properties.priority)
 	d.properties.priority < allow_rule.properties.priority
 	some range in port_ranges(d)
 	covers_port(range, port)
@@ -174,9 +210,9 @@ exposing_rules(nsg, port, protos) := {x |
 		"rule": rule.name,
 		"port": port,
 		"matched_range": range,
-		"protocol": object.get(rule.properties, "protocol", "*"),
+		"protocol": object.get(obj(rule.properties), "protocol", "*"),
 		"source": source,
-		"priority": rule.properties.priority,
+		"priority": object.get(obj(rule.properties), "priority", null),
 	}
 }
 
@@ -185,28 +221,31 @@ exposing_rules(nsg, port, protos) := {x |
 
 # A diagnostic setting (ARM document) that sends the log `category` somewhere: either by
 # name, or through the category groups `allLogs` or (for audit categories) `audit`.
+setting_logs(setting) := arr(object.get(obj(object.get(obj(setting), "properties", {})), "logs", []))
+
 logs_category(setting, category) if {
-	some log in object.get(setting.properties, "logs", [])
-	is_true(log.enabled)
-	eq_ci(object.get(log, "category", ""), category)
+	some log in setting_logs(setting)
+	is_true(object.get(obj(log), "enabled", false))
+	eq_ci(object.get(obj(log), "category", ""), category)
 }
 
 logs_category(setting, _) if {
-	some log in object.get(setting.properties, "logs", [])
-	is_true(log.enabled)
-	eq_ci(object.get(log, "categoryGroup", ""), "allLogs")
+	some log in setting_logs(setting)
+	is_true(object.get(obj(log), "enabled", false))
+	eq_ci(object.get(obj(log), "categoryGroup", ""), "allLogs")
 }
 
 # logs_audit(setting): audit logs are sent (the `audit` or `allLogs` group).
 logs_audit(setting) if {
-	some log in object.get(setting.properties, "logs", [])
-	is_true(log.enabled)
-	lower(object.get(log, "categoryGroup", "")) in {"audit", "alllogs"}
+	some log in setting_logs(setting)
+	is_true(object.get(obj(log), "enabled", false))
+	in_ci(object.get(obj(log), "categoryGroup", ""), {"audit", "alllogs"})
 }
 
 # has_destination(setting): the setting sends somewhere.
 has_destination(setting) if {
 	some key in ["workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "marketplacePartnerId"]
-	object.get(setting.properties, key, "") != ""
-	object.get(setting.properties, key, null) != null
+	v := object.get(obj(object.get(obj(setting), "properties", {})), key, "")
+	is_string(v)
+	v != ""
 }
