@@ -178,8 +178,11 @@ from_internet(rule) if {
 	is_internet(p)
 }
 
-# A higher-priority (lower number) inbound Deny from the internet that covers the port
-# and protocol shadows an Allow: the port is not exposed by that Allow.
+# A higher-priority (lower number) inbound Deny shadows an Allow for a port only when it
+# covers everything the Allow admits there: the port and protocol, every internet
+# source (`*`/Internet), every source port, and every destination (`*`, or the same
+# destination prefixes). A narrower Deny (one host, one source port) leaves the Allow
+# exposing the rest, so it does not count: a missed exposure is worse than a duplicate.
 shadowed(nsg, allow_rule, port, proto) if {
 	some d in security_rules(nsg)
 	inbound(d)
@@ -191,6 +194,39 @@ shadowed(nsg, allow_rule, port, proto) if {
 	d.properties.priority < allow_rule.properties.priority
 	some range in port_ranges(d)
 	covers_port(range, port)
+	all_source_ports(d)
+	covers_destinations(d, allow_rule)
+}
+
+source_port_ranges(rule) := array.concat(
+	as_list(object.get(obj(rule.properties), "sourcePortRange", [])),
+	as_list(object.get(obj(rule.properties), "sourcePortRanges", [])),
+)
+
+# No source port given means any (ARM requires one, but be lenient).
+all_source_ports(rule) if count(source_port_ranges(rule)) == 0
+
+all_source_ports(rule) if {
+	some r in source_port_ranges(rule)
+	is_string(r)
+	trim_space(r) == "*"
+}
+
+destination_prefixes(rule) := array.concat(
+	as_list(object.get(obj(rule.properties), "destinationAddressPrefix", [])),
+	as_list(object.get(obj(rule.properties), "destinationAddressPrefixes", [])),
+)
+
+covers_destinations(deny, _) if {
+	some p in destination_prefixes(deny)
+	in_ci(p, {"*", "any", "0.0.0.0/0"})
+}
+
+covers_destinations(deny, allow) if {
+	allowed := {lower(p) | some p in destination_prefixes(allow); is_string(p)}
+	denied := {lower(p) | some p in destination_prefixes(deny); is_string(p)}
+	count(allowed) > 0
+	count(allowed - denied) == 0
 }
 
 # exposing_rules(nsg, port, protos): the inbound Allow rules that open port (for one of

@@ -1,8 +1,10 @@
 # SSH (TCP 22) open to the internet through an NSG. Handles single ports, ranges, `*`,
-# port lists, source lists, protocol, and higher-priority denies that shadow the allow.
+# port lists, source lists, protocol, and higher-priority denies that shadow the allow
+# (lib.exposing_rules); one finding per offending NSG rule (lib.network.exposures).
 package scanledger.rules.network.nsg_ssh_internet
 
 import data.scanledger.lib
+import data.scanledger.lib.network as nw
 import rego.v1
 
 metadata := {
@@ -12,7 +14,8 @@ metadata := {
 	"category": "network",
 	"resource_types": ["Microsoft.Network/networkSecurityGroups"],
 	"frameworks": {
-		"cis_azure": ["7.2"],
+		# CIS v2.1.0 6.2: "Ensure that SSH access from the Internet is evaluated and restricted".
+		"cis_azure": ["6.2"],
 		"nist_csf": ["PR.AC-5"],
 		"iso27001": ["A.8.20"],
 	},
@@ -23,7 +26,9 @@ metadata := {
 	},
 }
 
+services := [{"port": 22, "protos": {"tcp"}, "service": "SSH"}]
+
 deny contains lib.finding(r, x.rule, x) if {
 	some r in input.resources
-	some x in lib.exposing_rules(r, 22, {"tcp"})
+	some x in nw.exposures(r, services)
 }

@@ -1,0 +1,88 @@
+# Helpers for the App Service rules (Microsoft.Web/sites: web apps, API apps, function
+# apps, Logic Apps Standard). Resource Graph leaves most of a site's siteConfig null, so
+# the rules read the site configuration from the related `config/web` document.
+package scanledger.lib.appservice
+
+import data.scanledger.lib
+import rego.v1
+
+# api-version of every related Microsoft.Web document the rules read (keep them equal:
+# a path declared twice with two versions would be fetched with only one).
+api := "2023-12-01"
+
+# Null-safe helpers (regorus errors on lower(null) and on `some x in null`).
+str(x) := x if is_string(x)
+
+str(x) := "" if not is_string(x)
+
+lc(x) := lower(str(x))
+
+obj(x) := x if is_object(x)
+
+obj(x) := {} if not is_object(x)
+
+arr(x) := x if is_array(x)
+
+arr(x) := [] if not is_array(x)
+
+get(x, path) := object.get(obj(x), path, null)
+
+# is_function_app(r): Azure Functions and Logic Apps Standard ("functionapp,workflowapp")
+# sites; their kind contains "functionapp".
+is_function_app(r) if contains(lc(object.get(r, "kind", "")), "functionapp")
+
+# ---------------------------------------------------------------------------------------
+# Site configuration (related `config/web`)
+
+# has_config(r): the config/web document was fetched. A null (404) cannot happen for an
+# existing site, so it is treated like a failed fetch: undecidable.
+has_config(r) if {
+	lib.has_related(r, "config/web")
+	is_object(lib.related(r, "config/web"))
+}
+
+config_unknown(r) if not has_config(r)
+
+# config(r): the site configuration's properties.
+config(r) := obj(get(lib.related(r, "config/web"), ["properties"])) if has_config(r)
+
+config(r) := {} if not has_config(r)
+
+# ---------------------------------------------------------------------------------------
+# TLS versions ("1.0", "1.1", "1.2", "1.3"; parsed safely: to_number errors on non-numbers)
+
+weak_tls(v) if str(v) in {"1.0", "1.1"}
+
+# ---------------------------------------------------------------------------------------
+# Publishing credentials (related `basicPublishingCredentialsPolicies/ftp` and `/scm`)
+
+pub_path(kind) := concat("/", ["basicPublishingCredentialsPolicies", kind])
+
+# basic_auth_allowed(r, kind): basic authentication is allowed for "ftp" or "scm". A
+# policy that does not exist (null) falls back to Azure's default, which allows it.
+basic_auth_allowed(r, kind) if {
+	lib.has_related(r, pub_path(kind))
+	lib.related(r, pub_path(kind)) == null
+}
+
+basic_auth_allowed(r, kind) if {
+	lib.has_related(r, pub_path(kind))
+	lib.is_true(get(lib.related(r, pub_path(kind)), ["properties", "allow"]))
+}
+
+basic_auth_denied(r, kind) if {
+	lib.has_related(r, pub_path(kind))
+	lib.is_false(get(lib.related(r, pub_path(kind)), ["properties", "allow"]))
+}
+
+basic_auth_unknown(r, kind) if lib.related_missing(r, pub_path(kind))
+
+# ---------------------------------------------------------------------------------------
+# Identity
+
+# has_managed_identity(x): a system- or user-assigned identity (type "None" or absent: no).
+has_managed_identity(x) if {
+	t := lc(get(x, ["identity", "type"]))
+	t != ""
+	t != "none"
+}

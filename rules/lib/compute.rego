@@ -1,0 +1,133 @@
+# Helpers for the compute rules (virtual machines, scale sets, managed disks).
+# Every helper tolerates null and missing properties: in regorus `lower(null)` and
+# `some x in null` are errors, and ARM returns null for many unset properties.
+package scanledger.lib.compute
+
+import data.scanledger.lib
+import rego.v1
+
+# ---------------------------------------------------------------------------------------
+# Null-safe access
+
+# str(x): x if it is a string, "" otherwise.
+str(x) := x if is_string(x)
+
+str(x) := "" if not is_string(x)
+
+# lc(x): lower-case string, "" for anything that is not a string.
+lc(x) := lower(str(x))
+
+# obj(x): x if it is an object, {} otherwise.
+obj(x) := x if is_object(x)
+
+obj(x) := {} if not is_object(x)
+
+# arr(x): x if it is an array, [] otherwise.
+arr(x) := x if is_array(x)
+
+arr(x) := [] if not is_array(x)
+
+# get(x, path): x.<path>, or null when absent (through nulls too).
+get(x, path) := object.get(obj(x), path, null)
+
+# ---------------------------------------------------------------------------------------
+# Virtual machines and scale sets
+
+is_vm(r) if lc(r.type) == "microsoft.compute/virtualmachines"
+
+is_vmss(r) if lc(r.type) == "microsoft.compute/virtualmachinescalesets"
+
+# model(r): the VM model. A VM's own properties; a scale set's virtualMachineProfile.
+model(r) := obj(get(r, ["properties", "virtualMachineProfile"])) if is_vmss(r)
+
+model(r) := obj(get(r, ["properties"])) if not is_vmss(r)
+
+os_profile(r) := obj(get(model(r), ["osProfile"]))
+
+# has_os_profile(r): the VM was provisioned from an image with an OS profile. VMs created
+# by attaching an existing (specialized) OS disk have none, and their guest settings
+# (patch mode, SSH password login) cannot be read or set through ARM.
+has_os_profile(r) if count(os_profile(r)) > 0
+
+windows_config(r) := obj(get(os_profile(r), ["windowsConfiguration"]))
+
+linux_config(r) := obj(get(os_profile(r), ["linuxConfiguration"]))
+
+# os_type(r): "windows" or "linux" (from the OS disk, else from the OS profile), or "".
+os_type(r) := t if {
+	t := lc(get(model(r), ["storageProfile", "osDisk", "osType"]))
+	t in {"windows", "linux"}
+} else := "windows" if {
+	is_object(get(os_profile(r), ["windowsConfiguration"]))
+} else := "linux" if {
+	is_object(get(os_profile(r), ["linuxConfiguration"]))
+} else := ""
+
+# patch_mode(r): the patch mode as set, lower-case, "" when not set.
+patch_mode(r) := lc(get(windows_config(r), ["patchSettings", "patchMode"])) if os_type(r) == "windows"
+
+patch_mode(r) := lc(get(linux_config(r), ["patchSettings", "patchMode"])) if os_type(r) == "linux"
+
+patch_mode(r) := "" if not os_type(r) in {"windows", "linux"}
+
+# effective_patch_mode(r): Azure's documented defaults applied. Windows: "AutomaticByOS"
+# when enableAutomaticUpdates is true or absent (its default is true), "Manual" when it is
+# false. Linux: "ImageDefault".
+effective_patch_mode(r) := m if {
+	m := patch_mode(r)
+	m != ""
+} else := "manual" if {
+	os_type(r) == "windows"
+	lib.is_false(get(windows_config(r), ["enableAutomaticUpdates"]))
+} else := "automaticbyos" if {
+	os_type(r) == "windows"
+} else := "imagedefault" if {
+	os_type(r) == "linux"
+} else := ""
+
+security_profile(r) := obj(get(model(r), ["securityProfile"]))
+
+# security_type(r): "trustedlaunch", "confidentialvm", or "" / "standard" for neither.
+security_type(r) := lc(get(security_profile(r), ["securityType"]))
+
+trusted_or_confidential(r) if security_type(r) in {"trustedlaunch", "confidentialvm"}
+
+# aks_managed(r): a scale set or VM that AKS creates and manages for a node pool (tags
+# aks-managed-*, also on VMs of "Virtual Machines" node pools). Their OS settings, patching,
+# identity and security agents are governed through the cluster (node OS upgrade channel,
+# node pool security profile, Defender for Containers), so the VM rules leave them to the
+# AKS rules. Their standalone disks (persistent volumes) are still judged.
+aks_managed(r) if {
+	some k, _ in obj(object.get(r, "tags", {}))
+	startswith(lower(k), "aks-managed-")
+}
+
+# ---------------------------------------------------------------------------------------
+# Extensions
+
+# vm_extensions(r): the VM's extensions from the related `extensions` list (null = none).
+vm_extensions(r) := arr(lib.related(r, "extensions"))
+
+# vmss_extensions(r): the extensions in a scale set's model.
+vmss_extensions(r) := arr(get(model(r), ["extensionProfile", "extensions"]))
+
+# ext_type(e): the extension handler type (e.g. "MDE.Linux"), lower-case. The type, not
+# the extension's name, identifies the handler: names are chosen by whoever installs it.
+ext_type(e) := lc(get(e, ["properties", "type"]))
+
+ext_failed(e) if lc(get(e, ["properties", "provisioningState"])) == "failed"
+
+# Azure Disk Encryption handlers (Windows and Linux).
+ade_types := {"azurediskencryption", "azurediskencryptionforlinux"}
+
+# ---------------------------------------------------------------------------------------
+# Managed disks
+
+# disk_attached(d): the disk is attached to a VM (running or deallocated). diskState is
+# what ARM reports; without it, managedBy names the VM the disk is attached to.
+disk_attached(d) if lc(get(d, ["properties", "diskState"])) in {"attached", "reserved"}
+
+disk_attached(d) if {
+	get(d, ["properties", "diskState"]) == null
+	str(get(d, ["managedBy"])) != ""
+}

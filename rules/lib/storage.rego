@@ -1,0 +1,193 @@
+# Helpers for the storage and keyvault rules: null-safe strings and collections, storage
+# account kinds and the services they offer, diagnostic settings read from `related`,
+# and firewall IP rules that admit (almost) the whole internet.
+#
+# ARM returns explicit nulls in many places (`"category": null` beside a `categoryGroup`,
+# `"networkAcls": null`, `"logs": null`). In regorus `lower(null)` and `some x in null`
+# are errors, so everything here goes through lc() and arr().
+package scanledger.lib.storage
+
+import data.scanledger.lib
+import rego.v1
+
+# ---------------------------------------------------------------------------------------
+# Null-safe basics
+
+# lc(x): lower-case x if it is a string, "" otherwise (absent, null, number, ...).
+lc(x) := lower(x) if is_string(x)
+
+lc(x) := "" if not is_string(x)
+
+# arr(x): x if it is an array, [] otherwise.
+arr(x) := x if is_array(x)
+
+arr(x) := [] if not is_array(x)
+
+# ---------------------------------------------------------------------------------------
+# Storage account kinds and SKUs
+#
+# kind: StorageV2 (general-purpose v2), Storage (general-purpose v1), BlobStorage (legacy),
+# BlockBlobStorage (premium block blobs), FileStorage (premium file shares).
+# A StorageV2/Storage account on a Premium_* SKU is a premium page-blob account.
+# ARM always returns `kind`; if a document lacks it we assume general-purpose v2 (the
+# default kind), so the account is checked rather than silently skipped.
+
+kind(r) := k if {
+	k := lc(object.get(r, "kind", ""))
+	k != ""
+}
+
+kind(r) := "storagev2" if lc(object.get(r, "kind", "")) == ""
+
+sku_name(r) := lc(object.get(r, ["sku", "name"], ""))
+
+premium(r) if startswith(sku_name(r), "premium_")
+
+# Premium page-blob account: no queues, tables, lifecycle policies, versioning, object replication.
+premium_page_blob(r) if {
+	kind(r) in {"storagev2", "storage"}
+	premium(r)
+}
+
+hns(r) if lib.is_true(lib.prop(r, ["isHnsEnabled"], false))
+
+nfs_v3(r) if lib.is_true(lib.prop(r, ["isNfsV3Enabled"], false))
+
+# has_blob(r): the account offers the Blob service (every kind but FileStorage).
+has_blob(r) if kind(r) in {"storagev2", "storage", "blobstorage", "blockblobstorage"}
+
+# block_blob(r): the account holds block blobs: general-purpose v2 (standard), legacy
+# BlobStorage, premium BlockBlobStorage. These support lifecycle management, versioning
+# and container soft delete.
+block_blob(r) if {
+	kind(r) in {"storagev2", "blobstorage", "blockblobstorage"}
+	not premium_page_blob(r)
+}
+
+# queue_table(r): the account offers the Queue and Table services (standard general-purpose v1/v2).
+queue_table(r) if {
+	kind(r) in {"storagev2", "storage"}
+	not premium(r)
+}
+
+# ---------------------------------------------------------------------------------------
+# Network
+
+# public_network_off(r): publicNetworkAccess Disabled (or SecuredByPerimeter: a network
+# security perimeter decides), so the firewall's defaultAction and IP rules do not apply.
+# Absent/null means Enabled (the firewall decides).
+public_network_off(r) if lc(lib.prop(r, ["publicNetworkAccess"], null)) in {"disabled", "securedbyperimeter"}
+
+# default_action(r): networkAcls.defaultAction, "allow" when networkAcls or the action is
+# absent (ARM's documented default: accept connections from any network).
+default_action(r) := "allow" if lc(lib.prop(r, ["networkAcls", "defaultAction"], null)) == ""
+
+default_action(r) := a if {
+	a := lc(lib.prop(r, ["networkAcls", "defaultAction"], null))
+	a != ""
+}
+
+# An IPv4 range in CIDR notation (a.b.c.d/n).
+ipv4_cidr := `^[ ]*[0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}[ ]*/[ ]*[0-9]{1,2}[ ]*$`
+
+# prefix_bits(v): the prefix length of an IPv4 CIDR string.
+prefix_bits(v) := to_number(trim_space(split(v, "/")[1])) if {
+	is_string(v)
+	regex.match(ipv4_cidr, v)
+}
+
+# prefix_length(v): prefix_bits(v), or null when v is not an IPv4 CIDR (for details).
+prefix_length(v) := b if {
+	b := prefix_bits(v)
+} else := null
+
+# internet_wide(v): an IP rule value that admits a very large part of the internet:
+# `0.0.0.0/0`, `*`, `Internet`, `::/0` and any public IPv4 range of /8 or wider
+# (16.7 million addresses or more, e.g. 0.0.0.0/1 + 128.0.0.0/1).
+internet_wide(v) if lib.is_internet(v)
+
+internet_wide(v) if {
+	is_string(v)
+	prefix_bits(v) <= 8
+	not private_range(v)
+}
+
+# private_range(v): a /8 of private or loopback space (10/8, 127/8). Azure rejects private
+# ranges in IP rules, but they never expose anything to the internet, so never flag them.
+private_range(v) if trim_space(split(v, ".")[0]) in {"10", "127"}
+
+# ---------------------------------------------------------------------------------------
+# Diagnostic settings (from `related`)
+
+# settings(r, path): the diagnostic settings at path: the list (or a list page's `value`,
+# or a single setting document); [] when ARM has none (null, empty list). Undefined when
+# not fetched.
+settings(r, path) := arr(v) if {
+	lib.has_related(r, path)
+	v := lib.related(r, path)
+	not is_object(v)
+}
+
+settings(r, path) := arr(v.value) if {
+	lib.has_related(r, path)
+	v := lib.related(r, path)
+	is_object(v)
+	"value" in object.keys(v)
+}
+
+# A single setting document rather than a list.
+settings(r, path) := [v] if {
+	lib.has_related(r, path)
+	v := lib.related(r, path)
+	is_object(v)
+	not "value" in object.keys(v)
+	"properties" in object.keys(v)
+}
+
+settings(r, path) := [] if {
+	lib.has_related(r, path)
+	v := lib.related(r, path)
+	is_object(v)
+	not "value" in object.keys(v)
+	not "properties" in object.keys(v)
+}
+
+setting_logs(setting) := arr(object.get(setting, ["properties", "logs"], []))
+
+# sends_category(setting, category): the setting has a destination and an enabled log
+# entry for the category by name, or for the `allLogs` or `audit` category group.
+# (For Key Vault the audit group is AuditEvent; for storage services it is the
+# StorageRead/StorageWrite/StorageDelete data-access logs.)
+sends_category(setting, category) if {
+	lib.has_destination(setting)
+	some log in setting_logs(setting)
+	lib.is_true(object.get(log, "enabled", false))
+	lc(object.get(log, "category", null)) == lower(category)
+}
+
+sends_category(setting, _) if {
+	lib.has_destination(setting)
+	some log in setting_logs(setting)
+	lib.is_true(object.get(log, "enabled", false))
+	lc(object.get(log, "categoryGroup", null)) in {"alllogs", "audit"}
+}
+
+# missing_categories(r, path, categories): the categories no diagnostic setting at path
+# sends anywhere (settings may split the categories between them).
+missing_categories(r, path, categories) := {c |
+	some c in categories
+	not category_sent(r, path, c)
+}
+
+category_sent(r, path, c) if {
+	some s in settings(r, path)
+	sends_category(s, c)
+}
+
+# setting_names(r, path): the names of the settings found, for finding details.
+setting_names(r, path) := [n | some s in settings(r, path); n := object.get(s, "name", "")]
+
+# ---------------------------------------------------------------------------------------
+# Storage service logging (blob, queue, table) through Azure Monitor diagnostic settings
+
+storage_log_categories := ["StorageRead", "StorageWrite", "StorageDelete"]
