@@ -229,28 +229,63 @@ covers_destinations(deny, allow) if {
 	count(allowed - denied) == 0
 }
 
-# exposing_rules(nsg, port, protos): the inbound Allow rules that open port (for one of
-# the protocols) to the internet and are not shadowed; each as {name, range, protocol, source}.
-exposing_rules(nsg, port, protos) := {x |
+# port_bounds(range): [low, high] of an NSG port range ("*", "22", "20-30").
+port_bounds(range) := [0, 65535] if {
+	is_string(range)
+	trim_space(range) == "*"
+}
+
+port_bounds(range) := [n, n] if {
+	is_string(range)
+	regex.match(`^[ ]*[0-9]+[ ]*$`, range)
+	n := to_number(trim_space(range))
+}
+
+port_bounds(range) := [lo, hi] if {
+	is_string(range)
+	regex.match(`^[ ]*[0-9]+[ ]*-[ ]*[0-9]+[ ]*$`, range)
+	parts := split(range, "-")
+	lo := to_number(trim_space(parts[0]))
+	hi := to_number(trim_space(parts[1]))
+}
+
+# internet_allow_ranges(nsg): every (inbound Allow rule from the internet, port range)
+# with its bounds. Computed once per NSG, so checking many ports stays cheap (most NSGs
+# have none, and the port checks then cost nothing).
+internet_allow_ranges(nsg) := [c |
 	some rule in security_rules(nsg)
 	inbound(rule)
 	allows(rule)
-	some proto in protos
-	protocol_covers(rule, proto)
-	some source in source_prefixes(rule)
-	is_internet(source)
+	sources := [p | some p in source_prefixes(rule); is_internet(p)]
+	count(sources) > 0
 	some range in port_ranges(rule)
-	covers_port(range, port)
-	not shadowed(nsg, rule, port, proto)
+	b := port_bounds(range)
+	c := {"rule": rule, "range": range, "lo": b[0], "hi": b[1], "source": sources[0]}
+]
+
+# exposing_in(nsg, candidates, port, protos): of the candidates (internet_allow_ranges),
+# the Allow rules that open port (for one of the protocols) and are not shadowed; each
+# as {rule, port, matched_range, protocol, source, priority}.
+exposing_in(nsg, candidates, port, protos) := {x |
+	some c in candidates
+	c.lo <= port
+	port <= c.hi
+	some proto in protos
+	protocol_covers(c.rule, proto)
+	not shadowed(nsg, c.rule, port, proto)
 	x := {
-		"rule": rule.name,
+		"rule": c.rule.name,
 		"port": port,
-		"matched_range": range,
-		"protocol": object.get(obj(rule.properties), "protocol", "*"),
-		"source": source,
-		"priority": object.get(obj(rule.properties), "priority", null),
+		"matched_range": c.range,
+		"protocol": object.get(obj(c.rule.properties), "protocol", "*"),
+		"source": c.source,
+		"priority": object.get(obj(c.rule.properties), "priority", null),
 	}
 }
+
+# exposing_rules(nsg, port, protos): the inbound Allow rules that open port (for one of
+# the protocols) to the internet and are not shadowed.
+exposing_rules(nsg, port, protos) := exposing_in(nsg, internet_allow_ranges(nsg), port, protos)
 
 # ---------------------------------------------------------------------------------------
 # Diagnostic settings

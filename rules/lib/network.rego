@@ -14,8 +14,10 @@ import rego.v1
 # inbound Allow from the internet that opens the port for one of the protocols and is not
 # shadowed by a higher-priority Deny.
 hits(nsg, services) := {h |
+	candidates := lib.internet_allow_ranges(nsg)
+	count(candidates) > 0
 	some s in services
-	some x in lib.exposing_rules(nsg, s.port, s.protos)
+	some x in lib.exposing_in(nsg, candidates, s.port, s.protos)
 	h := object.union(x, {"service": s.service})
 }
 

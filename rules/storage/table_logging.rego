@@ -56,6 +56,7 @@ items(r) := slib.arr(object.get(v, "value", [])) if {
 deny contains lib.finding(r, "", details) if {
 	some r in input.resources
 	slib.queue_table(r)
+	unlogged(r) # a bare call first: see docs/rule-authoring.md (bytecode)
 	missing := unlogged(r)
 	lib.has_related(r, children)
 	count(items(r)) > 0

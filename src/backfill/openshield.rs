@@ -176,21 +176,22 @@ async fn findings(
         }
         out.entry(scan_id).or_default().push(Finding {
             fingerprint,
-            rule_name: get("rule_name"),
+            rule_name: get("rule_name").into(),
             severity,
-            category: get("category"),
+            category: get("category").into(),
             resource_name: get("resource_name"),
             resource_type: get("resource_type"),
-            description: get("description"),
-            remediation: get("remediation"),
+            description: get("description").into(),
+            remediation: get("remediation").into(),
             frameworks: r
                 .try_get::<Option<serde_json::Value>, _>("frameworks")
                 .ok()
                 .flatten()
-                .unwrap_or_else(|| serde_json::json!({})),
+                .unwrap_or_else(|| serde_json::json!({}))
+                .into(),
             details: serde_json::Value::Object(details),
             detected_at: r.try_get("detected_at").map_err(BackfillError::Source)?,
-            rule_id,
+            rule_id: rule_id.into(),
             resource_id,
         });
     }

@@ -282,11 +282,18 @@ async fn follow(base: &str, scan_id: ScanId) -> anyhow::Result<serde_json::Value
             .await?;
         let state = status["status"].as_str().unwrap_or("?").to_owned();
         let progress = &status["progress"];
-        let line = format!(
-            "scan {scan_id}: {state:<9} {} resources, {} rule evaluations",
-            progress["resources_seen"].as_u64().unwrap_or(0),
-            progress["rules_evaluated"].as_u64().unwrap_or(0)
-        );
+        let line = if status["summary"].is_object() {
+            format!(
+                "scan {scan_id}: {state:<9} {} resources",
+                status["summary"]["resources_seen"]
+            )
+        } else {
+            format!(
+                "scan {scan_id}: {state:<9} {} resources, {} rule evaluations",
+                progress["resources_seen"].as_u64().unwrap_or(0),
+                progress["rules_evaluated"].as_u64().unwrap_or(0)
+            )
+        };
         if tty {
             eprint!("\r{line}   ");
         } else if line != last_line {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -408,17 +409,19 @@ pub struct Finding {
     /// `sha256(rule_id | lower(resource_id) | sub_item)`, hex: follows one
     /// misconfiguration across scans.
     pub fingerprint: String,
-    pub rule_id: String,
-    pub rule_name: String,
+    // The rule's metadata is shared (`Arc`) by all findings of that rule: a large scan
+    // holds hundreds of thousands of findings until its `Completed` is written.
+    pub rule_id: Arc<str>,
+    pub rule_name: Arc<str>,
     pub severity: Severity,
-    pub category: String,
+    pub category: Arc<str>,
     pub resource_id: String,
     pub resource_name: String,
     pub resource_type: String,
-    pub description: String,
-    pub remediation: String,
+    pub description: Arc<str>,
+    pub remediation: Arc<str>,
     /// Framework → control ids, e.g. `{"cis_azure": ["3.1"], "nist_csf": ["PR.DS-2"]}`.
-    pub frameworks: serde_json::Value,
+    pub frameworks: Arc<serde_json::Value>,
     /// What matched (e.g. the offending NSG rule and port range).
     pub details: serde_json::Value,
     /// When it was detected, if not when its scan completed (imported history).

@@ -695,40 +695,48 @@ async fn insert_findings(
     tx: &mut PgConnection,
     recorded: &[RecordedEvent],
 ) -> Result<(), sqlx::Error> {
-    // All findings of the batch, a bounded statement at a time.
-    let mut rows: Vec<serde_json::Value> = Vec::new();
+    /// One row as `jsonb_to_recordset` reads it, borrowing the finding: a scan's
+    /// findings are serialized a bounded chunk at a time, never all at once.
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        scan_id: uuid::Uuid,
+        attempt: i32,
+        #[serde(flatten)]
+        finding: &'a Finding,
+        // Detected when its scan completed, unless it says otherwise (imports).
+        #[serde(rename = "detected_at")]
+        at: DateTime<Utc>,
+    }
     for e in recorded {
         let Event::Completed(c) = &e.event else {
             continue;
         };
-        for f in &c.findings {
-            let mut v = serde_json::to_value(f).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            v["scan_id"] = e.scan_id.to_string().into();
-            v["attempt"] = e.attempt.into();
-            // Detected when its scan completed, unless it says otherwise (imports).
-            if f.detected_at.is_none() {
-                v["detected_at"] = serde_json::to_value(e.recorded_at)
-                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            }
-            rows.push(v);
+        for chunk in c.findings.chunks(FINDINGS_CHUNK) {
+            let rows: Vec<Row<'_>> = chunk
+                .iter()
+                .map(|f| Row {
+                    scan_id: e.scan_id.0,
+                    attempt: e.attempt,
+                    finding: f,
+                    at: f.detected_at.unwrap_or(e.recorded_at),
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
+                                       resource_id, resource_name, resource_type, description, remediation,
+                                       frameworks, details, detected_at)
+                 SELECT scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
+                        resource_id, resource_name, resource_type, description, remediation,
+                        coalesce(frameworks, '{}'), coalesce(details, '{}'), detected_at
+                   FROM jsonb_to_recordset($1) AS f(scan_id uuid, attempt int, fingerprint text, rule_id text,
+                        rule_name text, severity text, category text, resource_id text, resource_name text,
+                        resource_type text, description text, remediation text, frameworks jsonb, details jsonb,
+                        detected_at timestamptz)",
+            )
+            .bind(sqlx::types::Json(&rows))
+            .execute(&mut *tx)
+            .await?;
         }
-    }
-    for chunk in rows.chunks(FINDINGS_CHUNK) {
-        sqlx::query(
-            "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
-                                   resource_id, resource_name, resource_type, description, remediation,
-                                   frameworks, details, detected_at)
-             SELECT scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
-                    resource_id, resource_name, resource_type, description, remediation,
-                    coalesce(frameworks, '{}'), coalesce(details, '{}'), detected_at
-               FROM jsonb_to_recordset($1) AS f(scan_id uuid, attempt int, fingerprint text, rule_id text,
-                    rule_name text, severity text, category text, resource_id text, resource_name text,
-                    resource_type text, description text, remediation text, frameworks jsonb, details jsonb,
-                    detected_at timestamptz)",
-        )
-        .bind(serde_json::Value::Array(chunk.to_vec()))
-        .execute(&mut *tx)
-        .await?;
     }
     Ok(())
 }

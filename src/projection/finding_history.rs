@@ -60,10 +60,10 @@ pub fn fold(known: &HashMap<String, FindingHistory>, c: &Completion<'_>) -> Vec<
             None => FindingHistory {
                 subscription_id: c.subscription_id.to_string(),
                 fingerprint: f.fingerprint.clone(),
-                rule_id: f.rule_id.clone(),
-                rule_name: f.rule_name.clone(),
+                rule_id: f.rule_id.to_string(),
+                rule_name: f.rule_name.to_string(),
                 severity: f.severity.as_str().to_string(),
-                category: f.category.clone(),
+                category: f.category.to_string(),
                 resource_id: f.resource_id.clone(),
                 resource_name: f.resource_name.clone(),
                 resource_type: f.resource_type.clone(),
@@ -86,9 +86,9 @@ pub fn fold(known: &HashMap<String, FindingHistory>, c: &Completion<'_>) -> Vec<
                     row.resolved_at = None;
                 }
                 // The latest scan's view of the rule wins (a rule's severity may change).
-                row.rule_name = f.rule_name.clone();
+                row.rule_name = f.rule_name.to_string();
                 row.severity = f.severity.as_str().to_string();
-                row.category = f.category.clone();
+                row.category = f.category.to_string();
                 row.resource_name = f.resource_name.clone();
                 row.last_seen_scan = c.scan_id;
                 row.last_seen_at = c.at;

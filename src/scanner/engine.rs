@@ -100,10 +100,40 @@ pub struct ChunkOutcome {
     pub evaluations: u64,
 }
 
-/// One engine: clone one per thread.
-#[derive(Clone)]
+/// Instructions one (rule, chunk) evaluation may run: far above what any rule needs on
+/// a chunk, low enough that a runaway rule errors instead of stalling the scan.
+const MAX_INSTRUCTIONS: usize = 200_000_000;
+
+/// What runs the rules: the bytecode VM, or the interpreter when the catalogue could not
+/// be compiled.
+enum Backend {
+    Vm(Box<regorus::rvm::vm::RegoVM>),
+    Interpreter(regorus::Engine),
+}
+
+impl Backend {
+    fn set_input(&mut self, input: Value) {
+        match self {
+            Self::Vm(vm) => vm.set_input(input),
+            Self::Interpreter(engine) => engine.set_input(input),
+        }
+    }
+
+    fn eval(&mut self, path: &str) -> Result<Value, String> {
+        match self {
+            Self::Vm(vm) => vm
+                .execute_entry_point_by_name(path)
+                .map_err(|e| e.to_string()),
+            Self::Interpreter(engine) => engine
+                .eval_rule(path.to_owned())
+                .map_err(|e| format!("{e:#}")),
+        }
+    }
+}
+
+/// One evaluation engine; make one per thread.
 pub struct Evaluator {
-    engine: regorus::Engine,
+    backend: Backend,
     catalogue: std::sync::Arc<Catalogue>,
 }
 
@@ -147,8 +177,25 @@ fn string_field(entry: &Value, name: &str) -> Result<String, String> {
 
 impl Evaluator {
     pub fn new(catalogue: std::sync::Arc<Catalogue>) -> Self {
+        let backend = match catalogue.program() {
+            Some((policy, program)) => {
+                let mut vm = regorus::rvm::vm::RegoVM::new_with_policy(policy.clone());
+                vm.load_program(program.clone());
+                vm.set_max_instructions(MAX_INSTRUCTIONS);
+                // As in the interpreter: a builtin error is an error, never undefined.
+                vm.set_strict_builtin_errors(true);
+                Backend::Vm(Box::new(vm))
+            }
+            None => Backend::Interpreter(catalogue.engine().clone()),
+        };
+        Self { backend, catalogue }
+    }
+
+    /// An evaluator that interprets the rules (the reference the bytecode is checked
+    /// against by `rules test`).
+    pub fn interpreter(catalogue: std::sync::Arc<Catalogue>) -> Self {
         Self {
-            engine: catalogue.engine().clone(),
+            backend: Backend::Interpreter(catalogue.engine().clone()),
             catalogue,
         }
     }
@@ -171,10 +218,7 @@ impl Evaluator {
                 .copied()
                 .ok_or_else(|| format!("entry names {id:?}, which is not in the input"))
         };
-        let deny = self
-            .engine
-            .eval_rule(r.deny_path.clone())
-            .map_err(|e| format!("{e:#}"))?;
+        let deny = self.backend.eval(&r.deny_path)?;
         let mut out = RuleOutput {
             hits: Vec::new(),
             undecided: Vec::new(),
@@ -189,10 +233,7 @@ impl Evaluator {
             out.hits.push((doc, sub_item, details));
         }
         if let Some(path) = &r.indeterminate_path {
-            let v = self
-                .engine
-                .eval_rule(path.clone())
-                .map_err(|e| format!("{e:#}"))?;
+            let v = self.backend.eval(path)?;
             for entry in entries(v)? {
                 let doc = locate(&entry)?;
                 out.undecided.push((doc, string_field(&entry, "reason")?));
@@ -208,11 +249,11 @@ impl Evaluator {
         if docs.is_empty() {
             return outcome;
         }
-        self.engine.set_input(input_of(&all));
+        self.backend.set_input(input_of(&all));
         let mut input_is_chunk = true;
         for &rule in rules {
             if !input_is_chunk {
-                self.engine.set_input(input_of(&all));
+                self.backend.set_input(input_of(&all));
                 input_is_chunk = true;
             }
             outcome.evaluations += docs.len() as u64;
@@ -235,7 +276,7 @@ impl Evaluator {
                     // Isolate: which resources does the rule fail on?
                     input_is_chunk = false;
                     for (i, doc) in all.iter().enumerate() {
-                        self.engine.set_input(input_of(&[doc]));
+                        self.backend.set_input(input_of(&[doc]));
                         match self.run_rule(rule, &[doc]) {
                             Ok(out) => results.push((i, out)),
                             Err(message) => {

@@ -195,20 +195,21 @@ fn evaluate_chunk(evaluator: &mut Evaluator, rules: &[usize], docs: Vec<Doc>) ->
         .hits
         .into_iter()
         .map(|hit| {
-            let meta = &catalogue.rules()[hit.rule].meta;
+            let rule = &catalogue.rules()[hit.rule];
+            let shared = &rule.shared;
             let doc = &docs[hit.doc];
             Finding {
-                fingerprint: Finding::fingerprint(&meta.id, &doc.id, &hit.sub_item),
-                rule_id: meta.id.clone(),
-                rule_name: meta.title.clone(),
-                severity: meta.severity,
-                category: meta.category.clone(),
+                fingerprint: Finding::fingerprint(&shared.id, &doc.id, &hit.sub_item),
+                rule_id: shared.id.clone(),
+                rule_name: shared.title.clone(),
+                severity: rule.meta.severity,
+                category: shared.category.clone(),
                 resource_id: doc.id.clone(),
                 resource_name: doc.name.clone(),
                 resource_type: doc.kind.clone(),
-                description: meta.description.clone(),
-                remediation: meta.remediation.text(),
-                frameworks: serde_json::to_value(&meta.frameworks).unwrap_or_default(),
+                description: shared.description.clone(),
+                remediation: shared.remediation.clone(),
+                frameworks: shared.frameworks.clone(),
                 details: hit.details,
                 detected_at: None,
             }

@@ -61,9 +61,9 @@ fn table(report: &ScanReport) -> String {
                 .unwrap_or_default();
             [
                 f.severity.as_str().to_uppercase(),
-                f.rule_id.clone(),
+                f.rule_id.to_string(),
                 format!("{}{sub}", f.resource_name),
-                f.rule_name.clone(),
+                f.rule_name.to_string(),
             ]
         })
         .collect();
@@ -129,9 +129,9 @@ fn csv(findings: &[Finding]) -> String {
     for f in findings {
         let fields = [
             f.severity.as_str().to_owned(),
-            f.rule_id.clone(),
-            f.rule_name.clone(),
-            f.category.clone(),
+            f.rule_id.to_string(),
+            f.rule_name.to_string(),
+            f.category.to_string(),
             f.resource_id.clone(),
             f.resource_name.clone(),
             f.resource_type.clone(),

@@ -39,6 +39,9 @@ enum Expect {
 /// Run every rule's fixtures.
 pub fn run(catalogue: Arc<Catalogue>) -> Vec<RuleCheck> {
     let mut evaluator = Evaluator::new(catalogue.clone());
+    // regorus' bytecode compiler mis-compiles some constructs (docs/rule-authoring.md):
+    // every case must give the interpreter's answer too.
+    let mut reference = Evaluator::interpreter(catalogue.clone());
     let mut checks = Vec::new();
     for (index, rule) in catalogue.rules().iter().enumerate() {
         let mut check = RuleCheck {
@@ -66,18 +69,27 @@ pub fn run(catalogue: Arc<Catalogue>) -> Vec<RuleCheck> {
                 .problems
                 .push("needs at least one `fire` and one `quiet` fixture".into());
         }
+        // Labels count within their section: `quiet #2` is the third `quiet` document.
         let cases = fixtures
             .fire
             .into_iter()
-            .map(|d| (Expect::Fire, d))
-            .chain(fixtures.quiet.into_iter().map(|d| (Expect::Quiet, d)))
+            .enumerate()
+            .map(|(n, d)| (Expect::Fire, n, d))
+            .chain(
+                fixtures
+                    .quiet
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, d)| (Expect::Quiet, n, d)),
+            )
             .chain(
                 fixtures
                     .indeterminate
                     .into_iter()
-                    .map(|d| (Expect::Indeterminate, d)),
+                    .enumerate()
+                    .map(|(n, d)| (Expect::Indeterminate, n, d)),
             );
-        for (n, (expect, json)) in cases.enumerate() {
+        for (expect, n, json) in cases {
             check.cases += 1;
             let label = format!("{expect:?} #{n}").to_lowercase();
             let Some(doc) = Doc::from_json(json) else {
@@ -94,6 +106,23 @@ pub fn run(catalogue: Arc<Catalogue>) -> Vec<RuleCheck> {
                 continue;
             }
             let out = evaluator.evaluate(&[index], std::slice::from_ref(&doc));
+            let expected = reference.evaluate(&[index], std::slice::from_ref(&doc));
+            if out.hits != expected.hits
+                || out.undecided != expected.undecided
+                || out.errors.len() != expected.errors.len()
+            {
+                check.problems.push(format!(
+                    "{label} ({}): the bytecode VM and the interpreter disagree (VM: {} findings, {} indeterminate, {} errors; interpreter: {}, {}, {})",
+                    doc.id,
+                    out.hits.len(),
+                    out.undecided.len(),
+                    out.errors.len(),
+                    expected.hits.len(),
+                    expected.undecided.len(),
+                    expected.errors.len()
+                ));
+                continue;
+            }
             let got = if let Some(e) = out.errors.first() {
                 check
                     .problems
