@@ -66,10 +66,13 @@ fn required<'a>(
 /// the `\r\n` escapes Entra puts in `error_description`; the status is then lost and a
 /// refused secret would look like a transient error. The transport remembers it.
 #[derive(Clone, Debug, Default)]
-pub struct TokenProbe(Arc<Mutex<Option<(u16, Option<String>)>>>);
+pub struct TokenProbe(Arc<Mutex<Option<Refusal>>>);
+
+/// A refused token call: status and `x-ms-request-id`.
+type Refusal = (u16, Option<String>);
 
 impl TokenProbe {
-    fn take(&self) -> Option<(u16, Option<String>)> {
+    fn take(&self) -> Option<Refusal> {
         self.0.lock().expect("token probe").take()
     }
 }
@@ -163,11 +166,12 @@ pub fn credential(
                     kind: name,
                 },
             )?;
-            let mut options = WorkloadIdentityCredentialOptions::default();
-            options.credential_options = ClientAssertionCredentialOptions { client_options };
-            options.tenant_id = Some(tenant.to_owned());
-            options.client_id = Some(client.to_owned());
-            options.token_file_path = Some(file);
+            let options = WorkloadIdentityCredentialOptions {
+                credential_options: ClientAssertionCredentialOptions { client_options },
+                tenant_id: Some(tenant.to_owned()),
+                client_id: Some(client.to_owned()),
+                token_file_path: Some(file),
+            };
             WorkloadIdentityCredential::new(Some(options)).map_err(setup)?
         }
         CredentialKind::ManagedIdentity => {

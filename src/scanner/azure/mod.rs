@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::credentials::Secret;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use reqwest::Url;
 
@@ -22,6 +21,7 @@ use crate::ledger::SubscriptionId;
 use crate::worker::ScanError;
 
 pub use auth::CredentialConfig;
+pub use azure_core::credentials::Secret;
 pub use http::RetryPolicy;
 
 /// Which azure_identity credential signs in.
