@@ -501,6 +501,27 @@ async fn pauses_resource_graph_when_its_quota_is_used_up() {
     assert!(gap >= Duration::from_secs(1), "next query after {gap:?}");
 }
 
+#[tokio::test]
+async fn a_retry_after_beyond_the_cap_fails_as_throttled_at_once() {
+    let fake = fake(|s| {
+        s.is_graph()
+            .then(|| (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "600")]).into_response())
+    })
+    .await;
+
+    let err = collect(&args(&fake), &needs(&[STORAGE], &[]))
+        .await
+        .expect_err("throttled");
+
+    assert_eq!(err.code, FailureCode::Throttled);
+    assert!(err.code.retryable());
+    assert_eq!(
+        fake.graph_calls().len(),
+        1,
+        "no ten-minute wait inside the scan"
+    );
+}
+
 // ---------------------------------------------------------------- (c) 503 then success
 
 #[tokio::test]
@@ -874,6 +895,10 @@ async fn sends_the_bearer_token_and_api_versions() {
         "pricings come from ARM: {query}"
     );
     assert!(query.ends_with("order by id asc"), "{query}");
+    // This test's calls are done, so their log lines are in (trace level, all crates).
+    let logs = logs();
+    assert!(!logs.contains(TOKEN), "a log line shows the token");
+    assert!(!logs.contains(SECRET), "a log line shows the secret");
 }
 
 // ---------------------------------------------------------------- concurrency

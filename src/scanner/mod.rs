@@ -55,10 +55,14 @@ pub enum SourceSpecError {
     Unknown(String),
     #[error("bad fixture option {0:?}: expected delay_ms=N")]
     BadOption(String),
-    #[error("the azure {kind} credential needs {var} (set the environment variable, or --azure-credential to pick another kind)")]
+    #[error(
+        "the azure {kind} credential needs {var}{hint}; or pick another with --azure-credential"
+    )]
     AzureMissingSetting {
-        var: &'static str,
         kind: &'static str,
+        var: &'static str,
+        /// Where else it may come from, e.g. " (or --azure-tenant-id)".
+        hint: &'static str,
     },
     #[error("{flag} {value:?}: {reason}")]
     AzureEndpoint {

@@ -49,6 +49,16 @@ impl CredentialConfig {
     }
 }
 
+fn missing(var: &'static str, kind: &'static str) -> SourceSpecError {
+    let hint = match var {
+        "AZURE_TENANT_ID" => " (or --azure-tenant-id)",
+        "AZURE_CLIENT_ID" => " (or --azure-client-id)",
+        "AZURE_FEDERATED_TOKEN_FILE" => " (or --azure-federated-token-file)",
+        _ => " (environment only)",
+    };
+    SourceSpecError::AzureMissingSetting { kind, var, hint }
+}
+
 fn required<'a>(
     value: &'a Option<String>,
     var: &'static str,
@@ -57,7 +67,7 @@ fn required<'a>(
     value
         .as_deref()
         .filter(|v| !v.trim().is_empty())
-        .ok_or(SourceSpecError::AzureMissingSetting { var, kind })
+        .ok_or_else(|| missing(var, kind))
 }
 
 /// The status and request id of the last failed token call, as the transport saw it.
@@ -144,10 +154,7 @@ pub fn credential(
                 .client_secret
                 .clone()
                 .filter(|s| !s.secret().is_empty())
-                .ok_or(SourceSpecError::AzureMissingSetting {
-                    var: "AZURE_CLIENT_SECRET",
-                    kind: name,
-                })?;
+                .ok_or_else(|| missing("AZURE_CLIENT_SECRET", name))?;
             ClientSecretCredential::new(
                 tenant,
                 client.to_owned(),
@@ -160,12 +167,10 @@ pub fn credential(
             let name = "workload-identity";
             let tenant = required(&config.tenant_id, "AZURE_TENANT_ID", name)?;
             let client = required(&config.client_id, "AZURE_CLIENT_ID", name)?;
-            let file = config.federated_token_file.clone().ok_or(
-                SourceSpecError::AzureMissingSetting {
-                    var: "AZURE_FEDERATED_TOKEN_FILE",
-                    kind: name,
-                },
-            )?;
+            let file = config
+                .federated_token_file
+                .clone()
+                .ok_or_else(|| missing("AZURE_FEDERATED_TOKEN_FILE", name))?;
             let options = WorkloadIdentityCredentialOptions {
                 credential_options: ClientAssertionCredentialOptions { client_options },
                 tenant_id: Some(tenant.to_owned()),

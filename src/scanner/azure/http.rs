@@ -181,6 +181,13 @@ impl Last {
     fn throttled(&self) -> bool {
         matches!(self, Self::Status(a) if a.status == 429)
     }
+
+    fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status(a) => Some(a.status),
+            Self::Transport(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Last {
@@ -220,10 +227,7 @@ impl Failure {
             Self::Refused(a) => Some(a.status),
             Self::RetriesExhausted { last, .. }
             | Self::BudgetExhausted { last }
-            | Self::WaitTooLong { last, .. } => match last {
-                Last::Status(a) => Some(a.status),
-                Last::Transport(_) => None,
-            },
+            | Self::WaitTooLong { last, .. } => last.status(),
             Self::Credentials(_) | Self::Invalid(_) => None,
         }
     }
@@ -241,7 +245,8 @@ impl Failure {
             Self::Refused(a) => {
                 let code = match a.status {
                     401 | 403 => FailureCode::CredentialsRejected,
-                    404 => FailureCode::TargetNotFound,
+                    // No such subscription, or its resource provider is not registered.
+                    404 | 409 => FailureCode::TargetNotFound,
                     // Another 4xx means we sent something ARM will never accept.
                     _ => FailureCode::Internal,
                 };
@@ -436,6 +441,7 @@ impl Scan {
             tracing::warn!(
                 subscription = %self.subscription,
                 path = call.url.path(),
+                status = last.status(),
                 last = %last,
                 attempt = retry,
                 wait_ms = wait.as_millis() as u64,

@@ -57,6 +57,7 @@ impl CredentialKind {
 pub struct AzureArgs {
     /// Azure Resource Manager endpoint (sovereign clouds: see docs/azure.md).
     #[arg(
+        id = "azure_arm_endpoint",
         long = "azure-arm-endpoint",
         env = "AZURE_ARM_ENDPOINT",
         default_value = "https://management.azure.com"
@@ -64,6 +65,7 @@ pub struct AzureArgs {
     pub arm_endpoint: String,
     /// Microsoft Entra authority host that issues tokens.
     #[arg(
+        id = "azure_authority_host",
         long = "azure-authority-host",
         env = "AZURE_AUTHORITY_HOST",
         default_value = "https://login.microsoftonline.com"
@@ -71,6 +73,7 @@ pub struct AzureArgs {
     pub authority_host: String,
     /// Credential to sign in with.
     #[arg(
+        id = "azure_credential",
         long = "azure-credential",
         env = "SCANLEDGER_AZURE_CREDENTIAL",
         value_enum,
@@ -78,35 +81,50 @@ pub struct AzureArgs {
     )]
     pub credential: CredentialKind,
     /// Tenant (directory) id, for client-secret and workload-identity credentials.
-    #[arg(long = "azure-tenant-id", env = "AZURE_TENANT_ID")]
+    #[arg(
+        id = "azure_tenant_id",
+        long = "azure-tenant-id",
+        env = "AZURE_TENANT_ID"
+    )]
     pub tenant_id: Option<String>,
     /// Application (client) id; for managed identity, selects a user-assigned identity.
-    #[arg(long = "azure-client-id", env = "AZURE_CLIENT_ID")]
+    #[arg(
+        id = "azure_client_id",
+        long = "azure-client-id",
+        env = "AZURE_CLIENT_ID"
+    )]
     pub client_id: Option<String>,
     /// Read from AZURE_CLIENT_SECRET when the source opens; never a flag.
     #[arg(skip)]
     pub client_secret: Option<Secret>,
     /// Kubernetes service account token file, for workload identity.
     #[arg(
+        id = "azure_federated_token_file",
         long = "azure-federated-token-file",
         env = "AZURE_FEDERATED_TOKEN_FILE"
     )]
     pub federated_token_file: Option<PathBuf>,
     /// Extra trusted root certificates (PEM), e.g. a TLS-inspecting proxy's; token calls too.
-    #[arg(long = "azure-ca-file", env = "SCANLEDGER_AZURE_CA_FILE")]
+    #[arg(
+        id = "azure_ca_file",
+        long = "azure-ca-file",
+        env = "SCANLEDGER_AZURE_CA_FILE"
+    )]
     pub ca_file: Option<PathBuf>,
     /// Most ARM and Resource Graph calls in flight at once (per process).
     #[arg(
+        id = "azure_concurrency",
         long = "azure-concurrency",
         env = "SCANLEDGER_AZURE_CONCURRENCY",
         default_value_t = 8
     )]
     pub concurrency: usize,
     /// Timeout of one HTTP request, body included (e.g. 30s, 500ms).
-    #[arg(long = "azure-timeout", env = "SCANLEDGER_AZURE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(id = "azure_timeout", long = "azure-timeout", env = "SCANLEDGER_AZURE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Retries of one request after its first try.
     #[arg(
+        id = "azure_max_retries",
         long = "azure-max-retries",
         env = "SCANLEDGER_AZURE_MAX_RETRIES",
         default_value_t = 6
@@ -114,16 +132,17 @@ pub struct AzureArgs {
     pub max_retries: u32,
     /// Retries one scan may spend across all its requests.
     #[arg(
+        id = "azure_retry_budget",
         long = "azure-retry-budget",
         env = "SCANLEDGER_AZURE_RETRY_BUDGET",
         default_value_t = 100
     )]
     pub retry_budget: u32,
     /// First back-off step without Retry-After; doubles per retry (full jitter, 30s cap).
-    #[arg(long = "azure-backoff-base", env = "SCANLEDGER_AZURE_BACKOFF_BASE", default_value = "500ms", value_parser = parse_duration)]
+    #[arg(id = "azure_backoff_base", long = "azure-backoff-base", env = "SCANLEDGER_AZURE_BACKOFF_BASE", default_value = "500ms", value_parser = parse_duration)]
     pub backoff_base: Duration,
     /// Resource Graph rows per page (`$top`, at most 1000).
-    #[arg(long = "azure-page-size", env = "SCANLEDGER_AZURE_PAGE_SIZE", default_value_t = 1000,
+    #[arg(id = "azure_page_size", long = "azure-page-size", env = "SCANLEDGER_AZURE_PAGE_SIZE", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
 }
@@ -300,5 +319,54 @@ impl InventorySource for AzureSource {
             })
             .buffered(self.concurrency)
             .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn flags_fit_every_command_that_flattens_them() {
+        // Ids are prefixed `azure_` so they cannot clash with `worker`'s own flags.
+        crate::cli::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn default_matches_the_flag_defaults() {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            azure: AzureArgs,
+        }
+        // Environment variables would override the defaults under test.
+        let overridden = Only::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .any(|v| std::env::var_os(v).is_some());
+        if overridden {
+            return;
+        }
+        let parsed = Only::parse_from(["t"]).azure;
+        let default = AzureArgs::default();
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn endpoints_must_be_https() {
+        assert!(https_url(
+            "--azure-arm-endpoint",
+            "https://management.usgovcloudapi.net"
+        )
+        .is_ok());
+        for bad in [
+            "http://management.azure.com",
+            "management.azure.com",
+            "https://x/?a=1",
+        ] {
+            let e = https_url("--azure-arm-endpoint", bad).unwrap_err();
+            assert!(e.to_string().contains("--azure-arm-endpoint"), "{e}");
+        }
     }
 }
