@@ -41,6 +41,8 @@ const GRAPH_PATH: &str = "/providers/Microsoft.ResourceGraph/resources";
 /// One request as the fake server saw it.
 #[derive(Clone, Debug)]
 struct Seen {
+    /// The fake server's own `https://127.0.0.1:port`, for building `nextLink`s.
+    base: String,
     method: Method,
     path: String,
     query: BTreeMap<String, String>,
@@ -70,6 +72,7 @@ impl Seen {
 type Script = dyn Fn(&Seen) -> Option<Response> + Send + Sync;
 
 struct Inner {
+    base: String,
     seen: Mutex<Vec<Seen>>,
     script: Box<Script>,
     /// ARM calls being answered now, and the most at once.
@@ -112,6 +115,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let seen = Seen {
+        base: inner.base.clone(),
         method,
         path: uri.path().to_owned(),
         query: uri
@@ -198,14 +202,15 @@ fn server_tls() -> Arc<rustls::ServerConfig> {
 
 async fn fake(script: impl Fn(&Seen) -> Option<Response> + Send + Sync + 'static) -> Fake {
     init_logs();
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
     let inner = Arc::new(Inner {
+        base: format!("https://127.0.0.1:{}", addr.port()),
         seen: Mutex::new(Vec::new()),
         script: Box::new(script),
         in_flight: AtomicUsize::new(0),
         max_in_flight: AtomicUsize::new(0),
     });
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(server_tls());
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -223,7 +228,7 @@ async fn fake(script: impl Fn(&Seen) -> Option<Response> + Send + Sync + 'static
         axum::serve(TlsListener { rx, addr }, app).await.unwrap();
     });
     Fake {
-        base: format!("https://127.0.0.1:{}", addr.port()),
+        base: inner.base.clone(),
         inner,
     }
 }
@@ -364,7 +369,7 @@ fn pricings_path() -> String {
 }
 
 /// Three pricing plans over three ARM pages linked by `nextLink`.
-fn pricings_three_pages(base: &str, seen: &Seen) -> Option<Response> {
+fn pricings_three_pages(seen: &Seen) -> Option<Response> {
     if seen.path != pricings_path() {
         return None;
     }
@@ -379,7 +384,8 @@ fn pricings_three_pages(base: &str, seen: &Seen) -> Option<Response> {
     };
     let next = |n: &str| {
         format!(
-            "{base}{}?api-version=2024-01-01&$skiptoken={n}",
+            "{}{}?api-version=2024-01-01&$skiptoken={n}",
+            seen.base,
             pricings_path()
         )
     };
@@ -398,12 +404,7 @@ fn pricings_three_pages(base: &str, seen: &Seen) -> Option<Response> {
 
 #[tokio::test]
 async fn pages_through_resource_graph_and_arm_lists_in_order() {
-    let base = Arc::new(Mutex::new(String::new()));
-    let b = base.clone();
-    let fake =
-        fake(move |s| graph_three_pages(s).or_else(|| pricings_three_pages(&b.lock().unwrap(), s)))
-            .await;
-    *base.lock().unwrap() = fake.base.clone();
+    let fake = fake(move |s| graph_three_pages(s).or_else(|| pricings_three_pages(s))).await;
     let args = AzureArgs {
         page_size: 2,
         ..args(&fake)
@@ -738,34 +739,42 @@ const POLICY: &str = "managementPolicies/default";
 const AUDIT: &str = "auditingSettings/default";
 const CONFIG: &str = "configurations/require_secure_transport";
 
+/// Each storage account's children: an object, a two-page list, 404, 500, 403.
+fn storage_children(s: &Seen) -> Option<Response> {
+    let (_, child) = s
+        .path
+        .split_once("/sa00/")
+        .or_else(|| s.path.split_once("/sa01/"))?;
+    let json = |v: Value| axum::Json(v).into_response();
+    Some(match child {
+        BLOB => json(json!({
+            "id": s.path,
+            "properties": {"deleteRetentionPolicy": {"enabled": true}},
+        })),
+        DIAG => match s.query.get("page").map(String::as_str) {
+            None => json(json!({
+                "value": [{"name": "d1"}],
+                "nextLink": format!("{}{}?api-version=2021-05-01-preview&page=2", s.base, s.path),
+            })),
+            Some("2") => json(json!({"value": [{"name": "d2"}, {"name": "d3"}]})),
+            Some(p) => panic!("page {p}"),
+        },
+        POLICY => status(404).into_response(),
+        AUDIT => status(500).into_response(),
+        CONFIG => status(403).into_response(),
+        other => panic!("unexpected child {other}"),
+    })
+}
+
 #[tokio::test]
 async fn attaches_related_documents() {
-    let base = Arc::new(Mutex::new(String::new()));
-    let b = base.clone();
     let fake = fake(move |s| {
         if s.is_graph() {
             return Some(graph_page(vec![storage(0), storage(1)], None));
         }
-        let (id, child) = s.path.split_once("/sa00/").or_else(|| s.path.split_once("/sa01/"))?;
-        let _ = id;
-        Some(match child {
-            BLOB => axum::Json(json!({"id": format!("{}/{BLOB}", s.path), "properties": {"deleteRetentionPolicy": {"enabled": true}}})).into_response(),
-            DIAG => {
-                let next = format!("{}{}?api-version=2021-05-01-preview&page=2", b.lock().unwrap(), s.path);
-                match s.query.get("page").map(String::as_str) {
-                    None => axum::Json(json!({"value": [{"name": "d1"}], "nextLink": next})).into_response(),
-                    Some("2") => axum::Json(json!({"value": [{"name": "d2"}, {"name": "d3"}]})).into_response(),
-                    Some(p) => panic!("page {p}"),
-                }
-            }
-            POLICY => status(404).into_response(),
-            AUDIT => status(500).into_response(),
-            CONFIG => status(403).into_response(),
-            other => panic!("unexpected child {other}"),
-        })
+        storage_children(s)
     })
     .await;
-    *base.lock().unwrap() = fake.base.clone();
     let args = AzureArgs {
         max_retries: 2,
         ..args(&fake)
@@ -820,16 +829,13 @@ async fn attaches_related_documents() {
 
 #[tokio::test]
 async fn sends_the_bearer_token_and_api_versions() {
-    let base = Arc::new(Mutex::new(String::new()));
-    let b = base.clone();
     let fake = fake(move |s| {
         if s.path.ends_with(&format!("/sa00/{BLOB}")) {
             return Some(axum::Json(json!({"properties": {}})).into_response());
         }
-        graph_three_pages(s).or_else(|| pricings_three_pages(&b.lock().unwrap(), s))
+        graph_three_pages(s).or_else(|| pricings_three_pages(s))
     })
     .await;
-    *base.lock().unwrap() = fake.base.clone();
     let args = AzureArgs {
         page_size: 2,
         ..args(&fake)

@@ -335,14 +335,6 @@ impl Http {
         }
     }
 
-    pub fn arm(&self) -> &Url {
-        &self.arm
-    }
-
-    pub fn policy(&self) -> RetryPolicy {
-        self.policy
-    }
-
     /// `{arm}{path}` with `api-version`; the path is percent-encoded where needed.
     pub fn url(&self, path: &str, api_version: &str) -> Url {
         let mut url = self.arm.clone();
@@ -409,8 +401,14 @@ impl Scan {
     pub async fn json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Failure> {
         let body = self.send(call).await?;
         serde_json::from_slice(&body).map_err(|e| {
-            // serde's message names a position and an expected type, never the data.
-            Failure::Invalid(format!("unreadable answer from {}: {e}", call.url.path()))
+            // Position and category only: serde's message can quote the data.
+            Failure::Invalid(format!(
+                "unreadable answer from {} ({:?} error at line {} column {})",
+                call.url.path(),
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
         })
     }
 

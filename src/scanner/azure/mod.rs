@@ -20,9 +20,9 @@ use crate::cli::parse_duration;
 use crate::ledger::SubscriptionId;
 use crate::worker::ScanError;
 
-pub use auth::CredentialConfig;
+use auth::CredentialConfig;
 pub use azure_core::credentials::Secret;
-pub use http::RetryPolicy;
+use http::RetryPolicy;
 
 /// Which azure_identity credential signs in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
