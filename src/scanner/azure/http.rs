@@ -217,9 +217,13 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Does this end the whole scan, even when it happens on an optional child?
+    /// Does this end the whole scan, even when it happens on an optional child? A spent
+    /// budget, a refused token and a long throttle would fail every later call too.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, Self::BudgetExhausted { .. } | Self::Credentials(_))
+        matches!(
+            self,
+            Self::BudgetExhausted { .. } | Self::Credentials(_) | Self::WaitTooLong { .. }
+        )
     }
 
     pub fn status(&self) -> Option<u16> {
