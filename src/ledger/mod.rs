@@ -85,6 +85,8 @@ pub struct Claim {
 }
 
 /// Outcome of an idempotent request.
+// One value per API request, consumed at once: boxing the event would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Idempotent {
     /// The key was new: the scan was requested.

@@ -45,7 +45,7 @@ pub enum SourceSpec {
     /// `fixture:PATH[?delay_ms=N]`: ARM JSON documents on disk; the optional delay per
     /// resource imitates a slow tenant (demos, crash tests).
     Fixture { path: PathBuf, delay: Duration },
-    /// `azure`: the Azure Resource Manager source (not built yet).
+    /// `azure`: the Azure Resource Manager source (settings in [`azure::AzureArgs`]).
     Azure,
 }
 
@@ -55,8 +55,25 @@ pub enum SourceSpecError {
     Unknown(String),
     #[error("bad fixture option {0:?}: expected delay_ms=N")]
     BadOption(String),
-    #[error("the azure source is not available in this build yet; use --source fixture:PATH")]
-    AzureNotBuilt,
+    #[error(
+        "the azure {kind} credential needs {var}{hint}; or pick another with --azure-credential"
+    )]
+    AzureMissingSetting {
+        kind: &'static str,
+        var: &'static str,
+        /// Where else it may come from, e.g. " (or --azure-tenant-id)".
+        hint: &'static str,
+    },
+    #[error("{flag} {value:?}: {reason}")]
+    AzureEndpoint {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("--azure-ca-file {path:?}: {reason}")]
+    AzureCaFile { path: PathBuf, reason: String },
+    #[error("azure source setup: {0}")]
+    AzureSetup(String),
 }
 
 impl FromStr for SourceSpec {

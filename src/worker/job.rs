@@ -16,8 +16,10 @@ pub struct ScanTarget {
 }
 
 /// A failed attempt: a public code, and details that only ever reach the logs.
+/// `Display` shows the code and its public message only, so formatting the error
+/// anywhere cannot leak the detail (request ids, upstream error codes).
 #[derive(Debug, thiserror::Error)]
-#[error("{code:?}: {detail}")]
+#[error("{code:?}: {}", code.public_message())]
 pub struct ScanError {
     pub code: FailureCode,
     /// Raw error text for operators (may hold request ids); never shown to clients.

@@ -1,14 +1,372 @@
-//! The Azure Resource Manager inventory source.
+//! The Azure Resource Manager inventory source: Resource Graph for bulk listing, ARM
+//! lists for subscription-scope settings Resource Graph lacks, and ARM GETs for the
+//! related documents rules declare. See docs/azure.md.
 
+mod arm;
+mod auth;
+mod graph;
+pub mod http;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::InventorySource;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use reqwest::Url;
 
-/// Azure connection settings (`scan --source azure`, `worker --source azure`).
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct AzureArgs {}
+use super::{InventorySource, Needs, Resource, SourceSpecError};
+use crate::cli::parse_duration;
+use crate::ledger::SubscriptionId;
+use crate::worker::ScanError;
 
-/// Open the Azure source.
-pub fn open(_args: &AzureArgs) -> Result<Arc<dyn InventorySource>, super::SourceSpecError> {
-    Err(super::SourceSpecError::AzureNotBuilt)
+use auth::CredentialConfig;
+pub use azure_core::credentials::Secret;
+use http::RetryPolicy;
+
+/// Which azure_identity credential signs in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CredentialKind {
+    /// Client secret if AZURE_CLIENT_SECRET is set, else workload identity if
+    /// AZURE_FEDERATED_TOKEN_FILE is set, else managed identity.
+    #[default]
+    Auto,
+    ClientSecret,
+    WorkloadIdentity,
+    ManagedIdentity,
+    AzureCli,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::ClientSecret => "client-secret",
+            Self::WorkloadIdentity => "workload-identity",
+            Self::ManagedIdentity => "managed-identity",
+            Self::AzureCli => "azure-cli",
+        }
+    }
+}
+
+/// Azure connection settings (`scan --source azure`, `worker --source azure`, `serve`).
+///
+/// The client secret has no flag (command lines are visible to other local users):
+/// it comes from `AZURE_CLIENT_SECRET`, or from code that sets `client_secret`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AzureArgs {
+    /// Azure Resource Manager endpoint (sovereign clouds: see docs/azure.md).
+    #[arg(
+        id = "azure_arm_endpoint",
+        long = "azure-arm-endpoint",
+        env = "AZURE_ARM_ENDPOINT",
+        default_value = "https://management.azure.com"
+    )]
+    pub arm_endpoint: String,
+    /// Microsoft Entra authority host that issues tokens.
+    #[arg(
+        id = "azure_authority_host",
+        long = "azure-authority-host",
+        env = "AZURE_AUTHORITY_HOST",
+        default_value = "https://login.microsoftonline.com"
+    )]
+    pub authority_host: String,
+    /// Credential to sign in with.
+    #[arg(
+        id = "azure_credential",
+        long = "azure-credential",
+        env = "SCANLEDGER_AZURE_CREDENTIAL",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub credential: CredentialKind,
+    /// Tenant (directory) id, for client-secret and workload-identity credentials.
+    #[arg(
+        id = "azure_tenant_id",
+        long = "azure-tenant-id",
+        env = "AZURE_TENANT_ID"
+    )]
+    pub tenant_id: Option<String>,
+    /// Application (client) id; for managed identity, selects a user-assigned identity.
+    #[arg(
+        id = "azure_client_id",
+        long = "azure-client-id",
+        env = "AZURE_CLIENT_ID"
+    )]
+    pub client_id: Option<String>,
+    /// Read from AZURE_CLIENT_SECRET when the source opens; never a flag.
+    #[arg(skip)]
+    pub client_secret: Option<Secret>,
+    /// Kubernetes service account token file, for workload identity.
+    #[arg(
+        id = "azure_federated_token_file",
+        long = "azure-federated-token-file",
+        env = "AZURE_FEDERATED_TOKEN_FILE"
+    )]
+    pub federated_token_file: Option<PathBuf>,
+    /// Extra trusted root certificates (PEM), e.g. a TLS-inspecting proxy's; token calls too.
+    #[arg(
+        id = "azure_ca_file",
+        long = "azure-ca-file",
+        env = "SCANLEDGER_AZURE_CA_FILE"
+    )]
+    pub ca_file: Option<PathBuf>,
+    /// Most ARM and Resource Graph calls in flight at once (per process).
+    #[arg(
+        id = "azure_concurrency",
+        long = "azure-concurrency",
+        env = "SCANLEDGER_AZURE_CONCURRENCY",
+        default_value_t = 8
+    )]
+    pub concurrency: usize,
+    /// Timeout of one HTTP request, body included (e.g. 30s, 500ms).
+    #[arg(id = "azure_timeout", long = "azure-timeout", env = "SCANLEDGER_AZURE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Retries of one request after its first try.
+    #[arg(
+        id = "azure_max_retries",
+        long = "azure-max-retries",
+        env = "SCANLEDGER_AZURE_MAX_RETRIES",
+        default_value_t = 6
+    )]
+    pub max_retries: u32,
+    /// Retries one scan may spend across all its requests.
+    #[arg(
+        id = "azure_retry_budget",
+        long = "azure-retry-budget",
+        env = "SCANLEDGER_AZURE_RETRY_BUDGET",
+        default_value_t = 100
+    )]
+    pub retry_budget: u32,
+    /// First back-off step without Retry-After; doubles per retry (full jitter, 30s cap).
+    #[arg(id = "azure_backoff_base", long = "azure-backoff-base", env = "SCANLEDGER_AZURE_BACKOFF_BASE", default_value = "500ms", value_parser = parse_duration)]
+    pub backoff_base: Duration,
+    /// Resource Graph rows per page (`$top`, at most 1000).
+    #[arg(id = "azure_page_size", long = "azure-page-size", env = "SCANLEDGER_AZURE_PAGE_SIZE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: u32,
+}
+
+impl Default for AzureArgs {
+    /// The flag defaults, without reading the environment (tests build on this).
+    fn default() -> Self {
+        Self {
+            arm_endpoint: "https://management.azure.com".into(),
+            authority_host: "https://login.microsoftonline.com".into(),
+            credential: CredentialKind::Auto,
+            tenant_id: None,
+            client_id: None,
+            client_secret: None,
+            federated_token_file: None,
+            ca_file: None,
+            concurrency: 8,
+            timeout: Duration::from_secs(30),
+            max_retries: 6,
+            retry_budget: 100,
+            backoff_base: Duration::from_millis(500),
+            page_size: 1000,
+        }
+    }
+}
+
+/// rustls needs one process-wide crypto provider; reqwest is built without one.
+fn install_crypto_provider() {
+    // Err means one is installed already, which is all we need.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn https_url(flag: &'static str, value: &str) -> Result<Url, SourceSpecError> {
+    let bad = |reason: &str| SourceSpecError::AzureEndpoint {
+        flag,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = Url::parse(value.trim()).map_err(|e| bad(&e.to_string()))?;
+    if url.scheme() != "https" {
+        return Err(bad("must use https (tokens travel on it)"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn http_client(args: &AzureArgs) -> Result<reqwest::Client, SourceSpecError> {
+    install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
+        .timeout(args.timeout)
+        .connect_timeout(args.timeout.min(Duration::from_secs(10)))
+        // ARM does not redirect; a redirect must not carry our token elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("scanledger/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &args.ca_file {
+        let ca_error = |reason: String| SourceSpecError::AzureCaFile {
+            path: path.clone(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_error("no PEM certificate in the file".into()));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
+        .build()
+        .map_err(|e| SourceSpecError::AzureSetup(format!("HTTP client: {e}")))
+}
+
+/// Open the Azure source: check the settings and build the credential (no network yet).
+pub fn open(args: &AzureArgs) -> Result<Arc<dyn InventorySource>, SourceSpecError> {
+    Ok(Arc::new(AzureSource::new(args)?))
+}
+
+/// The source: one HTTP client and credential, shared by every scan.
+pub struct AzureSource {
+    http: Arc<http::Http>,
+    page_size: u32,
+    concurrency: usize,
+}
+
+impl AzureSource {
+    pub fn new(args: &AzureArgs) -> Result<Self, SourceSpecError> {
+        let arm = https_url("--azure-arm-endpoint", &args.arm_endpoint)?;
+        https_url("--azure-authority-host", &args.authority_host)?;
+        let client = http_client(args)?;
+        let secret = args.client_secret.clone().or_else(|| {
+            std::env::var("AZURE_CLIENT_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+        });
+        let config = CredentialConfig {
+            kind: args.credential,
+            authority_host: args.authority_host.trim().to_owned(),
+            tenant_id: args.tenant_id.clone(),
+            client_id: args.client_id.clone(),
+            client_secret: secret,
+            federated_token_file: args.federated_token_file.clone(),
+        };
+        let credential = auth::credential(&config, client.clone())?;
+        let policy = RetryPolicy {
+            max_retries: args.max_retries,
+            backoff_base: args.backoff_base,
+            budget: args.retry_budget,
+        };
+        let concurrency = args.concurrency.max(1);
+        Ok(Self {
+            http: Arc::new(http::Http::new(
+                client,
+                credential,
+                arm,
+                concurrency,
+                policy,
+            )),
+            page_size: args.page_size.clamp(1, 1000),
+            concurrency,
+        })
+    }
+}
+
+impl InventorySource for AzureSource {
+    fn resources(
+        &self,
+        subscription: &SubscriptionId,
+        needs: &Needs,
+    ) -> BoxStream<'static, Result<Resource, ScanError>> {
+        let scan = Arc::new(http::Scan::new(self.http.clone(), subscription.clone()));
+        let (listed, graphed): (Vec<&String>, Vec<&String>) = needs
+            .types
+            .iter()
+            .partition(|t| arm::subscription_list(t).is_some());
+
+        let mut parts: Vec<BoxStream<'static, Result<Resource, ScanError>>> = Vec::new();
+        if !graphed.is_empty() {
+            let types = graphed.into_iter().cloned().collect();
+            parts.push(graph::resources(scan.clone(), types, self.page_size));
+        }
+        for t in listed {
+            let (path, version) = arm::subscription_list(t).expect("partitioned");
+            let url = self
+                .http
+                .url(&format!("/subscriptions/{subscription}/{path}"), version);
+            parts.push(arm::list(scan.clone(), url));
+        }
+
+        let related: Arc<BTreeMap<String, Arc<BTreeMap<String, String>>>> = Arc::new(
+            needs
+                .related
+                .iter()
+                .map(|(t, paths)| (t.to_ascii_lowercase(), Arc::new(paths.clone())))
+                .collect(),
+        );
+        // `buffered` fetches related documents for several resources at once and still
+        // yields them in listing order; the HTTP permits bound the calls themselves.
+        stream::iter(parts)
+            .flatten()
+            .map(move |item| {
+                let scan = scan.clone();
+                let related = related.clone();
+                async move {
+                    let resource = item?;
+                    let paths = resource
+                        .get("type")
+                        .and_then(|t| t.as_str())
+                        .and_then(|t| related.get(&t.to_ascii_lowercase()).cloned());
+                    arm::attach_related(scan, resource, paths).await
+                }
+            })
+            .buffered(self.concurrency)
+            .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn flags_fit_every_command_that_flattens_them() {
+        // Ids are prefixed `azure_` so they cannot clash with `worker`'s own flags.
+        crate::cli::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn default_matches_the_flag_defaults() {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            azure: AzureArgs,
+        }
+        // Environment variables would override the defaults under test.
+        let overridden = Only::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .any(|v| std::env::var_os(v).is_some());
+        if overridden {
+            return;
+        }
+        let parsed = Only::parse_from(["t"]).azure;
+        let default = AzureArgs::default();
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn endpoints_must_be_https() {
+        assert!(https_url(
+            "--azure-arm-endpoint",
+            "https://management.usgovcloudapi.net"
+        )
+        .is_ok());
+        for bad in [
+            "http://management.azure.com",
+            "management.azure.com",
+            "https://x/?a=1",
+        ] {
+            let e = https_url("--azure-arm-endpoint", bad).unwrap_err();
+            assert!(e.to_string().contains("--azure-arm-endpoint"), "{e}");
+        }
+    }
 }
