@@ -329,7 +329,7 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), report.findings.len());
     for (r, f) in results.iter().zip(&report.findings) {
-        assert_eq!(r["ruleId"], f.rule_id.as_str());
+        assert_eq!(r["ruleId"], &*f.rule_id);
         assert_eq!(
             r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
             f.resource_id.as_str()
@@ -337,7 +337,7 @@ fn sarif_output_is_valid_sarif_2_1_0() {
         let index = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(
             sarif["runs"][0]["tool"]["driver"]["rules"][index]["id"],
-            f.rule_id.as_str()
+            &*f.rule_id
         );
     }
 }
@@ -369,7 +369,11 @@ fn the_demo_tenant_summary_is_consistent_with_its_findings() {
     let seen_by_type: u64 = s.resources_by_type.values().sum();
     assert_eq!(seen_by_type, s.resources_seen);
     for (id, t) in &s.rules {
-        let n = report.findings.iter().filter(|f| &f.rule_id == id).count() as u64;
+        let n = report
+            .findings
+            .iter()
+            .filter(|f| *f.rule_id == **id)
+            .count() as u64;
         assert!(t.failed <= n, "{id}: {t:?} vs {n} findings");
         assert!(
             t.failed + t.indeterminate + t.errored <= t.evaluated,

@@ -210,7 +210,7 @@ mod tests {
     fn f(fp: &str) -> Finding {
         Finding {
             fingerprint: fp.into(),
-            rule_id: format!("rule-{fp}"),
+            rule_id: format!("rule-{fp}").into(),
             rule_name: "r".into(),
             severity: Severity::High,
             category: "c".into(),
@@ -219,7 +219,7 @@ mod tests {
             resource_type: "t".into(),
             description: "d".into(),
             remediation: "m".into(),
-            frameworks: serde_json::json!({}),
+            frameworks: serde_json::json!({}).into(),
             details: serde_json::json!({}),
             detected_at: None,
         }

@@ -108,7 +108,7 @@ const MAX_INSTRUCTIONS: usize = 200_000_000;
 /// be compiled.
 enum Backend {
     Vm(Box<regorus::rvm::vm::RegoVM>),
-    Interpreter(regorus::Engine),
+    Interpreter(Box<regorus::Engine>),
 }
 
 impl Backend {
@@ -186,7 +186,7 @@ impl Evaluator {
                 vm.set_strict_builtin_errors(true);
                 Backend::Vm(Box::new(vm))
             }
-            None => Backend::Interpreter(catalogue.engine().clone()),
+            None => Backend::Interpreter(Box::new(catalogue.engine().clone())),
         };
         Self { backend, catalogue }
     }
@@ -195,7 +195,7 @@ impl Evaluator {
     /// against by `rules test`).
     pub fn interpreter(catalogue: std::sync::Arc<Catalogue>) -> Self {
         Self {
-            backend: Backend::Interpreter(catalogue.engine().clone()),
+            backend: Backend::Interpreter(Box::new(catalogue.engine().clone())),
             catalogue,
         }
     }

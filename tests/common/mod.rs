@@ -318,7 +318,7 @@ pub fn finding(
     scanledger::ledger::Finding {
         fingerprint: scanledger::ledger::Finding::fingerprint(rule_id, &resource_id, ""),
         rule_id: rule_id.into(),
-        rule_name: format!("Rule {rule_id}"),
+        rule_name: format!("Rule {rule_id}").into(),
         severity,
         category: category.into(),
         resource_name: resource.into(),
@@ -326,7 +326,7 @@ pub fn finding(
         resource_type: "Microsoft.Storage/storageAccounts".into(),
         description: "what is wrong".into(),
         remediation: "how to fix it".into(),
-        frameworks: serde_json::json!({"cis_azure": ["3.1"]}),
+        frameworks: serde_json::json!({"cis_azure": ["3.1"]}).into(),
         details: serde_json::json!({"property": "supportsHttpsTrafficOnly", "value": false}),
         detected_at: None,
     }
