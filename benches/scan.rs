@@ -4,6 +4,7 @@
 //!
 //!     cargo bench --bench scan                       # 100,000 resources
 //!     SYNTH_RESOURCES=20000 cargo bench --bench scan # another size
+//!     RULE_ENGINE=bytecode cargo bench --bench scan  # regorus' bytecode VM
 //!
 //! The tenant file is generated under target/synth/ on first use (needs python3).
 
@@ -13,7 +14,7 @@ use std::time::Instant;
 
 use scanledger::ledger::SubscriptionId;
 use scanledger::scanner::fixture::FixtureSource;
-use scanledger::scanner::rules::Catalogue;
+use scanledger::scanner::rules::{Catalogue, RuleEngine};
 use scanledger::worker::ProgressReporter;
 
 const SYNTH_SUBSCRIPTION: &str = "5b9c0a39-2f4e-4d7a-8c1b-3e6f9a2d7c41";
@@ -48,11 +49,16 @@ fn main() {
     }
     let size_mb = std::fs::metadata(&file).unwrap().len() as f64 / 1e6;
     let started = Instant::now();
-    let catalogue = Arc::new(Catalogue::load(&repo.join("rules")).expect("rules load"));
+    let mut catalogue = Catalogue::load(&repo.join("rules")).expect("rules load");
+    if std::env::var("RULE_ENGINE").as_deref() == Ok("bytecode") {
+        catalogue.evaluation = RuleEngine::Bytecode;
+    }
+    let catalogue = Arc::new(catalogue);
     let load_ms = started.elapsed().as_secs_f64() * 1000.0;
     println!(
-        "synthetic tenant: {count} resources, {size_mb:.1} MB of JSON lines; {} rules (loaded and compiled in {load_ms:.0} ms); {threads} evaluation threads",
-        catalogue.rules().len()
+        "synthetic tenant: {count} resources, {size_mb:.1} MB of JSON lines; {} rules (loaded and compiled in {load_ms:.0} ms); engine {:?}; {threads} evaluation threads",
+        catalogue.rules().len(),
+        catalogue.evaluation
     );
     println!("peak RSS before scanning: {:.0} MiB", peak_rss_mib());
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -75,7 +75,10 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_worker_processes_share_the_queue_without_double_claims() {
     let env = env().await;
-    request_scans(&env.ledger, 2000, 3).await;
+    // Each scan evaluates the whole catalogue on the demo tenant and stores its findings:
+    // a few hundred scans keep four processes busy for a few seconds.
+    const SCANS: i64 = 600;
+    request_scans(&env.ledger, SCANS as usize, 3).await;
     let mut procs: Vec<Proc> = (0..4)
         .map(|i| {
             worker(
@@ -95,7 +98,7 @@ async fn several_worker_processes_share_the_queue_without_double_claims() {
     wait_until(
         "all scans completed by the worker processes",
         Duration::from_secs(180),
-        || async { count_status(&env.pool, "completed").await == 2000 },
+        || async { count_status(&env.pool, "completed").await == SCANS },
     )
     .await;
     for p in &procs {
@@ -116,16 +119,24 @@ async fn several_worker_processes_share_the_queue_without_double_claims() {
             "SELECT count(*) FROM scan_events WHERE kind = 'Claimed'"
         )
         .await,
-        2000
+        SCANS
     );
-    // Every completed scan saw the demo tenant's resources.
+    // Every completed scan saw all of the demo tenant's resources and found the same.
     assert_eq!(
         count(
             &env.pool,
-            "SELECT count(*) FROM scan_status WHERE (summary->>'resources_seen')::int = 9"
+            "SELECT count(DISTINCT (summary->>'resources_seen', summary->>'findings')) FROM scan_status"
         )
         .await,
-        2000
+        1
+    );
+    assert!(
+        count(
+            &env.pool,
+            "SELECT min((summary->>'resources_seen')::bigint) FROM scan_status"
+        )
+        .await
+            > 0
     );
     assert_ledger_invariants(&env.pool).await;
     assert_projection_matches_ledger(&env.ledger).await;

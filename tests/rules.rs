@@ -391,3 +391,24 @@ fn the_demo_tenant_summary_is_consistent_with_its_findings() {
     let score = s.score.unwrap();
     assert!((0.0..100.0).contains(&score), "{score}");
 }
+
+#[test]
+fn the_bytecode_engine_finds_exactly_what_the_interpreter_finds_on_the_demo_tenant() {
+    let (_, interpreted) = demo_report();
+    let mut c = Catalogue::clone(&catalogue());
+    c.evaluation = scanledger::scanner::rules::RuleEngine::Bytecode;
+    let source = FixtureSource::new(repo().join("demo/tenant"), std::time::Duration::ZERO);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (progress, _rx) = ProgressReporter::new();
+    let bytecode = rt
+        .block_on(scan(
+            &source,
+            Arc::new(c),
+            &SubscriptionId::parse(scanledger::cli::DEMO_SUBSCRIPTION).unwrap(),
+            &progress,
+            2,
+        ))
+        .unwrap();
+    assert_eq!(bytecode.findings, interpreted.findings);
+    assert_eq!(bytecode.summary, interpreted.summary);
+}

@@ -13,7 +13,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{Db, DbArgs, ServeArgs};
 use crate::ledger::{Progress, ScanId, Severity, SubscriptionId};
 use crate::scanner::report::{self, Format};
-use crate::scanner::rules::Catalogue;
+use crate::scanner::rules::{Catalogue, RuleEngine};
 use crate::scanner::{ruletest, SourceSpec};
 use crate::worker::ProgressReporter;
 
@@ -27,12 +27,23 @@ pub struct RulesDir {
         default_value = "rules"
     )]
     pub rules_dir: PathBuf,
+    /// How rules are evaluated: `interpreter` (exact; an erroring rule is reported as
+    /// errored) or `bytecode` (about 5x faster; an erroring rule reads as passing).
+    #[arg(
+        long = "rule-engine",
+        env = "SCANLEDGER_RULE_ENGINE",
+        value_enum,
+        default_value = "interpreter"
+    )]
+    pub engine: RuleEngine,
 }
 
 impl RulesDir {
     pub fn load(&self) -> anyhow::Result<Catalogue> {
-        Catalogue::load(&self.rules_dir)
-            .with_context(|| format!("loading the rules in {}", self.rules_dir.display()))
+        let mut catalogue = Catalogue::load(&self.rules_dir)
+            .with_context(|| format!("loading the rules in {}", self.rules_dir.display()))?;
+        catalogue.evaluation = self.engine;
+        Ok(catalogue)
     }
 }
 
@@ -326,7 +337,7 @@ pub async fn demo(db: &Db, dbargs: &DbArgs, args: &DemoArgs) -> anyhow::Result<(
             args.tenant.display(),
             args.delay.as_millis()
         ),
-        &args.rules.rules_dir,
+        &args.rules,
     )?;
     // Fail before serving if the rules or tenant are broken.
     serve.worker.job()?;

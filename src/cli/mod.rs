@@ -225,7 +225,11 @@ struct DemoServe {
 }
 
 impl ServeArgs {
-    fn demo(listen: &str, source: &str, rules_dir: &std::path::Path) -> anyhow::Result<Self> {
+    fn demo(listen: &str, source: &str, rules: &local::RulesDir) -> anyhow::Result<Self> {
+        use clap::ValueEnum;
+        let rules_dir = &rules.rules_dir;
+        let engine = rules.engine.to_possible_value().expect("a named value");
+        let rule_engine = engine.get_name();
         let d = DemoServe::try_parse_from([
             "demo",
             "--listen",
@@ -235,6 +239,8 @@ impl ServeArgs {
             source,
             "--rules-dir",
             &rules_dir.display().to_string(),
+            "--rule-engine",
+            rule_engine,
             "--heartbeat",
             "200ms",
         ])?;

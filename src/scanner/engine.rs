@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use regorus::Value;
 use serde::{Deserialize, Serialize};
 
-use super::rules::Catalogue;
+use super::rules::{Catalogue, RuleEngine};
 
 /// Resources per evaluation: large enough to amortize a call, small enough that a
 /// chunk's Rego values stay a few MB.
@@ -177,7 +177,11 @@ fn string_field(entry: &Value, name: &str) -> Result<String, String> {
 
 impl Evaluator {
     pub fn new(catalogue: std::sync::Arc<Catalogue>) -> Self {
-        let backend = match catalogue.program() {
+        let bytecode = match catalogue.evaluation {
+            RuleEngine::Bytecode => catalogue.program(),
+            RuleEngine::Interpreter => None,
+        };
+        let backend = match bytecode {
             Some((policy, program)) => {
                 let mut vm = regorus::rvm::vm::RegoVM::new_with_policy(policy.clone());
                 vm.load_program(program.clone());
@@ -191,8 +195,17 @@ impl Evaluator {
         Self { backend, catalogue }
     }
 
-    /// An evaluator that interprets the rules (the reference the bytecode is checked
-    /// against by `rules test`).
+    /// An evaluator that runs the bytecode whatever the catalogue's setting (for
+    /// `rules test`, which checks it against the interpreter); `None` if the catalogue
+    /// could not be compiled.
+    pub fn bytecode(catalogue: std::sync::Arc<Catalogue>) -> Option<Self> {
+        catalogue.program()?;
+        let mut c = Catalogue::clone(&catalogue);
+        c.evaluation = RuleEngine::Bytecode;
+        Some(Self::new(std::sync::Arc::new(c)))
+    }
+
+    /// An evaluator that interprets the rules.
     pub fn interpreter(catalogue: std::sync::Arc<Catalogue>) -> Self {
         Self {
             backend: Backend::Interpreter(Box::new(catalogue.engine().clone())),
