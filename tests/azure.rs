@@ -983,3 +983,69 @@ async fn open_names_the_missing_variable() {
     assert!(e.to_string().contains("--azure-arm-endpoint"), "{e}");
     assert!(!format!("{a:?}").contains(SECRET), "Debug shows the secret");
 }
+
+/// The whole scan on top of the Azure source: Resource Graph lists SQL servers, the
+/// source fetches the auditing settings the rule declares, and the rule engine decides.
+#[tokio::test]
+async fn a_rule_scan_through_the_azure_source_finds_indeterminate_and_passing_servers() {
+    use scanledger::scanner::rules::Catalogue;
+    let server = |name: &str| {
+        json!({
+            "id": format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Sql/servers/{name}"),
+            "name": name,
+            "type": "microsoft.sql/servers",
+            "location": "westeurope",
+            "properties": {"publicNetworkAccess": "Disabled", "minimalTlsVersion": "1.2"},
+        })
+    };
+    let fake = fake(move |s| {
+        if s.is_graph() {
+            return Some(graph_page(
+                vec![
+                    server("sql-audited"),
+                    server("sql-silent"),
+                    server("sql-flaky"),
+                ],
+                None,
+            ));
+        }
+        let json = |v: Value| axum::Json(v).into_response();
+        if s.path.ends_with("/sql-audited/auditingSettings/default") {
+            return Some(json(
+                json!({"properties": {"state": "Enabled", "retentionDays": 90}}),
+            ));
+        }
+        if s.path.ends_with("/sql-silent/auditingSettings/default") {
+            return Some(json(json!({"properties": {"state": "Disabled"}})));
+        }
+        if s.path.ends_with("/sql-flaky/auditingSettings/default") {
+            return Some(status(500).into_response());
+        }
+        None
+    })
+    .await;
+    let catalogue = Catalogue::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"))
+        .unwrap()
+        .select(&["AZ-SQL-001".into()])
+        .unwrap();
+    let mut a = args(&fake);
+    a.max_retries = 1;
+    let source = AzureSource::new(&a).expect("source opens");
+    let (progress, _rx) = scanledger::worker::ProgressReporter::new();
+    let report = scanledger::scanner::scan(&source, Arc::new(catalogue), &sub(), &progress, 2)
+        .await
+        .expect("the scan completes despite one failed related document");
+    let names: Vec<&str> = report
+        .findings
+        .iter()
+        .map(|f| f.resource_name.as_str())
+        .collect();
+    assert_eq!(names, ["sql-silent"]);
+    let t = report.summary.rules["AZ-SQL-001"];
+    assert_eq!(
+        (t.evaluated, t.failed, t.indeterminate, t.errored),
+        (3, 1, 1, 0),
+        "the server whose settings could not be fetched is indeterminate, not passing"
+    );
+    assert_eq!(report.summary.resources_seen, 3);
+}

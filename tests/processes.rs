@@ -396,3 +396,48 @@ async fn demo_starts_everything_scans_the_demo_tenant_and_prints_findings_and_cu
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn scan_cli_exit_status_follows_fail_on_and_sarif_goes_to_the_output_file() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let sarif = dir.join(format!("scan-{}.sarif", std::process::id()));
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["scan", "--source", &demo_source(0), "--subscription", SUB])
+            .args(extra)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("run scanledger scan")
+    };
+    // The demo tenant has one critical finding (all ports open to the internet).
+    let out = run(&["--fail-on", "critical", "--format", "sarif", "--output"]
+        .into_iter()
+        .chain([sarif.to_str().unwrap()])
+        .collect::<Vec<_>>());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    assert!(!log["runs"][0]["results"].as_array().unwrap().is_empty());
+    // Only the HTTPS-only rule: high findings, none critical.
+    let out = run(&["--rules", "AZ-STG-002", "--fail-on", "critical"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AZ-STG-002"));
+    let out = run(&["--rules", "AZ-STG-002", "--fail-on", "high"]);
+    assert_eq!(out.status.code(), Some(1));
+    // A rule filter naming nothing is refused.
+    let out = run(&["--rules", "AZ-NOPE-000"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AZ-NOPE-000"));
+    let _ = std::fs::remove_file(sarif);
+}

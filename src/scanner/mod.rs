@@ -122,7 +122,9 @@ impl SourceSpec {
 pub struct RuleScan {
     source: Arc<dyn InventorySource>,
     catalogue: Arc<Catalogue>,
-    threads: usize,
+    /// Rule evaluations at once across all of this worker's scans: one per core, so
+    /// eight concurrent scans share the cores instead of each claiming them all.
+    permits: Arc<Semaphore>,
 }
 
 impl RuleScan {
@@ -131,13 +133,13 @@ impl RuleScan {
         Self {
             source,
             catalogue,
-            threads,
+            permits: Arc::new(Semaphore::new(threads)),
         }
     }
 
-    /// Evaluation threads (default: one per core).
+    /// Evaluation threads shared by this job's scans (default: one per core).
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+        self.permits = Arc::new(Semaphore::new(threads.max(1)));
         self
     }
 }
@@ -149,7 +151,7 @@ impl ScanJob for RuleScan {
         progress: ProgressReporter,
     ) -> BoxFuture<'static, Result<ScanReport, ScanError>> {
         let source = self.source.clone();
-        let threads = self.threads;
+        let permits = self.permits.clone();
         let catalogue = if target.rules.is_empty() {
             Ok(self.catalogue.clone())
         } else {
@@ -159,12 +161,12 @@ impl ScanJob for RuleScan {
                 .map_err(|e| ScanError::new(FailureCode::UnknownRules, e.to_string()))
         };
         Box::pin(async move {
-            scan(
+            scan_with(
                 source.as_ref(),
                 catalogue?,
                 &target.subscription_id,
                 &progress,
-                threads,
+                permits,
             )
             .await
         })
@@ -248,10 +250,21 @@ pub async fn scan(
     progress: &ProgressReporter,
     threads: usize,
 ) -> Result<ScanReport, ScanError> {
+    let permits = Arc::new(Semaphore::new(threads.max(1)));
+    scan_with(source, catalogue, subscription, progress, permits).await
+}
+
+/// `scan`, with evaluation slots shared with other scans.
+pub async fn scan_with(
+    source: &dyn InventorySource,
+    catalogue: Arc<Catalogue>,
+    subscription: &SubscriptionId,
+    progress: &ProgressReporter,
+    permits: Arc<Semaphore>,
+) -> Result<ScanReport, ScanError> {
     let by_type = catalogue.by_type();
     let mut resources = source.resources(subscription, &Needs::of(&catalogue));
     let engines: Arc<Mutex<Vec<Evaluator>>> = Arc::default();
-    let permits = Arc::new(Semaphore::new(threads.max(1)));
     let mut inflight = FuturesUnordered::new();
     let mut buffers: HashMap<String, Vec<Doc>> = HashMap::new();
     let mut report = ScanReport::default();
