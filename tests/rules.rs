@@ -293,8 +293,12 @@ async fn selecting_rules_by_id_or_category_and_refusing_unknown_names() {
     ));
 }
 
-fn demo_report() -> (Arc<Catalogue>, scanledger::worker::ScanReport) {
-    let catalogue = catalogue();
+fn demo_report_with(
+    engine: scanledger::scanner::rules::RuleEngine,
+) -> (Arc<Catalogue>, scanledger::worker::ScanReport) {
+    let mut c = Catalogue::clone(&catalogue());
+    c.evaluation = engine;
+    let catalogue = Arc::new(c);
     let source = FixtureSource::new(repo().join("demo/tenant"), std::time::Duration::ZERO);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (progress, _rx) = ProgressReporter::new();
@@ -308,6 +312,10 @@ fn demo_report() -> (Arc<Catalogue>, scanledger::worker::ScanReport) {
         ))
         .expect("the demo tenant scans");
     (catalogue, report)
+}
+
+fn demo_report() -> (Arc<Catalogue>, scanledger::worker::ScanReport) {
+    demo_report_with(scanledger::scanner::rules::RuleEngine::Interpreter)
 }
 
 #[test]
@@ -395,20 +403,7 @@ fn the_demo_tenant_summary_is_consistent_with_its_findings() {
 #[test]
 fn the_bytecode_engine_finds_exactly_what_the_interpreter_finds_on_the_demo_tenant() {
     let (_, interpreted) = demo_report();
-    let mut c = Catalogue::clone(&catalogue());
-    c.evaluation = scanledger::scanner::rules::RuleEngine::Bytecode;
-    let source = FixtureSource::new(repo().join("demo/tenant"), std::time::Duration::ZERO);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (progress, _rx) = ProgressReporter::new();
-    let bytecode = rt
-        .block_on(scan(
-            &source,
-            Arc::new(c),
-            &SubscriptionId::parse(scanledger::cli::DEMO_SUBSCRIPTION).unwrap(),
-            &progress,
-            2,
-        ))
-        .unwrap();
+    let (_, bytecode) = demo_report_with(scanledger::scanner::rules::RuleEngine::Bytecode);
     assert_eq!(bytecode.findings, interpreted.findings);
     assert_eq!(bytecode.summary, interpreted.summary);
 }
