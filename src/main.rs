@@ -2,9 +2,9 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    scanledger::telemetry::init();
-    scanledger::install_crypto_provider();
     let cli = scanledger::cli::Cli::parse();
+    scanledger::telemetry::init_with_default(cli.default_log_filter());
+    scanledger::install_crypto_provider();
     match scanledger::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {

@@ -43,6 +43,9 @@ impl Changes {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
+                if sweeper.is_closed() {
+                    break;
+                }
                 let _ = sqlx::query("DELETE FROM change_waiters WHERE expires_at < now()")
                     .execute(&sweeper)
                     .await;
@@ -51,6 +54,10 @@ impl Changes {
         tokio::spawn(async move {
             loop {
                 if let Err(e) = listen(&pool, &sender).await {
+                    // The process is shutting down: nothing to listen for any more.
+                    if pool.is_closed() {
+                        break;
+                    }
                     tracing::warn!(error = %e, "change listener lost its connection; retrying");
                 }
                 let _ = sender.send(Change::Any);

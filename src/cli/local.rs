@@ -422,8 +422,14 @@ fn print_demo_summary(
                 .unwrap_or(9);
             (rank, rule.clone())
         });
-        for ((sev, rule), (title, n)) in rows {
+        // The worst first; the findings route has the rest.
+        const SHOWN: usize = 20;
+        let more = rows.len().saturating_sub(SHOWN);
+        for ((sev, rule), (title, n)) in rows.into_iter().take(SHOWN) {
             println!("  {sev:<8} {rule:<11} x{n:<3} {title}");
+        }
+        if more > 0 {
+            println!("  … and {more} more rules with findings (see the findings command below)");
         }
     }
     println!();

@@ -359,6 +359,17 @@ pub async fn create_database(cluster: &LocalCluster, name: &str) -> anyhow::Resu
     Ok(())
 }
 
+impl Cli {
+    /// Log filter when `RUST_LOG` is unset: services log `info`; the commands a person
+    /// watches (`demo`, `scan`, `rules`) only warnings, so their output stays readable.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Demo(_) | Command::Scan(_) | Command::Rules(_) => "warn,sqlx=warn",
+            _ => "info,sqlx=warn",
+        }
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     // Commands that need no database.
     match &cli.command {
