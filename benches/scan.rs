@@ -17,6 +17,10 @@ use scanledger::scanner::fixture::FixtureSource;
 use scanledger::scanner::rules::{Catalogue, RuleEngine};
 use scanledger::worker::ProgressReporter;
 
+// The allocator `scanledger` itself uses (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SYNTH_SUBSCRIPTION: &str = "5b9c0a39-2f4e-4d7a-8c1b-3e6f9a2d7c41";
 
 fn peak_rss_mib() -> f64 {
@@ -36,7 +40,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let file = repo.join(format!("target/synth/tenant-{count}.jsonl"));
     if !file.exists() {
         let status = std::process::Command::new("python3")
@@ -52,6 +59,12 @@ fn main() {
     let mut catalogue = Catalogue::load(&repo.join("rules")).expect("rules load");
     if std::env::var("RULE_ENGINE").as_deref() == Ok("bytecode") {
         catalogue.evaluation = RuleEngine::Bytecode;
+    }
+    // BENCH_RULES=AZ-NET-001,storage: a subset (e.g. one rule no resource has, to
+    // measure reading and dispatch alone).
+    if let Ok(filter) = std::env::var("BENCH_RULES") {
+        let filter: Vec<String> = filter.split(',').map(str::to_owned).collect();
+        catalogue = catalogue.select(&filter).expect("known rules");
     }
     let catalogue = Arc::new(catalogue);
     let load_ms = started.elapsed().as_secs_f64() * 1000.0;

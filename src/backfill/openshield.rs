@@ -189,7 +189,7 @@ async fn findings(
                 .flatten()
                 .unwrap_or_else(|| serde_json::json!({}))
                 .into(),
-            details: serde_json::Value::Object(details),
+            details: serde_json::Value::Object(details).into(),
             detected_at: r.try_get("detected_at").map_err(BackfillError::Source)?,
             rule_id: rule_id.into(),
             resource_id,

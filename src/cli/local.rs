@@ -251,12 +251,19 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let _ = drawer.await;
     let report =
         result.map_err(|e| anyhow::anyhow!("{}: {}", e.code.public_message(), e.detail))?;
-    let text = report::render(args.format, &report, &catalogue);
     match &args.output {
         Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            report::write(args.format, &report, &catalogue, &mut file)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
-        None => std::io::stdout().write_all(text.as_bytes())?,
+        None => report::write(
+            args.format,
+            &report,
+            &catalogue,
+            &mut std::io::stdout().lock(),
+        )?,
     }
     if let Some(threshold) = args.fail_on {
         let threshold = Severity::from(threshold);

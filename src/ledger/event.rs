@@ -403,6 +403,55 @@ impl Severity {
     }
 }
 
+/// A finding's details (what matched), held as compact JSON text: a large scan keeps
+/// hundreds of thousands of findings until its `Completed` is written, and a parsed
+/// JSON tree costs several times the text.
+#[derive(Clone, Debug)]
+pub struct Details(Box<serde_json::value::RawValue>);
+
+impl Details {
+    /// From anything that serializes to JSON (a `serde_json::Value`, a Rego value).
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parsed, for the few readers that look inside.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+}
+
+impl From<serde_json::Value> for Details {
+    fn from(v: serde_json::Value) -> Self {
+        Self::of(&v).expect("a JSON value serializes")
+    }
+}
+
+impl PartialEq for Details {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for Details {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Details {
+    // Through a Value, so any deserializer works (not only serde_json's own reader).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(v.into())
+    }
+}
+
 /// One misconfiguration found on one resource by one rule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
@@ -423,7 +472,7 @@ pub struct Finding {
     /// Framework → control ids, e.g. `{"cis_azure": ["3.1"], "nist_csf": ["PR.DS-2"]}`.
     pub frameworks: Arc<serde_json::Value>,
     /// What matched (e.g. the offending NSG rule and port range).
-    pub details: serde_json::Value,
+    pub details: Details,
     /// When it was detected, if not when its scan completed (imported history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detected_at: Option<DateTime<Utc>>,

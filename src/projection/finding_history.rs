@@ -220,7 +220,7 @@ mod tests {
             description: "d".into(),
             remediation: "m".into(),
             frameworks: serde_json::json!({}).into(),
-            details: serde_json::json!({}),
+            details: serde_json::json!({}).into(),
             detected_at: None,
         }
     }

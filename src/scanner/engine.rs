@@ -70,7 +70,7 @@ pub struct Hit {
     pub rule: usize,
     pub doc: usize,
     pub sub_item: String,
-    pub details: serde_json::Value,
+    pub details: crate::ledger::Details,
 }
 
 /// One `indeterminate` entry.
@@ -138,7 +138,7 @@ pub struct Evaluator {
 }
 
 struct RuleOutput {
-    hits: Vec<(usize, String, serde_json::Value)>,
+    hits: Vec<(usize, String, crate::ledger::Details)>,
     undecided: Vec<(usize, String)>,
 }
 
@@ -195,6 +195,12 @@ impl Evaluator {
         Self { backend, catalogue }
     }
 
+    /// An evaluator on a private copy of the catalogue's engine (see
+    /// `Catalogue::private_copy`): for evaluation threads.
+    pub fn private(catalogue: &Catalogue) -> Self {
+        Self::new(std::sync::Arc::new(catalogue.private_copy()))
+    }
+
     /// An evaluator that runs the bytecode whatever the catalogue's setting (for
     /// `rules test`, which checks it against the interpreter); `None` if the catalogue
     /// could not be compiled.
@@ -240,9 +246,10 @@ impl Evaluator {
             let doc = locate(&entry)?;
             let sub_item = string_field(&entry, "sub_item")?;
             let details = match field(&entry, "details") {
-                None | Some(Value::Undefined) => serde_json::Value::Object(Default::default()),
-                Some(d) => serde_json::to_value(d).map_err(|e| e.to_string())?,
-            };
+                None | Some(Value::Undefined) => crate::ledger::Details::of(&serde_json::json!({})),
+                Some(d) => crate::ledger::Details::of(d),
+            }
+            .map_err(|e| e.to_string())?;
             out.hits.push((doc, sub_item, details));
         }
         if let Some(path) = &r.indeterminate_path {

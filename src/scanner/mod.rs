@@ -266,7 +266,9 @@ pub async fn scan_with(
     let mut resources = source.resources(subscription, &Needs::of(&catalogue));
     let engines: Arc<Mutex<Vec<Evaluator>>> = Arc::default();
     let mut inflight = FuturesUnordered::new();
-    let mut buffers: HashMap<String, Vec<Doc>> = HashMap::new();
+    // Raw JSON until a chunk is dispatched: the conversion to Rego values then runs on
+    // the evaluation threads, in parallel, and only for types some rule reads.
+    let mut buffers: HashMap<String, Vec<Resource>> = HashMap::new();
     let mut report = ScanReport::default();
     let mut tallies = vec![RuleTally::default(); catalogue.rules().len()];
 
@@ -284,7 +286,7 @@ pub async fn scan_with(
         Ok(())
     };
 
-    let dispatch = |rules: Vec<usize>, docs: Vec<Doc>, permit: OwnedSemaphorePermit| {
+    let dispatch = |rules: Vec<usize>, docs: Vec<Resource>, permit: OwnedSemaphorePermit| {
         let engines = engines.clone();
         let catalogue = catalogue.clone();
         tokio::task::spawn_blocking(move || {
@@ -292,7 +294,11 @@ pub async fn scan_with(
                 .lock()
                 .expect("engine pool")
                 .pop()
-                .unwrap_or_else(|| Evaluator::new(catalogue));
+                .unwrap_or_else(|| Evaluator::private(&catalogue));
+            let docs = docs
+                .into_iter()
+                .map(|r| Doc::from_json(r).expect("id and type checked when listed"))
+                .collect();
             let result = evaluate_chunk(&mut evaluator, &rules, docs);
             engines.lock().expect("engine pool").push(evaluator);
             drop(permit);
@@ -302,13 +308,19 @@ pub async fn scan_with(
 
     progress.phase(Phase::Listing);
     while let Some(resource) = resources.next().await {
-        let doc = Doc::from_json(resource?).ok_or_else(|| {
-            ScanError::new(
-                FailureCode::InvalidInventory,
-                "a resource without a string id and type",
-            )
-        })?;
-        let kind = doc.kind.to_ascii_lowercase();
+        let resource = resource?;
+        let kind = match (
+            resource.get("id").and_then(|v| v.as_str()),
+            resource.get("type").and_then(|v| v.as_str()),
+        ) {
+            (Some(_), Some(kind)) => kind.to_ascii_lowercase(),
+            _ => {
+                return Err(ScanError::new(
+                    FailureCode::InvalidInventory,
+                    "a resource without a string id and type",
+                ))
+            }
+        };
         report.summary.resources_seen += 1;
         progress.resources_seen(1);
         let Some(rules) = by_type.get(&kind) else {
@@ -321,7 +333,7 @@ pub async fn scan_with(
             .entry(kind.clone())
             .or_default() += 1;
         let buffer = buffers.entry(kind).or_default();
-        buffer.push(doc);
+        buffer.push(resource);
         if buffer.len() >= CHUNK {
             let docs = std::mem::take(buffer);
             let permit = permits

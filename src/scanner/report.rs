@@ -2,6 +2,7 @@
 //! for code-scanning dashboards, CSV for spreadsheets.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 use serde_json::{json, Value};
 
@@ -17,18 +18,44 @@ pub enum Format {
     Csv,
 }
 
-pub fn render(format: Format, report: &ScanReport, catalogue: &Catalogue) -> String {
+/// Write the report. JSON, SARIF and CSV are streamed finding by finding: a large
+/// tenant's report can be hundreds of MB, and it never exists whole in memory.
+pub fn write(
+    format: Format,
+    report: &ScanReport,
+    catalogue: &Catalogue,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     match format {
-        Format::Table => table(report),
+        Format::Table => out.write_all(table(report).as_bytes())?,
         Format::Json => {
-            let v = json!({"summary": report.summary, "findings": report.findings});
-            serde_json::to_string_pretty(&v).expect("serializable") + "\n"
+            #[derive(serde::Serialize)]
+            struct Doc<'a> {
+                summary: &'a ScanSummary,
+                findings: &'a [Finding],
+            }
+            let doc = Doc {
+                summary: &report.summary,
+                findings: &report.findings,
+            };
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            out.write_all(b"\n")?;
         }
         Format::Sarif => {
-            serde_json::to_string_pretty(&sarif(report, catalogue)).expect("serializable") + "\n"
+            serde_json::to_writer_pretty(&mut out, &sarif(report, catalogue))?;
+            out.write_all(b"\n")?;
         }
-        Format::Csv => csv(&report.findings),
+        Format::Csv => csv(&report.findings, &mut out)?,
     }
+    out.flush()
+}
+
+/// The report as a string (tests, small reports).
+pub fn render(format: Format, report: &ScanReport, catalogue: &Catalogue) -> String {
+    let mut buf = Vec::new();
+    write(format, report, catalogue, &mut buf).expect("writing to memory");
+    String::from_utf8(buf).expect("UTF-8")
 }
 
 /// `critical: 1, high: 3, ...` in severity order, zeros omitted.
@@ -55,6 +82,7 @@ fn table(report: &ScanReport) -> String {
         .map(|f| {
             let sub = f
                 .details
+                .value()
                 .get("rule")
                 .and_then(|r| r.as_str())
                 .map(|r| format!(" ({r})"))
@@ -122,10 +150,10 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv(findings: &[Finding]) -> String {
-    let mut out = String::from(
-        "severity,rule_id,rule_name,category,resource_id,resource_name,resource_type,fingerprint,details\n",
-    );
+fn csv(findings: &[Finding], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    out.write_all(
+        b"severity,rule_id,rule_name,category,resource_id,resource_name,resource_type,fingerprint,details\n",
+    )?;
     for f in findings {
         let fields = [
             f.severity.as_str().to_owned(),
@@ -136,13 +164,13 @@ fn csv(findings: &[Finding]) -> String {
             f.resource_name.clone(),
             f.resource_type.clone(),
             f.fingerprint.clone(),
-            f.details.to_string(),
+            f.details.as_str().to_owned(),
         ];
         let row: Vec<String> = fields.iter().map(|s| csv_field(s)).collect();
-        out.push_str(&row.join(","));
-        out.push('\n');
+        out.write_all(row.join(",").as_bytes())?;
+        out.write_all(b"\n")?;
     }
-    out
+    Ok(())
 }
 
 fn level(s: Severity) -> &'static str {
@@ -164,9 +192,47 @@ fn security_severity(s: Severity) -> &'static str {
     }
 }
 
+/// SARIF results, serialized one finding at a time.
+struct SarifResults<'a> {
+    findings: &'a [Finding],
+    index: std::collections::HashMap<&'a str, usize>,
+}
+
+impl serde::Serialize for SarifResults<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.findings.len()))?;
+        for f in self.findings {
+            let mut result = json!({
+                "ruleId": f.rule_id,
+                "level": level(f.severity),
+                "message": {"text": format!("{}: {}", f.resource_name, f.rule_name)},
+                "locations": [{
+                    "logicalLocations": [{
+                        "name": f.resource_name,
+                        "fullyQualifiedName": f.resource_id,
+                        "kind": "resource",
+                    }],
+                }],
+                "partialFingerprints": {"scanledger/v1": f.fingerprint},
+                "properties": {
+                    "severity": f.severity.as_str(),
+                    "resourceType": f.resource_type,
+                    "details": f.details,
+                },
+            });
+            if let Some(i) = self.index.get(&*f.rule_id) {
+                result["ruleIndex"] = json!(i);
+            }
+            seq.serialize_element(&result)?;
+        }
+        seq.end()
+    }
+}
+
 /// A SARIF 2.1.0 log with one run. Azure resources have no file location, so each
 /// result has a logical location: the resource id.
-pub fn sarif(report: &ScanReport, catalogue: &Catalogue) -> Value {
+fn sarif<'a>(report: &'a ScanReport, catalogue: &'a Catalogue) -> impl serde::Serialize + 'a {
     let rules: Vec<Value> = catalogue
         .rules()
         .iter()
@@ -194,50 +260,44 @@ pub fn sarif(report: &ScanReport, catalogue: &Catalogue) -> Value {
             })
         })
         .collect();
-    let index_of = |id: &str| catalogue.rules().iter().position(|r| r.meta.id == id);
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|f| {
-            let mut result = json!({
-                "ruleId": f.rule_id,
-                "level": level(f.severity),
-                "message": {"text": format!("{}: {}", f.resource_name, f.rule_name)},
-                "locations": [{
-                    "logicalLocations": [{
-                        "name": f.resource_name,
-                        "fullyQualifiedName": f.resource_id,
-                        "kind": "resource",
-                    }],
-                }],
-                "partialFingerprints": {"scanledger/v1": f.fingerprint},
-                "properties": {
-                    "severity": f.severity.as_str(),
-                    "resourceType": f.resource_type,
-                    "details": f.details,
-                },
-            });
-            if let Some(i) = index_of(&f.rule_id) {
-                result["ruleIndex"] = json!(i);
-            }
-            result
-        })
-        .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
+    let results = SarifResults {
+        findings: &report.findings,
+        index: catalogue
+            .rules()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.meta.id.as_str(), i))
+            .collect(),
+    };
+    #[derive(serde::Serialize)]
+    struct Log<'a> {
+        #[serde(rename = "$schema")]
+        schema: &'static str,
+        version: &'static str,
+        runs: [Run<'a>; 1],
+    }
+    #[derive(serde::Serialize)]
+    struct Run<'a> {
+        tool: Value,
+        invocations: Value,
+        results: SarifResults<'a>,
+        properties: Value,
+    }
+    Log {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [Run {
+            tool: json!({"driver": {
                 "name": "scanledger",
                 "version": env!("CARGO_PKG_VERSION"),
                 "informationUri": "https://github.com/scanledger/scanledger",
                 "rules": rules,
-            }},
-            "invocations": [{"executionSuccessful": true}],
-            "results": results,
-            "properties": {"summary": report.summary},
+            }}),
+            invocations: json!([{"executionSuccessful": true}]),
+            results,
+            properties: json!({"summary": report.summary}),
         }],
-    })
+    }
 }
 
 fn md_cell(s: &str) -> String {

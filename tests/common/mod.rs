@@ -327,7 +327,7 @@ pub fn finding(
         description: "what is wrong".into(),
         remediation: "how to fix it".into(),
         frameworks: serde_json::json!({"cis_azure": ["3.1"]}).into(),
-        details: serde_json::json!({"property": "supportsHttpsTrafficOnly", "value": false}),
+        details: serde_json::json!({"property": "supportsHttpsTrafficOnly", "value": false}).into(),
         detected_at: None,
     }
 }
