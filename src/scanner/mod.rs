@@ -125,7 +125,13 @@ pub struct RuleScan {
     /// Rule evaluations at once across all of this worker's scans: one per core, so
     /// eight concurrent scans share the cores instead of each claiming them all.
     permits: Arc<Semaphore>,
+    /// Evaluators for the whole catalogue, kept between scans (each is a private engine
+    /// parsed from the rules: worth reusing).
+    engines: EnginePool,
 }
+
+/// Idle evaluators, each with its own engine.
+pub type EnginePool = Arc<Mutex<Vec<Evaluator>>>;
 
 impl RuleScan {
     pub fn new(source: Arc<dyn InventorySource>, catalogue: Arc<Catalogue>) -> Self {
@@ -134,6 +140,7 @@ impl RuleScan {
             source,
             catalogue,
             permits: Arc::new(Semaphore::new(threads)),
+            engines: EnginePool::default(),
         }
     }
 
@@ -152,6 +159,12 @@ impl ScanJob for RuleScan {
     ) -> BoxFuture<'static, Result<ScanReport, ScanError>> {
         let source = self.source.clone();
         let permits = self.permits.clone();
+        // A rule filter makes another catalogue (other rule indexes): its own evaluators.
+        let engines = if target.rules.is_empty() {
+            self.engines.clone()
+        } else {
+            EnginePool::default()
+        };
         let catalogue = if target.rules.is_empty() {
             Ok(self.catalogue.clone())
         } else {
@@ -167,6 +180,7 @@ impl ScanJob for RuleScan {
                 &target.subscription_id,
                 &progress,
                 permits,
+                engines,
             )
             .await
         })
@@ -251,20 +265,29 @@ pub async fn scan(
     threads: usize,
 ) -> Result<ScanReport, ScanError> {
     let permits = Arc::new(Semaphore::new(threads.max(1)));
-    scan_with(source, catalogue, subscription, progress, permits).await
+    scan_with(
+        source,
+        catalogue,
+        subscription,
+        progress,
+        permits,
+        EnginePool::default(),
+    )
+    .await
 }
 
-/// `scan`, with evaluation slots shared with other scans.
+/// `scan`, with evaluation slots and evaluators (of this same catalogue) shared with
+/// other scans.
 pub async fn scan_with(
     source: &dyn InventorySource,
     catalogue: Arc<Catalogue>,
     subscription: &SubscriptionId,
     progress: &ProgressReporter,
     permits: Arc<Semaphore>,
+    engines: EnginePool,
 ) -> Result<ScanReport, ScanError> {
     let by_type = catalogue.by_type();
     let mut resources = source.resources(subscription, &Needs::of(&catalogue));
-    let engines: Arc<Mutex<Vec<Evaluator>>> = Arc::default();
     let mut inflight = FuturesUnordered::new();
     // Raw JSON until a chunk is dispatched: the conversion to Rego values then runs on
     // the evaluation threads, in parallel, and only for types some rule reads.
