@@ -173,3 +173,71 @@ impl InventorySource for FixtureSource {
             .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(path: PathBuf, sub: &str) -> Vec<Result<Resource, ScanError>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let source = FixtureSource::new(path, Duration::ZERO);
+        let sub = SubscriptionId::parse(sub).unwrap();
+        rt.block_on(source.resources(&sub, &Needs::default()).collect())
+    }
+
+    #[test]
+    fn json_lines_are_streamed_and_a_bad_line_is_named() {
+        let sub = "00000000-0000-0000-0000-000000000001";
+        let other = "00000000-0000-0000-0000-000000000002";
+        let dir = std::env::temp_dir().join(format!("scanledger-fixture-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tenant.jsonl");
+        let doc = |s: &str, n: u32| {
+            format!(
+                r#"{{"id": "/subscriptions/{s}/resourceGroups/rg/providers/Microsoft.Web/sites/a{n}", "type": "Microsoft.Web/sites"}}"#
+            )
+        };
+        std::fs::write(
+            &file,
+            format!(
+                "{}\n\n{}\n{}\nnot json\n{}\n",
+                doc(sub, 1),
+                doc(other, 2),
+                doc(sub, 3),
+                doc(sub, 4)
+            ),
+        )
+        .unwrap();
+        let items = collect(file.clone(), sub);
+        // Two resources of the subscription (the other's is filtered), then the bad line
+        // (a scan stops at the first error).
+        assert!(items.len() >= 3, "{items:?}");
+        assert!(items[0].as_ref().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/a1"));
+        assert!(items[1].as_ref().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/a3"));
+        let err = items[2].as_ref().unwrap_err();
+        assert_eq!(err.code, FailureCode::InvalidInventory);
+        assert!(err.detail.contains("line 5"), "{}", err.detail);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_missing_fixture_is_a_retryable_source_failure() {
+        let items = collect(
+            PathBuf::from("/nonexistent/scanledger/tenant"),
+            "00000000-0000-0000-0000-000000000001",
+        );
+        assert_eq!(items.len(), 1);
+        let err = items[0].as_ref().unwrap_err();
+        assert_eq!(err.code, FailureCode::SourceUnavailable);
+        assert!(err.code.retryable());
+    }
+}
