@@ -346,15 +346,14 @@ pub async fn scan_with(
         };
         report.summary.resources_seen += 1;
         progress.resources_seen(1);
-        let Some(rules) = by_type.get(&kind) else {
-            *report.summary.resources_by_type.entry(kind).or_default() += 1;
-            continue;
-        };
         *report
             .summary
             .resources_by_type
             .entry(kind.clone())
             .or_default() += 1;
+        let Some(rules) = by_type.get(&kind) else {
+            continue;
+        };
         let buffer = buffers.entry(kind).or_default();
         buffer.push(resource);
         if buffer.len() >= CHUNK {
