@@ -72,6 +72,28 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A scratch folder for a command that starts its own PostgreSQL, and that command
+/// (`args` first, then `--listen` on `port` and a private `--pg-dir`/`--pg-port`).
+fn own_postgres(what: &str, args: &[&str], port: u16, stdout: Stdio) -> (PathBuf, Proc) {
+    let root =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let child = Command::new(BIN)
+        .args(args)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--pg-dir")
+        .arg(root.join("pg"))
+        .args(["--pg-port", &free_port().to_string()])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .spawn()
+        .unwrap();
+    (root, Proc(child))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_worker_processes_share_the_queue_without_double_claims() {
     let env = env().await;
@@ -223,29 +245,13 @@ async fn sigterm_lets_the_running_scan_finish_and_the_process_exit_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_starts_its_own_postgres_and_a_triggered_scan_completes() {
-    let root =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
     let port = free_port();
-    let child = Command::new(BIN)
-        .args(["serve", "--no-auth"])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--pg-dir")
-        .arg(root.join("pg"))
-        .args([
-            "--pg-port",
-            &free_port().to_string(),
-            "--source",
-            &demo_source(0),
-        ])
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut serve = Proc(child);
+    let (root, mut serve) = own_postgres(
+        "serve",
+        &["serve", "--no-auth", "--source", &demo_source(0)],
+        port,
+        Stdio::null(),
+    );
     scanledger::install_crypto_provider();
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -349,24 +355,13 @@ async fn tokens_cli_prints_a_token_once_and_stores_only_its_hash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_starts_everything_scans_the_demo_tenant_and_prints_findings_and_curl_commands() {
-    let root =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("demo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
     let port = free_port();
-    let child = Command::new(BIN)
-        .args(["demo", "--exit", "--delay", "5ms"])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--pg-dir")
-        .arg(root.join("pg"))
-        .args(["--pg-port", &free_port().to_string()])
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut demo = Proc(child);
+    let (root, mut demo) = own_postgres(
+        "demo",
+        &["demo", "--exit", "--delay", "5ms"],
+        port,
+        Stdio::piped(),
+    );
     let status = demo.exit_status(Duration::from_secs(180)).await;
     let mut out = String::new();
     use std::io::Read;
