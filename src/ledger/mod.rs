@@ -697,8 +697,8 @@ async fn insert_findings(
     tx: &mut PgConnection,
     recorded: &[RecordedEvent],
 ) -> Result<(), sqlx::Error> {
-    /// One row as `jsonb_to_recordset` reads it, borrowing the finding: a scan's
-    /// findings are serialized a bounded chunk at a time, never all at once.
+    /// One row as `jsonb_to_recordset` reads it, borrowing the finding: findings are
+    /// serialized a bounded chunk at a time, never all at once.
     #[derive(serde::Serialize)]
     struct Row<'a> {
         scan_id: uuid::Uuid,
@@ -709,36 +709,38 @@ async fn insert_findings(
         #[serde(rename = "detected_at")]
         at: DateTime<Utc>,
     }
-    for e in recorded {
-        let Event::Completed(c) = &e.event else {
-            continue;
-        };
-        for chunk in c.findings.chunks(FINDINGS_CHUNK) {
-            let rows: Vec<Row<'_>> = chunk
-                .iter()
-                .map(|f| Row {
-                    scan_id: e.scan_id.0,
-                    attempt: e.attempt,
-                    finding: f,
-                    at: f.detected_at.unwrap_or(e.recorded_at),
-                })
-                .collect();
-            sqlx::query(
-                "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
-                                       resource_id, resource_name, resource_type, description, remediation,
-                                       frameworks, details, detected_at)
-                 SELECT scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
-                        resource_id, resource_name, resource_type, description, remediation,
-                        coalesce(frameworks, '{}'), coalesce(details, '{}'), detected_at
-                   FROM jsonb_to_recordset($1) AS f(scan_id uuid, attempt int, fingerprint text, rule_id text,
-                        rule_name text, severity text, category text, resource_id text, resource_name text,
-                        resource_type text, description text, remediation text, frameworks jsonb, details jsonb,
-                        detected_at timestamptz)",
-            )
-            .bind(sqlx::types::Json(&rows))
-            .execute(&mut *tx)
-            .await?;
-        }
+    // Rows of every Completed in the batch (references only), a bounded statement at a time.
+    let rows: Vec<Row<'_>> = recorded
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Completed(c) => Some((e, c)),
+            _ => None,
+        })
+        .flat_map(|(e, c)| {
+            c.findings.iter().map(move |f| Row {
+                scan_id: e.scan_id.0,
+                attempt: e.attempt,
+                finding: f,
+                at: f.detected_at.unwrap_or(e.recorded_at),
+            })
+        })
+        .collect();
+    for chunk in rows.chunks(FINDINGS_CHUNK) {
+        sqlx::query(
+            "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
+                                   resource_id, resource_name, resource_type, description, remediation,
+                                   frameworks, details, detected_at)
+             SELECT scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
+                    resource_id, resource_name, resource_type, description, remediation,
+                    coalesce(frameworks, '{}'), coalesce(details, '{}'), detected_at
+               FROM jsonb_to_recordset($1) AS f(scan_id uuid, attempt int, fingerprint text, rule_id text,
+                    rule_name text, severity text, category text, resource_id text, resource_name text,
+                    resource_type text, description text, remediation text, frameworks jsonb, details jsonb,
+                    detected_at timestamptz)",
+        )
+        .bind(sqlx::types::Json(chunk))
+        .execute(&mut *tx)
+        .await?;
     }
     Ok(())
 }
