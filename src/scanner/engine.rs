@@ -151,6 +151,13 @@ fn input_of(docs: &[&Doc]) -> Value {
     Value::from(obj)
 }
 
+fn index_of(docs: &[&Doc]) -> HashMap<String, usize> {
+    docs.iter()
+        .enumerate()
+        .map(|(i, d)| (d.id.to_ascii_lowercase(), i))
+        .collect()
+}
+
 fn entries(v: Value) -> Result<Vec<Value>, String> {
     match v {
         Value::Undefined => Ok(Vec::new()),
@@ -223,13 +230,14 @@ impl Evaluator {
         &self.catalogue
     }
 
-    fn run_rule(&mut self, rule: usize, docs: &[&Doc]) -> Result<RuleOutput, String> {
+    /// Evaluate one rule on the current input; `index` maps each input resource's
+    /// lower-cased id to its position.
+    fn run_rule(
+        &mut self,
+        rule: usize,
+        index: &HashMap<String, usize>,
+    ) -> Result<RuleOutput, String> {
         let r = &self.catalogue.rules()[rule];
-        let index: HashMap<String, usize> = docs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.id.to_ascii_lowercase(), i))
-            .collect();
         let locate = |entry: &Value| -> Result<usize, String> {
             let id = string_field(entry, "id")?;
             index
@@ -271,6 +279,8 @@ impl Evaluator {
         }
         self.backend.set_input(input_of(&all));
         let mut input_is_chunk = true;
+        // Built once per chunk, shared by its rules.
+        let index = index_of(&all);
         for &rule in rules {
             if !input_is_chunk {
                 self.backend.set_input(input_of(&all));
@@ -282,7 +292,7 @@ impl Evaluator {
                 ..Default::default()
             };
             let mut results: Vec<(usize, RuleOutput)> = Vec::new();
-            match self.run_rule(rule, &all) {
+            match self.run_rule(rule, &index) {
                 Ok(out) => results.push((0, out)),
                 Err(message) if docs.len() == 1 => {
                     tally.errored += 1;
@@ -297,7 +307,7 @@ impl Evaluator {
                     input_is_chunk = false;
                     for (i, doc) in all.iter().enumerate() {
                         self.backend.set_input(input_of(&[doc]));
-                        match self.run_rule(rule, &[doc]) {
+                        match self.run_rule(rule, &index_of(&[doc])) {
                             Ok(out) => results.push((i, out)),
                             Err(message) => {
                                 tally.errored += 1;

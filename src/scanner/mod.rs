@@ -143,12 +143,6 @@ impl RuleScan {
             engines: EnginePool::default(),
         }
     }
-
-    /// Evaluation threads shared by this job's scans (default: one per core).
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.permits = Arc::new(Semaphore::new(threads.max(1)));
-        self
-    }
 }
 
 impl ScanJob for RuleScan {
