@@ -14,10 +14,10 @@
 use std::time::Instant;
 
 use scanledger::backfill::{openshield, BackfillOptions};
+use scanledger::ledger::replay as rebuild;
 use scanledger::ledger::Ledger;
 use scanledger::pg::quote_ident;
-use scanledger::pg::testing::TestCluster;
-use scanledger::projection::rebuild;
+use scanledger::testing::TestCluster;
 use sqlx::Connection;
 
 const LEGACY_SCHEMA: &str = include_str!("../tests/fixtures/openshield-schema.sql");

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use scanledger::ledger::SubscriptionId;
+use scanledger::domain::SubscriptionId;
 use scanledger::scanner::fixture::FixtureSource;
 use scanledger::scanner::rules::{Catalogue, RuleEngine};
 use scanledger::worker::ProgressReporter;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use scanledger::ledger::{Ledger, NewScan, Requested, ScanId, SubscriptionId, WorkerId};
-use scanledger::pg::testing::TestCluster;
+use scanledger::domain::{Requested, ScanId, SubscriptionId, WorkerId};
+use scanledger::ledger::{Ledger, NewScan};
+use scanledger::testing::TestCluster;
 use scanledger::worker::{
     ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget, Shutdown, Worker, WorkerConfig,
     WorkerEvent,

@@ -4,11 +4,14 @@
 pub mod api;
 pub mod backfill;
 pub mod cli;
+pub mod domain;
 pub mod ledger;
 pub mod pg;
 pub mod projection;
 pub mod scanner;
+pub mod shutdown;
 pub mod telemetry;
+pub mod testing;
 pub mod worker;
 
 /// Use `ring` for TLS (reqwest is built without a default provider, to avoid a second

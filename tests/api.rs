@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use scanledger::api::{self, auth, ApiConfig, AppState, AuthMode, Role};
-use scanledger::ledger::{Event, FailureCode, ScanId};
+use scanledger::domain::{Event, FailureCode, ScanId};
 use scanledger::worker::{Shutdown, WorkerEvent};
 use serde_json::{json, Value};
 
@@ -659,7 +659,7 @@ async fn status_reflects_each_lifecycle_step_and_history_shows_it() {
     assert_eq!(kinds[..3], ["Requested", "Claimed", "Failed"]);
     assert_eq!(kinds.last(), Some(&"Completed"));
     assert!(events.iter().all(
-        |e| e["payload"]["v"] == scanledger::ledger::PAYLOAD_VERSION && e["position"].is_i64()
+        |e| e["payload"]["v"] == scanledger::domain::PAYLOAD_VERSION && e["position"].is_i64()
     ));
     assert_projection_matches_ledger(&app.env.ledger).await;
 }
@@ -956,7 +956,7 @@ async fn metrics_request_ids_and_cors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn findings_per_scan_and_latest_per_subscription_with_openshield_fields() {
-    use scanledger::ledger::Severity;
+    use scanledger::domain::Severity;
     let app = spawn_app().await;
     let old = app.trigger(SUB).await;
     let job = ScriptedJob::new(Behaviour::Succeed);
@@ -1097,7 +1097,8 @@ async fn requests_over_the_time_budget_get_a_504_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finding_history_and_scan_diffs_for_auditors() {
-    use scanledger::ledger::{NewScan, ScanId, Severity};
+    use scanledger::domain::{ScanId, Severity};
+    use scanledger::ledger::NewScan;
     let app = spawn_app().await;
     let (a, b, c) = (
         finding("storage-https-only", "st1", Severity::High, "storage"),

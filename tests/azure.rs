@@ -22,8 +22,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::rustls;
 
-use scanledger::ledger::{FailureCode, SubscriptionId};
-use scanledger::scanner::azure::{AzureArgs, AzureSource, CredentialKind, Secret};
+use scanledger::domain::{FailureCode, SubscriptionId};
+use scanledger::scanner::azure::{AzureSettings, AzureSource, CredentialKind, Secret};
 use scanledger::scanner::{InventorySource, Needs, Resource};
 use scanledger::worker::ScanError;
 
@@ -269,8 +269,8 @@ fn logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
-fn args(fake: &Fake) -> AzureArgs {
-    AzureArgs {
+fn args(fake: &Fake) -> AzureSettings {
+    AzureSettings {
         arm_endpoint: fake.base.clone(),
         authority_host: fake.base.clone(),
         credential: CredentialKind::ClientSecret,
@@ -281,7 +281,7 @@ fn args(fake: &Fake) -> AzureArgs {
         // Small, so a client that ignored Retry-After would retry visibly early.
         backoff_base: Duration::from_millis(10),
         timeout: Duration::from_secs(10),
-        ..AzureArgs::default()
+        ..AzureSettings::default()
     }
 }
 
@@ -303,7 +303,7 @@ fn sub() -> SubscriptionId {
     SubscriptionId::parse(SUB).unwrap()
 }
 
-async fn collect(args: &AzureArgs, needs: &Needs) -> Result<Vec<Resource>, ScanError> {
+async fn collect(args: &AzureSettings, needs: &Needs) -> Result<Vec<Resource>, ScanError> {
     let source = AzureSource::new(args).expect("source opens");
     let mut stream = source.resources(&sub(), needs);
     let mut out = Vec::new();
@@ -405,7 +405,7 @@ fn pricings_three_pages(seen: &Seen) -> Option<Response> {
 #[tokio::test]
 async fn pages_through_resource_graph_and_arm_lists_in_order() {
     let fake = fake(move |s| graph_three_pages(s).or_else(|| pricings_three_pages(s))).await;
-    let args = AzureArgs {
+    let args = AzureSettings {
         page_size: 2,
         ..args(&fake)
     };
@@ -549,7 +549,7 @@ async fn retries_a_503_and_succeeds() {
 
 // ---------------------------------------------------------------- (d) exhausted budget
 
-async fn always(code: u16, args_of: impl Fn(&Fake) -> AzureArgs) -> (ScanError, usize) {
+async fn always(code: u16, args_of: impl Fn(&Fake) -> AzureSettings) -> (ScanError, usize) {
     let fake = fake(move |s| s.is_graph().then(|| status(code).into_response())).await;
     let err = collect(&args_of(&fake), &needs(&[STORAGE], &[]))
         .await
@@ -559,7 +559,7 @@ async fn always(code: u16, args_of: impl Fn(&Fake) -> AzureArgs) -> (ScanError, 
 
 #[tokio::test]
 async fn spent_retry_budget_fails_retryably_as_unavailable() {
-    let (err, calls) = always(503, |f| AzureArgs {
+    let (err, calls) = always(503, |f| AzureSettings {
         retry_budget: 3,
         max_retries: 6,
         ..args(f)
@@ -576,7 +576,7 @@ async fn spent_retry_budget_fails_retryably_as_unavailable() {
 
 #[tokio::test]
 async fn spent_retry_budget_on_429_fails_retryably_as_throttled() {
-    let (err, calls) = always(429, |f| AzureArgs {
+    let (err, calls) = always(429, |f| AzureSettings {
         retry_budget: 2,
         ..args(f)
     })
@@ -588,7 +588,7 @@ async fn spent_retry_budget_on_429_fails_retryably_as_throttled() {
 
 #[tokio::test]
 async fn spent_request_retries_fail_retryably() {
-    let (err, calls) = always(502, |f| AzureArgs {
+    let (err, calls) = always(502, |f| AzureSettings {
         max_retries: 2,
         retry_budget: 100,
         ..args(f)
@@ -775,7 +775,7 @@ async fn attaches_related_documents() {
         storage_children(s)
     })
     .await;
-    let args = AzureArgs {
+    let args = AzureSettings {
         max_retries: 2,
         ..args(&fake)
     };
@@ -836,7 +836,7 @@ async fn sends_the_bearer_token_and_api_versions() {
         graph_three_pages(s).or_else(|| pricings_three_pages(s))
     })
     .await;
-    let args = AzureArgs {
+    let args = AzureSettings {
         page_size: 2,
         ..args(&fake)
     };
@@ -922,7 +922,7 @@ async fn bounds_concurrent_arm_calls() {
         })
     })
     .await;
-    let args = AzureArgs {
+    let args = AzureSettings {
         concurrency: 3,
         ..args(&fake)
     };
@@ -968,12 +968,12 @@ async fn refuses_a_next_link_to_another_host() {
 
 #[tokio::test]
 async fn open_names_the_missing_variable() {
-    let mut a = AzureArgs {
+    let mut a = AzureSettings {
         credential: CredentialKind::ClientSecret,
         tenant_id: None,
         client_id: Some(CLIENT.into()),
         client_secret: Some(Secret::new(SECRET)),
-        ..AzureArgs::default()
+        ..AzureSettings::default()
     };
     let e = AzureSource::new(&a).err().expect("no tenant");
     assert!(e.to_string().contains("AZURE_TENANT_ID"), "{e}");

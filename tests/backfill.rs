@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use scanledger::pg::quote_ident;
-use scanledger::pg::testing::TestCluster;
+use scanledger::testing::TestCluster;
 use sqlx::Connection;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scanledger");
@@ -179,7 +179,7 @@ async fn history_lands_terminal_with_its_times_and_a_rerun_adds_nothing() {
 
     // Original times, statuses and findings.
     for (i, (id, status)) in legacy.ids.iter().enumerate() {
-        let row = status_of(&env.ledger, scanledger::ledger::ScanId(*id)).await;
+        let row = status_of(&env.ledger, scanledger::domain::ScanId(*id)).await;
         let day = chrono::Duration::days(i as i64);
         let started: chrono::DateTime<chrono::Utc> = "2024-03-01T10:00:00Z".parse().unwrap();
         assert_eq!(row.requested_at, started + day, "scan {i}");
@@ -202,9 +202,9 @@ async fn history_lands_terminal_with_its_times_and_a_rerun_adds_nothing() {
             );
         }
     }
-    let failed = status_of(&env.ledger, scanledger::ledger::ScanId(legacy.ids[2].0)).await;
+    let failed = status_of(&env.ledger, scanledger::domain::ScanId(legacy.ids[2].0)).await;
     let err = failed.error.unwrap();
-    assert_eq!(err.code, scanledger::ledger::FailureCode::ImportedFailure);
+    assert_eq!(err.code, scanledger::domain::FailureCode::ImportedFailure);
     let all_payloads: String =
         sqlx::query_scalar("SELECT string_agg(payload::text, ' ') FROM scan_events")
             .fetch_one(&env.pool)
@@ -225,7 +225,7 @@ async fn history_lands_terminal_with_its_times_and_a_rerun_adds_nothing() {
     assert_eq!(n, 3);
     assert_eq!(detected, Some("2024-03-01T10:06:00Z".parse().unwrap()));
     assert_eq!(sev.as_deref(), Some("critical"));
-    let summary = status_of(&env.ledger, scanledger::ledger::ScanId(legacy.ids[0].0))
+    let summary = status_of(&env.ledger, scanledger::domain::ScanId(legacy.ids[0].0))
         .await
         .summary
         .unwrap();

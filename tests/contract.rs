@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use scanledger::api::{self, auth, ApiConfig, AppState, AuthMode, Role};
-use scanledger::ledger::Severity;
+use scanledger::domain::Severity;
 use scanledger::worker::{Shutdown, WorkerEvent};
 use serde_json::{json, Value};
 
@@ -238,7 +238,7 @@ async fn live_responses_of_every_route_match_the_document() {
 
     // Run the first scan to completion with findings, so every field has a value.
     let job = ScriptedJob::new(Behaviour::Succeed);
-    let scan_id: scanledger::ledger::ScanId = serde_json::from_value(json!(id)).unwrap();
+    let scan_id: scanledger::domain::ScanId = serde_json::from_value(json!(id)).unwrap();
     job.script(
         scan_id,
         [Behaviour::Find(vec![finding(

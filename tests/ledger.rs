@@ -5,10 +5,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use scanledger::ledger::{
-    AppendError, Cancelled, Completed, Event, Failed, FailureCode, Heartbeat, NewEvent, NewScan,
-    Progress, PublicError, ScanId, ScanSummary, TimedOut, WorkerId,
+use scanledger::domain::{
+    Cancelled, Completed, Event, Failed, FailureCode, Heartbeat, Progress, PublicError, ScanId,
+    ScanSummary, TimedOut, WorkerId,
 };
+use scanledger::ledger::{AppendError, NewEvent, NewScan};
 use scanledger::projection::ScanState;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -537,13 +538,10 @@ async fn projection_follows_each_lifecycle_step_inline() {
 
 #[tokio::test]
 async fn migrate_is_idempotent_and_refuses_a_projection_it_cannot_trust() {
-    use scanledger::pg::migrate::MigrateError;
-    use scanledger::pg::PgError;
+    use scanledger::ledger::schema::{self, SchemaError};
     let env = env().await;
     one_requested_scan(&env).await;
-    env.db
-        .owner
-        .migrate()
+    schema::migrate(&env.db.owner)
         .await
         .expect("migrating twice is a no-op");
     let owner = env.db.owner.app_pool(1).await.unwrap();
@@ -552,15 +550,15 @@ async fn migrate_is_idempotent_and_refuses_a_projection_it_cannot_trust() {
         .execute(&owner)
         .await
         .unwrap();
-    let err = env.db.owner.migrate().await.unwrap_err();
+    let err = schema::migrate(&env.db.owner).await.unwrap_err();
     assert!(
         matches!(
             err,
-            PgError::Migrate(MigrateError::ProjectionVersion {
+            SchemaError::ProjectionVersion {
                 found: 99,
                 wanted: 2,
                 ..
-            })
+            }
         ),
         "{err}"
     );
@@ -569,19 +567,16 @@ async fn migrate_is_idempotent_and_refuses_a_projection_it_cannot_trust() {
         .execute(&owner)
         .await
         .unwrap();
-    let err = env.db.owner.migrate().await.unwrap_err();
+    let err = schema::migrate(&env.db.owner).await.unwrap_err();
     assert!(
-        matches!(
-            err,
-            PgError::Migrate(MigrateError::ProjectionMissing { .. })
-        ),
+        matches!(err, SchemaError::ProjectionMissing { .. }),
         "{err}"
     );
 }
 
 #[tokio::test]
 async fn findings_are_written_with_their_completion_and_never_edited() {
-    use scanledger::ledger::Severity;
+    use scanledger::domain::Severity;
     let env = env().await;
     let scan = one_requested_scan(&env).await;
     let w = WorkerId::new("w");

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use scanledger::ledger::{Event, EventKind};
+use scanledger::domain::{Event, EventKind};
 use scanledger::projection::ScanState;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scanledger");

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use scanledger::api::{self, ApiConfig, AppState, AuthMode};
+use scanledger::ledger::replay as rebuild;
 use scanledger::ledger::Ledger;
-use scanledger::projection::rebuild;
 use scanledger::worker::Shutdown;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scanledger");
@@ -278,7 +278,7 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finding_history_follows_findings_across_scans_and_rebuilds_identically() {
-    use scanledger::ledger::Severity;
+    use scanledger::domain::Severity;
     use scanledger::worker::WorkerEvent;
     let env = env().await;
     let (a, b, c) = (
@@ -298,7 +298,7 @@ async fn finding_history_follows_findings_across_scans_and_rebuilds_identically(
     let mut scans = Vec::new();
     for plan in plans {
         // Scripted before it is requested: the worker may claim it at once.
-        let id = scanledger::ledger::ScanId::new();
+        let id = scanledger::domain::ScanId::new();
         job.script(id, [Behaviour::Find(plan)]);
         env.ledger
             .request(vec![scanledger::ledger::NewScan {
@@ -379,7 +379,7 @@ async fn finding_history_follows_findings_across_scans_and_rebuilds_identically(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
-    use scanledger::ledger::Severity;
+    use scanledger::domain::Severity;
     let env = env().await;
     let owner = env.db.owner.app_pool(1).await.unwrap();
     // Scans run, then the table is put in the shape the previous release left it:

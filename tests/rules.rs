@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use scanledger::ledger::SubscriptionId;
+use scanledger::domain::SubscriptionId;
 use scanledger::scanner::fixture::FixtureSource;
 use scanledger::scanner::report::{self, Format};
 use scanledger::scanner::rules::{Catalogue, CatalogueError};

@@ -24,7 +24,7 @@ fn demo_job(rules: &std::path::Path, delay: Duration) -> Arc<RuleScan> {
     Arc::new(RuleScan::new(source, catalogue))
 }
 
-async fn run_one_scan(env: &TestEnv, job: Arc<RuleScan>) -> scanledger::ledger::ScanId {
+async fn run_one_scan(env: &TestEnv, job: Arc<RuleScan>) -> scanledger::domain::ScanId {
     let mut worker = spawn_worker(&env.ledger, job, fast_config("scan-test"));
     let id = request_scans(&env.ledger, 1, 3).await[0];
     let finished = wait_event(

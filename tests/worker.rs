@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use scanledger::ledger::{Event, EventKind, FailureCode, Ledger, WorkerId};
+use scanledger::domain::{Event, EventKind, FailureCode, WorkerId};
+use scanledger::ledger::Ledger;
 use scanledger::projection::ScanState;
 use scanledger::worker::WorkerEvent;
 
-fn kinds(events: &[scanledger::ledger::RecordedEvent]) -> Vec<(EventKind, i32)> {
+fn kinds(events: &[scanledger::domain::RecordedEvent]) -> Vec<(EventKind, i32)> {
     events.iter().map(|e| (e.event.kind(), e.attempt)).collect()
 }
 
@@ -439,7 +440,7 @@ async fn a_cancelled_scan_stops_its_worker_at_the_next_heartbeat() {
         expected_version: version,
         attempt: 0,
         worker_id: None,
-        event: Event::Cancelled(scanledger::ledger::Cancelled {
+        event: Event::Cancelled(scanledger::domain::Cancelled {
             origin: None,
             cancelled_by: Some("test".into()),
             reason: None,
@@ -476,10 +477,10 @@ async fn one_subscription_runs_one_scan_at_a_time_by_default() {
     // Two scans of one subscription, one of another; two workers with room for all.
     let ids = request_scans(&env.ledger, 2, 3).await;
     let other = scanledger::ledger::NewScan {
-        scan_id: scanledger::ledger::ScanId::new(),
-        request: scanledger::ledger::Requested {
+        scan_id: scanledger::domain::ScanId::new(),
+        request: scanledger::domain::Requested {
             origin: None,
-            subscription_id: scanledger::ledger::SubscriptionId::parse(
+            subscription_id: scanledger::domain::SubscriptionId::parse(
                 &uuid::Uuid::new_v4().to_string(),
             )
             .unwrap(),
@@ -509,7 +510,7 @@ async fn one_subscription_runs_one_scan_at_a_time_by_default() {
     let first = env.ledger.stream(ids[0]).await.unwrap();
     let second = env.ledger.stream(ids[1]).await.unwrap();
     let span =
-        |s: &[scanledger::ledger::RecordedEvent]| (s[1].recorded_at, s.last().unwrap().recorded_at);
+        |s: &[scanledger::domain::RecordedEvent]| (s[1].recorded_at, s.last().unwrap().recorded_at);
     let (a, b) = (span(&first), span(&second));
     assert!(a.1 <= b.0 || b.1 <= a.0, "runs overlapped: {a:?} {b:?}");
     // The other subscription's scan ran alongside, not queued behind them.

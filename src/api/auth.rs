@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{ApiError, AppState};
+use crate::pg::tokens;
 
 /// What a token may do. Each role includes the ones below it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
@@ -110,16 +111,7 @@ pub async fn create_token(pool: &PgPool, name: &str, role: Role) -> Result<Strin
         return Err(TokenError::BadName);
     }
     let token = generate_token();
-    let inserted = sqlx::query(
-        "INSERT INTO api_tokens (name, role, token_hash) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(name)
-    .bind(role.as_str())
-    .bind(hash(&token))
-    .execute(pool)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+    if !tokens::insert(pool, name, role.as_str(), &hash(&token)).await? {
         return Err(TokenError::Exists(name.to_string()));
     }
     tracing::info!(token_name = name, role = %role, "API token created");
@@ -134,42 +126,26 @@ pub struct TokenInfo {
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-type TokenRow = (
-    String,
-    String,
-    chrono::DateTime<chrono::Utc>,
-    Option<chrono::DateTime<chrono::Utc>>,
-);
-
 pub async fn list_tokens(pool: &PgPool) -> Result<Vec<TokenInfo>, sqlx::Error> {
-    let rows: Vec<TokenRow> =
-        sqlx::query_as("SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY name")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
+    Ok(tokens::list(pool)
+        .await?
         .into_iter()
-        .map(|(name, role, created_at, revoked_at)| TokenInfo {
-            name,
-            role,
-            created_at,
-            revoked_at,
+        .map(|t| TokenInfo {
+            name: t.name,
+            role: t.role,
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
         })
         .collect())
 }
 
 /// Revoke a token by name; false when no live token has that name.
 pub async fn revoke_token(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
-    )
-    .bind(name)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    if n > 0 {
+    let revoked = tokens::revoke(pool, name).await?;
+    if revoked {
         tracing::info!(token_name = name, "API token revoked");
     }
-    Ok(n > 0)
+    Ok(revoked)
 }
 
 async fn authenticate(
@@ -188,12 +164,7 @@ async fn authenticate(
         .map(str::trim)
         .filter(|t| t.starts_with(PREFIX))
         .ok_or(ApiError::Unauthorized)?;
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(hash(token))
-    .fetch_optional(state.ledger.pool())
-    .await?;
+    let row = tokens::find_live(state.ledger.pool(), &hash(token)).await?;
     let (name, role) = row.ok_or(ApiError::Unauthorized)?;
     let role = role.parse().map_err(ApiError::internal)?;
     Ok(Principal { name, role })

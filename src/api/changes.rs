@@ -8,7 +8,8 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 
-use crate::ledger::{ScanId, CHANGES_CHANNEL};
+use crate::domain::ScanId;
+use crate::ledger::notify::{self, CHANGES_CHANNEL};
 
 /// What changed, as far as a waiter can tell.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,9 +47,7 @@ impl Changes {
                 if sweeper.is_closed() {
                     break;
                 }
-                let _ = sqlx::query("DELETE FROM change_waiters WHERE expires_at < now()")
-                    .execute(&sweeper)
-                    .await;
+                let _ = notify::sweep_expired_waiters(&sweeper).await;
             }
         });
         tokio::spawn(async move {
@@ -81,15 +80,7 @@ impl Changes {
         ttl: Duration,
     ) -> Result<Watch, sqlx::Error> {
         let id = uuid::Uuid::new_v4();
-        sqlx::query(
-            "INSERT INTO change_waiters (waiter_id, scan_id, expires_at)
-             VALUES ($1, $2, now() + make_interval(secs => $3))",
-        )
-        .bind(id)
-        .bind(scan.map(|s| s.0))
-        .bind(ttl.as_secs_f64())
-        .execute(pool)
-        .await?;
+        notify::register_waiter(pool, id, scan, ttl).await?;
         Ok(Watch {
             pool: pool.clone(),
             id,
@@ -129,12 +120,7 @@ pub struct Watch {
 impl Watch {
     /// Keep the registration alive for another `ttl` (long-lived streams).
     pub async fn extend(&self, ttl: Duration) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE change_waiters SET expires_at = now() + make_interval(secs => $2) WHERE waiter_id = $1")
-            .bind(self.id)
-            .bind(ttl.as_secs_f64())
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        notify::renew_waiter(&self.pool, self.id, ttl).await
     }
 }
 
@@ -143,10 +129,7 @@ impl Drop for Watch {
         let (pool, id) = (self.pool.clone(), self.id);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                let _ = sqlx::query("DELETE FROM change_waiters WHERE waiter_id = $1")
-                    .bind(id)
-                    .execute(&pool)
-                    .await;
+                let _ = notify::remove_waiter(&pool, id).await;
             });
         }
     }

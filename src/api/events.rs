@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 use super::error::Problem;
 use super::{page_limit, parse_query, ApiError, AppState};
-use crate::ledger::{FeedCursor, RecordedEvent, ScanId};
+use crate::domain::{RecordedEvent, ScanId};
+use crate::ledger::FeedCursor;
 
 /// One event as auditors read it: the stored payload, unchanged.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -5,13 +5,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::error::Problem;
 use super::{page_limit, parse_query, parse_subscription, ApiError, AppState};
-use crate::ledger::{ScanId, Severity};
-use crate::projection::finding_history::{FindingHistory, FindingState};
+use crate::domain::{ScanId, Severity};
+use crate::ledger::findings::{self, Change, FindingFilter, StoredFinding};
+use crate::projection::finding_history::{self, FindingHistory, FindingState, HistoryFilter};
 use crate::projection::scan_status::{self, ScanState};
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,27 +57,25 @@ pub struct FindingPage {
     pub next_cursor: Option<i64>,
 }
 
-/// A `findings` row as clients see it.
-fn view(r: &sqlx::postgres::PgRow) -> Result<FindingView, sqlx::Error> {
-    let severity: String = r.try_get("severity")?;
-    Ok(FindingView {
-        id: r.try_get("finding_id")?,
-        scan_id: ScanId(r.try_get("scan_id")?),
-        fingerprint: r.try_get("fingerprint")?,
-        rule_id: r.try_get("rule_id")?,
-        rule_name: r.try_get("rule_name")?,
-        severity: serde_json::from_value(severity.into())
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        category: r.try_get("category")?,
-        resource_id: r.try_get("resource_id")?,
-        resource_name: r.try_get("resource_name")?,
-        resource_type: r.try_get("resource_type")?,
-        description: r.try_get("description")?,
-        remediation: r.try_get("remediation")?,
-        frameworks: r.try_get("frameworks")?,
-        metadata: r.try_get("details")?,
-        detected_at: r.try_get("detected_at")?,
-    })
+/// A stored finding as clients see it.
+fn view(f: StoredFinding) -> FindingView {
+    FindingView {
+        id: f.finding_id,
+        scan_id: f.scan_id,
+        fingerprint: f.fingerprint,
+        rule_id: f.rule_id,
+        rule_name: f.rule_name,
+        severity: f.severity,
+        category: f.category,
+        resource_id: f.resource_id,
+        resource_name: f.resource_name,
+        resource_type: f.resource_type,
+        description: f.description,
+        remediation: f.remediation,
+        frameworks: f.frameworks,
+        metadata: f.details,
+        detected_at: f.detected_at,
+    }
 }
 
 async fn query(
@@ -87,39 +85,28 @@ async fn query(
 ) -> Result<FindingPage, ApiError> {
     let limit = page_limit(p.limit, 100, 1000)?;
     let subscription = parse_subscription(p.subscription_id.as_deref())?;
+    let pool = state.ledger.pool();
     // Without a scan: the latest completed scan of each subscription.
-    let rows = sqlx::query(
-        "WITH scans AS (
-            SELECT $1::uuid AS scan_id WHERE $1 IS NOT NULL
-            UNION ALL
-            SELECT * FROM (SELECT DISTINCT ON (subscription_id) scan_id FROM scan_status
-                            WHERE status = 'completed' AND $1 IS NULL
-                              AND ($2::text IS NULL OR subscription_id = $2)
-                            ORDER BY subscription_id, finished_at DESC) latest
-         )
-         SELECT f.* FROM findings f JOIN scans USING (scan_id)
-          WHERE ($3::text IS NULL OR f.severity = $3)
-            AND ($4::text IS NULL OR f.category = $4)
-            AND ($5::text IS NULL OR f.rule_id = $5)
-            AND ($6::bigint IS NULL OR f.finding_id > $6)
-          ORDER BY f.finding_id
-          LIMIT $7",
-    )
-    .bind(scan.map(|s| s.0))
-    .bind(subscription.map(|s| s.to_string()))
-    .bind(p.severity.map(|s| s.as_str()))
-    .bind(&p.category)
-    .bind(&p.rule_id)
-    .bind(p.cursor)
-    .bind(limit + 1)
-    .fetch_all(state.ledger.pool())
-    .await?;
+    let scans = match scan {
+        Some(id) => vec![id],
+        None => {
+            let sub = subscription.as_ref().map(|s| s.to_string());
+            scan_status::latest_completed(pool, sub.as_deref()).await?
+        }
+    };
+    let filter = FindingFilter {
+        severity: p.severity,
+        category: p.category.as_deref(),
+        rule_id: p.rule_id.as_deref(),
+        after: p.cursor,
+    };
+    let rows = findings::page(pool, &scans, &filter, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     let findings = rows
         .into_iter()
         .take(limit as usize)
-        .map(|r| view(&r))
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .map(view)
+        .collect::<Vec<_>>();
     let next_cursor = if more {
         findings.last().map(|f| f.id)
     } else {
@@ -212,40 +199,20 @@ pub(super) async fn history(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let sub = crate::ledger::SubscriptionId::parse(&id)
+    let sub = crate::domain::SubscriptionId::parse(&id)
         .map_err(|e| ApiError::bad_request(Some("id"), e.to_string()))?;
     let p: HistoryParams = parse_query(q.as_deref())?;
     let limit = page_limit(p.limit, 100, 1000)?;
-    let values: Vec<serde_json::Value> = sqlx::query_scalar(
-        "SELECT to_jsonb(h) FROM finding_history h
-          WHERE subscription_id = $1
-            AND ($2::text IS NULL OR state = $2)
-            AND ($3::text IS NULL OR severity = $3)
-            AND ($4::text IS NULL OR rule_id = $4)
-            AND ($5::text IS NULL OR fingerprint > $5)
-          ORDER BY fingerprint LIMIT $6",
-    )
-    .bind(sub.as_str())
-    .bind(p.state.map(|s| {
-        if s == FindingState::Open {
-            "open"
-        } else {
-            "resolved"
-        }
-    }))
-    .bind(p.severity.map(|s| s.as_str()))
-    .bind(&p.rule_id)
-    .bind(&p.cursor)
-    .bind(limit + 1)
-    .fetch_all(state.ledger.pool())
-    .await?;
+    let filter = HistoryFilter {
+        state: p.state,
+        severity: p.severity.map(|s| s.as_str()),
+        rule_id: p.rule_id.as_deref(),
+        after: p.cursor.as_deref(),
+    };
+    let values =
+        finding_history::page(state.ledger.pool(), sub.as_str(), &filter, limit + 1).await?;
     let more = values.len() as i64 > limit;
-    let history: Vec<FindingHistory> = values
-        .into_iter()
-        .take(limit as usize)
-        .map(serde_json::from_value)
-        .collect::<Result<_, _>>()
-        .map_err(ApiError::internal)?;
+    let history: Vec<FindingHistory> = values.into_iter().take(limit as usize).collect();
     let next_cursor = if more {
         history.last().map(|h| h.fingerprint.clone())
     } else {
@@ -322,33 +289,9 @@ pub(super) async fn diff(
             }
             Some(base.scan_id)
         }
-        None => sqlx::query_scalar::<_, Uuid>(
-            "SELECT scan_id FROM scan_status
-              WHERE subscription_id = $1 AND status = 'completed' AND scan_id <> $2
-                AND (finished_at, scan_id) < ($3, $2)
-              ORDER BY finished_at DESC, scan_id DESC LIMIT 1",
-        )
-        .bind(&scan.subscription_id)
-        .bind(id.0)
-        .bind(scan.finished_at)
-        .fetch_optional(pool)
-        .await?
-        .map(ScanId),
+        None => scan_status::previous_completed(pool, &scan).await?,
     };
-    let rows = sqlx::query(
-        "SELECT f.*, CASE
-                  WHEN f.scan_id = $1 AND NOT EXISTS (SELECT 1 FROM findings b WHERE b.scan_id = $2 AND b.fingerprint = f.fingerprint) THEN 'new'
-                  WHEN f.scan_id = $1 THEN 'unchanged'
-                  ELSE 'resolved' END AS change
-           FROM findings f
-          WHERE f.scan_id = $1
-             OR (f.scan_id = $2 AND NOT EXISTS (SELECT 1 FROM findings n WHERE n.scan_id = $1 AND n.fingerprint = f.fingerprint))
-          ORDER BY f.finding_id",
-    )
-    .bind(id.0)
-    .bind(base.map(|b| b.0))
-    .fetch_all(pool)
-    .await?;
+    let rows = findings::diff(pool, id, base).await?;
     let mut out = ScanDiff {
         scan_id: id,
         base_scan_id: base,
@@ -356,13 +299,11 @@ pub(super) async fn diff(
         resolved: vec![],
         unchanged: vec![],
     };
-    for r in rows {
-        let change: String = r.try_get("change")?;
-        let v = view(&r)?;
-        match change.as_str() {
-            "new" => out.new.push(v),
-            "unchanged" => out.unchanged.push(v),
-            _ => out.resolved.push(v),
+    for (change, f) in rows {
+        match change {
+            Change::New => out.new.push(view(f)),
+            Change::Unchanged => out.unchanged.push(view(f)),
+            Change::Resolved => out.resolved.push(view(f)),
         }
     }
     Ok(Json(out))

@@ -7,6 +7,9 @@ use std::sync::Mutex;
 
 use sqlx::PgPool;
 
+use crate::ledger::Ledger;
+use crate::projection::scan_status;
+
 /// Latency histogram bounds, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -48,23 +51,14 @@ impl Metrics {
     }
 
     pub async fn render(&self, pool: &PgPool) -> Result<String, sqlx::Error> {
-        let by_status: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, count(*) FROM scan_status GROUP BY status")
-                .fetch_all(pool)
-                .await?;
-        let (depth, oldest): (i64, Option<f64>) = sqlx::query_as(
-            "SELECT count(*), extract(epoch FROM now() - min(next_eligible_at))::float8
-               FROM scan_status WHERE status = 'pending' AND next_eligible_at <= now()",
-        )
-        .fetch_one(pool)
-        .await?;
-        // Both counts read the partial unique indexes, not the whole ledger.
-        let (claims, expiries): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM scan_events WHERE kind = 'Claimed'),
-                    (SELECT count(*) FROM scan_events WHERE kind IN ('Completed', 'Failed', 'TimedOut') AND kind = 'TimedOut')",
-        )
-        .fetch_one(pool)
-        .await?;
+        let queue = scan_status::queue_counts(pool).await?;
+        let (by_status, depth, oldest) = (
+            queue.by_status,
+            queue.claimable,
+            queue.oldest_claimable_seconds,
+        );
+        let totals = Ledger::new(pool.clone()).lifetime_counts().await?;
+        let (claims, expiries) = (totals.claims, totals.timeouts);
 
         let mut out = String::new();
         let inner = self.inner.lock().expect("metrics lock");

@@ -34,7 +34,7 @@ pub use metrics::Metrics;
 pub use scans::{ScanPage, ScanView, TriggerRequest, TriggerResponse};
 
 use crate::ledger::Ledger;
-use crate::worker::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -256,8 +256,8 @@ pub(crate) fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i
 /// An optional `?subscription_id=`, canonicalized.
 pub(crate) fn parse_subscription(
     s: Option<&str>,
-) -> Result<Option<crate::ledger::SubscriptionId>, ApiError> {
-    s.map(crate::ledger::SubscriptionId::parse)
+) -> Result<Option<crate::domain::SubscriptionId>, ApiError> {
+    s.map(crate::domain::SubscriptionId::parse)
         .transpose()
         .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))
 }
@@ -288,8 +288,7 @@ async fn healthz() -> Json<Health> {
     (status = 200, body = Health),
     (status = 503, description = "Database unreachable", body = error::Problem, content_type = "application/problem+json")))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    sqlx::query("SELECT 1")
-        .execute(state.ledger.pool())
+    crate::pg::ping(state.ledger.pool())
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Json(Health {

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::Problem;
 use super::{events, findings, scans, tokens, Health};
 use crate::api::auth::{Role, TokenInfo};
-use crate::ledger::{FailureCode, Phase, Progress, PublicError, ScanId, ScanSummary, Severity};
+use crate::domain::{FailureCode, Phase, Progress, PublicError, ScanId, ScanSummary, Severity};
 use crate::projection::ScanState;
 
 #[derive(OpenApi)]

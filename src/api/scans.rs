@@ -15,14 +15,14 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::error::Problem;
 use super::{changes, page_limit, parse_json, parse_query, parse_subscription, ApiError, AppState};
-use crate::ledger::{
-    AppendError, Cancelled, Event, Idempotent, NewEvent, NewScan, Progress, PublicError, Requested,
-    ScanId, ScanSummary, SubscriptionId,
+use crate::domain::{
+    Cancelled, Event, Progress, PublicError, Requested, ScanId, ScanSummary, SubscriptionId,
 };
+use crate::ledger::{AppendError, Idempotent, NewEvent, NewScan};
 use crate::projection::scan_status::{self, ScanState, ScanStatus};
 
 /// Longest `?wait=` a poll may ask for.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
+pub const MAX_POLL_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -247,7 +247,7 @@ pub(super) async fn get(
     let id = path_id(&id)?;
     let params: GetParams = parse_query(query.as_deref())?;
     let wait = Duration::from_secs(params.wait.unwrap_or(0));
-    if wait > MAX_WAIT {
+    if wait > MAX_POLL_WAIT {
         return Err(ApiError::bad_request(
             Some("wait"),
             "wait is at most 60 seconds",

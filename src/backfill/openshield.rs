@@ -18,11 +18,11 @@ use serde::Serialize;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::ledger::{
-    AppendError, Cancelled, Claimed, Completed, Event, Failed, FailureCode, Finding, Ledger,
-    NewEvent, Origin, PublicError, Requested, ScanId, ScanSummary, Severity, SubscriptionId,
-    WorkerId,
+use crate::domain::{
+    Cancelled, Claimed, Completed, Event, Failed, FailureCode, Finding, Origin, PublicError,
+    Requested, ScanId, ScanSummary, Severity, SubscriptionId, WorkerId,
 };
+use crate::ledger::{AppendError, Ledger, NewEvent};
 
 const SYSTEM: &str = "openshield";
 /// Recorded as the worker of imported attempts.

@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{Db, DbArgs, ServeArgs};
-use crate::ledger::{Progress, ScanId, Severity, SubscriptionId};
+use super::flags::{AzureArgs, DbArgs, ServeArgs};
+use super::serve::Db;
+use crate::domain::{Progress, ScanId, Severity, SubscriptionId};
 use crate::scanner::report::{self, Format};
 use crate::scanner::rules::{Catalogue, RuleEngine};
 use crate::scanner::{ruletest, SourceSpec};
@@ -99,7 +100,7 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub catalogue: RulesDir,
     #[command(flatten)]
-    pub azure: crate::scanner::azure::AzureArgs,
+    pub azure: AzureArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -135,7 +136,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = DEMO_SUBSCRIPTION)]
     pub subscription: String,
     /// Pause per resource, so progress is visible.
-    #[arg(long, default_value = "40ms", value_parser = super::parse_duration)]
+    #[arg(long, default_value = "40ms", value_parser = super::flags::parse_duration)]
     pub delay: Duration,
     /// Stop once the scan has completed (for scripts and tests) instead of serving on.
     #[arg(long)]
@@ -233,7 +234,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("--subscription {:?}", args.subscription))?;
     let spec: SourceSpec = args.source.parse()?;
     let catalogue = Arc::new(args.catalogue.load()?.select(&args.rules)?);
-    let source = spec.open(&args.azure)?;
+    let source = spec.open(&args.azure.settings())?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -384,7 +385,7 @@ pub async fn demo(db: &Db, dbargs: &DbArgs, args: &DemoArgs) -> anyhow::Result<(
         print_demo_summary(&base, scan_id, &status, &findings);
         Ok::<_, anyhow::Error>(())
     };
-    super::serve_with(
+    super::serve::serve_with(
         db,
         dbargs,
         Some(&serve.api),

@@ -3,7 +3,7 @@
 
 pub mod cluster;
 pub mod migrate;
-pub mod testing;
+pub mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,8 +32,6 @@ pub enum PgError {
         #[source]
         source: sqlx::Error,
     },
-    #[error(transparent)]
-    Migrate(#[from] migrate::MigrateError),
 }
 
 /// How to open pools against one database.
@@ -93,21 +91,14 @@ impl Database {
             .await
             .map_err(PgError::Connect)
     }
-
-    /// Apply migrations and projection DDL as the login named in the URL (the owner).
-    pub async fn migrate(&self) -> Result<(), PgError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(self.options.clone())
-            .await
-            .map_err(PgError::Connect)?;
-        let result = migrate::run(&pool).await;
-        pool.close().await;
-        Ok(result?)
-    }
 }
 
 /// Quote an SQL identifier (role and database names come from configuration).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Whether the database answers (readiness probes).
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }

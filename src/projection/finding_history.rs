@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
-use crate::ledger::{Finding, ScanId};
+use crate::domain::{Finding, ScanId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -24,7 +24,7 @@ pub struct FindingHistory {
     pub fingerprint: String,
     pub rule_id: String,
     pub rule_name: String,
-    #[schema(value_type = crate::ledger::Severity)]
+    #[schema(value_type = crate::domain::Severity)]
     pub severity: String,
     pub category: String,
     pub resource_id: String,
@@ -202,10 +202,52 @@ pub(crate) async fn apply(
     Ok(())
 }
 
+/// Filters for [`page`]; `after` is the keyset position (fingerprint).
+#[derive(Debug, Default)]
+pub struct HistoryFilter<'a> {
+    pub state: Option<FindingState>,
+    pub severity: Option<&'a str>,
+    pub rule_id: Option<&'a str>,
+    pub after: Option<&'a str>,
+}
+
+/// One subscription's history rows in fingerprint order, at most `limit`.
+pub async fn page(
+    pool: &sqlx::PgPool,
+    subscription_id: &str,
+    f: &HistoryFilter<'_>,
+    limit: i64,
+) -> Result<Vec<FindingHistory>, sqlx::Error> {
+    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
+        "SELECT to_jsonb(h) FROM {TABLE} h
+          WHERE subscription_id = $1
+            AND ($2::text IS NULL OR state = $2)
+            AND ($3::text IS NULL OR severity = $3)
+            AND ($4::text IS NULL OR rule_id = $4)
+            AND ($5::text IS NULL OR fingerprint > $5)
+          ORDER BY fingerprint LIMIT $6"
+    ))
+    .bind(subscription_id)
+    .bind(f.state.map(|s| match s {
+        FindingState::Open => "open",
+        FindingState::Resolved => "resolved",
+    }))
+    .bind(f.severity)
+    .bind(f.rule_id)
+    .bind(f.after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    values
+        .into_iter()
+        .map(|v| serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::Severity;
+    use crate::domain::Severity;
 
     fn f(fp: &str) -> Finding {
         Finding {

@@ -1,9 +1,73 @@
-//! Read models folded from the ledger. Each projection has one pure fold function,
-//! used both inline (in the append transaction) and by rebuilds, so the two cannot
-//! disagree. Nothing outside this module writes projection tables.
+//! Read models folded from the ledger. Each projection is a pure fold plus the SQL of
+//! its own table; it imports nothing of the ledger. The ledger calls in through one
+//! narrow interface, [`apply_inline`], in the transaction that appends the events, and
+//! drives rebuilds and verifies through [`table`]. Nothing outside this module writes
+//! projection tables.
 
 pub mod finding_history;
-pub mod rebuild;
 pub mod scan_status;
+pub mod table;
 
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+
+use crate::domain::{Event, RecordedEvent, ScanId};
 pub use scan_status::{fold, FoldError, ScanState, ScanStatus};
+
+/// Projection DDL: (name, version, sql) for the version this build folds into. The
+/// name is also the live table's name.
+pub const PROJECTIONS: &[(&str, i32, &str)] = &[
+    (
+        scan_status::TABLE,
+        2,
+        include_str!("../../projections/scan_status/v2.sql"),
+    ),
+    (
+        finding_history::TABLE,
+        1,
+        include_str!("../../projections/finding_history/v1.sql"),
+    ),
+];
+
+/// Fold events just appended (in `seq` order) into every inline projection, in the
+/// appending transaction. `rows` holds the current `scan_status` rows of the scans
+/// appended to (locked by the caller); the folded rows are returned.
+pub async fn apply_inline(
+    tx: &mut PgConnection,
+    recorded: &[RecordedEvent],
+    mut rows: HashMap<ScanId, ScanStatus>,
+) -> Result<HashMap<ScanId, ScanStatus>, sqlx::Error> {
+    for e in recorded {
+        let row = fold(rows.remove(&e.scan_id), e)
+            .map_err(|err| sqlx::Error::Protocol(format!("scan_status fold: {err}")))?;
+        rows.insert(e.scan_id, row);
+    }
+    let touched: Vec<&ScanStatus> = {
+        let mut ids: Vec<ScanId> = recorded.iter().map(|e| e.scan_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.iter().filter_map(|id| rows.get(id)).collect()
+    };
+    scan_status::upsert_into(tx, scan_status::TABLE, &touched).await?;
+
+    // This batch's completions, in order, in one pass.
+    let completions: Vec<finding_history::Completion<'_>> = recorded
+        .iter()
+        .filter_map(|e| {
+            let Event::Completed(c) = &e.event else {
+                return None;
+            };
+            let row = rows.get(&e.scan_id)?;
+            Some(finding_history::Completion {
+                subscription_id: &row.subscription_id,
+                scan_id: e.scan_id,
+                at: c.origin.as_ref().map_or(e.recorded_at, |o| o.occurred_at),
+                seq: e.seq,
+                findings: &c.findings,
+            })
+        })
+        .collect();
+    finding_history::apply(tx, finding_history::TABLE, &completions).await?;
+    Ok(rows)
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::ledger::{
+use crate::domain::{
     Event, FailureCode, Progress, PublicError, RecordedEvent, ScanId, ScanSummary,
 };
 
@@ -192,61 +192,12 @@ pub fn fold_stream<'a>(
     Ok(row)
 }
 
-/// A row where the live table and a replay of the ledger disagree.
-#[derive(Debug, PartialEq)]
-pub struct Difference {
-    pub scan_id: ScanId,
-    pub live: Option<ScanStatus>,
-    pub replayed: Option<ScanStatus>,
-}
-
-/// Replay the whole ledger through [`fold`] and compare with the live table.
-/// Run it while writers are quiet; otherwise rows that moved meanwhile differ.
-pub async fn verify(
-    ledger: &crate::ledger::Ledger,
-) -> Result<Vec<Difference>, crate::ledger::LedgerError> {
-    let mut replayed: HashMap<ScanId, ScanStatus> = HashMap::new();
-    let mut after = 0;
-    loop {
-        let batch = ledger.read_from(after, 10_000).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        for e in &batch {
-            match fold(replayed.remove(&e.scan_id), e) {
-                Ok(row) => {
-                    replayed.insert(e.scan_id, row);
-                }
-                Err(err) => tracing::error!(seq = e.seq, error = %err, "event does not fold"),
-            }
-        }
-    }
-    let values: Vec<serde_json::Value> = sqlx::query_scalar(SELECT_ROW)
-        .fetch_all(ledger.pool())
-        .await?;
-    let mut diffs = Vec::new();
-    for live in decode(values)? {
-        let replayed = replayed.remove(&live.scan_id);
-        if replayed.as_ref() != Some(&live) {
-            diffs.push(Difference {
-                scan_id: live.scan_id,
-                live: Some(live),
-                replayed,
-            });
-        }
-    }
-    diffs.extend(replayed.into_values().map(|r| Difference {
-        scan_id: r.scan_id,
-        live: None,
-        replayed: Some(r),
-    }));
-    Ok(diffs)
-}
-
 // ---- storage -------------------------------------------------------------------------
 
-const SELECT_ROW: &str = "SELECT to_jsonb(s) FROM scan_status s";
+/// Every column of a row, as JSON (rows travel as JSON to and from the database).
+pub(crate) const SELECT_ROW: &str = "SELECT to_jsonb(s) FROM scan_status s";
 
-fn decode(values: Vec<serde_json::Value>) -> Result<Vec<ScanStatus>, sqlx::Error> {
+pub(crate) fn decode(values: Vec<serde_json::Value>) -> Result<Vec<ScanStatus>, sqlx::Error> {
     values
         .into_iter()
         .map(|v| serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e))))
@@ -324,17 +275,9 @@ pub async fn get_settled<'c>(
     Ok(decode(v.into_iter().collect())?.pop())
 }
 
-/// Lock and read the rows of the scans about to be appended to. Locks are taken in
-/// scan id order so that concurrent batches cannot deadlock.
-pub(crate) async fn lock(
-    tx: &mut PgConnection,
-    ids: &[Uuid],
-) -> Result<HashMap<ScanId, ScanStatus>, sqlx::Error> {
-    read_rows(tx, TABLE, ids, "ORDER BY scan_id FOR UPDATE").await
-}
-
-/// Read the rows of `ids` from a scan_status-shaped `table`, with a locking `tail`.
-async fn read_rows(
+/// Read the rows of `ids` from a scan_status-shaped `table` (the live table, a shadow,
+/// a scratch), with a locking `tail` (e.g. `ORDER BY scan_id FOR UPDATE`, or "").
+pub(crate) async fn read_rows(
     tx: &mut PgConnection,
     table: &str,
     ids: &[Uuid],
@@ -353,83 +296,6 @@ async fn read_rows(
         .into_iter()
         .map(|r| (r.scan_id, r))
         .collect())
-}
-
-/// Lock up to `limit` scans that are eligible to be claimed now (database clock).
-/// Rows another worker is claiming are skipped, not waited for.
-pub(crate) async fn lock_claimable(
-    tx: &mut PgConnection,
-    limit: i64,
-    skip_busy_subscriptions: bool,
-) -> Result<Vec<ScanStatus>, sqlx::Error> {
-    // The NOT EXISTS only keeps busy subscriptions from filling the batch;
-    // `one_per_idle_subscription` is what guarantees exclusivity.
-    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
-        "{SELECT_ROW} WHERE status = 'pending' AND next_eligible_at <= now()
-           AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM scan_status r
-                                       WHERE r.subscription_id = s.subscription_id AND r.status = 'running'))
-         ORDER BY priority DESC, next_eligible_at LIMIT $1 FOR UPDATE SKIP LOCKED"
-    ))
-    .bind(limit)
-    .bind(skip_busy_subscriptions)
-    .fetch_all(&mut *tx)
-    .await?;
-    decode(values)
-}
-
-/// Keep at most one candidate per subscription, and only for subscriptions with no
-/// running scan. A transaction-scoped advisory lock per subscription serializes
-/// concurrent claimers; the running check runs in a later statement than the lock, so
-/// its snapshot sees any claim committed by the lock's previous holder.
-pub(crate) async fn one_per_idle_subscription(
-    tx: &mut PgConnection,
-    rows: Vec<ScanStatus>,
-) -> Result<Vec<ScanStatus>, sqlx::Error> {
-    let mut subs: Vec<String> = rows.iter().map(|r| r.subscription_id.clone()).collect();
-    subs.sort_unstable();
-    subs.dedup();
-    if subs.is_empty() {
-        return Ok(rows);
-    }
-    let locked: Vec<String> = sqlx::query_scalar(
-        "SELECT s FROM unnest($1::text[]) s
-          WHERE pg_try_advisory_xact_lock(hashtextextended('scanledger:subscription:' || s, 0))",
-    )
-    .bind(&subs)
-    .fetch_all(&mut *tx)
-    .await?;
-    let busy: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT subscription_id FROM scan_status WHERE subscription_id = ANY($1) AND status = 'running'",
-    )
-    .bind(&locked)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut free: std::collections::HashSet<String> =
-        locked.into_iter().filter(|s| !busy.contains(s)).collect();
-    Ok(rows
-        .into_iter()
-        .filter(|r| free.remove(&r.subscription_id))
-        .collect())
-}
-
-/// Lock up to `limit` running scans whose lease has run out by the database clock.
-pub(crate) async fn lock_expired(
-    tx: &mut PgConnection,
-    limit: i64,
-) -> Result<Vec<ScanStatus>, sqlx::Error> {
-    let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
-        "{SELECT_ROW} WHERE status = 'running' AND lease_expires_at <= now()
-         ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED"
-    ))
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
-    decode(values)
-}
-
-/// Write folded rows (insert new scans, replace the others).
-pub(crate) async fn upsert(tx: &mut PgConnection, rows: &[&ScanStatus]) -> Result<(), sqlx::Error> {
-    upsert_into(tx, TABLE, rows).await
 }
 
 /// The live table's name; rebuilds and verifies fold into other tables of its shape.
@@ -465,19 +331,73 @@ pub(crate) async fn upsert_into(
     Ok(())
 }
 
-/// Read (without locking) the rows of `ids` from `table` (a rebuild's shadow, a scratch).
-pub(crate) async fn read_from_table(
-    tx: &mut PgConnection,
-    table: &str,
-    ids: &[Uuid],
-) -> Result<HashMap<ScanId, ScanStatus>, sqlx::Error> {
-    read_rows(tx, table, ids, "").await
+/// Scans by status, the claimable queue's depth and its oldest wait (database clock).
+#[derive(Clone, Debug, Default)]
+pub struct QueueCounts {
+    pub by_status: Vec<(String, i64)>,
+    pub claimable: i64,
+    pub oldest_claimable_seconds: Option<f64>,
+}
+
+/// The figures the metrics endpoint reports about scans, read in one place.
+pub async fn queue_counts(pool: &sqlx::PgPool) -> Result<QueueCounts, sqlx::Error> {
+    let by_status: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM scan_status GROUP BY status")
+            .fetch_all(pool)
+            .await?;
+    let (claimable, oldest): (i64, Option<f64>) = sqlx::query_as(
+        "SELECT count(*), extract(epoch FROM now() - min(next_eligible_at))::float8
+           FROM scan_status WHERE status = 'pending' AND next_eligible_at <= now()",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(QueueCounts {
+        by_status,
+        claimable,
+        oldest_claimable_seconds: oldest,
+    })
+}
+
+/// The latest completed scan of each subscription (or of one), newest first per
+/// subscription.
+pub async fn latest_completed(
+    pool: &sqlx::PgPool,
+    subscription_id: Option<&str>,
+) -> Result<Vec<ScanId>, sqlx::Error> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT ON (subscription_id) scan_id FROM scan_status
+          WHERE status = 'completed' AND ($1::text IS NULL OR subscription_id = $1)
+          ORDER BY subscription_id, finished_at DESC",
+    )
+    .bind(subscription_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids.into_iter().map(ScanId).collect())
+}
+
+/// The completed scan of `scan`'s subscription that finished last before it.
+pub async fn previous_completed(
+    pool: &sqlx::PgPool,
+    scan: &ScanStatus,
+) -> Result<Option<ScanId>, sqlx::Error> {
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT scan_id FROM scan_status
+          WHERE subscription_id = $1 AND status = 'completed' AND scan_id <> $2
+            AND (finished_at, scan_id) < ($3, $2)
+          ORDER BY finished_at DESC, scan_id DESC LIMIT 1",
+    )
+    .bind(&scan.subscription_id)
+    .bind(scan.scan_id.0)
+    .bind(scan.finished_at)
+    .fetch_optional(pool)
+    .await?;
+    Ok(id.map(ScanId))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Event, WorkerId};
+    use crate::domain::{Event, WorkerId};
 
     fn recorded(seq: i64, version: i32, kind: &str, payload: serde_json::Value) -> RecordedEvent {
         let event = Event::decode(kind, payload).unwrap();

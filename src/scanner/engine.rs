@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::domain::RuleTally;
 use regorus::Value;
-use serde::{Deserialize, Serialize};
 
 use super::rules::{Catalogue, RuleEngine};
 
@@ -42,35 +42,13 @@ impl Doc {
     }
 }
 
-/// Per-rule counts, over resources.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RuleTally {
-    /// Resources the rule was given.
-    pub evaluated: u64,
-    /// Resources with at least one finding.
-    pub failed: u64,
-    /// Resources the rule could not decide (and did not fail).
-    pub indeterminate: u64,
-    /// Resources on which the rule raised an error.
-    pub errored: u64,
-}
-
-impl RuleTally {
-    pub fn add(&mut self, other: &RuleTally) {
-        self.evaluated += other.evaluated;
-        self.failed += other.failed;
-        self.indeterminate += other.indeterminate;
-        self.errored += other.errored;
-    }
-}
-
 /// One `deny` entry: rule `rule` fired on `docs[doc]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hit {
     pub rule: usize,
     pub doc: usize,
     pub sub_item: String,
-    pub details: crate::ledger::Details,
+    pub details: crate::domain::Details,
 }
 
 /// One `indeterminate` entry.
@@ -138,7 +116,7 @@ pub struct Evaluator {
 }
 
 struct RuleOutput {
-    hits: Vec<(usize, String, crate::ledger::Details)>,
+    hits: Vec<(usize, String, crate::domain::Details)>,
     undecided: Vec<(usize, String)>,
 }
 
@@ -254,8 +232,8 @@ impl Evaluator {
             let doc = locate(&entry)?;
             let sub_item = string_field(&entry, "sub_item")?;
             let details = match field(&entry, "details") {
-                None | Some(Value::Undefined) => crate::ledger::Details::of(&serde_json::json!({})),
-                Some(d) => crate::ledger::Details::of(d),
+                None | Some(Value::Undefined) => crate::domain::Details::of(&serde_json::json!({})),
+                Some(d) => crate::domain::Details::of(d),
             }
             .map_err(|e| e.to_string())?;
             out.hits.push((doc, sub_item, details));

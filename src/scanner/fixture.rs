@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::{InventorySource, Needs, Resource};
-use crate::ledger::{FailureCode, SubscriptionId};
+use crate::domain::{FailureCode, SubscriptionId};
 use crate::worker::ScanError;
 
 pub struct FixtureSource {

@@ -20,10 +20,11 @@ use futures_util::stream::{BoxStream, FuturesUnordered};
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use engine::{Doc, Evaluator, RuleTally, CHUNK};
+use crate::domain::RuleTally;
+use engine::{Doc, Evaluator, CHUNK};
 use rules::Catalogue;
 
-use crate::ledger::{FailureCode, Finding, Phase, SubscriptionId};
+use crate::domain::{FailureCode, Finding, Phase, SubscriptionId};
 use crate::worker::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 
 /// One ARM resource, exactly as the REST API returns it.
@@ -45,7 +46,7 @@ pub enum SourceSpec {
     /// `fixture:PATH[?delay_ms=N]`: ARM JSON documents on disk; the optional delay per
     /// resource imitates a slow tenant (demos, crash tests).
     Fixture { path: PathBuf, delay: Duration },
-    /// `azure`: the Azure Resource Manager source (settings in [`azure::AzureArgs`]).
+    /// `azure`: the Azure Resource Manager source (settings in [`azure::AzureSettings`]).
     Azure,
 }
 
@@ -107,7 +108,7 @@ impl FromStr for SourceSpec {
 impl SourceSpec {
     pub fn open(
         &self,
-        azure_args: &azure::AzureArgs,
+        azure_args: &azure::AzureSettings,
     ) -> Result<Arc<dyn InventorySource>, SourceSpecError> {
         match self {
             Self::Fixture { path, delay } => {

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use serde_json::{json, Value};
 
 use super::rules::Catalogue;
-use crate::ledger::{Finding, ScanSummary, Severity};
+use crate::domain::{Finding, ScanSummary, Severity};
 use crate::worker::ScanReport;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

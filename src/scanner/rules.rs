@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::Severity;
+use crate::domain::Severity;
 
 /// Framework keys a rule may map to.
 pub const FRAMEWORKS: [&str; 3] = ["cis_azure", "nist_csf", "iso27001"];

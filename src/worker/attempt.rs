@@ -8,9 +8,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{ProgressReporter, ScanError, ScanReport, ScanTarget, Shared, WorkerEvent};
-use crate::ledger::{
-    Claim, Completed, Event, Failed, FailureCode, Heartbeat, NewEvent, PublicError,
-};
+use crate::domain::{Completed, Event, Failed, FailureCode, Heartbeat, PublicError};
+use crate::ledger::{Claim, NewEvent};
 
 pub(super) async fn run(shared: Arc<Shared>, claim: Claim) {
     let span = tracing::info_span!("scan", scan_id = %claim.scan_id, attempt = claim.attempt);

@@ -4,7 +4,7 @@
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
-use crate::ledger::{FailureCode, Finding, Phase, Progress, ScanId, ScanSummary, SubscriptionId};
+use crate::domain::{FailureCode, Finding, Phase, Progress, ScanId, ScanSummary, SubscriptionId};
 
 /// What to scan.
 #[derive(Clone, Debug)]

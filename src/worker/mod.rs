@@ -8,7 +8,6 @@
 mod attempt;
 pub mod job;
 pub mod retry;
-pub mod shutdown;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +16,11 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
 use tracing::Instrument;
 
-use crate::ledger::{
-    AppendError, Ledger, NewEvent, RecordedEvent, ScanId, WorkerId, PENDING_CHANNEL,
-};
+use crate::domain::{RecordedEvent, ScanId, WorkerId};
+use crate::ledger::{AppendError, Ledger, NewEvent, PENDING_CHANNEL};
+pub use crate::shutdown::{Shutdown, ShutdownTrigger};
 pub use job::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 pub use retry::RetryPolicy;
-pub use shutdown::{Shutdown, ShutdownTrigger};
 
 pub const CONCURRENCY_DEFAULT: usize = 8;
 pub const HEARTBEAT_DEFAULT: Duration = Duration::from_secs(5);

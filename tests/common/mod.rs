@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use scanledger::ledger::{
-    FailureCode, Ledger, NewScan, Requested, ScanId, ScanSummary, SubscriptionId,
-};
-use scanledger::pg::testing::{TestCluster, TestDatabase};
+use scanledger::domain::{FailureCode, Requested, ScanId, ScanSummary, SubscriptionId};
+use scanledger::ledger::{Ledger, NewScan};
 use scanledger::projection::scan_status;
+use scanledger::testing::{TestCluster, TestDatabase};
 use scanledger::worker::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 use sqlx::PgPool;
 
@@ -108,10 +107,14 @@ pub async fn status_of(ledger: &Ledger, id: ScanId) -> scan_status::ScanStatus {
 
 /// `scan_status` must equal the fold of the ledger, row for row.
 pub async fn assert_projection_matches_ledger(ledger: &Ledger) {
-    let diffs = scan_status::verify(ledger).await.expect("verify");
+    let mut conn = ledger.pool().acquire().await.expect("a connection");
+    let report = scanledger::ledger::replay::verify(&mut conn, "scan_status", &mut |_, _, _| {})
+        .await
+        .expect("verify");
     assert!(
-        diffs.is_empty(),
-        "scan_status differs from the fold of the ledger: {diffs:#?}"
+        report.differences.is_empty(),
+        "scan_status differs from the fold of the ledger: {:#?}",
+        report.differences
     );
 }
 
@@ -145,7 +148,7 @@ pub async fn assert_ledger_invariants(pool: &PgPool) {
 pub enum Behaviour {
     Succeed,
     /// Succeeds with these findings.
-    Find(Vec<scanledger::ledger::Finding>),
+    Find(Vec<scanledger::domain::Finding>),
     Fail(FailureCode),
     /// Never finishes (until aborted).
     Hang,
@@ -231,7 +234,7 @@ impl ScanJob for ScriptedJob {
     }
 }
 
-use scanledger::ledger::WorkerId;
+use scanledger::domain::WorkerId;
 use scanledger::worker::{RetryPolicy, ShutdownTrigger, Worker, WorkerConfig, WorkerEvent};
 use tokio::sync::broadcast;
 
@@ -311,12 +314,12 @@ pub async fn count_status(pool: &PgPool, status: &str) -> i64 {
 pub fn finding(
     rule_id: &str,
     resource: &str,
-    severity: scanledger::ledger::Severity,
+    severity: scanledger::domain::Severity,
     category: &str,
-) -> scanledger::ledger::Finding {
+) -> scanledger::domain::Finding {
     let resource_id = format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{resource}");
-    scanledger::ledger::Finding {
-        fingerprint: scanledger::ledger::Finding::fingerprint(rule_id, &resource_id, ""),
+    scanledger::domain::Finding {
+        fingerprint: scanledger::domain::Finding::fingerprint(rule_id, &resource_id, ""),
         rule_id: rule_id.into(),
         rule_name: format!("Rule {rule_id}").into(),
         severity,

@@ -10,7 +10,7 @@ use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::http::{Api, Call, Failure, Scan};
+use super::http::{Api, Call, Failure, ScanCalls};
 use crate::scanner::Resource;
 use crate::worker::ScanError;
 
@@ -56,7 +56,7 @@ enum State {
 }
 
 /// Stream an ARM list, one page at a time, following `nextLink` verbatim.
-pub fn list(scan: Arc<Scan>, first: Url) -> BoxStream<'static, Result<Resource, ScanError>> {
+pub fn list(scan: Arc<ScanCalls>, first: Url) -> BoxStream<'static, Result<Resource, ScanError>> {
     stream::unfold(State::Next(first), move |state| {
         let scan = scan.clone();
         async move {
@@ -78,7 +78,7 @@ pub fn list(scan: Arc<Scan>, first: Url) -> BoxStream<'static, Result<Resource, 
 }
 
 /// One list page and the validated next link.
-async fn page(scan: &Scan, url: &Url) -> Result<(Vec<Value>, Option<Url>), Failure> {
+async fn page(scan: &ScanCalls, url: &Url) -> Result<(Vec<Value>, Option<Url>), Failure> {
     let call = Call {
         method: Method::GET,
         url: url.clone(),
@@ -101,7 +101,12 @@ async fn page(scan: &Scan, url: &Url) -> Result<(Vec<Value>, Option<Url>), Failu
 }
 
 /// A related document: the object, all pages of a list's `value`, or null on 404.
-async fn related_one(scan: &Scan, id: &str, path: &str, version: &str) -> Result<Value, Failure> {
+async fn related_one(
+    scan: &ScanCalls,
+    id: &str,
+    path: &str,
+    version: &str,
+) -> Result<Value, Failure> {
     let url = scan
         .http
         .url(&format!("{}/{}", id.trim_end_matches('/'), path), version);
@@ -146,7 +151,7 @@ async fn related_one(scan: &Scan, id: &str, path: &str, version: &str) -> Result
 /// A fetch that fails (after retries, or with 401/403) leaves its key absent so the
 /// rule reports indeterminate; only failures that end the scan are returned.
 pub async fn attach_related(
-    scan: Arc<Scan>,
+    scan: Arc<ScanCalls>,
     mut resource: Resource,
     paths: Option<Arc<BTreeMap<String, String>>>,
 ) -> Result<Resource, ScanError> {

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{Api, Call, Failure, Scan};
+use super::http::{Api, Call, Failure, ScanCalls};
 use crate::scanner::Resource;
 use crate::worker::ScanError;
 
@@ -55,7 +55,7 @@ enum State {
 
 /// Every resource of `types` in the scan's subscription, streamed page by page.
 pub fn resources(
-    scan: Arc<Scan>,
+    scan: Arc<ScanCalls>,
     types: Vec<String>,
     page_size: u32,
 ) -> BoxStream<'static, Result<Resource, ScanError>> {

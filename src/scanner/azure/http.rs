@@ -15,18 +15,18 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::auth::{self, TokenFailure, TokenProbe};
-use crate::ledger::{FailureCode, SubscriptionId};
+use crate::domain::{FailureCode, SubscriptionId};
 use crate::worker::ScanError;
 
 /// Longest single wait we accept. A longer `Retry-After` fails the attempt as
 /// throttled instead: the worker retries the scan later, which holds no lease meanwhile.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Ceiling of one exponential back-off step (before jitter).
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
 /// Retry settings shared by every request of a source.
 #[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
+pub struct RequestRetries {
     /// Retries after the first try of one request.
     pub max_retries: u32,
     /// First back-off step; doubles per retry up to [`BACKOFF_CAP`].
@@ -269,7 +269,7 @@ impl Failure {
                 format!(
                     "{what}: asked to wait {}s (more than {}s), last {last}",
                     wait.as_secs(),
-                    MAX_WAIT.as_secs()
+                    MAX_RETRY_AFTER.as_secs()
                 ),
             ),
             Self::Credentials(detail) => ScanError::new(
@@ -306,13 +306,13 @@ pub struct Http {
     scope: String,
     arm: Url,
     permits: Arc<Semaphore>,
-    policy: RetryPolicy,
+    policy: RequestRetries,
     /// Resource Graph quota is per principal, so the pause is shared by all scans.
     graph_gate: Mutex<Option<Instant>>,
 }
 
 /// What one scan carries through its requests.
-pub struct Scan {
+pub struct ScanCalls {
     pub http: Arc<Http>,
     pub subscription: SubscriptionId,
     pub budget: Budget,
@@ -324,7 +324,7 @@ impl Http {
         credential: auth::Credential,
         arm: Url,
         concurrency: usize,
-        policy: RetryPolicy,
+        policy: RequestRetries,
     ) -> Self {
         let scope = format!("{}/.default", arm.as_str().trim_end_matches('/'));
         Self {
@@ -371,7 +371,7 @@ impl Http {
 
     fn graph_pause(&self, headers: &HeaderMap, subscription: &SubscriptionId) {
         if let Some(pause) = quota_pause(headers) {
-            let pause = pause.min(MAX_WAIT);
+            let pause = pause.min(MAX_RETRY_AFTER);
             tracing::info!(
                 %subscription,
                 wait_ms = pause.as_millis() as u64,
@@ -391,7 +391,7 @@ enum Try {
     Fail(Failure),
 }
 
-impl Scan {
+impl ScanCalls {
     pub fn new(http: Arc<Http>, subscription: SubscriptionId) -> Self {
         let budget = Budget::new(http.policy.budget);
         Self {
@@ -432,7 +432,7 @@ impl Scan {
                     tries: retry + 1,
                 });
             }
-            if let Some(wait) = after.filter(|w| *w > MAX_WAIT) {
+            if let Some(wait) = after.filter(|w| *w > MAX_RETRY_AFTER) {
                 return Err(Failure::WaitTooLong { last, wait });
             }
             if !self.budget.take() {

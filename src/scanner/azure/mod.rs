@@ -16,13 +16,12 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use reqwest::Url;
 
 use super::{InventorySource, Needs, Resource, SourceSpecError};
-use crate::cli::parse_duration;
-use crate::ledger::SubscriptionId;
+use crate::domain::SubscriptionId;
 use crate::worker::ScanError;
 
 use auth::CredentialConfig;
 pub use azure_core::credentials::Secret;
-use http::RetryPolicy;
+use http::RequestRetries;
 
 /// Which azure_identity credential signs in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -49,106 +48,44 @@ impl CredentialKind {
     }
 }
 
-/// Azure connection settings (`scan --source azure`, `worker --source azure`, `serve`).
+/// Azure connection settings (the CLI fills them from its `--azure-*` flags).
 ///
-/// The client secret has no flag (command lines are visible to other local users):
+/// The client secret is never a flag (command lines are visible to other local users):
 /// it comes from `AZURE_CLIENT_SECRET`, or from code that sets `client_secret`.
-#[derive(Clone, Debug, clap::Args)]
-pub struct AzureArgs {
+#[derive(Clone, Debug)]
+pub struct AzureSettings {
     /// Azure Resource Manager endpoint (sovereign clouds: see docs/azure.md).
-    #[arg(
-        id = "azure_arm_endpoint",
-        long = "azure-arm-endpoint",
-        env = "AZURE_ARM_ENDPOINT",
-        default_value = "https://management.azure.com"
-    )]
     pub arm_endpoint: String,
     /// Microsoft Entra authority host that issues tokens.
-    #[arg(
-        id = "azure_authority_host",
-        long = "azure-authority-host",
-        env = "AZURE_AUTHORITY_HOST",
-        default_value = "https://login.microsoftonline.com"
-    )]
     pub authority_host: String,
     /// Credential to sign in with.
-    #[arg(
-        id = "azure_credential",
-        long = "azure-credential",
-        env = "SCANLEDGER_AZURE_CREDENTIAL",
-        value_enum,
-        default_value = "auto"
-    )]
     pub credential: CredentialKind,
     /// Tenant (directory) id, for client-secret and workload-identity credentials.
-    #[arg(
-        id = "azure_tenant_id",
-        long = "azure-tenant-id",
-        env = "AZURE_TENANT_ID"
-    )]
     pub tenant_id: Option<String>,
     /// Application (client) id; for managed identity, selects a user-assigned identity.
-    #[arg(
-        id = "azure_client_id",
-        long = "azure-client-id",
-        env = "AZURE_CLIENT_ID"
-    )]
     pub client_id: Option<String>,
     /// Read from AZURE_CLIENT_SECRET when the source opens; never a flag.
-    #[arg(skip)]
     pub client_secret: Option<Secret>,
     /// Kubernetes service account token file, for workload identity.
-    #[arg(
-        id = "azure_federated_token_file",
-        long = "azure-federated-token-file",
-        env = "AZURE_FEDERATED_TOKEN_FILE"
-    )]
     pub federated_token_file: Option<PathBuf>,
     /// Extra trusted root certificates (PEM), e.g. a TLS-inspecting proxy's; token calls too.
-    #[arg(
-        id = "azure_ca_file",
-        long = "azure-ca-file",
-        env = "SCANLEDGER_AZURE_CA_FILE"
-    )]
     pub ca_file: Option<PathBuf>,
     /// Most ARM and Resource Graph calls in flight at once (per process).
-    #[arg(
-        id = "azure_concurrency",
-        long = "azure-concurrency",
-        env = "SCANLEDGER_AZURE_CONCURRENCY",
-        default_value_t = 8
-    )]
     pub concurrency: usize,
     /// Timeout of one HTTP request, body included (e.g. 30s, 500ms).
-    #[arg(id = "azure_timeout", long = "azure-timeout", env = "SCANLEDGER_AZURE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Retries of one request after its first try.
-    #[arg(
-        id = "azure_max_retries",
-        long = "azure-max-retries",
-        env = "SCANLEDGER_AZURE_MAX_RETRIES",
-        default_value_t = 6
-    )]
     pub max_retries: u32,
     /// Retries one scan may spend across all its requests.
-    #[arg(
-        id = "azure_retry_budget",
-        long = "azure-retry-budget",
-        env = "SCANLEDGER_AZURE_RETRY_BUDGET",
-        default_value_t = 100
-    )]
     pub retry_budget: u32,
     /// First back-off step without Retry-After; doubles per retry (full jitter, 30s cap).
-    #[arg(id = "azure_backoff_base", long = "azure-backoff-base", env = "SCANLEDGER_AZURE_BACKOFF_BASE", default_value = "500ms", value_parser = parse_duration)]
     pub backoff_base: Duration,
     /// Resource Graph rows per page (`$top`, at most 1000).
-    #[arg(id = "azure_page_size", long = "azure-page-size", env = "SCANLEDGER_AZURE_PAGE_SIZE", default_value_t = 1000,
-          value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
 }
 
-impl Default for AzureArgs {
-    /// The flag defaults, without reading the environment (tests build on this).
+impl Default for AzureSettings {
+    /// The defaults of the `--azure-*` flags.
     fn default() -> Self {
         Self {
             arm_endpoint: "https://management.azure.com".into(),
@@ -191,7 +128,7 @@ fn https_url(flag: &'static str, value: &str) -> Result<Url, SourceSpecError> {
     Ok(url)
 }
 
-fn http_client(args: &AzureArgs) -> Result<reqwest::Client, SourceSpecError> {
+fn http_client(args: &AzureSettings) -> Result<reqwest::Client, SourceSpecError> {
     install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .timeout(args.timeout)
@@ -218,7 +155,7 @@ fn http_client(args: &AzureArgs) -> Result<reqwest::Client, SourceSpecError> {
 }
 
 /// Open the Azure source: check the settings and build the credential (no network yet).
-pub fn open(args: &AzureArgs) -> Result<Arc<dyn InventorySource>, SourceSpecError> {
+pub fn open(args: &AzureSettings) -> Result<Arc<dyn InventorySource>, SourceSpecError> {
     Ok(Arc::new(AzureSource::new(args)?))
 }
 
@@ -230,7 +167,7 @@ pub struct AzureSource {
 }
 
 impl AzureSource {
-    pub fn new(args: &AzureArgs) -> Result<Self, SourceSpecError> {
+    pub fn new(args: &AzureSettings) -> Result<Self, SourceSpecError> {
         let arm = https_url("--azure-arm-endpoint", &args.arm_endpoint)?;
         https_url("--azure-authority-host", &args.authority_host)?;
         let client = http_client(args)?;
@@ -249,7 +186,7 @@ impl AzureSource {
             federated_token_file: args.federated_token_file.clone(),
         };
         let credential = auth::credential(&config, client.clone())?;
-        let policy = RetryPolicy {
+        let policy = RequestRetries {
             max_retries: args.max_retries,
             backoff_base: args.backoff_base,
             budget: args.retry_budget,
@@ -275,7 +212,10 @@ impl InventorySource for AzureSource {
         subscription: &SubscriptionId,
         needs: &Needs,
     ) -> BoxStream<'static, Result<Resource, ScanError>> {
-        let scan = Arc::new(http::Scan::new(self.http.clone(), subscription.clone()));
+        let scan = Arc::new(http::ScanCalls::new(
+            self.http.clone(),
+            subscription.clone(),
+        ));
         let (listed, graphed): (Vec<&String>, Vec<&String>) = needs
             .types
             .iter()
@@ -325,33 +265,6 @@ impl InventorySource for AzureSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{CommandFactory, Parser};
-
-    #[test]
-    fn flags_fit_every_command_that_flattens_them() {
-        // Ids are prefixed `azure_` so they cannot clash with `worker`'s own flags.
-        crate::cli::Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn default_matches_the_flag_defaults() {
-        #[derive(Parser)]
-        struct Only {
-            #[command(flatten)]
-            azure: AzureArgs,
-        }
-        // Environment variables would override the defaults under test.
-        let overridden = Only::command()
-            .get_arguments()
-            .filter_map(|a| a.get_env())
-            .any(|v| std::env::var_os(v).is_some());
-        if overridden {
-            return;
-        }
-        let parsed = Only::parse_from(["t"]).azure;
-        let default = AzureArgs::default();
-        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
-    }
 
     #[test]
     fn endpoints_must_be_https() {

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use super::{Finding, RuleTally, ScanId, SubscriptionId, WorkerId};
 
 /// Current payload schema version written by this build.
 ///
@@ -25,113 +26,6 @@ pub struct Origin {
     pub backfilled_from: String,
     /// When it happened there.
     pub occurred_at: DateTime<Utc>,
-}
-
-/// Identifies one scan (and its event stream).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-pub struct ScanId(pub Uuid);
-
-impl ScanId {
-    pub fn new() -> Self {
-        Self(Uuid::new_v4())
-    }
-}
-
-impl Default for ScanId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for ScanId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// An Azure subscription id: always a UUID, kept in its canonical lower-case form.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SubscriptionId(String);
-
-#[derive(Debug, thiserror::Error)]
-#[error("subscription_id must be a UUID")]
-pub struct InvalidSubscriptionId;
-
-impl SubscriptionId {
-    pub fn parse(s: &str) -> Result<Self, InvalidSubscriptionId> {
-        let id = Uuid::try_parse(s.trim()).map_err(|_| InvalidSubscriptionId)?;
-        Ok(Self(id.hyphenated().to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for SubscriptionId {
-    type Error = InvalidSubscriptionId;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<SubscriptionId> for String {
-    fn from(s: SubscriptionId) -> Self {
-        s.0
-    }
-}
-
-impl fmt::Display for SubscriptionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Names a worker process (host, pid and a random suffix by default).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct WorkerId(String);
-
-impl WorkerId {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    /// `host-pid-xxxx`: unique per process, readable in logs and events.
-    pub fn generate() -> Self {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "host".into());
-        Self(format!(
-            "{host}-{}-{:04x}",
-            std::process::id(),
-            fastrand::u16(..)
-        ))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for WorkerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// The lifecycle kinds, stored as text in `scan_events.kind`.
@@ -215,7 +109,7 @@ pub struct ScanSummary {
     pub findings_by_severity: BTreeMap<String, u64>,
     /// Rule id → resources evaluated, failed, indeterminate and errored.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub rules: BTreeMap<String, crate::scanner::engine::RuleTally>,
+    pub rules: BTreeMap<String, RuleTally>,
     /// Severity-weighted share of checks passed, 0–100 (absent for imported scans).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
@@ -348,148 +242,6 @@ pub struct Completed {
     /// Set on imported history only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
-}
-
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Self::Critical,
-        Self::High,
-        Self::Medium,
-        Self::Low,
-        Self::Info,
-    ];
-
-    /// Weight in the score: a failed critical check costs ten low ones.
-    pub fn weight(self) -> f64 {
-        match self {
-            Self::Info => 0.0,
-            Self::Low => 1.0,
-            Self::Medium => 3.0,
-            Self::High => 6.0,
-            Self::Critical => 10.0,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
-}
-
-/// A finding's details (what matched), held as compact JSON text: a large scan keeps
-/// hundreds of thousands of findings until its `Completed` is written, and a parsed
-/// JSON tree costs several times the text.
-#[derive(Clone, Debug)]
-pub struct Details(Box<serde_json::value::RawValue>);
-
-impl Details {
-    /// From anything that serializes to JSON (a `serde_json::Value`, a Rego value).
-    pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(Self)
-    }
-
-    /// The JSON text.
-    pub fn as_str(&self) -> &str {
-        self.0.get()
-    }
-
-    /// Parsed, for the few readers that look inside.
-    pub fn value(&self) -> serde_json::Value {
-        serde_json::from_str(self.0.get()).unwrap_or_default()
-    }
-}
-
-impl From<serde_json::Value> for Details {
-    fn from(v: serde_json::Value) -> Self {
-        Self::of(&v).expect("a JSON value serializes")
-    }
-}
-
-impl PartialEq for Details {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Serialize for Details {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Details {
-    // Through a Value, so any deserializer works (not only serde_json's own reader).
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = serde_json::Value::deserialize(d)?;
-        Ok(v.into())
-    }
-}
-
-/// One misconfiguration found on one resource by one rule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    /// `sha256(rule_id | lower(resource_id) | sub_item)`, hex: follows one
-    /// misconfiguration across scans.
-    pub fingerprint: String,
-    // The rule's metadata is shared (`Arc`) by all findings of that rule: a large scan
-    // holds hundreds of thousands of findings until its `Completed` is written.
-    pub rule_id: Arc<str>,
-    pub rule_name: Arc<str>,
-    pub severity: Severity,
-    pub category: Arc<str>,
-    pub resource_id: String,
-    pub resource_name: String,
-    pub resource_type: String,
-    pub description: Arc<str>,
-    pub remediation: Arc<str>,
-    /// Framework → control ids, e.g. `{"cis_azure": ["3.1"], "nist_csf": ["PR.DS-2"]}`.
-    pub frameworks: Arc<serde_json::Value>,
-    /// What matched (e.g. the offending NSG rule and port range).
-    pub details: Details,
-    /// When it was detected, if not when its scan completed (imported history).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detected_at: Option<DateTime<Utc>>,
-}
-
-impl Finding {
-    /// The stable fingerprint of (rule, resource, sub-item). ARM ids are case-insensitive.
-    pub fn fingerprint(rule_id: &str, resource_id: &str, sub_item: &str) -> String {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(rule_id.as_bytes());
-        h.update(b"|");
-        h.update(resource_id.to_ascii_lowercase().as_bytes());
-        h.update(b"|");
-        h.update(sub_item.as_bytes());
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

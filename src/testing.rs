@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 use sqlx::Connection;
 use uuid::Uuid;
 
-use super::{quote_ident, ClusterOptions, Database, LocalCluster, APP_ROLE};
+use crate::ledger::schema;
+use crate::pg::{quote_ident, ClusterOptions, Database, LocalCluster, APP_ROLE};
 
 const TEMPLATE: &str = "scanledger_template";
 
@@ -82,9 +83,11 @@ impl TestCluster {
                     .execute(&mut admin)
                     .await?;
                 admin.close().await?;
-                Database::from_options(self.cluster.connect_options(TEMPLATE), None)
-                    .migrate()
-                    .await?;
+                schema::migrate(&Database::from_options(
+                    self.cluster.connect_options(TEMPLATE),
+                    None,
+                ))
+                .await?;
                 anyhow::Ok(())
             })
             .await?;

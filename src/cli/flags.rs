@@ -1,0 +1,463 @@
+//! Every flag of every command, each with an environment-variable equivalent, and the
+//! conversions from flags to the settings the library takes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::local;
+use crate::api::Role;
+use crate::domain::WorkerId;
+use crate::pg;
+use crate::scanner::azure::{AzureSettings, CredentialKind, Secret};
+use crate::scanner::{RuleScan, SourceSpec};
+use crate::worker::{self, RetryPolicy, WorkerConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scanledger",
+    version,
+    about = "Asynchronous cloud security posture scans, every step kept as an immutable fact in PostgreSQL."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API and a worker in one process (starts a local PostgreSQL when DATABASE_URL is unset).
+    Serve(ServeArgs),
+    /// Run the HTTP API only.
+    Api(ApiArgs),
+    /// Run a worker only: claim scans, run them, reap expired leases.
+    Worker(WorkerArgs),
+    /// Apply database migrations and projection DDL, then exit.
+    Migrate,
+    /// Manage API tokens (only their hashes are stored).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Inspect, verify and rebuild read models from the ledger.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Import history from an older system, explicitly.
+    #[command(subcommand)]
+    Backfill(BackfillCommand),
+    /// Run one scan locally, without the service, and print its findings.
+    Scan(local::ScanArgs),
+    /// List the rule catalogue or run every rule's fixtures.
+    #[command(subcommand)]
+    Rules(local::RulesCommand),
+    /// Start everything locally, scan the demo tenant, show progress and findings.
+    Demo(local::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackfillCommand {
+    /// Import the OpenShield `scans` and `findings` tables (running it twice adds nothing).
+    Openshield {
+        /// Connection URL of the OpenShield database (read only; never logged).
+        #[arg(long = "from", env = "OPENSHIELD_DATABASE_URL", hide_env_values = true)]
+        from: String,
+        /// What to do with scans still pending, running or without status there.
+        /// Required when any exist.
+        #[arg(long, value_enum)]
+        non_terminal: Option<crate::backfill::NonTerminal>,
+        /// Print what would be appended; append nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Scans per read and per append transaction.
+        #[arg(long, default_value_t = 200)]
+        batch: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Each projection's version (stored and built-in), position and lag behind the ledger.
+    Status,
+    /// Replay the ledger into a scratch table and list every row that differs from the
+    /// live one; exit code 1 on any difference.
+    Verify { name: String },
+    /// Rebuild from the ledger into a shadow table, catch up, and swap it in while the
+    /// service keeps serving.
+    Rebuild { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it once.
+    Create {
+        /// reader (read everything), operator (+ trigger, cancel) or admin (+ tokens).
+        #[arg(long)]
+        role: Role,
+        /// A unique name: recorded in events as who triggered or cancelled a scan.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names, roles, dates; never the tokens).
+    List,
+    /// Revoke a token by name.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// PostgreSQL connection URL. When unset, a local cluster in --pg-dir is used (and started if needed).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Data folder of the local PostgreSQL cluster (used when DATABASE_URL is unset).
+    #[arg(
+        long,
+        env = "SCANLEDGER_PG_DIR",
+        default_value = ".scanledger/pg",
+        global = true
+    )]
+    pub pg_dir: PathBuf,
+    /// TCP port of the local cluster on 127.0.0.1.
+    #[arg(
+        long,
+        env = "SCANLEDGER_PG_PORT",
+        default_value_t = 54329,
+        global = true
+    )]
+    pub pg_port: u16,
+    /// Role the service acts as at run time (INSERT and SELECT only on the ledger); '' keeps the login role.
+    #[arg(long, env = "SCANLEDGER_APP_ROLE", default_value = pg::APP_ROLE, global = true)]
+    pub app_role: String,
+    /// Connections in the pool.
+    #[arg(
+        long,
+        env = "SCANLEDGER_DB_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_connections: u32,
+    /// At start-up, rebuild a projection whose stored version differs from this build's
+    /// (instead of refusing to start).
+    #[arg(long, env = "SCANLEDGER_REBUILD_PROJECTIONS", global = true)]
+    pub rebuild_projections: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "SCANLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Attempts a new scan gets before it ends failed.
+    #[arg(long, env = "SCANLEDGER_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub max_attempts: i32,
+    /// Serve without authentication (every caller is admin `local`). Refused unless
+    /// --listen is a loopback address.
+    #[arg(long, env = "SCANLEDGER_NO_AUTH")]
+    pub no_auth: bool,
+    /// Time a request may take (a long-poll gets its `wait` on top).
+    #[arg(long, env = "SCANLEDGER_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Allow this browser origin (repeatable, or comma-separated). CORS is off by default.
+    #[arg(
+        long = "cors-origin",
+        env = "SCANLEDGER_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Where scans read their inventory: fixture:PATH[?delay_ms=N] or azure.
+    #[arg(long, env = "SCANLEDGER_SOURCE", default_value = "fixture:demo/tenant")]
+    pub source: String,
+    #[command(flatten)]
+    pub rules: local::RulesDir,
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    /// Scans run at once by this process.
+    #[arg(long, env = "SCANLEDGER_CONCURRENCY", default_value_t = worker::CONCURRENCY_DEFAULT)]
+    pub concurrency: usize,
+    /// Interval between heartbeats of a running scan (e.g. 5s, 500ms).
+    #[arg(long, env = "SCANLEDGER_HEARTBEAT", default_value = "5s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+    /// Lease each claim and heartbeat grants; a scan whose lease runs out is timed out and retried.
+    #[arg(long, env = "SCANLEDGER_LEASE", default_value = "30s", value_parser = parse_duration)]
+    pub lease: Duration,
+    /// Polling fallback when no notification arrives.
+    #[arg(long, env = "SCANLEDGER_POLL", default_value = "1s", value_parser = parse_duration)]
+    pub poll: Duration,
+    /// How often this worker's reaper looks for expired leases.
+    #[arg(long, env = "SCANLEDGER_REAPER_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub reaper_interval: Duration,
+    /// On SIGTERM, time running scans get to finish before they are handed back.
+    #[arg(long, env = "SCANLEDGER_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Most scans claimed in one round trip.
+    #[arg(long, env = "SCANLEDGER_CLAIM_BATCH", default_value_t = worker::CLAIM_BATCH_DEFAULT)]
+    pub claim_batch: usize,
+    /// Back-off before the second attempt; doubles per attempt, with jitter.
+    #[arg(long, env = "SCANLEDGER_RETRY_BASE", default_value = "1s", value_parser = parse_duration)]
+    pub retry_base: Duration,
+    /// Longest back-off between attempts.
+    #[arg(long, env = "SCANLEDGER_RETRY_CAP", default_value = "5m", value_parser = parse_duration)]
+    pub retry_cap: Duration,
+    /// Allow several scans of one subscription to run at once (default: one at a time,
+    /// the others queue behind it).
+    #[arg(long, env = "SCANLEDGER_PARALLEL_PER_SUBSCRIPTION")]
+    pub parallel_per_subscription: bool,
+    /// Worker id recorded in events (default: host-pid-random).
+    #[arg(long, env = "SCANLEDGER_WORKER_ID")]
+    pub worker_id: Option<String>,
+}
+
+/// `serve`'s flags as the demo sets them (defaults and environment still apply).
+#[derive(Debug, Parser)]
+struct DemoServe {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+impl ServeArgs {
+    pub(super) fn demo(
+        listen: &str,
+        source: &str,
+        rules: &local::RulesDir,
+    ) -> anyhow::Result<Self> {
+        use clap::ValueEnum;
+        let rules_dir = &rules.rules_dir;
+        let engine = rules.engine.to_possible_value().expect("a named value");
+        let rule_engine = engine.get_name();
+        let d = DemoServe::try_parse_from([
+            "demo",
+            "--listen",
+            listen,
+            "--no-auth",
+            "--source",
+            source,
+            "--rules-dir",
+            &rules_dir.display().to_string(),
+            "--rule-engine",
+            rule_engine,
+            "--heartbeat",
+            "200ms",
+        ])?;
+        Ok(Self {
+            api: d.api,
+            worker: d.worker,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+}
+
+/// `500ms`, `5s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    }
+}
+
+impl WorkerArgs {
+    /// The scan job: the source and the rule catalogue, both checked before serving.
+    pub fn job(&self) -> anyhow::Result<RuleScan> {
+        let spec: SourceSpec = self.source.parse()?;
+        let catalogue = Arc::new(self.rules.load()?);
+        let source = spec.open(&self.azure.settings())?;
+        tracing::info!(rules = catalogue.rules().len(), source = %self.source, "scan job ready");
+        Ok(RuleScan::new(source, catalogue))
+    }
+
+    pub fn config(&self) -> WorkerConfig {
+        WorkerConfig {
+            id: self
+                .worker_id
+                .clone()
+                .map(WorkerId::new)
+                .unwrap_or_else(WorkerId::generate),
+            concurrency: self.concurrency,
+            heartbeat: self.heartbeat,
+            lease: self.lease,
+            poll: self.poll,
+            reaper_interval: self.reaper_interval,
+            grace: self.grace,
+            claim_batch: self.claim_batch,
+            retry: RetryPolicy {
+                base: self.retry_base,
+                cap: self.retry_cap,
+            },
+            one_per_subscription: !self.parallel_per_subscription,
+        }
+    }
+}
+
+/// Azure connection settings (`scan --source azure`, `worker --source azure`, `serve`).
+///
+/// The client secret has no flag (command lines are visible to other local users):
+/// it comes from `AZURE_CLIENT_SECRET`, or from code that sets `client_secret`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AzureArgs {
+    /// Azure Resource Manager endpoint (sovereign clouds: see docs/azure.md).
+    #[arg(
+        id = "azure_arm_endpoint",
+        long = "azure-arm-endpoint",
+        env = "AZURE_ARM_ENDPOINT",
+        default_value = "https://management.azure.com"
+    )]
+    pub arm_endpoint: String,
+    /// Microsoft Entra authority host that issues tokens.
+    #[arg(
+        id = "azure_authority_host",
+        long = "azure-authority-host",
+        env = "AZURE_AUTHORITY_HOST",
+        default_value = "https://login.microsoftonline.com"
+    )]
+    pub authority_host: String,
+    /// Credential to sign in with.
+    #[arg(
+        id = "azure_credential",
+        long = "azure-credential",
+        env = "SCANLEDGER_AZURE_CREDENTIAL",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub credential: CredentialKind,
+    /// Tenant (directory) id, for client-secret and workload-identity credentials.
+    #[arg(
+        id = "azure_tenant_id",
+        long = "azure-tenant-id",
+        env = "AZURE_TENANT_ID"
+    )]
+    pub tenant_id: Option<String>,
+    /// Application (client) id; for managed identity, selects a user-assigned identity.
+    #[arg(
+        id = "azure_client_id",
+        long = "azure-client-id",
+        env = "AZURE_CLIENT_ID"
+    )]
+    pub client_id: Option<String>,
+    /// Read from AZURE_CLIENT_SECRET when the source opens; never a flag.
+    #[arg(skip)]
+    pub client_secret: Option<Secret>,
+    /// Kubernetes service account token file, for workload identity.
+    #[arg(
+        id = "azure_federated_token_file",
+        long = "azure-federated-token-file",
+        env = "AZURE_FEDERATED_TOKEN_FILE"
+    )]
+    pub federated_token_file: Option<PathBuf>,
+    /// Extra trusted root certificates (PEM), e.g. a TLS-inspecting proxy's; token calls too.
+    #[arg(
+        id = "azure_ca_file",
+        long = "azure-ca-file",
+        env = "SCANLEDGER_AZURE_CA_FILE"
+    )]
+    pub ca_file: Option<PathBuf>,
+    /// Most ARM and Resource Graph calls in flight at once (per process).
+    #[arg(
+        id = "azure_concurrency",
+        long = "azure-concurrency",
+        env = "SCANLEDGER_AZURE_CONCURRENCY",
+        default_value_t = 8
+    )]
+    pub concurrency: usize,
+    /// Timeout of one HTTP request, body included (e.g. 30s, 500ms).
+    #[arg(id = "azure_timeout", long = "azure-timeout", env = "SCANLEDGER_AZURE_TIMEOUT", default_value = "30s", value_parser = super::parse_duration)]
+    pub timeout: Duration,
+    /// Retries of one request after its first try.
+    #[arg(
+        id = "azure_max_retries",
+        long = "azure-max-retries",
+        env = "SCANLEDGER_AZURE_MAX_RETRIES",
+        default_value_t = 6
+    )]
+    pub max_retries: u32,
+    /// Retries one scan may spend across all its requests.
+    #[arg(
+        id = "azure_retry_budget",
+        long = "azure-retry-budget",
+        env = "SCANLEDGER_AZURE_RETRY_BUDGET",
+        default_value_t = 100
+    )]
+    pub retry_budget: u32,
+    /// First back-off step without Retry-After; doubles per retry (full jitter, 30s cap).
+    #[arg(id = "azure_backoff_base", long = "azure-backoff-base", env = "SCANLEDGER_AZURE_BACKOFF_BASE", default_value = "500ms", value_parser = super::parse_duration)]
+    pub backoff_base: Duration,
+    /// Resource Graph rows per page (`$top`, at most 1000).
+    #[arg(id = "azure_page_size", long = "azure-page-size", env = "SCANLEDGER_AZURE_PAGE_SIZE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: u32,
+}
+
+impl AzureArgs {
+    /// The settings the Azure source takes.
+    pub fn settings(&self) -> AzureSettings {
+        AzureSettings {
+            arm_endpoint: self.arm_endpoint.clone(),
+            authority_host: self.authority_host.clone(),
+            credential: self.credential,
+            tenant_id: self.tenant_id.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            federated_token_file: self.federated_token_file.clone(),
+            ca_file: self.ca_file.clone(),
+            concurrency: self.concurrency,
+            timeout: self.timeout,
+            max_retries: self.max_retries,
+            retry_budget: self.retry_budget,
+            backoff_base: self.backoff_base,
+            page_size: self.page_size,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_fit_every_command_that_flattens_them() {
+        // Azure ids are prefixed `azure_` so they cannot clash with `worker`'s own flags.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn azure_settings_default_to_the_flag_defaults() {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            azure: AzureArgs,
+        }
+        // Environment variables would override the defaults under test.
+        let overridden = Only::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .any(|v| std::env::var_os(v).is_some());
+        if overridden {
+            return;
+        }
+        let parsed = Only::parse_from(["t"]).azure.settings();
+        let default = AzureSettings::default();
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+    }
+}

@@ -1,0 +1,164 @@
+//! Wiring the long-running processes: the database (a local cluster when
+//! `DATABASE_URL` is unset), the worker and the API, and their shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::flags::{ApiArgs, DbArgs, WorkerArgs};
+use crate::api::{self, ApiConfig, AppState, AuthMode};
+use crate::ledger::Ledger;
+use crate::pg::{self, ClusterOptions, Database, LocalCluster};
+use crate::shutdown::Shutdown;
+use crate::worker::Worker;
+
+/// The database a command talks to, and the local cluster it started (if any), which
+/// stops when this value is dropped.
+pub struct Db {
+    pub database: Database,
+    pub cluster: Option<LocalCluster>,
+}
+
+/// Name of the database created in a local cluster.
+pub const LOCAL_DATABASE: &str = "scanledger";
+
+impl DbArgs {
+    pub async fn open(&self) -> anyhow::Result<Db> {
+        let role = Some(self.app_role.clone());
+        if let Some(url) = &self.database_url {
+            return Ok(Db {
+                database: Database::from_url(url, role)?,
+                cluster: None,
+            });
+        }
+        let mut opts = ClusterOptions::new(&self.pg_dir);
+        opts.port = Some(self.pg_port);
+        let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&opts))
+            .await?
+            .context("starting the local PostgreSQL cluster")?;
+        tracing::info!(data_dir = %cluster.data_dir().display(), port = cluster.port(), "local PostgreSQL ready");
+        create_database(&cluster, LOCAL_DATABASE).await?;
+        Ok(Db {
+            database: Database::from_options(cluster.connect_options(LOCAL_DATABASE), role),
+            cluster: Some(cluster),
+        })
+    }
+}
+
+/// Create `name` in a local cluster unless it exists.
+pub async fn create_database(cluster: &LocalCluster, name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("postgres")).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        sqlx::raw_sql(&format!("CREATE DATABASE {}", pg::quote_ident(name)))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn serve(
+    db: &Db,
+    dbargs: &DbArgs,
+    api_args: Option<&ApiArgs>,
+    worker_args: Option<&WorkerArgs>,
+) -> anyhow::Result<()> {
+    serve_with(
+        db,
+        dbargs,
+        api_args,
+        worker_args,
+        std::future::pending(),
+        false,
+    )
+    .await
+}
+
+/// Serve until a signal; `script` runs beside the components (the demo's), and when
+/// `exit_after_script` is set its end stops everything.
+pub(super) async fn serve_with(
+    db: &Db,
+    dbargs: &DbArgs,
+    api_args: Option<&ApiArgs>,
+    worker_args: Option<&WorkerArgs>,
+    script: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    exit_after_script: bool,
+) -> anyhow::Result<()> {
+    let pool = db.database.app_pool(dbargs.db_connections).await?;
+    let ledger = Ledger::new(pool.clone());
+    let (trigger, shutdown) = Shutdown::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if let Some(args) = worker_args {
+        let job = Arc::new(args.job()?);
+        let worker = Worker::new(ledger.clone(), job, args.config())?;
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            worker.run(shutdown).await;
+            Ok(())
+        });
+    }
+    if let Some(args) = api_args {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let auth = if args.no_auth {
+            if !listener.local_addr()?.ip().is_loopback() {
+                anyhow::bail!(
+                    "--no-auth is for local use: it needs a loopback --listen address, not {}",
+                    args.listen
+                );
+            }
+            tracing::warn!("authentication is off (--no-auth): every local caller is admin");
+            AuthMode::Disabled
+        } else {
+            AuthMode::Tokens
+        };
+        let config = ApiConfig {
+            max_attempts: args.max_attempts,
+            request_timeout: args.request_timeout,
+            cors_origins: args.cors_origins.clone(),
+        };
+        let state = AppState::new(ledger.clone(), auth, config);
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            api::serve(listener, state, shutdown)
+                .await
+                .context("API server")
+        });
+    }
+
+    let script = tokio::spawn(script);
+    let script_done = async {
+        match script.await {
+            Ok(Ok(())) if !exit_after_script => std::future::pending().await,
+            Ok(result) => result,
+            Err(e) => Err(anyhow::anyhow!("demo script: {e}")),
+        }
+    };
+    tokio::select! {
+        _ = crate::shutdown::signal() => {}
+        Some(res) = tasks.join_next() => {
+            // A component ended on its own: stop the rest.
+            res??;
+        }
+        res = script_done => {
+            if let Err(e) = res {
+                trigger.trigger();
+                while tasks.join_next().await.is_some() {}
+                return Err(e);
+            }
+        }
+    }
+    trigger.trigger();
+    while let Some(res) = tasks.join_next().await {
+        res??;
+    }
+    pool.close().await;
+    Ok(())
+}

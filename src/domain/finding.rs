@@ -1,0 +1,171 @@
+//! What a scan finds: a finding on one resource by one rule, its severity, and per-rule
+//! tallies. Stored with `Completed` events and read by every layer above.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Self::Critical,
+        Self::High,
+        Self::Medium,
+        Self::Low,
+        Self::Info,
+    ];
+
+    /// Weight in the score: a failed critical check costs ten low ones.
+    pub fn weight(self) -> f64 {
+        match self {
+            Self::Info => 0.0,
+            Self::Low => 1.0,
+            Self::Medium => 3.0,
+            Self::High => 6.0,
+            Self::Critical => 10.0,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// A finding's details (what matched), held as compact JSON text: a large scan keeps
+/// hundreds of thousands of findings until its `Completed` is written, and a parsed
+/// JSON tree costs several times the text.
+#[derive(Clone, Debug)]
+pub struct Details(Box<serde_json::value::RawValue>);
+
+impl Details {
+    /// From anything that serializes to JSON (a `serde_json::Value`, a Rego value).
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parsed, for the few readers that look inside.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+}
+
+impl From<serde_json::Value> for Details {
+    fn from(v: serde_json::Value) -> Self {
+        Self::of(&v).expect("a JSON value serializes")
+    }
+}
+
+impl PartialEq for Details {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for Details {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Details {
+    // Through a Value, so any deserializer works (not only serde_json's own reader).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(v.into())
+    }
+}
+
+/// One misconfiguration found on one resource by one rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// `sha256(rule_id | lower(resource_id) | sub_item)`, hex: follows one
+    /// misconfiguration across scans.
+    pub fingerprint: String,
+    // The rule's metadata is shared (`Arc`) by all findings of that rule: a large scan
+    // holds hundreds of thousands of findings until its `Completed` is written.
+    pub rule_id: Arc<str>,
+    pub rule_name: Arc<str>,
+    pub severity: Severity,
+    pub category: Arc<str>,
+    pub resource_id: String,
+    pub resource_name: String,
+    pub resource_type: String,
+    pub description: Arc<str>,
+    pub remediation: Arc<str>,
+    /// Framework → control ids, e.g. `{"cis_azure": ["3.1"], "nist_csf": ["PR.DS-2"]}`.
+    pub frameworks: Arc<serde_json::Value>,
+    /// What matched (e.g. the offending NSG rule and port range).
+    pub details: Details,
+    /// When it was detected, if not when its scan completed (imported history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_at: Option<DateTime<Utc>>,
+}
+
+impl Finding {
+    /// The stable fingerprint of (rule, resource, sub-item). ARM ids are case-insensitive.
+    pub fn fingerprint(rule_id: &str, resource_id: &str, sub_item: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(rule_id.as_bytes());
+        h.update(b"|");
+        h.update(resource_id.to_ascii_lowercase().as_bytes());
+        h.update(b"|");
+        h.update(sub_item.as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Per-rule counts, over resources.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RuleTally {
+    /// Resources the rule was given.
+    pub evaluated: u64,
+    /// Resources with at least one finding.
+    pub failed: u64,
+    /// Resources the rule could not decide (and did not fail).
+    pub indeterminate: u64,
+    /// Resources on which the rule raised an error.
+    pub errored: u64,
+}
+
+impl RuleTally {
+    pub fn add(&mut self, other: &RuleTally) {
+        self.evaluated += other.evaluated;
+        self.failed += other.failed;
+        self.indeterminate += other.indeterminate;
+        self.errored += other.errored;
+    }
+}

@@ -1,0 +1,122 @@
+//! Wake-ups and change notifications. Workers LISTEN on [`PENDING_CHANNEL`] to claim
+//! new work at once; long-polls and event streams register in `change_waiters` and
+//! LISTEN on [`CHANGES_CHANNEL`]. A NOTIFY serializes commits on a global lock, so the
+//! append path sends at most one per transaction, and announces changes only while
+//! someone waits for them.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::{Event, RecordedEvent, ScanId};
+
+/// Channel notified (once per transaction) when a scan became claimable.
+pub const PENDING_CHANNEL: &str = "scanledger_pending";
+/// Channel notified (once per transaction) with the ids of scans whose status changed
+/// (comma-separated), or `*` when too many changed to list. Claims and heartbeats are
+/// not sent: they are the bulk of all transactions, and a NOTIFY serializes commits.
+/// Waiters see those changes at their timeout.
+pub const CHANGES_CHANNEL: &str = "scanledger_changes";
+/// NOTIFY payloads must stay under 8000 bytes.
+const CHANGES_PAYLOAD_MAX: usize = 7000;
+
+fn changed_payload(recorded: &[RecordedEvent]) -> Option<String> {
+    let mut ids: Vec<ScanId> = recorded
+        .iter()
+        .filter(|e| !matches!(e.event, Event::Heartbeat(_) | Event::Claimed(_)))
+        .map(|e| e.scan_id)
+        .collect();
+    if ids.is_empty() {
+        return None;
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() * 37 > CHANGES_PAYLOAD_MAX {
+        return Some("*".into());
+    }
+    Some(
+        ids.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// Announce what this transaction appended (delivered when it commits): workers when
+/// a scan became claimable, waiters when a scan they wait for changed. At most one
+/// round trip; none when there is nothing to say.
+pub(super) async fn announce(
+    tx: &mut PgConnection,
+    recorded: &[RecordedEvent],
+) -> Result<(), sqlx::Error> {
+    let claimable = recorded.iter().any(|e| e.event.makes_claimable_now());
+    let changed = changed_payload(recorded);
+    if !claimable && changed.is_none() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = recorded.iter().map(|e| e.scan_id.0).collect();
+    sqlx::query(
+        "SELECT (SELECT pg_notify($1, '') WHERE $2),
+                (SELECT pg_notify($3, $4) WHERE $4 IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM change_waiters
+                     WHERE (scan_id IS NULL OR scan_id = ANY($5)) AND expires_at > now()))",
+    )
+    .bind(PENDING_CHANNEL)
+    .bind(claimable)
+    .bind(CHANGES_CHANNEL)
+    .bind(changed)
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Register a waiter for changes of `scan` (`None`: any scan) for `ttl`, so that
+/// writers announce them.
+pub async fn register_waiter(
+    pool: &PgPool,
+    waiter: Uuid,
+    scan: Option<ScanId>,
+    ttl: Duration,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO change_waiters (waiter_id, scan_id, expires_at)
+         VALUES ($1, $2, now() + make_interval(secs => $3))",
+    )
+    .bind(waiter)
+    .bind(scan.map(|s| s.0))
+    .bind(ttl.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Keep a waiter registered for another `ttl`.
+pub async fn renew_waiter(pool: &PgPool, waiter: Uuid, ttl: Duration) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE change_waiters SET expires_at = now() + make_interval(secs => $2) WHERE waiter_id = $1",
+    )
+    .bind(waiter)
+    .bind(ttl.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Remove a waiter that stopped waiting.
+pub async fn remove_waiter(pool: &PgPool, waiter: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM change_waiters WHERE waiter_id = $1")
+        .bind(waiter)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Remove waiters whose process died without removing them.
+pub async fn sweep_expired_waiters(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM change_waiters WHERE expires_at < now()")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
