@@ -5,19 +5,21 @@
 //! insert, and every later append names the stream version it expects, so a worker
 //! whose attempt was timed out (or cancelled) learns it on its next append and stops.
 
+mod appender;
 mod attempt;
+mod claim;
 pub mod job;
+mod reaper;
 pub mod retry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
 use tracing::Instrument;
 
 use crate::domain::{RecordedEvent, ScanId, WorkerId};
-use crate::ledger::{AppendError, Ledger, NewEvent, PENDING_CHANNEL};
+use crate::ledger::{AppendError, Ledger, NewEvent};
 pub use crate::shutdown::{Shutdown, ShutdownTrigger};
 pub use job::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 pub use retry::RetryPolicy;
@@ -28,9 +30,6 @@ pub const LEASE_DEFAULT: Duration = Duration::from_secs(30);
 pub const POLL_DEFAULT: Duration = Duration::from_secs(1);
 pub const GRACE_DEFAULT: Duration = Duration::from_secs(20);
 pub const CLAIM_BATCH_DEFAULT: usize = 64;
-/// Most events one append transaction carries (heartbeats and outcomes are batched).
-const APPEND_BATCH_MAX: usize = 256;
-const REAP_BATCH: usize = 100;
 
 /// Worker settings. Validated once by [`WorkerConfig::validate`].
 #[derive(Clone, Debug)]
@@ -212,9 +211,9 @@ impl Worker {
     pub async fn run(self, mut shutdown: Shutdown) {
         let span = tracing::info_span!("worker", worker_id = %self.cfg.id);
         async move {
-            let (append_tx, append_rx) = mpsc::channel(APPEND_BATCH_MAX * 4);
+            let (append_tx, append_rx) = mpsc::channel(appender::APPEND_BATCH_MAX * 4);
             let appender =
-                tokio::spawn(run_appender(self.ledger.clone(), append_rx).in_current_span());
+                tokio::spawn(appender::run(self.ledger.clone(), append_rx).in_current_span());
             let (hard_stop_tx, hard_stop) = watch::channel(false);
             let shared = Arc::new(Shared {
                 ledger: self.ledger.clone(),
@@ -230,12 +229,12 @@ impl Worker {
                 let _ = events.send(e);
             };
             let listener =
-                tokio::spawn(listen(shared.ledger.clone(), wake.clone(), emit).in_current_span());
-            let reaper = tokio::spawn(reap(shared.clone(), shutdown.clone()).in_current_span());
+                tokio::spawn(claim::listen(shared.ledger.clone(), wake.clone(), emit).in_current_span());
+            let reaper = tokio::spawn(reaper::run(shared.clone(), shutdown.clone()).in_current_span());
             let slots = Arc::new(Semaphore::new(shared.cfg.concurrency));
             tracing::info!(concurrency = shared.cfg.concurrency, "worker started");
 
-            claim_loop(&shared, &slots, &wake, &mut shutdown).await;
+            claim::run(&shared, &slots, &wake, &mut shutdown).await;
 
             tracing::info!(grace = ?shared.cfg.grace, "worker stopping: no new claims");
             let all = shared.cfg.concurrency as u32;
@@ -256,165 +255,5 @@ impl Worker {
         }
         .instrument(span)
         .await
-    }
-}
-
-async fn claim_loop(
-    shared: &Arc<Shared>,
-    slots: &Arc<Semaphore>,
-    wake: &Arc<Notify>,
-    shutdown: &mut Shutdown,
-) {
-    let cfg = &shared.cfg;
-    let mut backoff = Duration::from_millis(100);
-    while !shutdown.is_triggered() {
-        let free = slots.available_permits().min(cfg.claim_batch);
-        if free == 0 {
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = shutdown.wait() => {}
-            }
-            continue;
-        }
-        let claims = match shared
-            .ledger
-            .claim(&cfg.id, free, cfg.lease, cfg.one_per_subscription)
-            .await
-        {
-            Ok(c) => {
-                backoff = Duration::from_millis(100);
-                c
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "claim failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.wait() => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            }
-        };
-        let full = claims.len() == free;
-        for claim in claims {
-            let permit = slots
-                .clone()
-                .try_acquire_owned()
-                .expect("a slot per claimed scan");
-            shared.emit(WorkerEvent::Claimed {
-                scan_id: claim.scan_id,
-                attempt: claim.attempt,
-            });
-            let (shared, wake) = (shared.clone(), wake.clone());
-            tokio::spawn(async move {
-                attempt::run(shared, claim).await;
-                drop(permit);
-                wake.notify_one();
-            });
-        }
-        if full {
-            continue;
-        }
-        // Queue drained: sleep until a NOTIFY, a freed slot, the poll interval, or shutdown.
-        shared.emit(WorkerEvent::Idle);
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(cfg.poll) => {}
-            _ = shutdown.wait() => {}
-        }
-    }
-}
-
-/// LISTEN for new work; the polling fallback covers a lost connection.
-async fn listen(ledger: Ledger, wake: Arc<Notify>, emit: impl Fn(WorkerEvent)) {
-    loop {
-        let result: Result<(), sqlx::Error> = async {
-            let mut listener = PgListener::connect_with(ledger.pool()).await?;
-            listener.listen(PENDING_CHANNEL).await?;
-            // Scans requested before LISTEN took effect sent their NOTIFY to no one:
-            // one more claim round finds them.
-            wake.notify_one();
-            emit(WorkerEvent::Listening);
-            loop {
-                // `None`: the connection dropped and is re-established on the next call;
-                // notifications may have been missed meanwhile, so claim once more.
-                if listener.try_recv().await?.is_none() {
-                    tracing::warn!("LISTEN connection lost; reconnecting");
-                }
-                wake.notify_one();
-            }
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Batches heartbeats and outcomes from all attempts into few transactions: whatever
-/// is queued when the previous batch finishes goes in the next one.
-async fn run_appender(
-    ledger: Ledger,
-    mut rx: mpsc::Receiver<(
-        NewEvent,
-        oneshot::Sender<Result<RecordedEvent, AppendError>>,
-    )>,
-) {
-    let mut batch = Vec::with_capacity(APPEND_BATCH_MAX);
-    while rx.recv_many(&mut batch, APPEND_BATCH_MAX).await > 0 {
-        let (events, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        match ledger.append_many(events).await {
-            Ok(results) => {
-                for (reply, r) in replies.into_iter().zip(results) {
-                    let _ = reply.send(r);
-                }
-            }
-            Err(e) => {
-                let e = AppendError::from(e);
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
-    }
-}
-
-/// The reaper: every worker runs one; concurrent reapers are safe (see `Ledger::reap_expired`).
-async fn reap(shared: Arc<Shared>, mut shutdown: Shutdown) {
-    let retry = shared.cfg.retry.clone();
-    let mut tick = tokio::time::interval(shared.cfg.reaper_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait() => return,
-        }
-        loop {
-            match shared
-                .ledger
-                .reap_expired(&shared.cfg.id, REAP_BATCH, |a, max| {
-                    retry.retry_in(a, max, true)
-                })
-                .await
-            {
-                Ok(reaped) => {
-                    for e in &reaped {
-                        tracing::warn!(scan_id = %e.scan_id, attempt = e.attempt, "lease expired: attempt timed out");
-                        shared.emit(WorkerEvent::Reaped {
-                            scan_id: e.scan_id,
-                            attempt: e.attempt,
-                        });
-                    }
-                    if reaped.len() < REAP_BATCH {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "reaper query failed");
-                    break;
-                }
-            }
-        }
     }
 }

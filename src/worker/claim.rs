@@ -1,0 +1,106 @@
+//! The claim loop: claim as many scans as there are free slots, start an attempt task
+//! for each, and sleep until a NOTIFY (or the polling fallback) says there is more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use tokio::sync::{Notify, Semaphore};
+
+use super::{attempt, Shared, WorkerEvent};
+use crate::ledger::{Ledger, PENDING_CHANNEL};
+use crate::shutdown::Shutdown;
+
+pub(super) async fn run(
+    shared: &Arc<Shared>,
+    slots: &Arc<Semaphore>,
+    wake: &Arc<Notify>,
+    shutdown: &mut Shutdown,
+) {
+    let cfg = &shared.cfg;
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_triggered() {
+        let free = slots.available_permits().min(cfg.claim_batch);
+        if free == 0 {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = shutdown.wait() => {}
+            }
+            continue;
+        }
+        let claims = match shared
+            .ledger
+            .claim(&cfg.id, free, cfg.lease, cfg.one_per_subscription)
+            .await
+        {
+            Ok(c) => {
+                backoff = Duration::from_millis(100);
+                c
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "claim failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.wait() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        let full = claims.len() == free;
+        for claim in claims {
+            let permit = slots
+                .clone()
+                .try_acquire_owned()
+                .expect("a slot per claimed scan");
+            shared.emit(WorkerEvent::Claimed {
+                scan_id: claim.scan_id,
+                attempt: claim.attempt,
+            });
+            let (shared, wake) = (shared.clone(), wake.clone());
+            tokio::spawn(async move {
+                attempt::run(shared, claim).await;
+                drop(permit);
+                wake.notify_one();
+            });
+        }
+        if full {
+            continue;
+        }
+        // Queue drained: sleep until a NOTIFY, a freed slot, the poll interval, or shutdown.
+        shared.emit(WorkerEvent::Idle);
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(cfg.poll) => {}
+            _ = shutdown.wait() => {}
+        }
+    }
+}
+
+/// LISTEN for new work; the polling fallback covers a lost connection.
+pub(super) async fn listen(ledger: Ledger, wake: Arc<Notify>, emit: impl Fn(WorkerEvent)) {
+    loop {
+        let result: Result<(), sqlx::Error> = async {
+            let mut listener = PgListener::connect_with(ledger.pool()).await?;
+            listener.listen(PENDING_CHANNEL).await?;
+            // Scans requested before LISTEN took effect sent their NOTIFY to no one:
+            // one more claim round finds them.
+            wake.notify_one();
+            emit(WorkerEvent::Listening);
+            loop {
+                // `None`: the connection dropped and is re-established on the next call;
+                // notifications may have been missed meanwhile, so claim once more.
+                if listener.try_recv().await?.is_none() {
+                    tracing::warn!("LISTEN connection lost; reconnecting");
+                }
+                wake.notify_one();
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
