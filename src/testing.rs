@@ -42,7 +42,7 @@ impl TestCluster {
     /// fsync on (benchmarks); tests run without it.
     pub fn shared(root: &Path, durable: bool) -> &'static TestCluster {
         SHARED.get_or_init(|| {
-            std::fs::create_dir_all(root).expect("create test cluster root");
+            // `LocalCluster::start` creates (and, as root, checks) the folders.
             sweep(root);
             let dir: PathBuf = root.join(format!("pg-{}", std::process::id()));
             let mut opts = ClusterOptions::new(dir.join("data"));
