@@ -101,6 +101,9 @@ impl TestCluster {
         .execute(&mut admin)
         .await?;
         admin.close().await?;
+        let mut owner = sqlx::PgConnection::connect_with(&self.cluster.connect_options(&name)).await?;
+        crate::pg::migrate::harden(&mut owner).await?;
+        owner.close().await?;
         Ok(TestDatabase {
             url: self.cluster.url(&name),
             database: Database::from_options(

@@ -580,7 +580,7 @@ async fn cancel_appends_cancelled_and_refuses_finished_scans() {
     assert_eq!(c.reason.as_deref(), Some("wrong tenant"));
     let p = problem(app.post(&format!("/api/scans/{id}/cancel"), "").await, 409).await;
     assert_eq!(p["code"], "conflict");
-    assert_projection_matches_ledger(&app.env.ledger).await;
+    assert_projection_matches_ledger(&app.env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -661,7 +661,7 @@ async fn status_reflects_each_lifecycle_step_and_history_shows_it() {
     assert!(events.iter().all(
         |e| e["payload"]["v"] == scanledger::domain::PAYLOAD_VERSION && e["position"].is_i64()
     ));
-    assert_projection_matches_ledger(&app.env.ledger).await;
+    assert_projection_matches_ledger(&app.env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -250,7 +250,7 @@ async fn history_lands_terminal_with_its_times_and_a_rerun_adds_nothing() {
         events
     );
     assert_ledger_invariants(&env.pool).await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,5 +283,5 @@ async fn requeued_rows_are_run_by_workers_and_skipped_rows_are_not_imported() {
     )
     .await;
     w.stop().await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }

@@ -161,7 +161,7 @@ async fn several_worker_processes_share_the_queue_without_double_claims() {
             > 0
     );
     assert_ledger_invariants(&env.pool).await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +218,7 @@ async fn a_worker_killed_mid_scan_is_timed_out_and_the_scan_completes_elsewhere(
     assert_eq!((done.event.kind(), done.attempt), (EventKind::Completed, 2));
     assert_eq!(done.worker_id.as_ref().map(|w| w.as_str()), Some("rescuer"));
     assert_ledger_invariants(&env.pool).await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,7 +240,7 @@ async fn sigterm_lets_the_running_scan_finish_and_the_process_exit_cleanly() {
     assert!(w.exit_status(Duration::from_secs(30)).await.success());
     let row = status_of(&env.ledger, id).await;
     assert_eq!((row.status, row.attempt), (ScanState::Completed, 1));
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

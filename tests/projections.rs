@@ -99,7 +99,7 @@ async fn verify_reports_exactly_the_rows_that_differ() {
         .unwrap()
         .differences
         .is_empty());
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -198,7 +198,7 @@ async fn rebuild_under_load_keeps_serving_and_verifies_clean() {
         &report.differences[..report.differences.len().min(3)]
     );
     assert_ledger_invariants(&env.pool).await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test]
@@ -273,7 +273,7 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
         indexes.contains(&"scan_status_queue".to_string()),
         "{indexes:?}"
     );
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,5 +446,5 @@ async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
         .unwrap()
         .differences
         .is_empty());
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }

@@ -104,7 +104,7 @@ async fn a_demo_tenant_scan_completes_with_its_findings_stored_and_a_consistent_
             .any(|p| p["resources_seen"].as_u64().unwrap_or(0) > 0),
         "a heartbeat reported resources seen: {progress:?}"
     );
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
     assert_ledger_invariants(&env.pool).await;
 }
 

@@ -68,7 +68,7 @@ async fn sixteen_workers_race_for_two_thousand_scans_and_each_attempt_has_one_ow
     );
     assert_eq!(ids.len(), 2000);
     assert_ledger_invariants(&env.pool).await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +98,7 @@ async fn a_worker_wakes_on_notify_without_waiting_for_its_poll() {
     )
     .await;
     w.stop().await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +131,7 @@ async fn heartbeats_carry_progress_and_extend_the_lease() {
         .all(|b| b.progress.resources_seen == 1 && b.lease_ms == 600));
     let row = status_of(&env.ledger, id).await;
     assert_eq!((row.status, row.attempt), (ScanState::Completed, 1));
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +213,7 @@ async fn a_stalled_worker_is_timed_out_fenced_and_its_late_completion_rejected()
         .unwrap();
     assert_eq!(timed_out.worker_id, Some(WorkerId::new("rescuer")));
     assert_ledger_invariants(&env.pool).await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,7 +301,7 @@ async fn retryable_failures_back_off_until_max_attempts_and_fatal_ones_end_at_on
         ]
     );
     assert_ledger_invariants(&env.pool).await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,7 +346,7 @@ async fn a_panicking_scan_fails_with_a_sanitized_error_and_the_worker_lives_on()
     )
     .await;
     w.stop().await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,7 +373,7 @@ async fn shutdown_lets_running_scans_finish_within_the_grace_period() {
         status_of(&env.ledger, late).await.status,
         ScanState::Pending
     );
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,7 +418,7 @@ async fn shutdown_hands_back_scans_that_outlive_the_grace_period_for_an_immediat
     .await;
     next.stop().await;
     assert_ledger_invariants(&env.pool).await;
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test]
@@ -468,7 +468,7 @@ async fn a_cancelled_scan_stops_its_worker_at_the_next_heartbeat() {
         status_of(&env.ledger, id).await.status,
         ScanState::Cancelled
     );
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,5 +520,5 @@ async fn one_subscription_runs_one_scan_at_a_time_by_default() {
         o_span.0 < a.1.max(b.1),
         "the other subscription was not held back"
     );
-    assert_projection_matches_ledger(&env.ledger).await;
+    assert_projection_matches_ledger(&env).await;
 }

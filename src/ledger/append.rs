@@ -271,6 +271,8 @@ pub(super) async fn insert_and_fold(
         workers.push(e.worker_id.as_ref().map(|w| w.as_str().to_string()));
         payloads.push(e.event.payload());
     }
+    // Findings first: the database seals them into their Completed's hash.
+    findings::insert(tx, &batch).await?;
     // WITH ORDINALITY keeps the batch order, so seq follows it and the trigger sees
     // earlier events of the same scan (backfill appends whole streams at once).
     let rows = sqlx::query(
@@ -319,7 +321,6 @@ pub(super) async fn insert_and_fold(
         });
     }
     recorded.sort_by_key(|e| e.seq);
-    findings::insert(tx, &recorded).await?;
 
     // Inline projections: the same folds a rebuild uses.
     projection::apply_inline(tx, &recorded, prev).await?;

@@ -7,18 +7,16 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use super::LedgerError;
-use crate::domain::{Event, Finding, RecordedEvent, ScanId, Severity};
+use super::{LedgerError, NewEvent};
+use crate::domain::{Event, Finding, ScanId, Severity};
 
 /// Rows per findings INSERT: bounded statements however large the tenant.
 const FINDINGS_CHUNK: usize = 5_000;
 
-/// Write the findings of the `Completed` events in this batch (after the events: the
-/// database checks that each finding's Completed was appended by this transaction).
-pub(super) async fn insert(
-    tx: &mut PgConnection,
-    recorded: &[RecordedEvent],
-) -> Result<(), sqlx::Error> {
+/// Write the findings of the `Completed` events in this batch, before the events: each
+/// `Completed` commits to its attempt's findings, and the database checks at commit that
+/// every finding was followed by its `Completed`.
+pub(super) async fn insert(tx: &mut PgConnection, batch: &[NewEvent]) -> Result<(), sqlx::Error> {
     /// One row as `jsonb_to_recordset` reads it, borrowing the finding: findings are
     /// serialized a bounded chunk at a time, never all at once.
     #[derive(serde::Serialize)]
@@ -27,12 +25,9 @@ pub(super) async fn insert(
         attempt: i32,
         #[serde(flatten)]
         finding: &'a Finding,
-        // Detected when its scan completed, unless it says otherwise (imports).
-        #[serde(rename = "detected_at")]
-        at: DateTime<Utc>,
     }
     // Rows of every Completed in the batch (references only), a bounded statement at a time.
-    let rows: Vec<Row<'_>> = recorded
+    let rows: Vec<Row<'_>> = batch
         .iter()
         .filter_map(|e| match &e.event {
             Event::Completed(c) => Some((e, c)),
@@ -43,18 +38,19 @@ pub(super) async fn insert(
                 scan_id: e.scan_id.0,
                 attempt: e.attempt,
                 finding: f,
-                at: f.detected_at.unwrap_or(e.recorded_at),
             })
         })
         .collect();
     for chunk in rows.chunks(FINDINGS_CHUNK) {
+        // Detected when its scan completed (now(): the transaction's time, which is also
+        // the Completed's recorded_at), unless it says otherwise (imports).
         sqlx::query(
             "INSERT INTO findings (scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
                                    resource_id, resource_name, resource_type, description, remediation,
                                    frameworks, details, detected_at)
              SELECT scan_id, attempt, fingerprint, rule_id, rule_name, severity, category,
                     resource_id, resource_name, resource_type, description, remediation,
-                    coalesce(frameworks, '{}'), coalesce(details, '{}'), detected_at
+                    coalesce(frameworks, '{}'), coalesce(details, '{}'), coalesce(detected_at, now())
                FROM jsonb_to_recordset($1) AS f(scan_id uuid, attempt int, fingerprint text, rule_id text,
                     rule_name text, severity text, category text, resource_id text, resource_name text,
                     resource_type text, description text, remediation text, frameworks jsonb, details jsonb,

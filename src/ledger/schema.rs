@@ -54,6 +54,7 @@ pub async fn migrate(owner: &Database) -> Result<(), SchemaError> {
 
 async fn bring_up(conn: &mut PgConnection) -> Result<(), SchemaError> {
     migrate::apply(conn).await?;
+    migrate::harden(conn).await?;
     for p in Projection::all() {
         match table::stored_version(conn, p).await? {
             Some(v) if v == p.version => {}

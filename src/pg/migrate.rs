@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "findings",
         include_str!("../../migrations/0003_findings.sql"),
     ),
+    (
+        4,
+        "integrity",
+        include_str!("../../migrations/0004_integrity.sql"),
+    ),
 ];
 
 /// Serializes concurrent `migrate` runs (several replicas starting at once).
@@ -87,5 +92,21 @@ pub async fn apply(conn: &mut sqlx::PgConnection) -> Result<(), MigrateError> {
         tx.commit().await.map_err(step)?;
         tracing::info!(version, name, "applied migration");
     }
+    Ok(())
+}
+
+/// Take from PUBLIC what lets any login plant objects the ledger might resolve:
+/// temporary tables (TEMP) and new schemas or objects (CREATE) in this database and its
+/// current schema. Idempotent; run by every migrate, and on every database cloned from
+/// a template (a clone does not inherit the template's database grants).
+pub async fn harden(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(
+        "DO $$ BEGIN
+            EXECUTE format('REVOKE CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+            EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC', current_schema());
+         END $$",
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
