@@ -88,6 +88,15 @@ impl TestCluster {
                     None,
                 ))
                 .await?;
+                // Most tests run many scans of one subscription at once: their deployment
+                // allows it. Tests of exclusivity turn it off again.
+                let mut owner =
+                    sqlx::PgConnection::connect_with(&self.cluster.connect_options(TEMPLATE))
+                        .await?;
+                sqlx::query("UPDATE ledger_settings SET parallel_per_subscription = true")
+                    .execute(&mut owner)
+                    .await?;
+                owner.close().await?;
                 anyhow::Ok(())
             })
             .await?;

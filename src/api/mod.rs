@@ -1,6 +1,7 @@
 //! The HTTP API (axum). Handlers append through the ledger and read projections; they
 //! never touch `scan_events` directly.
 
+mod audit;
 pub mod auth;
 mod changes;
 mod error;
@@ -48,6 +49,8 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Origins allowed by CORS; empty: CORS off.
     pub cors_origins: Vec<String>,
+    /// The Ed25519 public key checkpoints are signed with, if they are.
+    pub audit_public_key: Option<Vec<u8>>,
 }
 
 impl Default for ApiConfig {
@@ -56,6 +59,7 @@ impl Default for ApiConfig {
             max_attempts: 3,
             request_timeout: REQUEST_TIMEOUT_DEFAULT,
             cors_origins: Vec::new(),
+            audit_public_key: None,
         }
     }
 }
@@ -102,6 +106,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scans/{id}/findings", get(findings::for_scan))
         .route("/api/findings", get(findings::latest))
         .route("/api/scans/{id}/diff", get(findings::diff))
+        .route("/api/scans/{id}/proof", get(audit::proof))
+        .route("/api/audit/public-key", get(audit::public_key))
         .route(
             "/api/subscriptions/{id}/findings/history",
             get(findings::history),

@@ -54,6 +54,50 @@ pub enum Command {
     Rules(local::RulesCommand),
     /// Start everything locally, scan the demo tenant, show progress and findings.
     Demo(local::DemoArgs),
+    /// Check the ledger's integrity (online or from a bundle), export bundles, make keys.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every hash chain, findings digest, checkpoint root and signature.
+    /// Exit 0 when all hold; 1 naming the first broken place.
+    Verify {
+        /// Check this exported bundle offline instead of the database.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Trusted Ed25519 public key (64 hex digits) signatures must verify with
+        /// (repeatable). Without it a bundle is checked with the key it carries.
+        #[arg(long = "public-key")]
+        public_keys: Vec<String>,
+    },
+    /// Write a self-contained bundle (JSON lines): whole event streams with hashes,
+    /// findings, every checkpoint and inclusion proofs.
+    Export {
+        #[arg(long, group = "scope")]
+        scan: Option<uuid::Uuid>,
+        #[arg(long, group = "scope")]
+        subscription: Option<String>,
+        /// Scans with any event at or after this time (RFC 3339).
+        #[arg(long, group = "scope")]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long)]
+        output: PathBuf,
+        /// Include this signing key's public key in the bundle.
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+    },
+    /// Append a checkpoint now (workers do it every --checkpoint-interval).
+    Checkpoint {
+        #[arg(long, env = "SCANLEDGER_SIGNING_KEY")]
+        signing_key: Option<PathBuf>,
+    },
+    /// Make a new Ed25519 signing key (file mode 0600) and print its public key.
+    Keygen {
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +202,10 @@ pub struct ApiArgs {
     /// Time a request may take (a long-poll gets its `wait` on top).
     #[arg(long, env = "SCANLEDGER_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Public key checkpoints are signed with (64 hex digits), served at
+    /// /api/audit/public-key (`serve` takes it from the worker's --signing-key).
+    #[arg(long, env = "SCANLEDGER_AUDIT_PUBLIC_KEY")]
+    pub audit_public_key: Option<String>,
     /// Allow this browser origin (repeatable, or comma-separated). CORS is off by default.
     #[arg(
         long = "cors-origin",
@@ -207,6 +255,13 @@ pub struct WorkerArgs {
     /// the others queue behind it).
     #[arg(long, env = "SCANLEDGER_PARALLEL_PER_SUBSCRIPTION")]
     pub parallel_per_subscription: bool,
+    /// Ed25519 key (64 hex digits; `scanledger audit keygen`) that signs ledger checkpoints.
+    #[arg(long, env = "SCANLEDGER_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// How often this worker tries to append a ledger checkpoint (one writer at a time
+    /// across the fleet); 0s turns it off.
+    #[arg(long, env = "SCANLEDGER_CHECKPOINT_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
     /// Worker id recorded in events (default: host-pid-random).
     #[arg(long, env = "SCANLEDGER_WORKER_ID")]
     pub worker_id: Option<String>,

@@ -2,6 +2,7 @@
 //! ([`serve`]), the operator's one-shot commands ([`commands`]) and the local ones that
 //! need no service ([`local`]: scan, rules, demo).
 
+mod audit;
 mod commands;
 mod flags;
 mod local;
@@ -28,6 +29,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     // Commands that need no database.
     match &cli.command {
         Command::Scan(args) => return local::scan(args).await,
+        Command::Audit(AuditCommand::Keygen { output }) => {
+            return audit::keygen(output).map(|()| std::process::ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify {
+            bundle: Some(bundle),
+            public_keys,
+        }) => return audit::verify_bundle(bundle, public_keys),
         Command::Rules(cmd) => return local::rules(cmd),
         _ => {}
     }
@@ -74,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Projections(cmd) => commands::projections(&db, cmd).await,
         Command::Backfill(cmd) => commands::backfill(&db, cmd).await,
         Command::Demo(args) => local::demo(&db, &cli.db, args).await,
+        Command::Audit(cmd) => audit::run(&db, cmd).await,
         Command::Scan(_) | Command::Rules(_) => unreachable!("dispatched above"),
     };
     drop(db);

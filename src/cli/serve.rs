@@ -10,7 +10,10 @@ use crate::api::{self, ApiConfig, AppState, AuthMode};
 use crate::ledger::Ledger;
 use crate::pg::{self, ClusterOptions, Database, LocalCluster};
 use crate::shutdown::Shutdown;
-use crate::worker::Worker;
+use crate::domain::integrity;
+use crate::ledger::audit::Signer;
+use crate::worker::{checkpointer, Worker};
+use futures_util::FutureExt;
 
 /// The database a command talks to, and the local cluster it started (if any), which
 /// stops when this value is dropped.
@@ -93,8 +96,20 @@ pub(super) async fn serve_with(
     let ledger = Ledger::new(pool.clone());
     let (trigger, shutdown) = Shutdown::new();
     let mut tasks = tokio::task::JoinSet::new();
+    let signer = match worker_args.and_then(|w| w.signing_key.as_deref()) {
+        Some(path) => Some(Arc::new(Signer::from_file(path)?)),
+        None => None,
+    };
 
     if let Some(args) = worker_args {
+        if !args.checkpoint_interval.is_zero() {
+            tasks.spawn(checkpointer::run(
+                ledger.clone(),
+                signer.clone(),
+                args.checkpoint_interval,
+                shutdown.clone(),
+            ).map(Ok));
+        }
         let job = Arc::new(args.job()?);
         let worker = Worker::new(ledger.clone(), job, args.config())?;
         let shutdown = shutdown.clone();
@@ -123,6 +138,13 @@ pub(super) async fn serve_with(
             max_attempts: args.max_attempts,
             request_timeout: args.request_timeout,
             cors_origins: args.cors_origins.clone(),
+            audit_public_key: match (&args.audit_public_key, &signer) {
+                (Some(hex), _) => Some(integrity::unhex(hex.trim()).filter(|k| k.len() == 32).context(
+                    "--audit-public-key must be 64 hex digits (an Ed25519 public key)",
+                )?),
+                (None, Some(s)) => Some(s.public_key()),
+                (None, None) => None,
+            },
         };
         let state = AppState::new(ledger.clone(), auth, config);
         let shutdown = shutdown.clone();

@@ -5,6 +5,8 @@
 mod event;
 mod finding;
 mod ids;
+pub mod integrity;
+pub mod merkle;
 
 pub use event::*;
 pub use finding::*;

@@ -9,9 +9,11 @@
 //! - [`findings`]: the findings of completed attempts;
 //! - [`notify`]: wake-ups for workers and change notifications for waiting readers;
 //! - [`replay`]: rebuilding and verifying projections from the events;
+//! - [`audit`]: checkpoints, the online integrity check, bundles and proofs;
 //! - [`schema`]: migrations of the ledger and installation of the projections.
 
 mod append;
+pub mod audit;
 pub mod findings;
 pub mod notify;
 mod queue;

@@ -29,6 +29,13 @@ impl Ledger {
         let lease_ms = lease.as_millis() as u64;
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
+        // The database may enforce one running scan per subscription for the whole fleet
+        // (its trigger refuses a second claim); then this worker honours it too.
+        let parallel_allowed: bool =
+            sqlx::query_scalar("SELECT parallel_per_subscription FROM ledger_settings")
+                .fetch_one(&mut *tx)
+                .await?;
+        let one_per_subscription = one_per_subscription || !parallel_allowed;
         let mut rows = lock_claimable(&mut tx, limit as i64, one_per_subscription).await?;
         if one_per_subscription {
             rows = one_per_idle_subscription(&mut tx, rows).await?;

@@ -6,6 +6,7 @@
 //! whose attempt was timed out (or cancelled) learns it on its next append and stops.
 
 mod appender;
+pub mod checkpointer;
 mod attempt;
 mod claim;
 pub mod job;
