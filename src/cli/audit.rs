@@ -95,7 +95,10 @@ pub(super) async fn run(db: &Db, cmd: &AuditCommand) -> anyhow::Result<()> {
             .await?;
             report(summary, broken).map(|_| ())
         }
-        AuditCommand::Verify { bundle: Some(_), .. } | AuditCommand::Keygen { .. } => {
+        AuditCommand::Verify {
+            bundle: Some(_), ..
+        }
+        | AuditCommand::Keygen { .. } => {
             unreachable!("dispatched before the database opens")
         }
         AuditCommand::Export {
@@ -127,7 +130,11 @@ pub(super) async fn run(db: &Db, cmd: &AuditCommand) -> anyhow::Result<()> {
             );
             audit::write_bundle(&mut out, &lines)?;
             std::io::Write::flush(&mut out)?;
-            eprintln!("{} lines ({scope}) written to {}", lines.len(), output.display());
+            eprintln!(
+                "{} lines ({scope}) written to {}",
+                lines.len(),
+                output.display()
+            );
             Ok(())
         }
         AuditCommand::Checkpoint { signing_key } => {

@@ -7,11 +7,11 @@ use anyhow::Context;
 
 use super::flags::{ApiArgs, DbArgs, WorkerArgs};
 use crate::api::{self, ApiConfig, AppState, AuthMode};
+use crate::domain::integrity;
+use crate::ledger::audit::Signer;
 use crate::ledger::Ledger;
 use crate::pg::{self, ClusterOptions, Database, LocalCluster};
 use crate::shutdown::Shutdown;
-use crate::domain::integrity;
-use crate::ledger::audit::Signer;
 use crate::worker::{checkpointer, Worker};
 use futures_util::FutureExt;
 
@@ -103,12 +103,15 @@ pub(super) async fn serve_with(
 
     if let Some(args) = worker_args {
         if !args.checkpoint_interval.is_zero() {
-            tasks.spawn(checkpointer::run(
-                ledger.clone(),
-                signer.clone(),
-                args.checkpoint_interval,
-                shutdown.clone(),
-            ).map(Ok));
+            tasks.spawn(
+                checkpointer::run(
+                    ledger.clone(),
+                    signer.clone(),
+                    args.checkpoint_interval,
+                    shutdown.clone(),
+                )
+                .map(Ok),
+            );
         }
         let job = Arc::new(args.job()?);
         let worker = Worker::new(ledger.clone(), job, args.config())?;
@@ -139,9 +142,13 @@ pub(super) async fn serve_with(
             request_timeout: args.request_timeout,
             cors_origins: args.cors_origins.clone(),
             audit_public_key: match (&args.audit_public_key, &signer) {
-                (Some(hex), _) => Some(integrity::unhex(hex.trim()).filter(|k| k.len() == 32).context(
-                    "--audit-public-key must be 64 hex digits (an Ed25519 public key)",
-                )?),
+                (Some(hex), _) => Some(
+                    integrity::unhex(hex.trim())
+                        .filter(|k| k.len() == 32)
+                        .context(
+                            "--audit-public-key must be 64 hex digits (an Ed25519 public key)",
+                        )?,
+                ),
                 (None, Some(s)) => Some(s.public_key()),
                 (None, None) => None,
             },

@@ -40,14 +40,15 @@ pub fn canonical_time(t: DateTime<Utc>) -> String {
 
 pub fn hex(h: &[u8]) -> String {
     use std::fmt::Write;
-    h.iter().fold(String::with_capacity(h.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    h.iter()
+        .fold(String::with_capacity(h.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -313,7 +314,9 @@ pub enum Broken {
         expected: String,
         found: String,
     },
-    #[error("scan {scan_id}: version {found} follows version {after} (missing or reordered events)")]
+    #[error(
+        "scan {scan_id}: version {found} follows version {after} (missing or reordered events)"
+    )]
     VersionGap {
         scan_id: String,
         after: i32,
@@ -422,7 +425,7 @@ impl Verifier {
             if pos.is_some_and(|p| p <= cp.upto()) {
                 return;
             }
-            let builder = std::mem::replace(&mut self.builder, merkle::RootBuilder::new());
+            let builder = std::mem::take(&mut self.builder);
             let (events, root) = (builder.len() as i64, builder.root());
             if root != cp.root || events != cp.events {
                 let b = Broken::CheckpointRoot {
@@ -621,14 +624,12 @@ impl Verifier {
                     scan_id: scan,
                     attempt,
                 }),
-                Some(expected) if *expected != found => {
-                    self.broken.push(Broken::FindingsDigest {
-                        scan_id: scan,
-                        attempt,
-                        expected: hex(expected),
-                        found: hex(&found),
-                    })
-                }
+                Some(expected) if *expected != found => self.broken.push(Broken::FindingsDigest {
+                    scan_id: scan,
+                    attempt,
+                    expected: hex(expected),
+                    found: hex(&found),
+                }),
                 Some(_) => {}
             }
         }

@@ -620,19 +620,37 @@ mod tests {
         }
         let mut flipped = *root;
         flipped[31] ^= 0x80;
-        assert!(!verify_inclusion(leaf, index, size, proof, &flipped), "{ctx}");
-        assert!(!verify_inclusion(leaf, index, size, proof, &empty_root()), "{ctx}");
+        assert!(
+            !verify_inclusion(leaf, index, size, proof, &flipped),
+            "{ctx}"
+        );
+        assert!(
+            !verify_inclusion(leaf, index, size, proof, &empty_root()),
+            "{ctx}"
+        );
         // Wrong leaf: the leaf hash hashed again (the other leaves are probed above).
-        assert!(!verify_inclusion(&leaf_hash(leaf), index, size, proof, root), "{ctx}");
+        assert!(
+            !verify_inclusion(&leaf_hash(leaf), index, size, proof, root),
+            "{ctx}"
+        );
         // Elements added or removed.
         let mut longer = proof.to_vec();
         longer.push(*root);
-        assert!(!verify_inclusion(leaf, index, size, &longer, root), "{ctx}: appended");
+        assert!(
+            !verify_inclusion(leaf, index, size, &longer, root),
+            "{ctx}: appended"
+        );
         let mut longer = vec![*leaf];
         longer.extend_from_slice(proof);
-        assert!(!verify_inclusion(leaf, index, size, &longer, root), "{ctx}: prepended");
+        assert!(
+            !verify_inclusion(leaf, index, size, &longer, root),
+            "{ctx}: prepended"
+        );
         if let Some((_, shorter)) = proof.split_last() {
-            assert!(!verify_inclusion(leaf, index, size, shorter, root), "{ctx}: truncated");
+            assert!(
+                !verify_inclusion(leaf, index, size, shorter, root),
+                "{ctx}: truncated"
+            );
         }
     }
 
@@ -738,20 +756,38 @@ mod tests {
                 );
             }
         }
-        assert!(!verify_consistency(old, new, new_root, old_root, proof), "{ctx}: swapped");
-        assert!(!verify_consistency(new, old, new_root, old_root, proof), "{ctx}: reversed");
+        assert!(
+            !verify_consistency(old, new, new_root, old_root, proof),
+            "{ctx}: swapped"
+        );
+        assert!(
+            !verify_consistency(new, old, new_root, old_root, proof),
+            "{ctx}: reversed"
+        );
         // Elements added or removed.
-        assert!(!verify_consistency(old, new, old_root, new_root, &[]), "{ctx}: empty");
+        assert!(
+            !verify_consistency(old, new, old_root, new_root, &[]),
+            "{ctx}: empty"
+        );
         for extra in [*old_root, *new_root, proof[0]] {
             let mut longer = proof.to_vec();
             longer.push(extra);
-            assert!(!verify_consistency(old, new, old_root, new_root, &longer), "{ctx}");
+            assert!(
+                !verify_consistency(old, new, old_root, new_root, &longer),
+                "{ctx}"
+            );
             let mut longer = vec![extra];
             longer.extend_from_slice(proof);
-            assert!(!verify_consistency(old, new, old_root, new_root, &longer), "{ctx}");
+            assert!(
+                !verify_consistency(old, new, old_root, new_root, &longer),
+                "{ctx}"
+            );
         }
         let shorter = &proof[..proof.len() - 1];
-        assert!(!verify_consistency(old, new, old_root, new_root, shorter), "{ctx}: truncated");
+        assert!(
+            !verify_consistency(old, new, old_root, new_root, shorter),
+            "{ctx}: truncated"
+        );
     }
 
     #[test]
@@ -988,7 +1024,9 @@ mod tests {
     #[ignore = "timing; run on demand"]
     fn throughput_one_million_leaves() {
         const N: u64 = 1_000_000;
-        let events: Vec<Hash> = (0..N).map(|i| Sha256::digest(i.to_le_bytes()).into()).collect();
+        let events: Vec<Hash> = (0..N)
+            .map(|i| Sha256::digest(i.to_le_bytes()).into())
+            .collect();
         let start = std::time::Instant::now();
         let mut builder = RootBuilder::new();
         for event in &events {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{Ledger, LedgerError};
 use crate::domain::integrity::{
-    self, canonical_time, hex, AuditCheckpoint, AuditEvent, AuditFinding, BundleLine, Broken,
+    self, canonical_time, hex, AuditCheckpoint, AuditEvent, AuditFinding, Broken, BundleLine,
     InclusionProof, Summary, Verifier, BUNDLE_FORMAT,
 };
 use crate::domain::merkle::{self, Hash};
@@ -105,7 +105,8 @@ fn decode_event(row: &sqlx::postgres::PgRow) -> Result<AuditEvent, sqlx::Error> 
     })
 }
 
-const AUDIT_EVENT_COLUMNS: &str = "seq, tx_id::text::bigint AS tx_id, scan_id, version, kind, attempt, worker_id,
+const AUDIT_EVENT_COLUMNS: &str =
+    "seq, tx_id::text::bigint AS tx_id, scan_id, version, kind, attempt, worker_id,
      payload::text AS payload, recorded_at, prev_hash, findings_digest, hash";
 
 fn decode_finding(row: &sqlx::postgres::PgRow) -> Result<AuditFinding, sqlx::Error> {
@@ -392,9 +393,7 @@ async fn proofs_for(
     keys.sort_unstable();
     for i in keys {
         let cp = &cps[i];
-        let after = i
-            .checked_sub(1)
-            .map_or((0, 0), |j| cps[j].upto());
+        let after = i.checked_sub(1).map_or((0, 0), |j| cps[j].upto());
         let leaves: Vec<(i64, Vec<u8>)> = sqlx::query_as(
             "SELECT seq, hash FROM scan_events
               WHERE (tx_id, seq) > ($1::text::xid8, $2) AND (tx_id, seq) <= ($3::text::xid8, $4)
@@ -411,10 +410,7 @@ async fn proofs_for(
             .enumerate()
             .map(|(i, (seq, _))| (*seq, i))
             .collect();
-        let hashes: Vec<Hash> = leaves
-            .iter()
-            .map(|(_, h)| merkle::leaf_hash(h))
-            .collect();
+        let hashes: Vec<Hash> = leaves.iter().map(|(_, h)| merkle::leaf_hash(h)).collect();
         for e in &by_checkpoint[&i] {
             let Some(&leaf) = index.get(&e.seq) else {
                 continue;
