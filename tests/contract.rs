@@ -74,6 +74,8 @@ fn the_document_is_sound() {
         "/api/openapi.json",
         "/api/scans/{id}/diff",
         "/api/subscriptions/{id}/findings/history",
+        "/api/scans/{id}/proof",
+        "/api/audit/public-key",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -156,7 +158,13 @@ async fn live_responses_of_every_route_match_the_document() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (_stop, shutdown) = Shutdown::new();
-    let state = AppState::new(env.ledger.clone(), AuthMode::Tokens, ApiConfig::default());
+    let config = ApiConfig {
+        audit_public_key: Some(
+            scanledger::ledger::audit::Signer::from_seed(&[3; 32]).public_key(),
+        ),
+        ..ApiConfig::default()
+    };
+    let state = AppState::new(env.ledger.clone(), AuthMode::Tokens, config);
     tokio::spawn(api::serve(listener, state, shutdown));
     let admin = auth::create_token(&env.pool, "contract-admin", Role::Admin)
         .await
@@ -187,7 +195,7 @@ async fn live_responses_of_every_route_match_the_document() {
                 .map(|v| v.to_str().unwrap().to_string())
                 .unwrap_or_default();
             let text = resp.text().await.unwrap();
-            let body = if ct.contains("json") {
+            let body = if ct.contains("json") && !ct.contains("ndjson") {
                 serde_json::from_str(&text).unwrap()
             } else {
                 Value::String(text)
@@ -277,11 +285,18 @@ async fn live_responses_of_every_route_match_the_document() {
         ("/metrics".to_string(), "/metrics"),
         ("/healthz".to_string(), "/healthz"),
         ("/readyz".to_string(), "/readyz"),
+        (format!("/api/scans/{id}/proof"), "/api/scans/{id}/proof"),
+        ("/api/audit/public-key".to_string(), "/api/audit/public-key"),
     ] {
         let (s, ct, body) = call(M::GET, path.clone(), a, None).await;
         assert_eq!(s, 200, "{path}: {body}");
         c.check("get", route, s, &ct, &body);
     }
+    // The proof is a bundle: JSON lines an offline verifier accepts.
+    let proof = call(M::GET, format!("/api/scans/{id}/proof"), a, None).await.2;
+    let (_, broken) =
+        scanledger::domain::integrity::verify_bundle(proof.as_str().unwrap(), &[]).unwrap();
+    assert!(broken.is_empty(), "{broken:#?}");
     let scan = call(M::GET, format!("/api/scans/{id}"), a, None).await.2;
     assert_eq!(scan["status"], "completed");
     for (path, route, status) in [
@@ -309,6 +324,12 @@ async fn live_responses_of_every_route_match_the_document() {
         ),
         ("/api/events?after=x".to_string(), "/api/events", 400),
         ("/api/scans/x/diff".to_string(), "/api/scans/{id}/diff", 400),
+        ("/api/scans/x/proof".to_string(), "/api/scans/{id}/proof", 400),
+        (
+            format!("/api/scans/{}/proof", uuid::Uuid::new_v4()),
+            "/api/scans/{id}/proof",
+            404,
+        ),
         (
             "/api/subscriptions/x/findings/history".to_string(),
             "/api/subscriptions/{id}/findings/history",
