@@ -1,7 +1,7 @@
 //! Shared test support: a real PostgreSQL (one cluster per test binary, a fresh
 //! database per test), scripted scan jobs, and condition waits instead of sleeps.
 //!
-//! Every test binary includes this module (`mod common;`, or
+//! Test binaries include this module whole (`mod common;`, or
 //! `#[path = "../common/mod.rs"] mod common;` from a folder), so each uses only part
 //! of it: unused helpers are not warnings here.
 //!
