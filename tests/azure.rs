@@ -1,289 +1,32 @@
-//! The Azure source against a fake ARM + Resource Graph + Entra token server that each
-//! test starts: an axum router served over TLS with the test-only certificate in
-//! tests/fixtures/tls, trusted through `--azure-ca-file`. Each test scripts the answers
-//! and inspects the requests the server recorded (with their arrival times).
+//! The Azure source against the fake ARM + Resource Graph + Entra token server of
+//! tests/common/fake_arm.rs, which each test starts: served over TLS with the test-only
+//! certificate in tests/fixtures/tls, trusted through `--azure-ca-file`. Each test
+//! scripts the answers and inspects the requests the server recorded (with their
+//! arrival times).
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::rustls;
 
+use common::*;
 use scanledger::domain::{FailureCode, SubscriptionId};
 use scanledger::scanner::azure::{AzureSettings, AzureSource, CredentialKind, Secret};
 use scanledger::scanner::{InventorySource, Needs, Resource};
 use scanledger::worker::ScanError;
 
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const CLIENT: &str = "4e1c7a52-client-id";
-const SECRET: &str = "SeCrEt~never-shown-0123456789";
-const TOKEN: &str = "eyJ0eXAiOiJKV1Qi.fake-access-token.signature";
-const SUB: &str = "6f1c1a9e-5d7b-4c2e-9a41-0d3e5f7a9b10";
 const STORAGE: &str = "Microsoft.Storage/storageAccounts";
 const PRICINGS: &str = "Microsoft.Security/pricings";
-const GRAPH_PATH: &str = "/providers/Microsoft.ResourceGraph/resources";
-
-// ---------------------------------------------------------------- the fake server
-
-/// One request as the fake server saw it.
-#[derive(Clone, Debug)]
-struct Seen {
-    /// The fake server's own `https://127.0.0.1:port`, for building `nextLink`s.
-    base: String,
-    method: Method,
-    path: String,
-    query: BTreeMap<String, String>,
-    authorization: Option<String>,
-    body: String,
-    at: Instant,
-}
-
-impl Seen {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-    fn is_token(&self) -> bool {
-        self.path.ends_with("/oauth2/v2.0/token")
-    }
-    fn is_graph(&self) -> bool {
-        self.path == GRAPH_PATH
-    }
-    fn skip_token(&self) -> Option<String> {
-        self.json()["options"]["$skipToken"]
-            .as_str()
-            .map(str::to_owned)
-    }
-}
-
-/// A test's script: `None` falls back to a valid token on the token path, 404 elsewhere.
-type Script = dyn Fn(&Seen) -> Option<Response> + Send + Sync;
-
-struct Inner {
-    base: String,
-    seen: Mutex<Vec<Seen>>,
-    script: Box<Script>,
-    /// ARM calls being answered now, and the most at once.
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-}
-
-/// A script adds this header to make the fake answer slowly (simulated latency).
-const DELAY_HEADER: &str = "x-fake-delay-ms";
-
-struct Fake {
-    base: String,
-    inner: Arc<Inner>,
-}
-
-impl Fake {
-    fn seen(&self) -> Vec<Seen> {
-        self.inner.seen.lock().unwrap().clone()
-    }
-    fn graph_calls(&self) -> Vec<Seen> {
-        self.seen().into_iter().filter(Seen::is_graph).collect()
-    }
-}
-
-fn token_ok() -> Response {
-    axum::Json(json!({
-        "token_type": "Bearer",
-        "expires_in": 3599,
-        "ext_expires_in": 3599,
-        "access_token": TOKEN,
-    }))
-    .into_response()
-}
-
-async fn handle(
-    State(inner): State<Arc<Inner>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let seen = Seen {
-        base: inner.base.clone(),
-        method,
-        path: uri.path().to_owned(),
-        query: uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: String::from_utf8_lossy(&body).into_owned(),
-        at: Instant::now(),
-    };
-    inner.seen.lock().unwrap().push(seen.clone());
-    let counted = !seen.is_token();
-    if counted {
-        let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        inner.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    }
-    let mut response = (inner.script)(&seen).unwrap_or_else(|| {
-        if seen.is_token() {
-            return token_ok();
-        }
-        (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": {"code": "NotFound", "message": "no such thing"}})),
-        )
-            .into_response()
-    });
-    if let Some(ms) = response.headers_mut().remove(DELAY_HEADER) {
-        let ms: u64 = ms.to_str().unwrap().parse().unwrap();
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
-    if counted {
-        inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-    response
-}
-
-/// TLS connections, handshaken off the accept loop so one slow client blocks no other.
-struct TlsListener {
-    rx: mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
-    addr: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(conn) => conn,
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.addr)
-    }
-}
-
-fn tls_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls")
-}
-
-fn server_tls() -> Arc<rustls::ServerConfig> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(tls_dir().join("cert.pem"))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_file(tls_dir().join("key.pem")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    Arc::new(config)
-}
-
-async fn fake(script: impl Fn(&Seen) -> Option<Response> + Send + Sync + 'static) -> Fake {
-    init_logs();
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let inner = Arc::new(Inner {
-        base: format!("https://127.0.0.1:{}", addr.port()),
-        seen: Mutex::new(Vec::new()),
-        script: Box::new(script),
-        in_flight: AtomicUsize::new(0),
-        max_in_flight: AtomicUsize::new(0),
-    });
-    let acceptor = tokio_rustls::TlsAcceptor::from(server_tls());
-    let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(async move {
-        while let Ok((stream, peer)) = tcp.accept().await {
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(stream).await {
-                    let _ = tx.send((tls, peer)).await;
-                }
-            });
-        }
-    });
-    let app = Router::new().fallback(handle).with_state(inner.clone());
-    tokio::spawn(async move {
-        axum::serve(TlsListener { rx, addr }, app).await.unwrap();
-    });
-    Fake {
-        base: inner.base.clone(),
-        inner,
-    }
-}
 
 // ---------------------------------------------------------------- helpers
-
-/// Logs of every test go to one buffer (and to stderr with TEST_LOG=1), so tests can
-/// check that no token or secret was ever logged, by us or by the libraries.
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct LogWriter;
-
-impl Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        if std::env::var_os("TEST_LOG").is_some() {
-            std::io::stderr().write_all(buf)?;
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn init_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_writer(|| LogWriter)
-            .with_ansi(false)
-            .init();
-    });
-}
-
-fn logs() -> String {
-    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
-}
-
-fn args(fake: &Fake) -> AzureSettings {
-    AzureSettings {
-        arm_endpoint: fake.base.clone(),
-        authority_host: fake.base.clone(),
-        credential: CredentialKind::ClientSecret,
-        tenant_id: Some(TENANT.into()),
-        client_id: Some(CLIENT.into()),
-        client_secret: Some(Secret::new(SECRET)),
-        ca_file: Some(tls_dir().join("cert.pem")),
-        // Small, so a client that ignored Retry-After would retry visibly early.
-        backoff_base: Duration::from_millis(10),
-        timeout: Duration::from_secs(10),
-        ..AzureSettings::default()
-    }
-}
 
 fn needs(types: &[&str], related: &[(&str, &str, &str)]) -> Needs {
     let mut n = Needs {
@@ -407,7 +150,7 @@ async fn pages_through_resource_graph_and_arm_lists_in_order() {
     let fake = fake(move |s| graph_three_pages(s).or_else(|| pricings_three_pages(s))).await;
     let args = AzureSettings {
         page_size: 2,
-        ..args(&fake)
+        ..fake.settings()
     };
 
     let got = collect(&args, &needs(&[STORAGE, PRICINGS], &[]))
@@ -461,7 +204,7 @@ async fn honours_retry_after_on_429() {
     })
     .await;
 
-    let got = collect(&args(&fake), &needs(&[STORAGE], &[]))
+    let got = collect(&fake.settings(), &needs(&[STORAGE], &[]))
         .await
         .unwrap();
 
@@ -492,7 +235,7 @@ async fn pauses_resource_graph_when_its_quota_is_used_up() {
     })
     .await;
 
-    let got = collect(&args(&fake), &needs(&[STORAGE], &[]))
+    let got = collect(&fake.settings(), &needs(&[STORAGE], &[]))
         .await
         .unwrap();
 
@@ -510,7 +253,7 @@ async fn a_retry_after_beyond_the_cap_fails_as_throttled_at_once() {
     })
     .await;
 
-    let err = collect(&args(&fake), &needs(&[STORAGE], &[]))
+    let err = collect(&fake.settings(), &needs(&[STORAGE], &[]))
         .await
         .expect_err("throttled");
 
@@ -539,7 +282,7 @@ async fn retries_a_503_and_succeeds() {
     })
     .await;
 
-    let got = collect(&args(&fake), &needs(&[STORAGE], &[]))
+    let got = collect(&fake.settings(), &needs(&[STORAGE], &[]))
         .await
         .unwrap();
 
@@ -562,7 +305,7 @@ async fn spent_retry_budget_fails_retryably_as_unavailable() {
     let (err, calls) = always(503, |f| AzureSettings {
         retry_budget: 3,
         max_retries: 6,
-        ..args(f)
+        ..f.settings()
     })
     .await;
     assert_eq!(err.code, FailureCode::SourceUnavailable);
@@ -578,7 +321,7 @@ async fn spent_retry_budget_fails_retryably_as_unavailable() {
 async fn spent_retry_budget_on_429_fails_retryably_as_throttled() {
     let (err, calls) = always(429, |f| AzureSettings {
         retry_budget: 2,
-        ..args(f)
+        ..f.settings()
     })
     .await;
     assert_eq!(err.code, FailureCode::Throttled);
@@ -591,7 +334,7 @@ async fn spent_request_retries_fail_retryably() {
     let (err, calls) = always(502, |f| AzureSettings {
         max_retries: 2,
         retry_budget: 100,
-        ..args(f)
+        ..f.settings()
     })
     .await;
     assert_eq!(err.code, FailureCode::SourceUnavailable);
@@ -660,7 +403,7 @@ async fn token_refused(description: String) -> ScanError {
     })
     .await;
 
-    let err = collect(&args(&fake), &needs(&[STORAGE], &[]))
+    let err = collect(&fake.settings(), &needs(&[STORAGE], &[]))
         .await
         .expect_err("rejected");
 
@@ -721,7 +464,7 @@ async fn resource_graph_403_is_rejected_credentials_without_leaks() {
     })
     .await;
 
-    let err = collect(&args(&fake), &needs(&[STORAGE], &[]))
+    let err = collect(&fake.settings(), &needs(&[STORAGE], &[]))
         .await
         .expect_err("rejected");
 
@@ -777,7 +520,7 @@ async fn attaches_related_documents() {
     .await;
     let args = AzureSettings {
         max_retries: 2,
-        ..args(&fake)
+        ..fake.settings()
     };
     let related = [
         (STORAGE, BLOB, "2023-01-01"),
@@ -838,7 +581,7 @@ async fn sends_the_bearer_token_and_api_versions() {
     .await;
     let args = AzureSettings {
         page_size: 2,
-        ..args(&fake)
+        ..fake.settings()
     };
 
     collect(
@@ -924,7 +667,7 @@ async fn bounds_concurrent_arm_calls() {
     .await;
     let args = AzureSettings {
         concurrency: 3,
-        ..args(&fake)
+        ..fake.settings()
     };
 
     let got = collect(&args, &needs(&[STORAGE], &[(STORAGE, BLOB, "2023-01-01")]))
@@ -932,7 +675,7 @@ async fn bounds_concurrent_arm_calls() {
         .unwrap();
 
     assert_eq!(ids(&got), (0..8).map(storage_id).collect::<Vec<_>>());
-    let max = fake.inner.max_in_flight.load(Ordering::SeqCst);
+    let max = fake.max_in_flight();
     assert!(
         max <= 3,
         "{max} ARM calls at once with --azure-concurrency 3"
@@ -958,7 +701,7 @@ async fn refuses_a_next_link_to_another_host() {
     })
     .await;
 
-    let err = collect(&args(&fake), &needs(&[PRICINGS], &[]))
+    let err = collect(&fake.settings(), &needs(&[PRICINGS], &[]))
         .await
         .expect_err("refused");
 
@@ -1028,7 +771,7 @@ async fn a_rule_scan_through_the_azure_source_finds_indeterminate_and_passing_se
         .unwrap()
         .select(&["AZ-SQL-001".into()])
         .unwrap();
-    let mut a = args(&fake);
+    let mut a = fake.settings();
     a.max_retries = 1;
     let source = AzureSource::new(&a).expect("source opens");
     let (progress, _rx) = scanledger::worker::ProgressReporter::new();

@@ -5,12 +5,10 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
-use scanledger::api::{self, auth, ApiConfig, AppState, AuthMode, Role};
+use scanledger::api;
 use scanledger::domain::Severity;
-use scanledger::worker::{Shutdown, WorkerEvent};
 use serde_json::{json, Value};
 
 /// Every `$ref` in `v`.
@@ -154,26 +152,13 @@ impl Contract {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_responses_of_every_route_match_the_document() {
-    let env = env().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (_stop, shutdown) = Shutdown::new();
-    let config = ApiConfig {
-        audit_public_key: Some(
-            scanledger::ledger::audit::Signer::from_seed(&[3; 32]).public_key(),
-        ),
-        ..ApiConfig::default()
-    };
-    let state = AppState::new(env.ledger.clone(), AuthMode::Tokens, config);
-    tokio::spawn(api::serve(listener, state, shutdown));
-    let admin = auth::create_token(&env.pool, "contract-admin", Role::Admin)
-        .await
-        .unwrap();
-    let reader = auth::create_token(&env.pool, "contract-reader", Role::Reader)
-        .await
-        .unwrap();
-    scanledger::install_crypto_provider();
-    let http = reqwest::Client::new();
+    let app = spawn_app_with(scanledger::api::ApiConfig {
+        audit_public_key: Some(scanledger::ledger::audit::Signer::from_seed(&[3; 32]).public_key()),
+        ..Default::default()
+    })
+    .await;
+    let (base, http) = (&app.base, &app.http);
+    let (admin, reader) = (&app.admin, &app.reader);
     let mut c = Contract {
         doc: api::openapi::document(),
         covered: BTreeSet::new(),
@@ -228,7 +213,7 @@ async fn live_responses_of_every_route_match_the_document() {
     let (s, ct, body) = call(
         M::POST,
         "/api/scans".into(),
-        Some(&reader),
+        Some(reader),
         Some(json!({"subscription_id": SUB})),
     )
     .await;
@@ -245,9 +230,10 @@ async fn live_responses_of_every_route_match_the_document() {
     c.check("post", "/api/scans", s, &ct, &body);
 
     // Run the first scan to completion with findings, so every field has a value.
-    let job = ScriptedJob::new(Behaviour::Succeed);
     let scan_id: scanledger::domain::ScanId = serde_json::from_value(json!(id)).unwrap();
-    job.script(
+    run_scripted(
+        &app.env.ledger,
+        &Arc::new(ScriptedJob::new(Behaviour::Succeed)),
         scan_id,
         [Behaviour::Find(vec![finding(
             "storage-https-only",
@@ -255,15 +241,9 @@ async fn live_responses_of_every_route_match_the_document() {
             Severity::High,
             "storage",
         )])],
-    );
-    let mut w = spawn_worker(&env.ledger, Arc::new(job), fast_config("contract"));
-    wait_event(
-        &mut w.events,
-        Duration::from_secs(10),
-        |e| matches!(e, WorkerEvent::Finished { scan_id: s, .. } if *s == scan_id),
+        "contract",
     )
     .await;
-    w.stop().await;
 
     for (path, route) in [
         (format!("/api/scans/{id}"), "/api/scans/{id}"),
@@ -293,7 +273,9 @@ async fn live_responses_of_every_route_match_the_document() {
         c.check("get", route, s, &ct, &body);
     }
     // The proof is a bundle: JSON lines an offline verifier accepts.
-    let proof = call(M::GET, format!("/api/scans/{id}/proof"), a, None).await.2;
+    let proof = call(M::GET, format!("/api/scans/{id}/proof"), a, None)
+        .await
+        .2;
     let (_, broken) =
         scanledger::domain::integrity::verify_bundle(proof.as_str().unwrap(), &[]).unwrap();
     assert!(broken.is_empty(), "{broken:#?}");
@@ -324,7 +306,11 @@ async fn live_responses_of_every_route_match_the_document() {
         ),
         ("/api/events?after=x".to_string(), "/api/events", 400),
         ("/api/scans/x/diff".to_string(), "/api/scans/{id}/diff", 400),
-        ("/api/scans/x/proof".to_string(), "/api/scans/{id}/proof", 400),
+        (
+            "/api/scans/x/proof".to_string(),
+            "/api/scans/{id}/proof",
+            400,
+        ),
         (
             format!("/api/scans/{}/proof", uuid::Uuid::new_v4()),
             "/api/scans/{id}/proof",
@@ -340,14 +326,14 @@ async fn live_responses_of_every_route_match_the_document() {
         assert_eq!(s, status, "{path}");
         c.check("get", route, s, &ct, &body);
     }
-    let (s, ct, body) = call(M::GET, "/api/tokens".into(), Some(&reader), None).await;
+    let (s, ct, body) = call(M::GET, "/api/tokens".into(), Some(reader), None).await;
     assert_eq!(s, 403);
     c.check("get", "/api/tokens", s, &ct, &body);
 
     // 304 has no body.
     let r = http
         .get(format!("{base}/api/scans/{id}"))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .header("if-none-match", format!("\"{}\"", scan["version"]))
         .send()
         .await
@@ -391,7 +377,7 @@ async fn live_responses_of_every_route_match_the_document() {
     }
     let r = http
         .delete(format!("{base}/api/tokens/temp"))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .send()
         .await
         .unwrap();
@@ -402,35 +388,23 @@ async fn live_responses_of_every_route_match_the_document() {
     c.check("delete", "/api/tokens/{name}", s, &ct, &body);
 
     // The event stream: its content type, and each data frame is an EventView.
-    let mut resp = http
+    let resp = http
         .get(format!("{base}/api/events/stream"))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .send()
         .await
         .unwrap();
     let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
     assert_eq!(ct, "text/event-stream");
-    let mut buf = String::new();
-    while !buf.contains("\n\n") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        buf.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
+    let frame = SseReader::new(resp).next_frame().await;
     c.check(
         "get",
         "/api/events/stream",
         200,
         &ct,
-        &Value::String(buf.clone()),
+        &Value::String(frame.clone()),
     );
-    let data = buf
-        .lines()
-        .find_map(|l| l.strip_prefix("data:"))
-        .unwrap()
-        .trim();
+    let data = frame_data(&frame).unwrap();
     let event: Value = serde_json::from_str(data).unwrap();
     let mut ev_schema = json!({"$ref": "#/components/schemas/EventView"});
     ev_schema["components"] = c.doc["components"].clone();

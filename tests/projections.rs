@@ -279,7 +279,6 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finding_history_follows_findings_across_scans_and_rebuilds_identically() {
     use scanledger::domain::Severity;
-    use scanledger::worker::WorkerEvent;
     let env = env().await;
     let (a, b, c) = (
         finding("storage-https-only", "st1", Severity::High, "storage"),
@@ -297,22 +296,7 @@ async fn finding_history_follows_findings_across_scans_and_rebuilds_identically(
     let mut w = spawn_worker(&env.ledger, job.clone(), fast_config("history"));
     let mut scans = Vec::new();
     for plan in plans {
-        // Scripted before it is requested: the worker may claim it at once.
-        let id = scanledger::domain::ScanId::new();
-        job.script(id, [Behaviour::Find(plan)]);
-        env.ledger
-            .request(vec![scanledger::ledger::NewScan {
-                scan_id: id,
-                request: requested(3),
-            }])
-            .await
-            .unwrap();
-        wait_event(
-            &mut w.events,
-            Duration::from_secs(10),
-            |e| matches!(e, WorkerEvent::Finished { scan_id, .. } if *scan_id == id),
-        )
-        .await;
+        let id = request_scripted(&env.ledger, &job, &mut w, [Behaviour::Find(plan)]).await;
         scans.push(id);
     }
     w.stop().await;

@@ -27,12 +27,7 @@ fn demo_job(rules: &std::path::Path, delay: Duration) -> Arc<RuleScan> {
 async fn run_one_scan(env: &TestEnv, job: Arc<RuleScan>) -> scanledger::domain::ScanId {
     let mut worker = spawn_worker(&env.ledger, job, fast_config("scan-test"));
     let id = request_scans(&env.ledger, 1, 3).await[0];
-    let finished = wait_event(
-        &mut worker.events,
-        Duration::from_secs(60),
-        |e| matches!(e, WorkerEvent::Finished { scan_id, .. } if *scan_id == id),
-    )
-    .await;
+    let finished = wait_finished(&mut worker, id, Duration::from_secs(60)).await;
     assert!(
         matches!(
             finished,

@@ -1,18 +1,32 @@
 //! Shared test support: a real PostgreSQL (one cluster per test binary, a fresh
 //! database per test), scripted scan jobs, and condition waits instead of sleeps.
+//!
+//! Test binaries include this module whole (`mod common;`, or
+//! `#[path = "../common/mod.rs"] mod common;` from a folder), so each uses only part
+//! of it: unused helpers are not warnings here.
+//!
+//! - `app`: the HTTP API on a real socket with a reader, an operator and an admin token;
+//! - `jobs`: scripted scan jobs, workers that run them, "script, request, wait until finished";
+//! - `fake_arm`: a fake ARM + Resource Graph + Entra token server over TLS;
+//! - `sse`: a reader of `text/event-stream` responses, frame by frame.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, VecDeque};
+mod app;
+mod fake_arm;
+mod jobs;
+mod sse;
+
+// A binary that uses nothing of a module would see its re-export as an unused import.
+#[allow(unused_imports)]
+pub use {app::*, fake_arm::*, jobs::*, sse::*};
+
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use scanledger::domain::{FailureCode, Requested, ScanId, ScanSummary, SubscriptionId};
+use scanledger::domain::{Requested, ScanId, SubscriptionId};
 use scanledger::ledger::{Ledger, NewScan};
 use scanledger::projection::scan_status;
 use scanledger::testing::{TestCluster, TestDatabase};
-use scanledger::worker::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 use sqlx::PgPool;
 
 pub struct TestEnv {
@@ -149,194 +163,10 @@ pub async fn assert_ledger_invariants(pool: &PgPool) {
     assert_eq!(gaps, 0, "a stream has a version gap");
 }
 
-/// What a scripted job does on one attempt.
-#[derive(Clone, Debug)]
-pub enum Behaviour {
-    Succeed,
-    /// Succeeds with these findings.
-    Find(Vec<scanledger::domain::Finding>),
-    Fail(FailureCode),
-    /// Never finishes (until aborted).
-    Hang,
-    Panic,
-    /// Finishes after the given time.
-    Slow(Duration),
-    /// Blocks its thread (and so a current-thread runtime, heartbeats included) for
-    /// the given time, then succeeds: a stalled process.
-    Freeze(Duration),
-}
-
-/// A job whose behaviour per scan is scripted attempt by attempt; unscripted scans use
-/// the default behaviour.
-#[derive(Clone)]
-pub struct ScriptedJob {
-    default: Behaviour,
-    script: Arc<Mutex<HashMap<ScanId, VecDeque<Behaviour>>>>,
-}
-
-impl ScriptedJob {
-    pub fn new(default: Behaviour) -> Self {
-        Self {
-            default,
-            script: Arc::default(),
-        }
-    }
-
-    pub fn script(&self, id: ScanId, steps: impl IntoIterator<Item = Behaviour>) {
-        self.script
-            .lock()
-            .unwrap()
-            .insert(id, steps.into_iter().collect());
-    }
-}
-
-impl ScanJob for ScriptedJob {
-    fn run(
-        &self,
-        target: ScanTarget,
-        progress: ProgressReporter,
-    ) -> BoxFuture<'static, Result<ScanReport, ScanError>> {
-        let step = self
-            .script
-            .lock()
-            .unwrap()
-            .get_mut(&target.scan_id)
-            .and_then(|q| q.pop_front())
-            .unwrap_or_else(|| self.default.clone());
-        Box::pin(async move {
-            progress.resources_seen(1);
-            match step {
-                Behaviour::Succeed => Ok(ScanReport {
-                    summary: ScanSummary {
-                        resources_seen: 1,
-                        ..Default::default()
-                    },
-                    findings: vec![],
-                }),
-                Behaviour::Find(findings) => Ok(ScanReport {
-                    summary: ScanSummary {
-                        resources_seen: 1,
-                        findings: findings.len() as u64,
-                        ..Default::default()
-                    },
-                    findings,
-                }),
-                Behaviour::Fail(code) => Err(ScanError::new(
-                    code,
-                    "scripted failure with secret-ish detail",
-                )),
-                Behaviour::Hang => std::future::pending().await,
-                Behaviour::Panic => panic!("scripted panic"),
-                Behaviour::Slow(d) => {
-                    tokio::time::sleep(d).await;
-                    Ok(ScanReport::default())
-                }
-                Behaviour::Freeze(d) => {
-                    std::thread::sleep(d);
-                    Ok(ScanReport::default())
-                }
-            }
-        })
-    }
-}
-
-use scanledger::domain::WorkerId;
-use scanledger::worker::{RetryPolicy, ShutdownTrigger, Worker, WorkerConfig, WorkerEvent};
-use tokio::sync::broadcast;
-
-/// Short timings so lifecycle tests run in seconds.
-pub fn fast_config(id: &str) -> WorkerConfig {
-    WorkerConfig {
-        id: WorkerId::new(id),
-        concurrency: 8,
-        heartbeat: Duration::from_millis(100),
-        lease: Duration::from_millis(1000),
-        poll: Duration::from_millis(200),
-        reaper_interval: Duration::from_millis(100),
-        grace: Duration::from_secs(5),
-        claim_batch: 16,
-        retry: RetryPolicy {
-            base: Duration::from_millis(10),
-            cap: Duration::from_millis(50),
-        },
-        // Most tests request many scans of one subscription; exclusivity has its own test.
-        one_per_subscription: false,
-    }
-}
-
-pub struct RunningWorker {
-    pub trigger: ShutdownTrigger,
-    pub events: broadcast::Receiver<WorkerEvent>,
-    pub handle: tokio::task::JoinHandle<()>,
-}
-
-impl RunningWorker {
-    /// Trigger shutdown and wait for `run` to return.
-    pub async fn stop(self) {
-        self.trigger.trigger();
-        self.handle.await.expect("worker task");
-    }
-}
-
-pub fn spawn_worker(ledger: &Ledger, job: Arc<dyn ScanJob>, cfg: WorkerConfig) -> RunningWorker {
-    let worker = Worker::new(ledger.clone(), job, cfg).expect("valid config");
-    let events = worker.subscribe();
-    let (trigger, shutdown) = scanledger::worker::Shutdown::new();
-    let handle = tokio::spawn(worker.run(shutdown));
-    RunningWorker {
-        trigger,
-        events,
-        handle,
-    }
-}
-
-/// Wait for a worker event matching `pred`.
-pub async fn wait_event(
-    events: &mut broadcast::Receiver<WorkerEvent>,
-    timeout: Duration,
-    pred: impl Fn(&WorkerEvent) -> bool,
-) -> WorkerEvent {
-    tokio::time::timeout(timeout, async {
-        loop {
-            match events.recv().await {
-                Ok(e) if pred(&e) => return e,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(e) => panic!("worker events closed: {e}"),
-            }
-        }
-    })
-    .await
-    .expect("timed out waiting for a worker event")
-}
-
 pub async fn count_status(pool: &PgPool, status: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM scan_status WHERE status = $1")
         .bind(status)
         .fetch_one(pool)
         .await
         .unwrap()
-}
-
-pub fn finding(
-    rule_id: &str,
-    resource: &str,
-    severity: scanledger::domain::Severity,
-    category: &str,
-) -> scanledger::domain::Finding {
-    let resource_id = format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{resource}");
-    scanledger::domain::Finding {
-        fingerprint: scanledger::domain::Finding::fingerprint(rule_id, &resource_id, ""),
-        rule_id: rule_id.into(),
-        rule_name: format!("Rule {rule_id}").into(),
-        severity,
-        category: category.into(),
-        resource_name: resource.into(),
-        resource_id,
-        resource_type: "Microsoft.Storage/storageAccounts".into(),
-        description: "what is wrong".into(),
-        remediation: "how to fix it".into(),
-        frameworks: serde_json::json!({"cis_azure": ["3.1"]}).into(),
-        details: serde_json::json!({"property": "supportsHttpsTrafficOnly", "value": false}).into(),
-        detected_at: None,
-    }
 }

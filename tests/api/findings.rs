@@ -1,0 +1,239 @@
+//! Findings: per scan and latest per subscription (OpenShield's shape), each finding's
+//! history across scans, and diffs between scans.
+
+use std::sync::Arc;
+
+use crate::common::*;
+use crate::{problem, random_sub};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_per_scan_and_latest_per_subscription_with_openshield_fields() {
+    use scanledger::domain::Severity;
+    let app = spawn_app().await;
+    let old = app.trigger(SUB).await;
+    let job = Arc::new(ScriptedJob::new(Behaviour::Succeed));
+    run_scripted(
+        &app.env.ledger,
+        &job,
+        old,
+        [Behaviour::Find(vec![finding(
+            "storage-https-only",
+            "old",
+            Severity::High,
+            "storage",
+        )])],
+        "finder",
+    )
+    .await;
+    // Its worker stopped: no worker runs while the next scan is requested and scripted.
+    let new = app.trigger(SUB).await;
+    let mut many: Vec<_> = (0..7)
+        .map(|i| {
+            finding(
+                "storage-https-only",
+                &format!("st{i}"),
+                Severity::High,
+                "storage",
+            )
+        })
+        .collect();
+    many.push(finding(
+        "nsg-ssh-open",
+        "nsg1",
+        Severity::Critical,
+        "network",
+    ));
+    run_scripted(
+        &app.env.ledger,
+        &job,
+        new,
+        [Behaviour::Find(many)],
+        "finder-2",
+    )
+    .await;
+
+    let all = app.json(&format!("/api/scans/{new}/findings")).await;
+    assert_eq!(all["count"], 8);
+    let scan = app.json(&format!("/api/scans/{new}")).await;
+    assert_eq!(
+        scan["total_findings"], 8,
+        "the summary agrees with the stored findings"
+    );
+    let critical = app
+        .json(&format!("/api/scans/{new}/findings?severity=critical"))
+        .await;
+    assert_eq!(critical["count"], 1);
+    assert_eq!(critical["findings"][0]["rule_id"], "nsg-ssh-open");
+    assert_eq!(
+        app.json(&format!("/api/scans/{new}/findings?category=network"))
+            .await["count"],
+        1
+    );
+    assert_eq!(
+        app.json(&format!(
+            "/api/scans/{new}/findings?rule_id=storage-https-only"
+        ))
+        .await["count"],
+        7
+    );
+    // Pages.
+    let first = app
+        .json(&format!("/api/scans/{new}/findings?limit=5"))
+        .await;
+    assert_eq!(first["count"], 5);
+    let next = first["next_cursor"].as_i64().unwrap();
+    let second = app
+        .json(&format!("/api/scans/{new}/findings?limit=5&cursor={next}"))
+        .await;
+    assert_eq!(second["count"], 3);
+    assert!(second["next_cursor"].is_null());
+    // OpenShield: latest completed scan per subscription, OpenShield field names.
+    let latest = app.json("/api/findings").await;
+    assert_eq!(
+        latest["count"], 8,
+        "only the latest scan of the subscription"
+    );
+    let f = &latest["findings"][0];
+    for field in [
+        "id",
+        "scan_id",
+        "rule_id",
+        "rule_name",
+        "severity",
+        "category",
+        "resource_id",
+        "resource_name",
+        "resource_type",
+        "description",
+        "remediation",
+        "frameworks",
+        "metadata",
+        "detected_at",
+    ] {
+        assert!(f.get(field).is_some(), "finding lacks {field}: {f}");
+    }
+    assert_eq!(f["scan_id"], new.to_string());
+    let by_scan = app
+        .json(&format!(
+            "/api/findings?scan_id={old}&severity=high&category=storage&rule_id=storage-https-only"
+        ))
+        .await;
+    assert_eq!(by_scan["count"], 1);
+    let p = problem(app.get("/api/findings?severity=urgent").await, 400).await;
+    assert_eq!(p["field"], "severity");
+    problem(
+        app.get(&format!("/api/scans/{}/findings", uuid::Uuid::new_v4()))
+            .await,
+        404,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_history_and_scan_diffs_for_auditors() {
+    use scanledger::domain::Severity;
+    let app = spawn_app().await;
+    let (a, b, c) = (
+        finding("storage-https-only", "st1", Severity::High, "storage"),
+        finding("nsg-ssh-open", "nsg1", Severity::Critical, "network"),
+        finding("kv-purge-protection", "kv1", Severity::Medium, "keyvault"),
+    );
+    let job = Arc::new(ScriptedJob::new(Behaviour::Succeed));
+    let mut w = spawn_worker(&app.env.ledger, job.clone(), fast_config("auditor"));
+    let mut scans = Vec::new();
+    for plan in [
+        vec![a.clone(), c.clone()],
+        vec![a.clone(), b.clone()],
+        vec![a.clone()],
+    ] {
+        let id = request_scripted(&app.env.ledger, &job, &mut w, [Behaviour::Find(plan)]).await;
+        scans.push(id);
+    }
+    w.stop().await;
+
+    let h = app
+        .json(&format!("/api/subscriptions/{SUB}/findings/history"))
+        .await;
+    assert_eq!(h["count"], 3);
+    let by_rule = |rule: &str| {
+        h["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule_id"] == rule)
+            .unwrap()
+            .clone()
+    };
+    let b_row = by_rule("nsg-ssh-open");
+    assert_eq!(b_row["state"], "resolved");
+    assert_eq!(b_row["first_seen_scan"], scans[1].to_string());
+    assert_eq!(b_row["resolved_scan"], scans[2].to_string());
+    assert_eq!(by_rule("storage-https-only")["state"], "open");
+    let open = app
+        .json(&format!(
+            "/api/subscriptions/{SUB}/findings/history?state=open"
+        ))
+        .await;
+    assert_eq!(open["count"], 1);
+    let crit = app
+        .json(&format!(
+            "/api/subscriptions/{SUB}/findings/history?severity=critical"
+        ))
+        .await;
+    assert_eq!(crit["count"], 1);
+    let p = problem(
+        app.get("/api/subscriptions/not-a-uuid/findings/history")
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(p["field"], "id");
+
+    let rules = |v: &Value, k: &str| -> Vec<String> {
+        let mut r: Vec<String> = v[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule_id"].as_str().unwrap().to_string())
+            .collect();
+        r.sort();
+        r
+    };
+    // Default base: the previous completed scan of the subscription.
+    let d = app.json(&format!("/api/scans/{}/diff", scans[2])).await;
+    assert_eq!(d["base_scan_id"], scans[1].to_string());
+    assert_eq!(
+        (
+            rules(&d, "new"),
+            rules(&d, "resolved"),
+            rules(&d, "unchanged")
+        ),
+        (
+            vec![],
+            vec!["nsg-ssh-open".to_string()],
+            vec!["storage-https-only".to_string()]
+        )
+    );
+    let d = app
+        .json(&format!("/api/scans/{}/diff?base={}", scans[1], scans[0]))
+        .await;
+    assert_eq!(rules(&d, "new"), vec!["nsg-ssh-open"]);
+    assert_eq!(rules(&d, "resolved"), vec!["kv-purge-protection"]);
+    assert_eq!(rules(&d, "unchanged"), vec!["storage-https-only"]);
+    let first = app.json(&format!("/api/scans/{}/diff", scans[0])).await;
+    assert!(first["base_scan_id"].is_null());
+    assert_eq!(rules(&first, "new").len(), 2);
+    // A scan that has not completed, and a base of another subscription.
+    let pending = app.trigger(SUB).await;
+    problem(app.get(&format!("/api/scans/{pending}/diff")).await, 409).await;
+    let other = app.trigger(&random_sub()).await;
+    app.post(&format!("/api/scans/{other}/cancel"), "").await;
+    let p = problem(
+        app.get(&format!("/api/scans/{}/diff?base={other}", scans[2]))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(p["field"], "base");
+}
