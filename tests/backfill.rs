@@ -251,6 +251,13 @@ async fn history_lands_terminal_with_its_times_and_a_rerun_adds_nothing() {
     );
     assert_ledger_invariants(&env.pool).await;
     assert_projection_matches_ledger(&env).await;
+    // Imported history chains like live history: every hash and findings digest holds.
+    let mut owner = env.db.owner.owner_connection().await.unwrap();
+    let (summary, broken) = scanledger::ledger::audit::verify(&mut owner, &[], |_| {})
+        .await
+        .unwrap();
+    assert!(broken.is_empty(), "{broken:#?}");
+    assert!(summary.findings > 0 && summary.scans > 0, "{summary:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -522,3 +522,45 @@ async fn one_subscription_runs_one_scan_at_a_time_by_default() {
     );
     assert_projection_matches_ledger(&env).await;
 }
+
+#[tokio::test]
+async fn the_database_keeps_one_scan_per_subscription_whatever_a_worker_is_told() {
+    let env = env().await;
+    // The deployment's choice, stored once: one running scan per subscription.
+    let owner = env.db.owner.app_pool(1).await.unwrap();
+    sqlx::query("UPDATE ledger_settings SET parallel_per_subscription = false")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let ids = request_scans(&env.ledger, 4, 3).await;
+    let job = Arc::new(ScriptedJob::new(Behaviour::Slow(Duration::from_millis(
+        300,
+    ))));
+    // One worker told to run scans of a subscription in parallel, one told not to.
+    let mut workers = Vec::new();
+    for (name, one) in [("parallel", false), ("exclusive", true)] {
+        let mut cfg = fast_config(name);
+        cfg.one_per_subscription = one;
+        workers.push(spawn_worker(&env.ledger, job.clone(), cfg));
+    }
+    wait_until(
+        "all four scans completed",
+        Duration::from_secs(30),
+        || async { count_status(&env.pool, "completed").await == 4 },
+    )
+    .await;
+    for w in workers {
+        w.stop().await;
+    }
+    // No two runs overlapped, whichever worker ran them.
+    let mut spans = Vec::new();
+    for id in &ids {
+        let s = env.ledger.stream(*id).await.unwrap();
+        spans.push((s[1].recorded_at, s.last().unwrap().recorded_at));
+    }
+    spans.sort();
+    for w in spans.windows(2) {
+        assert!(w[0].1 <= w[1].0, "runs overlapped: {w:?}");
+    }
+    assert_projection_matches_ledger(&env).await;
+}
