@@ -228,18 +228,13 @@ END
 $$;
 
 -- Findings are now written before their Completed (which commits to their digest); each
--- must be followed by that Completed in the same transaction, checked at commit. The
--- check short-circuits repeated (scan, attempt) pairs through a transaction setting.
+-- must be followed by that Completed in the same transaction, checked at commit, row by
+-- row (one index probe each). No shortcut through a setting: a writer could forge it.
 DROP TRIGGER findings_with_completion ON findings;
 DROP FUNCTION findings_belong_to_completion();
 CREATE FUNCTION findings_belong_to_completion() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER AS $$
-DECLARE
-    key text := NEW.scan_id::text || '/' || NEW.attempt;
 BEGIN
-    IF current_setting('scanledger.checked_completion', true) IS NOT DISTINCT FROM key THEN
-        RETURN NULL;
-    END IF;
     IF NOT EXISTS (SELECT 1 FROM scan_events e
                     WHERE e.scan_id = NEW.scan_id AND e.attempt = NEW.attempt AND e.kind = 'Completed'
                       AND e.tx_id = pg_current_xact_id()) THEN
@@ -247,7 +242,6 @@ BEGIN
             NEW.scan_id, NEW.attempt
             USING ERRCODE = 'check_violation', CONSTRAINT = 'findings_with_completion';
     END IF;
-    PERFORM set_config('scanledger.checked_completion', key, true);
     RETURN NULL;
 END
 $$;
@@ -273,6 +267,14 @@ $$;
 CREATE TRIGGER findings_sealed AFTER INSERT ON findings
     REFERENCING NEW TABLE AS new_findings
     FOR EACH STATEMENT EXECUTE FUNCTION findings_not_after_completion();
+
+-- One message for every append-only table.
+CREATE OR REPLACE FUNCTION scan_events_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
 
 -- Checkpoints: a Merkle root (RFC 9162) over event hashes in feed order, each covering
 -- the events after the previous checkpoint's position, chained by the previous root.
