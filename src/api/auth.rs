@@ -170,6 +170,24 @@ async fn authenticate(
     Ok(Principal { name, role })
 }
 
+/// `localhost`, `127.0.0.1` (any 127/8 address) or `[::1]`, with or without a port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Middleware: find the role the route needs ([`super::required_role`]), authenticate,
 /// check the role, and hand the principal to the handler. Fails closed.
 pub async fn require(
@@ -184,6 +202,17 @@ pub async fn require(
     let Some(min) = min else {
         return Ok(next.run(req).await);
     };
+    // Without authentication, only a request addressed to a loopback name is served: a
+    // web page that rebinds its own DNS name to 127.0.0.1 sends its own name as Host.
+    if state.auth == AuthMode::Disabled
+        && !req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_loopback_host)
+    {
+        return Err(ApiError::Forbidden);
+    }
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -215,6 +244,27 @@ mod tests {
     #[test]
     fn roles_include_the_ones_below() {
         assert!(Role::Admin > Role::Operator && Role::Operator > Role::Reader);
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
         assert_eq!("operator".parse::<Role>().unwrap(), Role::Operator);
         assert!("root".parse::<Role>().is_err());
         assert!(valid_name("ci-pipeline.prod_1") && !valid_name("a b") && !valid_name(""));

@@ -33,6 +33,22 @@ struct Inner {
     latency: BTreeMap<String, Histogram>,
 }
 
+/// The method as a metrics label: the standard ones by name, every extension method as
+/// `other`, so a client cannot grow the label set.
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut inner = self.inner.lock().expect("metrics lock");

@@ -7,7 +7,7 @@ mod changes;
 mod error;
 mod events;
 mod findings;
-mod metrics;
+pub mod metrics;
 pub mod openapi;
 mod scans;
 mod tokens;
@@ -126,12 +126,19 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe));
     if !state.config.cors_origins.is_empty() {
-        let origins: Vec<HeaderValue> = state
-            .config
-            .cors_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
+        // `*`: any origin (tokens travel in a header, never in cookies, so no
+        // credentials mode is involved); otherwise the listed origins exactly.
+        let origins = if state.config.cors_origins.iter().any(|o| o.trim() == "*") {
+            tower_http::cors::AllowOrigin::any()
+        } else {
+            let list: Vec<HeaderValue> = state
+                .config
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+                .collect();
+            tower_http::cors::AllowOrigin::list(list)
+        };
         router = router.layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(origins)
@@ -155,7 +162,8 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().clone();
+    // Extension methods can be any token of any length: one bounded label for all of them.
+    let method = metrics::method_label(req.method());
     let span = tracing::info_span!("request", request_id = %id, %method, %route, principal = tracing::field::Empty);
     // A long-poll may take its `wait` on top of the usual budget.
     let wait = req
@@ -178,7 +186,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .await;
     let status = resp.status();
     state.metrics.observe(
-        method.as_str(),
+        method,
         &route,
         status.as_u16(),
         started.elapsed().as_secs_f64(),
@@ -220,7 +228,9 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
                 .trim()
                 .eq_ignore_ascii_case("application/json")
         });
-    if json_type == Some(false) {
+    // No Content-Type is refused too: a browser sends a body without one (or as
+    // text/plain) cross-site without a CORS preflight.
+    if json_type != Some(true) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let de = &mut serde_json::Deserializer::from_slice(body);

@@ -112,3 +112,125 @@ async fn requests_over_the_time_budget_get_a_504_problem() {
     let p = problem(app.get("/api/scans").await, 504).await;
     assert_eq!(p["code"], "timeout");
 }
+
+#[tokio::test]
+async fn random_methods_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    let metrics = |app: &App| {
+        let (http, url, token) = (app.http.clone(), app.url("/metrics"), app.reader.clone());
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            r.text().await.unwrap()
+        }
+    };
+    // Every label a request can produce exists after one round of each kind.
+    for m in ["BREW", "GET"] {
+        let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+        app.http
+            .request(method, app.url("/api/scans"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // The scrape counts itself: scrape once so its own labels exist too.
+    metrics(&app).await;
+    let before = metrics(&app).await.len();
+    for _ in 0..2_000 {
+        let name: String = (0..200)
+            .map(|_| char::from(b'A' + fastrand::u8(..26)))
+            .collect();
+        let method = reqwest::Method::from_bytes(name.as_bytes()).unwrap();
+        let r = app
+            .http
+            .request(method, app.url("/api/scans"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let after = metrics(&app).await;
+    assert!(
+        after.len() <= before + 64,
+        "/metrics grew from {before} to {} bytes",
+        after.len()
+    );
+    assert!(after.contains("method=\"other\""), "{after}");
+}
+
+#[tokio::test]
+async fn json_bodies_need_a_json_content_type() {
+    let app = spawn_app().await;
+    let body = format!("{{\"subscription_id\": \"{SUB}\"}}");
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut req = app
+            .http
+            .post(app.url("/api/scans"))
+            .bearer_auth(&app.operator)
+            .body(body.clone());
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let p = problem(req.send().await.unwrap(), 415).await;
+        assert_eq!(p["status"], 415, "{ct:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_auth_only_loopback_host_names_are_served() {
+    let env = env().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, shutdown) = scanledger::shutdown::Shutdown::new();
+    let state = scanledger::api::AppState::new(
+        env.ledger.clone(),
+        scanledger::api::AuthMode::Disabled,
+        ApiConfig::default(),
+    );
+    tokio::spawn(scanledger::api::serve(listener, state, shutdown));
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/api/scans");
+    // A rebound DNS name reaches the socket but names itself in Host.
+    let r = http
+        .get(&url)
+        .header("host", format!("attacker.example:{}", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 403).await;
+    for host in [format!("localhost:{}", addr.port()), addr.to_string()] {
+        let r = http
+            .get(&url)
+            .header("host", host.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn a_wildcard_cors_origin_allows_any_origin() {
+    let app = spawn_app_with(ApiConfig {
+        cors_origins: vec!["*".into()],
+        ..ApiConfig::default()
+    })
+    .await;
+    let r = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/api/scans"))
+        .header("origin", "https://anywhere.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("*")
+    );
+}
