@@ -272,7 +272,7 @@ pub async fn verify(
         while let Some(row) = rows.try_next().await? {
             v.push_event(&decode_event(&row)?);
             n += 1;
-            if n % 100_000 == 0 {
+            if n.is_multiple_of(100_000) {
                 progress(n);
             }
         }
