@@ -564,3 +564,51 @@ async fn the_database_keeps_one_scan_per_subscription_whatever_a_worker_is_told(
     }
     assert_projection_matches_ledger(&env).await;
 }
+
+#[tokio::test]
+async fn a_finding_the_ledger_cannot_store_fails_only_its_scan() {
+    let env = env().await;
+    let ids = request_scans(&env.ledger, 2, 3).await;
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    let mut bad = finding(
+        "AZ-NET-001",
+        "nsg",
+        scanledger::domain::Severity::High,
+        "network",
+    );
+    // PostgreSQL text cannot hold NUL (SQLSTATE 22P05).
+    bad.resource_name = "nsg\u{0}bad".into();
+    job.script(ids[0], [Behaviour::Find(vec![bad])]);
+    job.script(
+        ids[1],
+        [Behaviour::Find(vec![finding(
+            "AZ-STG-001",
+            "ok",
+            scanledger::domain::Severity::Low,
+            "storage",
+        )])],
+    );
+    let w = spawn_worker(&env.ledger, Arc::new(job), fast_config("nul"));
+    wait_until("both scans finished", Duration::from_secs(30), || async {
+        count_status(&env.pool, "completed").await + count_status(&env.pool, "failed").await == 2
+    })
+    .await;
+    w.stop().await;
+    let failed = status_of(&env.ledger, ids[0]).await;
+    assert_eq!(failed.status, scanledger::projection::ScanState::Failed);
+    let error = failed.error.expect("a public error");
+    assert_eq!(
+        error.code,
+        scanledger::domain::FailureCode::UnstorableResult
+    );
+    assert!(!error.message.contains("nsg"), "{}", error.message);
+    assert_eq!(
+        failed.attempt, 1,
+        "not retried: the same data fails the same way"
+    );
+    let ok = status_of(&env.ledger, ids[1]).await;
+    assert_eq!(ok.status, scanledger::projection::ScanState::Completed);
+    assert_eq!(ok.total_findings, Some(1));
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env).await;
+}

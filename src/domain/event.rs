@@ -140,6 +140,8 @@ pub enum FailureCode {
     UnknownRules,
     /// The scan failed in the system its history was imported from.
     ImportedFailure,
+    /// The scan's results hold a value the ledger cannot store (e.g. a NUL character).
+    UnstorableResult,
 }
 
 impl FailureCode {
@@ -157,6 +159,9 @@ impl FailureCode {
             Self::LeaseExpired => "The worker running the scan stopped responding.",
             Self::UnknownRules => "The scan names rules that do not exist.",
             Self::ImportedFailure => "The scan failed in the system its history was imported from.",
+            Self::UnstorableResult => {
+                "The scan's results hold data that cannot be stored (such as a NUL character)."
+            }
         }
     }
 
@@ -172,7 +177,8 @@ impl FailureCode {
             | Self::TargetNotFound
             | Self::InvalidInventory
             | Self::UnknownRules
-            | Self::ImportedFailure => false,
+            | Self::ImportedFailure
+            | Self::UnstorableResult => false,
         }
     }
 }

@@ -18,6 +18,9 @@ use crate::projection::{self, scan_status, ScanStatus};
 /// What the database said about a failed batch insert.
 pub(super) enum Refusal {
     Constraint(String),
+    /// A value the database cannot store (SQLSTATE class 22, e.g. a NUL character in
+    /// text): the SQLSTATE.
+    Data(String),
     Other(sqlx::Error),
 }
 
@@ -28,6 +31,9 @@ pub(super) fn classify(err: sqlx::Error) -> Refusal {
         if code.starts_with("23") {
             let constraint = db.constraint().unwrap_or("scan_events").to_string();
             return Refusal::Constraint(constraint);
+        }
+        if code.starts_with("22") {
+            return Refusal::Data(code.to_string());
         }
     }
     Refusal::Other(err)
@@ -57,6 +63,10 @@ impl Ledger {
                 Refusal::Constraint(constraint) => Err(AppendError::Rejected {
                     scan_id: None,
                     constraint,
+                }),
+                Refusal::Data(code) => Err(AppendError::Unstorable {
+                    scan_id: None,
+                    sqlstate: code,
                 }),
                 Refusal::Other(e) => Err(e.into()),
             },
@@ -129,6 +139,10 @@ impl Ledger {
                     scan_id: None,
                     constraint,
                 },
+                Refusal::Data(code) => AppendError::Unstorable {
+                    scan_id: None,
+                    sqlstate: code,
+                },
                 Refusal::Other(e) => e.into(),
             })?;
         tx.commit().await?;
@@ -157,19 +171,13 @@ impl Ledger {
                 for e in events {
                     let r = match append_batch(&mut conn, std::slice::from_ref(&e)).await? {
                         BatchOutcome::Appended(mut r) => r.pop().expect("one result"),
-                        BatchOutcome::Refused(constraint) => Err(AppendError::Rejected {
-                            scan_id: Some(e.scan_id),
-                            constraint,
-                        }),
+                        BatchOutcome::Refused(r) => Err(r.into_error(e.scan_id)),
                     };
                     results.push(r);
                 }
                 Ok(results)
             }
-            BatchOutcome::Refused(constraint) => Ok(vec![Err(AppendError::Rejected {
-                scan_id: Some(events[0].scan_id),
-                constraint,
-            })]),
+            BatchOutcome::Refused(r) => Ok(vec![Err(r.into_error(events[0].scan_id))]),
         }
     }
 }
@@ -187,8 +195,32 @@ async fn lock_rows(
 enum BatchOutcome {
     /// Committed: one result per event (a stale expected version fails alone).
     Appended(Vec<Result<RecordedEvent, AppendError>>),
-    /// The database refused the batch (nothing committed): the constraint it named.
-    Refused(String),
+    /// The database refused the batch (nothing committed).
+    Refused(Refused),
+}
+
+/// Why the database refused a batch.
+#[derive(Debug)]
+enum Refused {
+    /// An invariant, by the constraint's name.
+    Constraint(String),
+    /// A value it cannot store, by SQLSTATE.
+    Data(String),
+}
+
+impl Refused {
+    fn into_error(self, scan_id: ScanId) -> AppendError {
+        match self {
+            Self::Constraint(constraint) => AppendError::Rejected {
+                scan_id: Some(scan_id),
+                constraint,
+            },
+            Self::Data(sqlstate) => AppendError::Unstorable {
+                scan_id: Some(scan_id),
+                sqlstate,
+            },
+        }
+    }
 }
 
 /// One transaction: lock rows, check versions, append what passes.
@@ -230,7 +262,8 @@ async fn append_batch(
         Ok(r) => r,
         Err(e) => {
             return match classify(e) {
-                Refusal::Constraint(c) => Ok(BatchOutcome::Refused(c)),
+                Refusal::Constraint(c) => Ok(BatchOutcome::Refused(Refused::Constraint(c))),
+                Refusal::Data(code) => Ok(BatchOutcome::Refused(Refused::Data(code))),
                 Refusal::Other(e) => Err(e),
             }
         }

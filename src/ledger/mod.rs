@@ -93,6 +93,16 @@ pub enum AppendError {
         scan_id: Option<ScanId>,
         constraint: String,
     },
+    /// The event (or its findings) holds a value the database cannot store, e.g. a NUL
+    /// character in text. Retrying the same data will fail the same way.
+    #[error(
+        "{}: the ledger cannot store a value of the event (SQLSTATE {sqlstate})",
+        scan_label(scan_id)
+    )]
+    Unstorable {
+        scan_id: Option<ScanId>,
+        sqlstate: String,
+    },
     #[error("ledger database error: {0}")]
     Db(std::sync::Arc<sqlx::Error>),
 }

@@ -63,7 +63,7 @@ impl Ledger {
             Ok(r) => r,
             Err(e) => match classify(e) {
                 // Only possible if the projection disagrees with the ledger; claim nothing.
-                Refusal::Constraint(c) => {
+                Refusal::Constraint(c) | Refusal::Data(c) => {
                     tracing::warn!(constraint = %c, "claim batch refused by the ledger");
                     return Ok(Vec::new());
                 }
@@ -128,7 +128,7 @@ impl Ledger {
                 Ok(recorded)
             }
             Err(e) => match classify(e) {
-                Refusal::Constraint(c) => {
+                Refusal::Constraint(c) | Refusal::Data(c) => {
                     tracing::warn!(constraint = %c, "reap batch refused by the ledger");
                     Ok(Vec::new())
                 }

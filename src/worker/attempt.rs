@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{ProgressReporter, ScanError, ScanReport, ScanTarget, Shared, WorkerEvent};
 use crate::domain::{Completed, Event, Failed, FailureCode, Heartbeat, PublicError};
-use crate::ledger::{Claim, NewEvent};
+use crate::ledger::{AppendError, Claim, NewEvent};
 
 pub(super) async fn run(shared: Arc<Shared>, claim: Claim) {
     let span = tracing::info_span!("scan", scan_id = %claim.scan_id, attempt = claim.attempt);
@@ -62,8 +62,8 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim) {
         }
     };
 
-    let completed = matches!(outcome, Event::Completed(_));
-    let outcome = event(&shared, &claim, version, outcome);
+    let mut completed = matches!(outcome, Event::Completed(_));
+    let mut outcome = event(&shared, &claim, version, outcome);
     // A database blip must not waste a finished scan: retry the outcome while the lease
     // would still hold. Retrying is safe: a duplicate is refused by the ledger.
     let deadline = tokio::time::Instant::now() + cfg.lease;
@@ -77,6 +77,21 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim) {
                     attempt: claim.attempt,
                     completed,
                 });
+            }
+            // A value the ledger cannot store fails this scan alone, with its own code;
+            // the same data would fail every retry.
+            Err(e @ AppendError::Unstorable { .. }) if completed => {
+                let correlation_id = Uuid::new_v4();
+                tracing::error!(%correlation_id, error = %e, "the scan's results cannot be stored");
+                let fail = failed(
+                    &shared,
+                    &claim,
+                    FailureCode::UnstorableResult,
+                    correlation_id,
+                );
+                outcome = event(&shared, &claim, version, fail);
+                completed = false;
+                continue;
             }
             Err(e) if e.is_lost() => {
                 tracing::warn!(error = %e, "outcome rejected: the attempt was timed out or cancelled");
