@@ -145,7 +145,7 @@ async fn rebuild_under_load_keeps_serving_and_verifies_clean() {
     }
     let mut workers = Vec::new();
     for i in 0..4 {
-        let ledger = Ledger::new(env.db.database.app_pool(4).await.unwrap());
+        let ledger = Ledger::new(env.db.database.pool(4).await.unwrap());
         let mut cfg = fast_config(&format!("load-{i}"));
         cfg.lease = Duration::from_secs(30);
         cfg.heartbeat = Duration::from_secs(5);
@@ -205,7 +205,7 @@ async fn rebuild_under_load_keeps_serving_and_verifies_clean() {
 async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
     let env = env().await;
     request_scans(&env.ledger, 5, 3).await;
-    let owner = env.db.owner.app_pool(1).await.unwrap();
+    let owner = env.db.owner.pool(1).await.unwrap();
     // The registry says the table was built by another DDL version.
     sqlx::query("UPDATE projections SET version = 0 WHERE name = 'scan_status'")
         .execute(&owner)
@@ -381,7 +381,7 @@ async fn finding_history_follows_findings_across_scans_and_rebuilds_identically(
 async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
     use scanledger::domain::Severity;
     let env = env().await;
-    let owner = env.db.owner.app_pool(1).await.unwrap();
+    let owner = env.db.owner.pool(1).await.unwrap();
     // Scans run, then the table is put in the shape the previous release left it:
     // scan_status v1 is v2 without total_findings, with the same rows otherwise.
     let job = Arc::new(ScriptedJob::new(Behaviour::Find(vec![
