@@ -108,7 +108,8 @@ impl TestCluster {
         .execute(&mut admin)
         .await?;
         admin.close().await?;
-        let mut owner = sqlx::PgConnection::connect_with(&self.cluster.connect_options(&name)).await?;
+        let mut owner =
+            sqlx::PgConnection::connect_with(&self.cluster.connect_options(&name)).await?;
         crate::pg::migrate::harden(&mut owner).await?;
         owner.close().await?;
         Ok(TestDatabase {

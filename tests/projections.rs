@@ -49,7 +49,7 @@ async fn verify_reports_exactly_the_rows_that_differ() {
         (report.rows, report.events, report.differences.len()),
         (30, 90, 0)
     );
-    let ok = cli(&env.db.url, &["projections", "verify", "scan_status"]);
+    let ok = cli(&env.db.owner_url, &["projections", "verify", "scan_status"]);
     assert!(
         ok.status.success(),
         "{}",
@@ -85,7 +85,7 @@ async fn verify_reports_exactly_the_rows_that_differ() {
         .find(|d| d.key["scan_id"] == ids[7].to_string())
         .unwrap();
     assert!(missing.live.is_none() && missing.replayed.is_some());
-    let bad = cli(&env.db.url, &["projections", "verify", "scan_status"]);
+    let bad = cli(&env.db.owner_url, &["projections", "verify", "scan_status"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stdout).contains(&ids[3].to_string()));
 
@@ -211,14 +211,14 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
         .execute(&owner)
         .await
         .unwrap();
-    let refused = cli(&env.db.url, &["migrate"]);
+    let refused = cli(&env.db.owner_url, &["migrate"]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         stderr.contains("scanledger projections rebuild scan_status"),
         "{stderr}"
     );
-    let status = cli(&env.db.url, &["projections", "status"]);
+    let status = cli(&env.db.owner_url, &["projections", "status"]);
     assert!(
         status.status.success(),
         "status works on a stale projection"
@@ -238,21 +238,24 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
     );
     assert_eq!(line["lag_events"], 0);
 
-    let rebuilt = cli(&env.db.url, &["projections", "rebuild", "scan_status"]);
+    let rebuilt = cli(
+        &env.db.owner_url,
+        &["projections", "rebuild", "scan_status"],
+    );
     assert!(
         rebuilt.status.success(),
         "{}",
         String::from_utf8_lossy(&rebuilt.stderr)
     );
-    assert!(cli(&env.db.url, &["migrate"]).status.success());
+    assert!(cli(&env.db.owner_url, &["migrate"]).status.success());
 
     // A dropped projection: refused, then rebuilt at start-up when asked to.
     sqlx::raw_sql("DROP TABLE scan_status; DELETE FROM projections")
         .execute(&owner)
         .await
         .unwrap();
-    assert!(!cli(&env.db.url, &["migrate"]).status.success());
-    let healed = cli(&env.db.url, &["--rebuild-projections", "migrate"]);
+    assert!(!cli(&env.db.owner_url, &["migrate"]).status.success());
+    let healed = cli(&env.db.owner_url, &["--rebuild-projections", "migrate"]);
     assert!(
         healed.status.success(),
         "{}",
@@ -403,7 +406,7 @@ async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
     assert_eq!(gone, 0);
 
     // This release refuses to serve it, and says how to fix it.
-    let refused = cli(&env.db.url, &["migrate"]);
+    let refused = cli(&env.db.owner_url, &["migrate"]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -413,14 +416,17 @@ async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
         "{stderr}"
     );
 
-    let rebuilt = cli(&env.db.url, &["projections", "rebuild", "scan_status"]);
+    let rebuilt = cli(
+        &env.db.owner_url,
+        &["projections", "rebuild", "scan_status"],
+    );
     assert!(
         rebuilt.status.success(),
         "{}",
         String::from_utf8_lossy(&rebuilt.stderr)
     );
     assert!(
-        cli(&env.db.url, &["migrate"]).status.success(),
+        cli(&env.db.owner_url, &["migrate"]).status.success(),
         "served after the rebuild"
     );
     let totals: Vec<Option<i64>> =

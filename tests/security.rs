@@ -145,7 +145,10 @@ async fn the_runtime_login_cannot_choose_seq_or_tx_id() {
     .execute(&env.pool)
     .await;
     assert_eq!(refused(r, "forged tx_id").0, "42501");
-    assert_eq!(count(&env.pool, "SELECT count(*) FROM scan_events").await, 0);
+    assert_eq!(
+        count(&env.pool, "SELECT count(*) FROM scan_events").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -176,13 +179,24 @@ async fn no_temporary_table_can_stand_in_for_the_ledger() {
     let r = sqlx::raw_sql("CREATE TEMP TABLE scan_events (x integer)")
         .execute(&mut conn)
         .await;
-    assert_eq!(refused(r, "CREATE TEMP TABLE as the runtime login").0, "42501");
+    assert_eq!(
+        refused(r, "CREATE TEMP TABLE as the runtime login").0,
+        "42501"
+    );
 
     // A real scan with one attempt, completed.
     let scan = requested_scan(&env.pool, 1).await;
-    insert(&env.pool, scan, 2, "Claimed", 1, Some("w1"), claim_payload())
-        .await
-        .unwrap();
+    insert(
+        &env.pool,
+        scan,
+        2,
+        "Claimed",
+        1,
+        Some("w1"),
+        claim_payload(),
+    )
+    .await
+    .unwrap();
     let completed = serde_json::json!({"v": 1, "summary": {"resources_seen": 0}});
     insert(&env.pool, scan, 3, "Completed", 1, Some("w1"), completed)
         .await
@@ -238,7 +252,10 @@ async fn the_runtime_login_cannot_become_the_owner() {
     let env = env().await;
     requested_scan(&env.pool, 2).await;
     let mut conn = runtime_connection(&env).await;
-    sqlx::raw_sql("RESET ROLE").execute(&mut conn).await.unwrap();
+    sqlx::raw_sql("RESET ROLE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let (login, superuser): (String, bool) = sqlx::query_as(
         "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
     )
@@ -272,10 +289,27 @@ async fn one_running_scan_per_subscription_unless_the_ledger_allows_parallel_sca
     let env = env().await;
     let first = requested_scan(&env.pool, 2).await;
     let second = requested_scan(&env.pool, 2).await;
-    insert(&env.pool, first, 2, "Claimed", 1, Some("w1"), claim_payload())
-        .await
-        .unwrap();
-    let r = insert(&env.pool, second, 2, "Claimed", 1, Some("w2"), claim_payload()).await;
+    insert(
+        &env.pool,
+        first,
+        2,
+        "Claimed",
+        1,
+        Some("w1"),
+        claim_payload(),
+    )
+    .await
+    .unwrap();
+    let r = insert(
+        &env.pool,
+        second,
+        2,
+        "Claimed",
+        1,
+        Some("w2"),
+        claim_payload(),
+    )
+    .await;
     let (_, constraint) = refused(r, "a second running scan of the subscription");
     assert_eq!(constraint, "scan_events_one_running_per_subscription");
 
@@ -289,9 +323,17 @@ async fn one_running_scan_per_subscription_unless_the_ledger_allows_parallel_sca
         .execute(&owner)
         .await
         .unwrap();
-    insert(&env.pool, second, 2, "Claimed", 1, Some("w2"), claim_payload())
-        .await
-        .expect("parallel scans allowed by the ledger's setting");
+    insert(
+        &env.pool,
+        second,
+        2,
+        "Claimed",
+        1,
+        Some("w2"),
+        claim_payload(),
+    )
+    .await
+    .expect("parallel scans allowed by the ledger's setting");
 }
 
 /// Run `scanledger` with `args` and `DATABASE_URL`; killed if it has not exited within
@@ -442,5 +484,9 @@ async fn migrate_grants_the_runtime_privileges_to_another_app_role() {
         Duration::from_secs(60),
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(&format!("GRANT {role} TO")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("GRANT {role} TO")),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -117,7 +117,12 @@ pub struct DbArgs {
     /// Connection URL of the ledger's owner, for `migrate` and `projections` (default:
     /// DATABASE_URL; with neither, the local cluster). Used by serve, api and worker only
     /// to rebuild projections with --rebuild-projections.
-    #[arg(long, env = "SCANLEDGER_OWNER_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SCANLEDGER_OWNER_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub owner_url: Option<String>,
     /// Let serve, api, worker, tokens and backfill run as a login that owns the ledger or
     /// is a superuser (then they migrate at start, too). For a throwaway database only:

@@ -57,7 +57,11 @@ impl DbArgs {
     /// runtime login.
     pub async fn open_runtime(&self) -> anyhow::Result<Db> {
         if let Some(url) = &self.database_url {
-            let owner = self.owner_url.as_deref().map(Database::from_url).transpose()?;
+            let owner = self
+                .owner_url
+                .as_deref()
+                .map(Database::from_url)
+                .transpose()?;
             return Ok(Db {
                 database: Database::from_url(url)?,
                 owner,

@@ -35,4 +35,3 @@ pub(super) async fn run(
         }
     }
 }
-

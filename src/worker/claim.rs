@@ -103,4 +103,3 @@ pub(super) async fn listen(ledger: Ledger, wake: Arc<Notify>, emit: impl Fn(Work
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
-

@@ -228,9 +228,11 @@ impl Worker {
             let emit = move |e| {
                 let _ = events.send(e);
             };
-            let listener =
-                tokio::spawn(claim::listen(shared.ledger.clone(), wake.clone(), emit).in_current_span());
-            let reaper = tokio::spawn(reaper::run(shared.clone(), shutdown.clone()).in_current_span());
+            let listener = tokio::spawn(
+                claim::listen(shared.ledger.clone(), wake.clone(), emit).in_current_span(),
+            );
+            let reaper =
+                tokio::spawn(reaper::run(shared.clone(), shutdown.clone()).in_current_span());
             let slots = Arc::new(Semaphore::new(shared.cfg.concurrency));
             tracing::info!(concurrency = shared.cfg.concurrency, "worker started");
 

@@ -108,7 +108,12 @@ pub async fn status_of(ledger: &Ledger, id: ScanId) -> scan_status::ScanStatus {
 /// `scan_status` must equal the fold of the ledger, row for row.
 pub async fn assert_projection_matches_ledger(env: &TestEnv) {
     // Verify folds into a temporary table: an owner's operation.
-    let mut conn = env.db.owner.owner_connection().await.expect("an owner connection");
+    let mut conn = env
+        .db
+        .owner
+        .owner_connection()
+        .await
+        .expect("an owner connection");
     let report = scanledger::ledger::replay::verify(&mut conn, "scan_status", &mut |_, _, _| {})
         .await
         .expect("verify");
