@@ -7,6 +7,7 @@ mod flags;
 mod local;
 mod serve;
 
+use anyhow::Context;
 use sqlx::Connection;
 
 use crate::ledger::schema;
@@ -27,6 +28,10 @@ impl Cli {
     }
 }
 
+/// Context of a failed owner command (the usual cause: a runtime login in the URL).
+const OWNER_HINT: &str = "migrate and projections connect as the ledger's owner: \
+     --owner-url (SCANLEDGER_OWNER_URL), else DATABASE_URL";
+
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     // Commands that need no database.
     match &cli.command {
@@ -42,14 +47,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         // The owner's commands.
         Command::Migrate => {
             let db = cli.db.open_owner().await?;
-            bring_up(&db.database, &cli.db, false).await?;
+            bring_up(&db.database, &cli.db, false)
+                .await
+                .context(OWNER_HINT)?;
             tracing::info!(app_role = %cli.db.app_role, "database is up to date");
             Ok(())
         }
         Command::Projections(cmd) => {
             let db = cli.db.open_owner().await?;
             // Projection commands inspect or repair a projection the start-up check refuses.
-            bring_up(&db.database, &cli.db, true).await?;
+            bring_up(&db.database, &cli.db, true)
+                .await
+                .context(OWNER_HINT)?;
             commands::projections(&db.database, cmd).await
         }
         // The runtime login's.
