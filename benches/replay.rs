@@ -91,7 +91,7 @@ async fn main() {
     );
 
     // 2. Backfill.
-    let ledger = Ledger::new(db.database.app_pool(4).await.unwrap());
+    let ledger = Ledger::new(db.database.pool(4).await.unwrap());
     let opts = BackfillOptions {
         non_terminal: None,
         dry_run: false,

@@ -71,11 +71,11 @@ async fn count_completed(ledger: &Ledger) -> i64 {
 /// `scans` no-op scans requested in batches of 100 while `workers` workers run them.
 async fn throughput(cluster: &TestCluster, scans: usize, workers: usize, concurrency: usize) {
     let db = cluster.fresh_database().await.unwrap();
-    let ledger = Ledger::new(db.database.app_pool(8).await.unwrap());
+    let ledger = Ledger::new(db.database.pool(8).await.unwrap());
     let (trigger, shutdown) = Shutdown::new();
     let mut handles = Vec::new();
     for i in 0..workers {
-        let pool = db.database.app_pool(4).await.unwrap();
+        let pool = db.database.pool(4).await.unwrap();
         let w = Worker::new(
             Ledger::new(pool),
             Arc::new(Noop),
@@ -121,13 +121,13 @@ async fn throughput(cluster: &TestCluster, scans: usize, workers: usize, concurr
 /// clock: Claimed.recorded_at − Requested.recorded_at.
 async fn latency(cluster: &TestCluster, samples: usize) {
     let db = cluster.fresh_database().await.unwrap();
-    let ledger = Ledger::new(db.database.app_pool(4).await.unwrap());
+    let ledger = Ledger::new(db.database.pool(4).await.unwrap());
     let (trigger, shutdown) = Shutdown::new();
     let mut cfg = worker_config(0, 8);
     // An idle worker must be woken by NOTIFY, not found by its poll.
     cfg.poll = Duration::from_secs(3600);
     let worker = Worker::new(
-        Ledger::new(db.database.app_pool(4).await.unwrap()),
+        Ledger::new(db.database.pool(4).await.unwrap()),
         Arc::new(Noop),
         cfg,
     )

@@ -12,6 +12,10 @@ use crate::pg::{quote_ident, ClusterOptions, Database, LocalCluster, APP_ROLE};
 
 const TEMPLATE: &str = "scanledger_template";
 
+/// The runtime login of every test database (created once per cluster, with a generated
+/// password, a member of [`APP_ROLE`]).
+pub const RUNTIME_LOGIN: &str = "scanledger_test_runtime";
+
 pub struct TestCluster {
     cluster: LocalCluster,
     template: tokio::sync::OnceCell<()>,
@@ -85,7 +89,6 @@ impl TestCluster {
                 admin.close().await?;
                 schema::migrate(&Database::from_options(
                     self.cluster.connect_options(TEMPLATE),
-                    None,
                 ))
                 .await?;
                 // Most tests run many scans of one subscription at once: their deployment
@@ -97,6 +100,10 @@ impl TestCluster {
                     .execute(&mut owner)
                     .await?;
                 owner.close().await?;
+                // Roles are cluster-wide; the group role exists once a database is migrated.
+                self.cluster
+                    .ensure_login(RUNTIME_LOGIN, Some(APP_ROLE))
+                    .await?;
                 anyhow::Ok(())
             })
             .await?;
@@ -115,12 +122,10 @@ impl TestCluster {
         crate::pg::migrate::harden(&mut owner).await?;
         owner.close().await?;
         Ok(TestDatabase {
-            url: self.cluster.url(&name),
-            database: Database::from_options(
-                self.cluster.connect_options(&name),
-                Some(APP_ROLE.into()),
-            ),
-            owner: Database::from_options(self.cluster.connect_options(&name), None),
+            url: self.cluster.login_url(&name, RUNTIME_LOGIN)?,
+            owner_url: self.cluster.url(&name),
+            database: Database::from_options(self.cluster.login_options(&name, RUNTIME_LOGIN)?),
+            owner: Database::from_options(self.cluster.connect_options(&name)),
             name,
         })
     }
@@ -128,10 +133,14 @@ impl TestCluster {
 
 pub struct TestDatabase {
     pub name: String,
-    /// `DATABASE_URL` for child processes.
+    /// `DATABASE_URL` for child processes: the runtime login (the database is already
+    /// migrated, so they start without migrating).
     pub url: String,
-    /// Pools from here act as the application role.
+    /// The owner's (superuser's) URL, e.g. `--owner-url` for child processes.
+    pub owner_url: String,
+    /// Pools from here log in as the runtime login [`RUNTIME_LOGIN`], a member of
+    /// [`APP_ROLE`] that owns nothing.
     pub database: Database,
-    /// Pools from here act as the table owner (superuser).
+    /// Pools from here log in as the table owner (superuser).
     pub owner: Database,
 }

@@ -77,7 +77,7 @@ async fn one_requested_scan(env: &TestEnv) -> ScanId {
 async fn update_delete_and_truncate_fail_as_app_role_and_as_owner() {
     let env = env().await;
     one_requested_scan(&env).await;
-    let owner = env.db.owner.app_pool(2).await.unwrap();
+    let owner = env.db.owner.pool(2).await.unwrap();
     for (who, pool) in [("app role", &env.pool), ("owner", &owner)] {
         for sql in [
             "UPDATE scan_events SET payload = '{\"v\":1}'",
@@ -199,7 +199,7 @@ async fn an_attempt_is_claimed_once_and_ends_once() {
 async fn the_unique_indexes_hold_even_without_the_trigger() {
     // The lifecycle trigger already refuses these; the indexes must refuse them alone.
     let env = env().await;
-    let owner = env.db.owner.app_pool(1).await.unwrap();
+    let owner = env.db.owner.pool(1).await.unwrap();
     // Without the trigger nothing computes the hash (NOT NULL): a placeholder stands in.
     sqlx::raw_sql(
         "ALTER TABLE scan_events DISABLE TRIGGER scan_events_lifecycle;
@@ -567,7 +567,7 @@ async fn migrate_is_idempotent_and_refuses_a_projection_it_cannot_trust() {
     schema::migrate(&env.db.owner)
         .await
         .expect("migrating twice is a no-op");
-    let owner = env.db.owner.app_pool(1).await.unwrap();
+    let owner = env.db.owner.pool(1).await.unwrap();
 
     sqlx::query("UPDATE projections SET version = 99 WHERE name = 'scan_status'")
         .execute(&owner)
@@ -642,7 +642,7 @@ async fn findings_are_written_with_their_completion_and_never_edited() {
         expect_refused(late, "late finding"),
         "findings_with_completion"
     );
-    let owner = env.db.owner.app_pool(1).await.unwrap();
+    let owner = env.db.owner.pool(1).await.unwrap();
     for (who, pool) in [("app", &env.pool), ("owner", &owner)] {
         for sql in [
             "UPDATE findings SET severity = 'low'",

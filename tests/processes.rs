@@ -73,7 +73,8 @@ fn free_port() -> u16 {
 }
 
 /// A scratch folder for a command that starts its own PostgreSQL, and that command
-/// (`args` first, then `--listen` on `port` and a private `--pg-dir`/`--pg-port`).
+/// (`args` first, then `--listen` on `port` and a private `--pg-dir`; no `--pg-port`:
+/// the cluster listens on its Unix socket only, as by default).
 fn own_postgres(what: &str, args: &[&str], port: u16, stdout: Stdio) -> (PathBuf, Proc) {
     let root =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{what}-{}", std::process::id()));
@@ -84,7 +85,6 @@ fn own_postgres(what: &str, args: &[&str], port: u16, stdout: Stdio) -> (PathBuf
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--pg-dir")
         .arg(root.join("pg"))
-        .args(["--pg-port", &free_port().to_string()])
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

@@ -49,7 +49,7 @@ async fn verify_reports_exactly_the_rows_that_differ() {
         (report.rows, report.events, report.differences.len()),
         (30, 90, 0)
     );
-    let ok = cli(&env.db.url, &["projections", "verify", "scan_status"]);
+    let ok = cli(&env.db.owner_url, &["projections", "verify", "scan_status"]);
     assert!(
         ok.status.success(),
         "{}",
@@ -85,7 +85,7 @@ async fn verify_reports_exactly_the_rows_that_differ() {
         .find(|d| d.key["scan_id"] == ids[7].to_string())
         .unwrap();
     assert!(missing.live.is_none() && missing.replayed.is_some());
-    let bad = cli(&env.db.url, &["projections", "verify", "scan_status"]);
+    let bad = cli(&env.db.owner_url, &["projections", "verify", "scan_status"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stdout).contains(&ids[3].to_string()));
 
@@ -145,7 +145,7 @@ async fn rebuild_under_load_keeps_serving_and_verifies_clean() {
     }
     let mut workers = Vec::new();
     for i in 0..4 {
-        let ledger = Ledger::new(env.db.database.app_pool(4).await.unwrap());
+        let ledger = Ledger::new(env.db.database.pool(4).await.unwrap());
         let mut cfg = fast_config(&format!("load-{i}"));
         cfg.lease = Duration::from_secs(30);
         cfg.heartbeat = Duration::from_secs(5);
@@ -205,20 +205,20 @@ async fn rebuild_under_load_keeps_serving_and_verifies_clean() {
 async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
     let env = env().await;
     request_scans(&env.ledger, 5, 3).await;
-    let owner = env.db.owner.app_pool(1).await.unwrap();
+    let owner = env.db.owner.pool(1).await.unwrap();
     // The registry says the table was built by another DDL version.
     sqlx::query("UPDATE projections SET version = 0 WHERE name = 'scan_status'")
         .execute(&owner)
         .await
         .unwrap();
-    let refused = cli(&env.db.url, &["migrate"]);
+    let refused = cli(&env.db.owner_url, &["migrate"]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         stderr.contains("scanledger projections rebuild scan_status"),
         "{stderr}"
     );
-    let status = cli(&env.db.url, &["projections", "status"]);
+    let status = cli(&env.db.owner_url, &["projections", "status"]);
     assert!(
         status.status.success(),
         "status works on a stale projection"
@@ -238,21 +238,24 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
     );
     assert_eq!(line["lag_events"], 0);
 
-    let rebuilt = cli(&env.db.url, &["projections", "rebuild", "scan_status"]);
+    let rebuilt = cli(
+        &env.db.owner_url,
+        &["projections", "rebuild", "scan_status"],
+    );
     assert!(
         rebuilt.status.success(),
         "{}",
         String::from_utf8_lossy(&rebuilt.stderr)
     );
-    assert!(cli(&env.db.url, &["migrate"]).status.success());
+    assert!(cli(&env.db.owner_url, &["migrate"]).status.success());
 
     // A dropped projection: refused, then rebuilt at start-up when asked to.
     sqlx::raw_sql("DROP TABLE scan_status; DELETE FROM projections")
         .execute(&owner)
         .await
         .unwrap();
-    assert!(!cli(&env.db.url, &["migrate"]).status.success());
-    let healed = cli(&env.db.url, &["--rebuild-projections", "migrate"]);
+    assert!(!cli(&env.db.owner_url, &["migrate"]).status.success());
+    let healed = cli(&env.db.owner_url, &["--rebuild-projections", "migrate"]);
     assert!(
         healed.status.success(),
         "{}",
@@ -365,7 +368,7 @@ async fn finding_history_follows_findings_across_scans_and_rebuilds_identically(
 async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
     use scanledger::domain::Severity;
     let env = env().await;
-    let owner = env.db.owner.app_pool(1).await.unwrap();
+    let owner = env.db.owner.pool(1).await.unwrap();
     // Scans run, then the table is put in the shape the previous release left it:
     // scan_status v1 is v2 without total_findings, with the same rows otherwise.
     let job = Arc::new(ScriptedJob::new(Behaviour::Find(vec![
@@ -387,7 +390,7 @@ async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
     assert_eq!(gone, 0);
 
     // This release refuses to serve it, and says how to fix it.
-    let refused = cli(&env.db.url, &["migrate"]);
+    let refused = cli(&env.db.owner_url, &["migrate"]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -397,14 +400,17 @@ async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
         "{stderr}"
     );
 
-    let rebuilt = cli(&env.db.url, &["projections", "rebuild", "scan_status"]);
+    let rebuilt = cli(
+        &env.db.owner_url,
+        &["projections", "rebuild", "scan_status"],
+    );
     assert!(
         rebuilt.status.success(),
         "{}",
         String::from_utf8_lossy(&rebuilt.stderr)
     );
     assert!(
-        cli(&env.db.url, &["migrate"]).status.success(),
+        cli(&env.db.owner_url, &["migrate"]).status.success(),
         "served after the rebuild"
     );
     let totals: Vec<Option<i64>> =

@@ -25,7 +25,7 @@ async fn sixteen_workers_race_for_two_thousand_scans_and_each_attempt_has_one_ow
     let mut workers = Vec::new();
     for i in 0..16 {
         // Each worker has its own pool: separate connections racing for the same rows.
-        let pool = env.db.database.app_pool(3).await.unwrap();
+        let pool = env.db.database.pool(3).await.unwrap();
         let mut cfg = fast_config(&format!("w{i}"));
         cfg.lease = Duration::from_secs(30);
         cfg.heartbeat = Duration::from_secs(5);
@@ -158,7 +158,7 @@ async fn a_stalled_worker_is_timed_out_fenced_and_its_late_completion_rejected()
             .build()
             .unwrap();
         rt.block_on(async move {
-            let ledger = Ledger::new(db.app_pool(4).await.unwrap());
+            let ledger = Ledger::new(db.pool(4).await.unwrap());
             let mut cfg = fast_config("stalled");
             cfg.lease = Duration::from_millis(500);
             let mut w = spawn_worker(&ledger, a_job, cfg);
@@ -527,7 +527,7 @@ async fn one_subscription_runs_one_scan_at_a_time_by_default() {
 async fn the_database_keeps_one_scan_per_subscription_whatever_a_worker_is_told() {
     let env = env().await;
     // The deployment's choice, stored once: one running scan per subscription.
-    let owner = env.db.owner.app_pool(1).await.unwrap();
+    let owner = env.db.owner.pool(1).await.unwrap();
     sqlx::query("UPDATE ledger_settings SET parallel_per_subscription = false")
         .execute(&owner)
         .await

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::flags::AuditCommand;
-use super::serve::Db;
 use crate::domain::integrity::{self, Broken, Summary};
 use crate::domain::ScanId;
 use crate::ledger::audit::{self, Scope, Signer};
 use crate::ledger::Ledger;
+use crate::pg::Database;
 
 fn keys(hex_keys: &[String]) -> anyhow::Result<Vec<Vec<u8>>> {
     hex_keys
@@ -81,14 +81,14 @@ pub(super) fn keygen(output: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn run(db: &Db, cmd: &AuditCommand) -> anyhow::Result<()> {
+pub(super) async fn run(db: &Database, cmd: &AuditCommand) -> anyhow::Result<()> {
     match cmd {
         AuditCommand::Verify {
             bundle: None,
             public_keys,
         } => {
             let trusted = keys(public_keys)?;
-            let mut conn = db.database.owner_connection().await?;
+            let mut conn = db.owner_connection().await?;
             let (summary, broken) = audit::verify(&mut conn, &trusted, |n| {
                 eprintln!("verify: {n} events");
             })
@@ -122,7 +122,7 @@ pub(super) async fn run(db: &Db, cmd: &AuditCommand) -> anyhow::Result<()> {
                 Some(p) => Some(Signer::from_file(p)?.public_key()),
                 None => None,
             };
-            let pool = db.database.app_pool(1).await?;
+            let pool = db.pool(1).await?;
             let lines = audit::bundle(&pool, &scope, public_key).await?;
             let mut out = std::io::BufWriter::new(
                 std::fs::File::create(output)
@@ -142,7 +142,7 @@ pub(super) async fn run(db: &Db, cmd: &AuditCommand) -> anyhow::Result<()> {
                 Some(p) => Some(Signer::from_file(p)?),
                 None => None,
             };
-            let pool = db.database.app_pool(1).await?;
+            let pool = db.pool(1).await?;
             match Ledger::new(pool).checkpoint(signer.as_ref()).await? {
                 Some(cp) => println!("{}", serde_json::to_string(&cp)?),
                 None => eprintln!("nothing new to checkpoint (or another checkpointer is running)"),

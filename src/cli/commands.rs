@@ -6,6 +6,7 @@ use super::flags::{BackfillCommand, ProjectionsCommand, TokensCommand};
 use super::serve::Db;
 use crate::api;
 use crate::ledger::Ledger;
+use crate::pg::Database;
 
 /// Prints `applied/total (rate/s)` on stderr, rewriting one line on a terminal.
 pub(super) fn progress_printer(
@@ -28,8 +29,8 @@ pub(super) fn progress_printer(
     }
 }
 
-pub(super) async fn rebuild(db: &Db, name: &str) -> anyhow::Result<()> {
-    let mut conn = db.database.owner_connection().await?;
+pub(super) async fn rebuild(owner: &Database, name: &str) -> anyhow::Result<()> {
+    let mut conn = owner.owner_connection().await?;
     let mut progress = progress_printer("rebuild", "events");
     let report = crate::ledger::replay::rebuild(&mut conn, name, &mut progress).await?;
     eprintln!();
@@ -37,17 +38,17 @@ pub(super) async fn rebuild(db: &Db, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn projections(db: &Db, cmd: &ProjectionsCommand) -> anyhow::Result<()> {
+pub(super) async fn projections(owner: &Database, cmd: &ProjectionsCommand) -> anyhow::Result<()> {
     match cmd {
         ProjectionsCommand::Status => {
-            let mut conn = db.database.owner_connection().await?;
+            let mut conn = owner.owner_connection().await?;
             for p in crate::ledger::replay::status(&mut conn).await? {
                 println!("{}", serde_json::to_string(&p)?);
             }
             Ok(())
         }
         ProjectionsCommand::Verify { name } => {
-            let mut conn = db.database.owner_connection().await?;
+            let mut conn = owner.owner_connection().await?;
             let mut progress = progress_printer("verify", "events");
             let report = crate::ledger::replay::verify(&mut conn, name, &mut progress).await?;
             eprintln!();
@@ -65,7 +66,7 @@ pub(super) async fn projections(db: &Db, cmd: &ProjectionsCommand) -> anyhow::Re
                 )
             }
         }
-        ProjectionsCommand::Rebuild { name } => rebuild(db, name).await,
+        ProjectionsCommand::Rebuild { name } => rebuild(owner, name).await,
     }
 }
 
@@ -82,7 +83,7 @@ pub(super) async fn backfill(db: &Db, cmd: &BackfillCommand) -> anyhow::Result<(
     let mut src = sqlx::PgConnection::connect_with(&options)
         .await
         .context("connecting to the OpenShield database")?;
-    let pool = db.database.app_pool(2).await?;
+    let pool = db.database.pool(2).await?;
     let ledger = Ledger::new(pool.clone());
     let opts = crate::backfill::BackfillOptions {
         non_terminal: *non_terminal,
@@ -100,7 +101,7 @@ pub(super) async fn backfill(db: &Db, cmd: &BackfillCommand) -> anyhow::Result<(
 }
 
 pub(super) async fn tokens(db: &Db, cmd: &TokensCommand) -> anyhow::Result<()> {
-    let pool = db.database.app_pool(1).await?;
+    let pool = db.database.pool(1).await?;
     match cmd {
         TokensCommand::Create { role, name } => {
             let token = api::auth::create_token(&pool, name, *role).await?;

@@ -36,7 +36,8 @@ pub enum Command {
     Api(ApiArgs),
     /// Run a worker only: claim scans, run them, reap expired leases.
     Worker(WorkerArgs),
-    /// Apply database migrations and projection DDL, then exit.
+    /// As the owner (--owner-url, else DATABASE_URL): apply database migrations and
+    /// projection DDL, grant the runtime privileges to --app-role, then exit.
     Migrate,
     /// Manage API tokens (only their hashes are stored).
     #[command(subcommand)]
@@ -151,9 +152,27 @@ pub enum TokensCommand {
 
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// PostgreSQL connection URL. When unset, a local cluster in --pg-dir is used (and started if needed).
+    /// PostgreSQL connection URL of the runtime login (serve, api, worker, tokens,
+    /// backfill, demo), a member of --app-role that owns nothing. When unset, a local
+    /// cluster in --pg-dir is used (and started if needed), with its own owner and
+    /// runtime logins.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Connection URL of the ledger's owner, for `migrate` and `projections` (default:
+    /// DATABASE_URL; with neither, the local cluster). Used by serve, api and worker only
+    /// to rebuild projections with --rebuild-projections.
+    #[arg(
+        long,
+        env = "SCANLEDGER_OWNER_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub owner_url: Option<String>,
+    /// Let serve, api, worker, tokens and backfill run as a login that owns the ledger or
+    /// is a superuser (then they migrate at start, too). For a throwaway database only:
+    /// such a session can disable the ledger's triggers.
+    #[arg(long, env = "SCANLEDGER_ALLOW_OWNER_LOGIN", global = true)]
+    pub allow_owner_login: bool,
     /// Data folder of the local PostgreSQL cluster (used when DATABASE_URL is unset).
     #[arg(
         long,
@@ -162,15 +181,12 @@ pub struct DbArgs {
         global = true
     )]
     pub pg_dir: PathBuf,
-    /// TCP port of the local cluster on 127.0.0.1.
-    #[arg(
-        long,
-        env = "SCANLEDGER_PG_PORT",
-        default_value_t = 54329,
-        global = true
-    )]
-    pub pg_port: u16,
-    /// Role the service acts as at run time (INSERT and SELECT only on the ledger); '' keeps the login role.
+    /// Also listen on this TCP port on 127.0.0.1 (local cluster; password logins only).
+    /// Default: no TCP listener, only a Unix socket in a folder only this account reaches.
+    #[arg(long, env = "SCANLEDGER_PG_PORT", global = true)]
+    pub pg_port: Option<u16>,
+    /// NOLOGIN group role that `migrate` grants the runtime privileges to (created when
+    /// missing) and that runtime logins must be members of.
     #[arg(long, env = "SCANLEDGER_APP_ROLE", default_value = pg::APP_ROLE, global = true)]
     pub app_role: String,
     /// Connections in the pool.

@@ -18,33 +18,95 @@ use futures_util::FutureExt;
 /// The database a command talks to, and the local cluster it started (if any), which
 /// stops when this value is dropped.
 pub struct Db {
+    /// The login the command works as: the runtime login for serve, api, worker, tokens,
+    /// backfill and demo; the owner for migrate and projections.
     pub database: Database,
+    /// The owner, when the command has one: `--owner-url` (or, for owner commands,
+    /// `DATABASE_URL`), or the local cluster's superuser.
+    pub owner: Option<Database>,
     pub cluster: Option<LocalCluster>,
 }
 
 /// Name of the database created in a local cluster.
 pub const LOCAL_DATABASE: &str = "scanledger";
 
+/// The runtime login the local cluster wiring creates (member of `--app-role`, with a
+/// generated password kept in the cluster's secrets file).
+pub const LOCAL_RUNTIME_LOGIN: &str = "scanledger";
+
 impl DbArgs {
-    pub async fn open(&self) -> anyhow::Result<Db> {
-        let role = Some(self.app_role.clone());
-        if let Some(url) = &self.database_url {
+    /// For `migrate` and `projections`: the owner (`--owner-url`, else `DATABASE_URL`,
+    /// else the local cluster's superuser).
+    pub async fn open_owner(&self) -> anyhow::Result<Db> {
+        if let Some(url) = self.owner_url.as_ref().or(self.database_url.as_ref()) {
+            let owner = Database::from_url(url)?;
             return Ok(Db {
-                database: Database::from_url(url, role)?,
+                database: owner.clone(),
+                owner: Some(owner),
                 cluster: None,
             });
         }
+        let cluster = self.start_local().await?;
+        let owner = Database::from_options(cluster.connect_options(LOCAL_DATABASE));
+        Ok(Db {
+            database: owner.clone(),
+            owner: Some(owner),
+            cluster: Some(cluster),
+        })
+    }
+
+    /// For the runtime commands: `DATABASE_URL` (checked by [`Self::prepare_runtime`]), or
+    /// the local cluster, migrated here as its superuser and used through a separate
+    /// runtime login.
+    pub async fn open_runtime(&self) -> anyhow::Result<Db> {
+        if let Some(url) = &self.database_url {
+            let owner = self
+                .owner_url
+                .as_deref()
+                .map(Database::from_url)
+                .transpose()?;
+            return Ok(Db {
+                database: Database::from_url(url)?,
+                owner,
+                cluster: None,
+            });
+        }
+        anyhow::ensure!(
+            self.owner_url.is_none(),
+            "--owner-url (SCANLEDGER_OWNER_URL) is set but DATABASE_URL is not: give the \
+             runtime login's URL in DATABASE_URL (or unset both to use the local cluster)"
+        );
+        let cluster = self.start_local().await?;
+        let owner = Database::from_options(cluster.connect_options(LOCAL_DATABASE));
+        super::bring_up(&owner, self, false).await?;
+        cluster
+            .ensure_login(LOCAL_RUNTIME_LOGIN, Some(&self.app_role))
+            .await
+            .context("creating the local cluster's runtime login")?;
+        let runtime = cluster
+            .login_options(LOCAL_DATABASE, LOCAL_RUNTIME_LOGIN)
+            .context("the local cluster's runtime login")?;
+        Ok(Db {
+            database: Database::from_options(runtime),
+            owner: Some(owner),
+            cluster: Some(cluster),
+        })
+    }
+
+    async fn start_local(&self) -> anyhow::Result<LocalCluster> {
         let mut opts = ClusterOptions::new(&self.pg_dir);
-        opts.port = Some(self.pg_port);
+        opts.port = self.pg_port;
         let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&opts))
             .await?
             .context("starting the local PostgreSQL cluster")?;
-        tracing::info!(data_dir = %cluster.data_dir().display(), port = cluster.port(), "local PostgreSQL ready");
+        tracing::info!(
+            data_dir = %cluster.data_dir().display(),
+            socket_dir = %cluster.socket_dir().display(),
+            tcp_port = ?self.pg_port,
+            "local PostgreSQL ready"
+        );
         create_database(&cluster, LOCAL_DATABASE).await?;
-        Ok(Db {
-            database: Database::from_options(cluster.connect_options(LOCAL_DATABASE), role),
-            cluster: Some(cluster),
-        })
+        Ok(cluster)
     }
 }
 
@@ -92,7 +154,7 @@ pub(super) async fn serve_with(
     script: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
     exit_after_script: bool,
 ) -> anyhow::Result<()> {
-    let pool = db.database.app_pool(dbargs.db_connections).await?;
+    let pool = db.database.pool(dbargs.db_connections).await?;
     let ledger = Ledger::new(pool.clone());
     let (trigger, shutdown) = Shutdown::new();
     let mut tasks = tokio::task::JoinSet::new();

@@ -5,7 +5,7 @@
 use sqlx::PgConnection;
 
 use crate::pg::migrate::{self, MigrateError};
-use crate::pg::{Database, PgError};
+use crate::pg::{access, Database, PgError};
 use crate::projection::table::{self, Projection};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,12 @@ pub enum SchemaError {
          with `scanledger projections rebuild {name}` (or start with --rebuild-projections)"
     )]
     ProjectionMissing { name: String },
+    #[error(
+        "the database is not at this build's schema ({what}); bring it up to date as the \
+         owner with `scanledger migrate --owner-url <owner's URL>` (or SCANLEDGER_OWNER_URL), \
+         then start again"
+    )]
+    NotMigrated { what: String },
     #[error("database error during migration: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -43,18 +49,64 @@ impl SchemaError {
     }
 }
 
-/// Apply migrations and install projections as the login named by `owner`.
+/// Apply migrations and install projections as the login named by `owner`, granting
+/// the runtime privileges to the default group role ([`crate::pg::APP_ROLE`]).
 pub async fn migrate(owner: &Database) -> Result<(), SchemaError> {
+    migrate_for(owner, crate::pg::APP_ROLE).await
+}
+
+/// [`migrate`], with `app_role` as the runtime group role (created when missing; see
+/// [`access::grant_app_role`]).
+pub async fn migrate_for(owner: &Database, app_role: &str) -> Result<(), SchemaError> {
     let mut conn = owner.owner_connection().await?;
     migrate::lock(&mut conn).await?;
-    let result = bring_up(&mut conn).await;
+    let result = bring_up(&mut conn, app_role).await;
     migrate::unlock(&mut conn).await?;
     result
 }
 
-async fn bring_up(conn: &mut PgConnection) -> Result<(), SchemaError> {
+/// Whether the database of `conn` is at this build's schema (every migration applied,
+/// every projection at this build's version), checked by a runtime login, which may not
+/// migrate.
+pub async fn check_current(conn: &mut PgConnection) -> Result<(), SchemaError> {
+    match migrate::pending(conn).await? {
+        None => {
+            return Err(SchemaError::NotMigrated {
+                what: "this login cannot read schema_migrations".into(),
+            })
+        }
+        Some(pending) if !pending.is_empty() => {
+            let list: Vec<String> = pending.iter().map(|(v, n)| format!("{v} {n}")).collect();
+            return Err(SchemaError::NotMigrated {
+                what: format!("migrations pending: {}", list.join(", ")),
+            });
+        }
+        Some(_) => {}
+    }
+    for p in Projection::all() {
+        match table::stored_version(conn, p).await? {
+            Some(v) if v == p.version => {}
+            Some(found) => {
+                return Err(SchemaError::ProjectionVersion {
+                    name: p.name.to_string(),
+                    found,
+                    wanted: p.version,
+                })
+            }
+            None => {
+                return Err(SchemaError::NotMigrated {
+                    what: format!("projection {} is not installed", p.name),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn bring_up(conn: &mut PgConnection, app_role: &str) -> Result<(), SchemaError> {
     migrate::apply(conn).await?;
     migrate::harden(conn).await?;
+    access::grant_app_role(conn, app_role).await?;
     for p in Projection::all() {
         match table::stored_version(conn, p).await? {
             Some(v) if v == p.version => {}

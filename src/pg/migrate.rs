@@ -95,6 +95,36 @@ pub async fn apply(conn: &mut sqlx::PgConnection) -> Result<(), MigrateError> {
     Ok(())
 }
 
+/// The migrations of this build not applied to the database of `conn`; `None` when
+/// this login cannot tell (no privilege on `schema_migrations`: a database last migrated
+/// by a build that did not grant it, which `migrate` repairs).
+pub async fn pending(
+    conn: &mut sqlx::PgConnection,
+) -> Result<Option<Vec<(i32, &'static str)>>, sqlx::Error> {
+    let (exists, readable): (bool, bool) = sqlx::query_as(
+        "SELECT to_regclass('schema_migrations') IS NOT NULL,
+                coalesce(has_table_privilege(to_regclass('schema_migrations'), 'SELECT'), false)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !exists {
+        return Ok(Some(MIGRATIONS.iter().map(|&(v, n, _)| (v, n)).collect()));
+    }
+    if !readable {
+        return Ok(None);
+    }
+    let applied: Vec<i32> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Some(
+        MIGRATIONS
+            .iter()
+            .filter(|(v, _, _)| !applied.contains(v))
+            .map(|&(v, n, _)| (v, n))
+            .collect(),
+    ))
+}
+
 /// Take from PUBLIC what lets any login plant objects the ledger might resolve:
 /// temporary tables (TEMP) and new schemas or objects (CREATE) in this database and its
 /// current schema. Idempotent; run by every migrate, and on every database cloned from

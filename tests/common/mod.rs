@@ -39,7 +39,7 @@ pub async fn env() -> TestEnv {
     let _ = tracing_subscriber_init();
     let cluster = TestCluster::shared(&test_root(), false);
     let db = cluster.fresh_database().await.expect("fresh test database");
-    let pool = db.database.app_pool(40).await.expect("app pool");
+    let pool = db.database.pool(40).await.expect("runtime pool");
     TestEnv {
         ledger: Ledger::new(pool.clone()),
         pool,
