@@ -22,7 +22,7 @@ use crate::domain::ScanId;
 /// One checkpointer at a time across the fleet.
 const CHECKPOINT_LOCK: i64 = 0x5ca1_1ed7;
 /// Most events one checkpoint covers (bounds the memory of proofs and the transaction).
-pub const CHECKPOINT_MAX_EVENTS: i64 = 1_000_000;
+pub const CHECKPOINT_MAX_EVENTS: i64 = 65_536;
 
 /// An Ed25519 key that signs checkpoints.
 pub struct Signer {
