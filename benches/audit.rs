@@ -212,7 +212,11 @@ async fn append_cost(cluster: &TestCluster, events: usize, batch: usize, lanes: 
         let r = rate(n, secs);
         println!(
             "append      {:<16} {n} events in {secs:>6.2}s: {r:>7.0} events/s",
-            if hashed { "with hashing" } else { "without hashing" }
+            if hashed {
+                "with hashing"
+            } else {
+                "without hashing"
+            }
         );
         if hashed {
             with.push(r);
@@ -270,7 +274,8 @@ async fn generate(db: &TestDatabase, events: usize) -> (u64, f64) {
     (n, start.elapsed().as_secs_f64())
 }
 
-const EVENT_COLUMNS: &str = "seq, tx_id::text::bigint AS tx_id, scan_id, version, kind, attempt, worker_id,
+const EVENT_COLUMNS: &str =
+    "seq, tx_id::text::bigint AS tx_id, scan_id, version, kind, attempt, worker_id,
      payload::text AS payload, recorded_at, prev_hash, findings_digest, hash";
 
 fn h32(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
@@ -426,12 +431,11 @@ async fn verify_and_proof(cluster: &TestCluster, events: usize) {
         t.elapsed().as_secs_f64()
     );
     let mut owner = db.owner.owner_connection().await.unwrap();
-    let (table, indexes): (i64, i64) = sqlx::query_as(
-        "SELECT pg_table_size('scan_events'), pg_indexes_size('scan_events')",
-    )
-    .fetch_one(&mut owner)
-    .await
-    .unwrap();
+    let (table, indexes): (i64, i64) =
+        sqlx::query_as("SELECT pg_table_size('scan_events'), pg_indexes_size('scan_events')")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
     println!(
         "            scan_events: {} MiB table, {} MiB indexes",
         table >> 20,
