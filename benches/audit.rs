@@ -233,8 +233,8 @@ async fn append_cost(cluster: &TestCluster, events: usize, batch: usize, lanes: 
     );
 }
 
-/// About `events` events: Requested for every scan, Claimed + Completed for one scan in
-/// ten... precisely: `events / 10` completed scans and the rest only requested.
+/// `events` events through the ledger: `events / 10` scans requested, claimed and
+/// completed, the rest only requested. Returns (events, seconds).
 async fn generate(db: &TestDatabase, events: usize) -> (u64, f64) {
     let completed = events / 10;
     let requested_only = events - 3 * completed;
