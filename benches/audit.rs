@@ -144,7 +144,7 @@ async fn drive(db: &TestDatabase, scans: usize, batch: usize, lanes: usize) -> (
     let start = Instant::now();
     let mut handles = Vec::new();
     for lane in 0..lanes {
-        let ledger = Ledger::new(db.database.app_pool(2).await.unwrap());
+        let ledger = Ledger::new(db.database.pool(2).await.unwrap());
         let quota = scans / lanes + usize::from(lane < scans % lanes);
         handles.push(tokio::spawn(async move {
             let worker = WorkerId::new(format!("bench-{lane}"));
@@ -164,7 +164,7 @@ async fn drive(db: &TestDatabase, scans: usize, batch: usize, lanes: usize) -> (
         events += h.await.unwrap();
     }
     // Scans one lane requested while another claimed them are all done; any left over:
-    let ledger = Ledger::new(db.database.app_pool(1).await.unwrap());
+    let ledger = Ledger::new(db.database.pool(1).await.unwrap());
     let worker = WorkerId::new("bench-drain");
     loop {
         let n = claim_and_complete(&ledger, &worker, batch, 256).await;
@@ -244,7 +244,7 @@ async fn generate(db: &TestDatabase, events: usize) -> (u64, f64) {
     let batch = 5_000;
     let mut handles = Vec::new();
     for lane in 0..2 {
-        let ledger = Ledger::new(db.database.app_pool(1).await.unwrap());
+        let ledger = Ledger::new(db.database.pool(1).await.unwrap());
         let quota = scans / 2 + usize::from(lane < scans % 2);
         handles.push(tokio::spawn(async move {
             let mut left = quota;
@@ -261,7 +261,7 @@ async fn generate(db: &TestDatabase, events: usize) -> (u64, f64) {
     for h in handles {
         n += h.await.unwrap();
     }
-    let ledger = Ledger::new(db.database.app_pool(1).await.unwrap());
+    let ledger = Ledger::new(db.database.pool(1).await.unwrap());
     let worker = WorkerId::new("bench");
     let mut left = completed;
     while left > 0 {
@@ -418,7 +418,7 @@ async fn verify_and_proof(cluster: &TestCluster, events: usize) {
         rate(n, secs)
     );
 
-    let ledger = Ledger::new(db.database.app_pool(1).await.unwrap());
+    let ledger = Ledger::new(db.database.pool(1).await.unwrap());
     let t = Instant::now();
     let mut checkpoints = Vec::new();
     while let Some(cp) = ledger.checkpoint(None).await.unwrap() {
@@ -469,7 +469,7 @@ async fn verify_and_proof(cluster: &TestCluster, events: usize) {
     .fetch_one(&mut owner)
     .await
     .unwrap();
-    let pool = db.database.app_pool(1).await.unwrap();
+    let pool = db.database.pool(1).await.unwrap();
     for run in 1..=2 {
         let t = Instant::now();
         let lines = audit::bundle(&pool, &Scope::Scan(ScanId(scan)), None)

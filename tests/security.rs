@@ -287,6 +287,12 @@ async fn the_runtime_login_cannot_become_the_owner() {
 #[tokio::test]
 async fn one_running_scan_per_subscription_unless_the_ledger_allows_parallel_scans() {
     let env = env().await;
+    // The deployment default (test databases allow parallel scans; this one does not).
+    let owner = env.db.owner.pool(1).await.unwrap();
+    sqlx::query("UPDATE ledger_settings SET parallel_per_subscription = false")
+        .execute(&owner)
+        .await
+        .unwrap();
     let first = requested_scan(&env.pool, 2).await;
     let second = requested_scan(&env.pool, 2).await;
     insert(
@@ -318,7 +324,6 @@ async fn one_running_scan_per_subscription_unless_the_ledger_allows_parallel_sca
         .execute(&env.pool)
         .await;
     assert_eq!(refused(r, "runtime login changes the setting").0, "42501");
-    let owner = env.db.owner.pool(1).await.unwrap();
     sqlx::query("UPDATE ledger_settings SET parallel_per_subscription = true")
         .execute(&owner)
         .await
