@@ -90,7 +90,7 @@ fn finding(scan: &ScanId) -> Finding {
 
 /// `Completed` for a claim; one finding for every third scan (by its first id byte).
 fn completed(c: &Claim, worker: &WorkerId) -> NewEvent {
-    let findings = if c.scan_id.0.as_bytes()[0] % 3 == 0 {
+    let findings = if c.scan_id.0.as_bytes()[0].is_multiple_of(3) {
         vec![finding(&c.scan_id)]
     } else {
         vec![]
