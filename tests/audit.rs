@@ -525,6 +525,13 @@ async fn edited_bundles_are_refused_offline() {
         "proof",
         &|b| matches!(b, Broken::Inclusion { .. }),
     );
+    // Proofs dropped: nothing breaks, but nothing is anchored any more, and it says so.
+    let (summary, broken) =
+        integrity::verify_bundle(&edit(&text, |v| v["type"] != "proof"), &trusted).unwrap();
+    assert!(broken.is_empty(), "{broken:#?}");
+    assert_eq!(summary.events_after_last_checkpoint, summary.events);
+    let (summary, _) = integrity::verify_bundle(&text, &trusted).unwrap();
+    assert_eq!(summary.events_after_last_checkpoint, 0);
     // A bundle re-signed with another key is not trusted.
     let (_, broken) =
         integrity::verify_bundle(&text, &[Signer::from_seed(&[1; 32]).public_key()]).unwrap();

@@ -30,7 +30,7 @@ fn report(summary: Summary, broken: Vec<Broken>) -> anyhow::Result<ExitCode> {
     match broken.first() {
         None => {
             eprintln!(
-                "ledger verified: {} events in {} scans, {} findings, {} checkpoints ({} signed); {} events not yet checkpointed",
+                "ledger verified: {} events in {} scans, {} findings, {} checkpoints ({} signed); {} events not under a checkpoint (chained only)",
                 summary.events,
                 summary.scans,
                 summary.findings,

@@ -362,7 +362,8 @@ pub struct Summary {
     pub checkpoints: u64,
     pub signed_checkpoints: u64,
     pub proofs: u64,
-    /// Events after the last checkpoint: chained, but not yet under a Merkle root.
+    /// Events not under a checkpoint's Merkle root (online: after the last checkpoint;
+    /// in a bundle: without an inclusion proof): chained, but not anchored.
     pub events_after_last_checkpoint: u64,
 }
 
@@ -653,6 +654,17 @@ impl Verifier {
     }
 
     fn check_proofs(&mut self) {
+        // Offline, an event without a proof is anchored by its chain only (a forger who
+        // rewrites whole streams can recompute chains, never a checkpoint): count them.
+        if !self.full {
+            let proven: std::collections::HashSet<i64> =
+                self.proofs.iter().map(|p| p.seq).collect();
+            self.summary.events_after_last_checkpoint = self
+                .leaves_by_seq
+                .keys()
+                .filter(|seq| !proven.contains(seq))
+                .count() as u64;
+        }
         let roots: HashMap<i64, (Hash, i64)> = self
             .checkpoints
             .iter()
@@ -754,8 +766,6 @@ pub fn verify_bundle(
     for f in findings {
         v.push_finding(f);
     }
-    // Every event of a bundle must be proven by a checkpoint it carries, unless it came
-    // after the last checkpoint.
     Ok(v.finish())
 }
 
