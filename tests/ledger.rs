@@ -670,3 +670,16 @@ async fn findings_are_written_with_their_completion_and_never_edited() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn pooled_connections_limit_statements_and_idle_transactions() {
+    let env = env().await;
+    let (statement, idle): (String, String) = sqlx::query_as(
+        "SELECT current_setting('statement_timeout'),
+                current_setting('idle_in_transaction_session_timeout')",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!((statement.as_str(), idle.as_str()), ("1min", "1min"));
+}

@@ -154,8 +154,16 @@ pub(super) async fn serve_with(
     script: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
     exit_after_script: bool,
 ) -> anyhow::Result<()> {
-    let pool = db.database.pool(dbargs.db_connections).await?;
-    let ledger = Ledger::new(pool.clone());
+    // The worker and the API get pools of their own: readers (long-polls, streams,
+    // listings) can never take the connections heartbeats and outcomes need.
+    let worker_pool = match worker_args {
+        Some(_) => Some(db.database.pool(dbargs.db_connections).await?),
+        None => None,
+    };
+    let api_pool = match api_args {
+        Some(_) => Some(db.database.pool(dbargs.db_connections).await?),
+        None => None,
+    };
     let (trigger, shutdown) = Shutdown::new();
     let mut tasks = tokio::task::JoinSet::new();
     let signer = match worker_args.and_then(|w| w.signing_key.as_deref()) {
@@ -163,7 +171,8 @@ pub(super) async fn serve_with(
         None => None,
     };
 
-    if let Some(args) = worker_args {
+    if let (Some(args), Some(pool)) = (worker_args, &worker_pool) {
+        let ledger = Ledger::new(pool.clone());
         if !args.checkpoint_interval.is_zero() {
             tasks.spawn(
                 checkpointer::run(
@@ -183,7 +192,8 @@ pub(super) async fn serve_with(
             Ok(())
         });
     }
-    if let Some(args) = api_args {
+    if let (Some(args), Some(pool)) = (api_args, &api_pool) {
+        let ledger = Ledger::new(pool.clone());
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
@@ -250,6 +260,8 @@ pub(super) async fn serve_with(
     while let Some(res) = tasks.join_next().await {
         res??;
     }
-    pool.close().await;
+    for pool in worker_pool.iter().chain(api_pool.iter()) {
+        pool.close().await;
+    }
     Ok(())
 }

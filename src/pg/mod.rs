@@ -28,6 +28,9 @@ pub enum PgError {
     Connect(#[source] sqlx::Error),
 }
 
+/// The longest a pooled connection's statement (or idle transaction) may last.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How to open pools and connections against one database, as the login the URL (or
 /// the options) name: no `SET ROLE`, so a session can never give back more than that
 /// login has.
@@ -50,12 +53,20 @@ impl Database {
         &self.options
     }
 
-    /// A pool of connections as this login.
+    /// A pool of connections as this login. Every statement has a time limit, and so
+    /// has a transaction left idle: a stuck query or a forgotten transaction ends instead
+    /// of holding locks (and the feed's horizon) forever. Operator commands use
+    /// [`Database::owner_connection`], without limits: a rebuild may run for minutes.
     pub async fn pool(&self, max_connections: u32) -> Result<PgPool, PgError> {
+        let limit = format!("{}s", STATEMENT_TIMEOUT.as_secs());
+        let options = self.options.clone().options([
+            ("statement_timeout", limit.as_str()),
+            ("idle_in_transaction_session_timeout", limit.as_str()),
+        ]);
         PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(self.options.clone())
+            .connect_with(options)
             .await
             .map_err(PgError::Connect)
     }
