@@ -284,7 +284,8 @@ fn stream(
             // The old error text stays in the logs, under the id the event carries.
             let correlation_id = Uuid::new_v4();
             if let Some(msg) = &s.error_message {
-                tracing::info!(scan_id = %s.scan_id, %correlation_id, legacy_error = %msg, "imported a failed scan");
+                let legacy_error = redact(msg);
+                tracing::info!(scan_id = %s.scan_id, %correlation_id, %legacy_error, "imported a failed scan");
             }
             vec![
                 request,
@@ -440,4 +441,106 @@ pub async fn import(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The legacy error text as it may be logged: anything that looks like a credential
+/// (a token, a key, a password in a URL or a `key=value`) replaced, the rest kept so an
+/// operator can still read what went wrong; at most 500 characters.
+pub fn redact(msg: &str) -> String {
+    const SECRET_KEYS: [&str; 8] = [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "sig",
+        "authorization",
+    ];
+    let looks_like_a_secret = |w: &str| {
+        let core = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        core.starts_with("eyJ")
+            || (core.len() >= 24
+                && core
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+/=_-.".contains(c))
+                && core.chars().any(|c| c.is_ascii_digit())
+                && core.chars().any(|c| c.is_ascii_alphabetic()))
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut redact_next = false;
+    for word in msg.split_whitespace() {
+        let lower = word.to_ascii_lowercase();
+        let secret_key = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            SECRET_KEYS.iter().any(|s| k.contains(s))
+        };
+        let redacted = if redact_next {
+            redact_next = false;
+            "[redacted]".to_string()
+        } else if let Some(at) = word.find('@').filter(|_| word.contains("://")) {
+            // scheme://user:password@host → scheme://[redacted]@host
+            let scheme_end = word.find("://").map_or(0, |i| i + 3);
+            format!("{}[redacted]{}", &word[..scheme_end], &word[at..])
+        } else if let Some(i) = word
+            .find(['=', ':'])
+            .filter(|&i| i + 1 < word.len() && secret_key(&word[..i]))
+        {
+            format!("{}[redacted]", &word[..=i])
+        } else if lower == "bearer" || secret_key(lower.trim_end_matches([':', '='])) {
+            redact_next = true;
+            word.to_string()
+        } else if looks_like_a_secret(word) {
+            "[redacted]".to_string()
+        } else {
+            word.to_string()
+        };
+        out.push(redacted);
+    }
+    let joined = out.join(" ");
+    match joined.char_indices().nth(500) {
+        Some((i, _)) => format!("{}…", &joined[..i]),
+        None => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn legacy_errors_lose_their_secrets_and_keep_their_meaning() {
+        let cases = [
+            (
+                "AADSTS7000215: Invalid client secret provided. client_secret=abc123XYZ",
+                "client_secret=[redacted]",
+            ),
+            (
+                "request failed: Authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi.xyz",
+                "Authorization: [redacted]",
+            ),
+            (
+                "cannot connect to postgres://scanner:hunter2@db.internal:5432/os",
+                "postgres://[redacted]@db.internal:5432/os",
+            ),
+            ("sas sig=sv2021x&se=2030 failed", "sig=[redacted]"),
+            (
+                "storage key Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg== rejected",
+                "[redacted]",
+            ),
+        ];
+        for (msg, expected) in cases {
+            let r = redact(msg);
+            assert!(r.contains(expected), "{msg} -> {r}");
+            for secret in ["abc123XYZ", "eyJ0eX", "hunter2", "sv2021x", "Zm9vYmFy"] {
+                assert!(!r.contains(secret), "{msg} -> {r}");
+            }
+        }
+        // Ordinary text stays readable.
+        assert_eq!(
+            redact("Subscription not found: 6f1c1a9e-5d7b-4c2e"),
+            "Subscription not found: 6f1c1a9e-5d7b-4c2e"
+        );
+        assert!(redact(&"x ".repeat(600)).chars().count() <= 501);
+    }
 }

@@ -74,12 +74,26 @@ pub(super) async fn backfill(db: &Db, cmd: &BackfillCommand) -> anyhow::Result<(
     use sqlx::Connection;
     let BackfillCommand::Openshield {
         from,
+        from_file,
         non_terminal,
         dry_run,
         batch,
     } = cmd;
+    let from = match (from, from_file) {
+        (Some(url), _) => url.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading --from-file {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        (None, None) => anyhow::bail!(
+            "name the OpenShield database: --from, OPENSHIELD_DATABASE_URL or --from-file"
+        ),
+    };
     let options =
-        std::str::FromStr::from_str(from).context("the --from URL is not a PostgreSQL URL")?;
+        std::str::FromStr::from_str(&from).context("the --from URL is not a PostgreSQL URL")?;
     let mut src = sqlx::PgConnection::connect_with(&options)
         .await
         .context("connecting to the OpenShield database")?;

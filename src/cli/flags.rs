@@ -105,9 +105,20 @@ pub enum AuditCommand {
 pub enum BackfillCommand {
     /// Import the OpenShield `scans` and `findings` tables (running it twice adds nothing).
     Openshield {
-        /// Connection URL of the OpenShield database (read only; never logged).
-        #[arg(long = "from", env = "OPENSHIELD_DATABASE_URL", hide_env_values = true)]
-        from: String,
+        /// Connection URL of the OpenShield database (read only; never logged). A URL on
+        /// the command line is visible to every local user in /proc: prefer the
+        /// OPENSHIELD_DATABASE_URL environment variable or --from-file.
+        #[arg(
+            long = "from",
+            env = "OPENSHIELD_DATABASE_URL",
+            hide_env_values = true,
+            required_unless_present = "from_file",
+            conflicts_with = "from_file"
+        )]
+        from: Option<String>,
+        /// A file holding the OpenShield connection URL (first line).
+        #[arg(long)]
+        from_file: Option<PathBuf>,
         /// What to do with scans still pending, running or without status there.
         /// Required when any exist.
         #[arg(long, value_enum)]
