@@ -482,6 +482,35 @@ mod tests {
         }
     }
 
+    /// The ledger keeps every event forever: an empty scan's `Completed` and a
+    /// `Heartbeat` stay small (docs/architecture.md, "Payload budget").
+    #[test]
+    fn payloads_stay_within_their_budget() {
+        let empty = Event::Completed(Completed {
+            origin: None,
+            summary: ScanSummary {
+                score: Some(100.0),
+                ..Default::default()
+            },
+            findings: vec![],
+        });
+        let size = |e: &Event| serde_json::to_vec(&e.payload()).unwrap().len();
+        assert!(
+            size(&empty) <= 300,
+            "empty Completed: {} bytes",
+            size(&empty)
+        );
+        let beat = Event::Heartbeat(Heartbeat {
+            lease_ms: 30_000,
+            progress: Progress {
+                phase: Phase::Evaluating,
+                resources_seen: 1_000_000,
+                rules_evaluated: 161_000_000,
+            },
+        });
+        assert!(size(&beat) <= 150, "Heartbeat: {} bytes", size(&beat));
+    }
+
     #[test]
     fn kinds_parse_from_their_stored_names() {
         for kind in EventKind::ALL {

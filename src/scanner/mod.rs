@@ -400,10 +400,14 @@ pub async fn scan_with(
             .entry(f.severity.as_str().to_owned())
             .or_default() += 1;
     }
+    // Only rules that were given something: the ledger keeps every Completed forever,
+    // and a tally of zeros says nothing a reader cannot infer (see the payload budget in
+    // docs/architecture.md).
     summary.rules = catalogue
         .rules()
         .iter()
         .zip(tallies)
+        .filter(|(_, t)| t.evaluated > 0)
         .map(|(r, t)| (r.meta.id.clone(), t))
         .collect();
     summary.score = Some(score(&catalogue, &summary.rules));

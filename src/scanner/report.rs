@@ -130,7 +130,7 @@ fn table(report: &ScanReport) -> String {
     }
     let _ = writeln!(
         out,
-        "{} resources, {} rules: {} findings ({}); {} indeterminate, {} errored; score {}",
+        "{} resources, {} rules applied: {} findings ({}); {} indeterminate, {} errored; score {}",
         s.resources_seen,
         s.rules.len(),
         s.findings,
