@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::error::Problem;
 use super::{page_limit, parse_query, ApiError, AppState};
 use crate::domain::{RecordedEvent, ScanId};
-use crate::ledger::FeedCursor;
+use crate::ledger::{FeedCursor, StoredEvent};
 
 /// One event as auditors read it: the stored payload, unchanged.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -28,12 +28,28 @@ pub struct EventView {
     pub scan_id: ScanId,
     pub version: i32,
     #[schema(value_type = String)]
-    pub kind: &'static str,
+    pub kind: String,
     pub attempt: i32,
     pub worker_id: Option<String>,
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     pub recorded_at: DateTime<Utc>,
+}
+
+impl From<&StoredEvent> for EventView {
+    fn from(e: &StoredEvent) -> Self {
+        Self {
+            position: e.seq,
+            cursor: e.cursor().to_string(),
+            scan_id: e.scan_id,
+            version: e.version,
+            kind: e.kind.clone(),
+            attempt: e.attempt,
+            worker_id: e.worker_id.clone(),
+            payload: e.payload.clone(),
+            recorded_at: e.recorded_at,
+        }
+    }
 }
 
 impl From<&RecordedEvent> for EventView {
@@ -43,7 +59,7 @@ impl From<&RecordedEvent> for EventView {
             cursor: FeedCursor::after(e).to_string(),
             scan_id: e.scan_id,
             version: e.version,
-            kind: e.event.kind().as_str(),
+            kind: e.event.kind().as_str().to_string(),
             attempt: e.attempt,
             worker_id: e.worker_id.as_ref().map(|w| w.to_string()),
             payload: e.event.payload(),
@@ -123,14 +139,10 @@ pub(super) async fn feed(
     let p: FeedParams = parse_query(q.as_deref())?;
     let after = parse_cursor(p.after.as_deref())?;
     let limit = page_limit(p.limit, 100, 1000)?;
-    let events = state
-        .ledger
-        .feed(after, limit)
-        .await
-        .map_err(ApiError::internal)?;
+    let events = state.ledger.feed_stored(after, limit).await?;
     let next = events
         .last()
-        .map(FeedCursor::after)
+        .map(StoredEvent::cursor)
         .unwrap_or(after)
         .to_string();
     let events: Vec<EventView> = events.iter().map(EventView::from).collect();
@@ -180,7 +192,7 @@ pub(super) async fn stream(
                 let _ = watch.extend(WATCH_TTL).await;
                 renewed = tokio::time::Instant::now();
             }
-            let batch = match ledger.feed(cursor, 500).await {
+            let batch = match ledger.feed_stored(cursor, 500).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "event stream read failed; retrying");
@@ -188,11 +200,11 @@ pub(super) async fn stream(
                 }
             };
             for e in &batch {
-                cursor = FeedCursor::after(e);
+                cursor = e.cursor();
                 let view = EventView::from(e);
                 let event = SseEvent::default()
                     .id(cursor.to_string())
-                    .event(view.kind)
+                    .event(&view.kind)
                     .json_data(&view)
                     .expect("event views serialize");
                 if tx.send(Ok(event)).await.is_err() {

@@ -27,7 +27,7 @@ use sqlx::PgPool;
 use crate::domain::*;
 
 pub use notify::{CHANGES_CHANNEL, PENDING_CHANNEL};
-pub use read::FeedCursor;
+pub use read::{FeedCursor, StoredEvent};
 
 /// One event to append, with the stream version the writer believes is current.
 #[derive(Clone, Debug)]

@@ -41,7 +41,69 @@ impl std::str::FromStr for FeedCursor {
     }
 }
 
+/// An event exactly as stored: what the feed serves, so an event this build cannot
+/// decode (a newer build's payload during a rolling upgrade) is served as it is, with
+/// its schema version, instead of stopping every reader at its cursor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub tx_id: i64,
+    pub scan_id: ScanId,
+    pub version: i32,
+    pub kind: String,
+    pub attempt: i32,
+    pub worker_id: Option<String>,
+    /// The stored payload, its schema version `v` included.
+    pub payload: serde_json::Value,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl StoredEvent {
+    /// The feed position just after this event.
+    pub fn cursor(&self) -> FeedCursor {
+        FeedCursor {
+            tx_id: self.tx_id,
+            seq: self.seq,
+        }
+    }
+}
+
 impl Ledger {
+    /// The global feed as stored (see [`Ledger::feed`] for the commit-safe order).
+    pub async fn feed_stored(
+        &self,
+        after: FeedCursor,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM scan_events
+              WHERE (tx_id, seq) > ($1::text::xid8, $2)
+                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY tx_id, seq
+              LIMIT $3"
+        ))
+        .bind(after.tx_id.to_string())
+        .bind(after.seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredEvent {
+                    seq: row.try_get("seq")?,
+                    tx_id: row.try_get("tx_id")?,
+                    scan_id: ScanId(row.try_get("scan_id")?),
+                    version: row.try_get("version")?,
+                    kind: row.try_get("kind")?,
+                    attempt: row.try_get("attempt")?,
+                    worker_id: row.try_get("worker_id")?,
+                    payload: row.try_get("payload")?,
+                    recorded_at: row.try_get("recorded_at")?,
+                })
+            })
+            .collect()
+    }
+
     /// The global feed: events committed after `after`, in commit-safe order.
     ///
     /// Positions (`seq`) are taken at insert but transactions commit in any order, so a
