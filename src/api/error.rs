@@ -43,6 +43,8 @@ pub enum ApiError {
     /// Well-formed but unacceptable (e.g. an idempotency key reused with another body).
     #[error("unprocessable: {0}")]
     Unprocessable(&'static str),
+    #[error("too many requests")]
+    TooMany { retry_after_secs: u64 },
     #[error("request timed out")]
     Timeout,
     #[error("service unavailable: {0}")]
@@ -73,6 +75,7 @@ impl ApiError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,6 +98,10 @@ impl ApiError {
                 "The request body must be application/json.",
             ),
             Self::Unprocessable(_) => ("unprocessable", "The request cannot be processed as sent."),
+            Self::TooMany { .. } => (
+                "too_many_requests",
+                "Too many open streams; retry after the time in Retry-After.",
+            ),
             Self::Timeout => ("timeout", "The request took too long."),
             Self::Unavailable(_) => ("unavailable", "The service is temporarily unavailable."),
             Self::Internal(_) => ("internal", "An internal error occurred."),
@@ -158,6 +165,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::TooMany { retry_after_secs } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         if matches!(self, Self::Unauthorized) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

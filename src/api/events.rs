@@ -7,14 +7,16 @@ use std::time::Duration;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::Extension;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::auth::Principal;
 use super::error::Problem;
-use super::{page_limit, parse_query, ApiError, AppState};
+use super::{page_limit, parse_query, streams, ApiError, AppState};
 use crate::domain::{RecordedEvent, ScanId};
 use crate::ledger::{FeedCursor, StoredEvent};
 
@@ -165,14 +167,23 @@ const STREAM_POLL: Duration = Duration::from_millis(500);
     params(("after" = Option<String>, Query, description = "Start after this cursor"),
            ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
     responses((status = 200, description = "Each `data:` is an EventView", content_type = "text/event-stream", body = String),
-              (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")),
+              (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "Too many open streams (per token or per process); see Retry-After", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(super) async fn stream(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let p: FeedParams = parse_query(q.as_deref())?;
+    // Held by the stream's task: its place is freed when the task ends.
+    let permit = state
+        .streams
+        .acquire(&principal.name)
+        .ok_or(ApiError::TooMany {
+            retry_after_secs: streams::RETRY_AFTER_SECS,
+        })?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -186,8 +197,10 @@ pub(super) async fn stream(
         .await?;
     let ledger = state.ledger.clone();
     let stream = async_stream(move |tx| async move {
+        let _permit = permit;
         let mut renewed = tokio::time::Instant::now();
-        loop {
+        // A client that went away ends the task at once, not at its next event.
+        while !tx.is_closed() {
             if renewed.elapsed() > WATCH_TTL / 2 {
                 let _ = watch.extend(WATCH_TTL).await;
                 renewed = tokio::time::Instant::now();
@@ -215,6 +228,7 @@ pub(super) async fn stream(
                 tokio::select! {
                     _ = changes.recv() => {}
                     _ = tokio::time::sleep(STREAM_POLL) => {}
+                    _ = tx.closed() => return,
                 }
             }
         }

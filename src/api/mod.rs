@@ -10,6 +10,7 @@ mod findings;
 pub mod metrics;
 pub mod openapi;
 mod scans;
+pub mod streams;
 mod tokens;
 
 use std::net::SocketAddr;
@@ -69,6 +70,7 @@ pub struct AppState {
     pub ledger: Ledger,
     pub changes: Changes,
     pub metrics: Arc<Metrics>,
+    pub streams: Arc<streams::StreamLimits>,
     pub auth: AuthMode,
     pub config: ApiConfig,
 }
@@ -79,6 +81,7 @@ impl AppState {
         Self {
             changes: Changes::start(ledger.pool().clone()),
             metrics: Arc::default(),
+            streams: Arc::default(),
             ledger,
             auth,
             config,

@@ -154,3 +154,39 @@ async fn an_event_this_build_cannot_decode_is_served_as_stored_and_the_feed_goes
     assert_eq!(newer["kind"], "Heartbeat");
     assert_eq!(newer["payload"]["energy"], 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_capped_per_token_and_end_when_their_client_goes() {
+    use scanledger::api::streams;
+    let app = spawn_app().await;
+    let open = |token: String| {
+        let (http, url) = (app.http.clone(), app.url("/api/events/stream"));
+        async move { http.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let mut held = Vec::new();
+    for _ in 0..streams::PER_TOKEN {
+        let r = open(app.reader.clone()).await;
+        assert_eq!(r.status(), 200);
+        held.push(r);
+    }
+    let refused = open(app.reader.clone()).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused.headers()["retry-after"].to_str().unwrap(),
+        streams::RETRY_AFTER_SECS.to_string()
+    );
+    problem(refused, 429).await;
+    // Another token still gets one.
+    let other = open(app.operator.clone()).await;
+    assert_eq!(other.status(), 200);
+    // The reader's clients vanish: their streams end, their places come back.
+    drop(held);
+    wait_until(
+        "the vanished clients' streams ended",
+        Duration::from_secs(10),
+        || async { app.state.streams.open() == 1 },
+    )
+    .await;
+    assert_eq!(open(app.reader.clone()).await.status(), 200);
+    drop(other);
+}
