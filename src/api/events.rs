@@ -141,7 +141,7 @@ pub(super) async fn feed(
     let p: FeedParams = parse_query(q.as_deref())?;
     let after = parse_cursor(p.after.as_deref())?;
     let limit = page_limit(p.limit, 100, 1000)?;
-    let events = state.ledger.feed_stored(after, limit).await?;
+    let events = state.ledger.feed(after, limit).await?;
     let next = events
         .last()
         .map(StoredEvent::cursor)
@@ -205,7 +205,7 @@ pub(super) async fn stream(
                 let _ = watch.extend(WATCH_TTL).await;
                 renewed = tokio::time::Instant::now();
             }
-            let batch = match ledger.feed_stored(cursor, 500).await {
+            let batch = match ledger.feed(cursor, 500).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "event stream read failed; retrying");

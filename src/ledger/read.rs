@@ -69,8 +69,13 @@ impl StoredEvent {
 }
 
 impl Ledger {
-    /// The global feed as stored (see [`Ledger::feed`] for the commit-safe order).
-    pub async fn feed_stored(
+    /// The global feed: events committed after `after`, in commit-safe order.
+    ///
+    /// Positions (`seq`) are taken at insert but transactions commit in any order, so a
+    /// reader of `seq > last` could skip an event forever. Only events whose writing
+    /// transaction is older than every transaction still in flight are served, ordered by
+    /// `(tx_id, seq)`, with that pair as the cursor: nothing can commit behind it later.
+    pub async fn feed(
         &self,
         after: FeedCursor,
         limit: i64,
@@ -102,32 +107,6 @@ impl Ledger {
                 })
             })
             .collect()
-    }
-
-    /// The global feed: events committed after `after`, in commit-safe order.
-    ///
-    /// Positions (`seq`) are taken at insert but transactions commit in any order, so a
-    /// reader of `seq > last` could skip an event forever. Only events whose writing
-    /// transaction is older than every transaction still in flight are served, ordered by
-    /// `(tx_id, seq)`, with that pair as the cursor: nothing can commit behind it later.
-    pub async fn feed(
-        &self,
-        after: FeedCursor,
-        limit: i64,
-    ) -> Result<Vec<RecordedEvent>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM scan_events
-              WHERE (tx_id, seq) > ($1::text::xid8, $2)
-                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY tx_id, seq
-              LIMIT $3"
-        ))
-        .bind(after.tx_id.to_string())
-        .bind(after.seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(decode_row).collect()
     }
 
     /// Which of `ids` already have a stream.
