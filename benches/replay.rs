@@ -115,9 +115,7 @@ async fn main() {
     // 3. Rebuilds and a verify.
     let mut owner = db.owner.owner_connection().await.unwrap();
     for name in ["scan_status", "finding_history"] {
-        let r = rebuild::rebuild(&mut owner, name, &mut quiet)
-            .await
-            .unwrap();
+        let r = rebuild::rebuild(&db.owner, name, &mut quiet).await.unwrap();
         println!(
             "rebuild     {name}: {} events in {:.1}s: {:.0} events/s (swap {:.0} ms)",
             r.events_replayed + r.events_caught_up,

@@ -90,7 +90,7 @@ async fn verify_reports_exactly_the_rows_that_differ() {
     assert!(String::from_utf8_lossy(&bad.stdout).contains(&ids[3].to_string()));
 
     // A rebuild repairs both.
-    let report = rebuild::rebuild(&mut owner, "scan_status", &mut quiet)
+    let report = rebuild::rebuild(&env.db.owner, "scan_status", &mut quiet)
         .await
         .unwrap();
     assert_eq!(report.events_replayed, 90);
@@ -161,7 +161,7 @@ async fn rebuild_under_load_keeps_serving_and_verifies_clean() {
     .await;
     let before = answered.load(Ordering::Relaxed);
     let mut owner = env.db.owner.owner_connection().await.unwrap();
-    let report = rebuild::rebuild(&mut owner, "scan_status", &mut quiet)
+    let report = rebuild::rebuild(&env.db.owner, "scan_status", &mut quiet)
         .await
         .unwrap();
     println!("rebuild under load: {report:?}");
@@ -353,7 +353,7 @@ async fn finding_history_follows_findings_across_scans_and_rebuilds_identically(
         report.differences[0].key["fingerprint"],
         a.fingerprint.as_str()
     );
-    rebuild::rebuild(&mut owner, "finding_history", &mut quiet)
+    rebuild::rebuild(&env.db.owner, "finding_history", &mut quiet)
         .await
         .unwrap();
     assert!(rebuild::verify(&mut owner, "finding_history", &mut quiet)

@@ -30,9 +30,8 @@ pub(super) fn progress_printer(
 }
 
 pub(super) async fn rebuild(owner: &Database, name: &str) -> anyhow::Result<()> {
-    let mut conn = owner.owner_connection().await?;
     let mut progress = progress_printer("rebuild", "events");
-    let report = crate::ledger::replay::rebuild(&mut conn, name, &mut progress).await?;
+    let report = crate::ledger::replay::rebuild(owner, name, &mut progress).await?;
     eprintln!();
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -1,13 +1,11 @@
 //! The `findings` table: what each completed attempt found. Append-only like the
 //! events, and written only in the transaction that appends that attempt's `Completed`.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use super::{LedgerError, NewEvent};
+use super::NewEvent;
 use crate::domain::{Event, Finding, ScanId, Severity};
 
 /// Rows per findings INSERT: bounded statements however large the tenant.
@@ -61,25 +59,6 @@ pub(super) async fn insert(tx: &mut PgConnection, batch: &[NewEvent]) -> Result<
         .await?;
     }
     Ok(())
-}
-
-/// The stored findings of `scans`, by scan.
-pub(super) async fn of_scans(
-    conn: &mut PgConnection,
-    scans: &[Uuid],
-) -> Result<HashMap<ScanId, Vec<Finding>>, LedgerError> {
-    let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
-        "SELECT scan_id, to_jsonb(f) FROM findings f WHERE scan_id = ANY($1) ORDER BY finding_id",
-    )
-    .bind(scans)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out: HashMap<ScanId, Vec<Finding>> = HashMap::new();
-    for (scan, v) in rows {
-        let f: Finding = serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        out.entry(ScanId(scan)).or_default().push(f);
-    }
-    Ok(out)
 }
 
 /// A stored finding row, as readers see it.

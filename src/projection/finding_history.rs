@@ -1,8 +1,9 @@
 //! `finding_history`: per (subscription, fingerprint), when a misconfiguration was first
 //! seen, last seen, resolved (the first completed scan that no longer reports it), and how
-//! often it came back. Fed by `Completed` events in order.
+//! often it came back. Fed by `Completed` events, per subscription in the order the
+//! attempts happened (not the order they reached the ledger).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,44 +42,113 @@ pub struct FindingHistory {
     pub last_seq: i64,
 }
 
+/// What the fold reads of a finding (borrowed from a scan's findings or a stored row).
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    pub fingerprint: &'a str,
+    pub rule_id: &'a str,
+    pub rule_name: &'a str,
+    pub severity: &'a str,
+    pub category: &'a str,
+    pub resource_id: &'a str,
+    pub resource_name: &'a str,
+    pub resource_type: &'a str,
+}
+
+impl<'a> From<&'a Finding> for Seen<'a> {
+    fn from(f: &'a Finding) -> Self {
+        Seen {
+            fingerprint: &f.fingerprint,
+            rule_id: &f.rule_id,
+            rule_name: &f.rule_name,
+            severity: f.severity.as_str(),
+            category: &f.category,
+            resource_id: &f.resource_id,
+            resource_name: &f.resource_name,
+            resource_type: &f.resource_type,
+        }
+    }
+}
+
+/// A stored finding as the fold reads it (the columns of `findings` it needs).
+#[derive(Debug)]
+struct SeenRow {
+    scan_id: uuid::Uuid,
+    fingerprint: String,
+    rule_id: String,
+    rule_name: String,
+    severity: String,
+    category: String,
+    resource_id: String,
+    resource_name: String,
+    resource_type: String,
+}
+
+impl<'a> From<&'a SeenRow> for Seen<'a> {
+    fn from(r: &'a SeenRow) -> Self {
+        Seen {
+            fingerprint: &r.fingerprint,
+            rule_id: &r.rule_id,
+            rule_name: &r.rule_name,
+            severity: &r.severity,
+            category: &r.category,
+            resource_id: &r.resource_id,
+            resource_name: &r.resource_name,
+            resource_type: &r.resource_type,
+        }
+    }
+}
+
 /// One completed scan, as the fold sees it.
 pub struct Completion<'a> {
     pub subscription_id: &'a str,
     pub scan_id: ScanId,
-    /// When the scan completed (its original time, for imported history).
+    /// When the attempt happened: its original time for imported history, else when its
+    /// `Completed` was recorded. A subscription's completions fold in (at, seq) order.
     pub at: DateTime<Utc>,
     pub seq: i64,
-    pub findings: &'a [Finding],
+    pub findings: Vec<Seen<'a>>,
 }
 
-/// The fold: the subscription's known rows (every open one, and any resolved one this
-/// scan reports again) + a completed scan → the rows that change. Pure.
-pub fn fold(known: &HashMap<String, FindingHistory>, c: &Completion<'_>) -> Vec<FindingHistory> {
-    let mut changed: HashMap<String, FindingHistory> = HashMap::new();
-    for f in c.findings {
-        let row = match known.get(&f.fingerprint) {
-            None => FindingHistory {
-                subscription_id: c.subscription_id.to_string(),
-                fingerprint: f.fingerprint.clone(),
-                rule_id: f.rule_id.to_string(),
-                rule_name: f.rule_name.to_string(),
-                severity: f.severity.as_str().to_string(),
-                category: f.category.to_string(),
-                resource_id: f.resource_id.clone(),
-                resource_name: f.resource_name.clone(),
-                resource_type: f.resource_type.clone(),
-                state: FindingState::Open,
-                first_seen_scan: c.scan_id,
-                first_seen_at: c.at,
-                last_seen_scan: c.scan_id,
-                last_seen_at: c.at,
-                resolved_scan: None,
-                resolved_at: None,
-                reopened_count: 0,
-                last_seq: c.seq,
-            },
-            Some(prev) => {
-                let mut row = prev.clone();
+impl Completion<'_> {
+    fn order(&self) -> (DateTime<Utc>, i64) {
+        (self.at, self.seq)
+    }
+}
+
+/// The fold, in place: one subscription's rows (at least every open one, and any this
+/// completion reports) + the next completion in time order → the rows after it. Returns
+/// the fingerprints whose rows changed. Pure.
+pub fn fold_into(rows: &mut HashMap<String, FindingHistory>, c: &Completion<'_>) -> Vec<String> {
+    let mut changed: HashSet<String> = HashSet::with_capacity(c.findings.len());
+    for f in &c.findings {
+        match rows.get_mut(f.fingerprint) {
+            None => {
+                rows.insert(
+                    f.fingerprint.to_string(),
+                    FindingHistory {
+                        subscription_id: c.subscription_id.to_string(),
+                        fingerprint: f.fingerprint.to_string(),
+                        rule_id: f.rule_id.to_string(),
+                        rule_name: f.rule_name.to_string(),
+                        severity: f.severity.to_string(),
+                        category: f.category.to_string(),
+                        resource_id: f.resource_id.to_string(),
+                        resource_name: f.resource_name.to_string(),
+                        resource_type: f.resource_type.to_string(),
+                        state: FindingState::Open,
+                        first_seen_scan: c.scan_id,
+                        first_seen_at: c.at,
+                        last_seen_scan: c.scan_id,
+                        last_seen_at: c.at,
+                        resolved_scan: None,
+                        resolved_at: None,
+                        reopened_count: 0,
+                        last_seq: c.seq,
+                    },
+                );
+            }
+            Some(row) => {
                 if row.state == FindingState::Resolved {
                     row.state = FindingState::Open;
                     row.reopened_count += 1;
@@ -86,38 +156,55 @@ pub fn fold(known: &HashMap<String, FindingHistory>, c: &Completion<'_>) -> Vec<
                     row.resolved_at = None;
                 }
                 // The latest scan's view of the rule wins (a rule's severity may change).
-                row.rule_name = f.rule_name.to_string();
-                row.severity = f.severity.as_str().to_string();
-                row.category = f.category.to_string();
-                row.resource_name = f.resource_name.clone();
+                set(&mut row.rule_name, f.rule_name);
+                set(&mut row.severity, f.severity);
+                set(&mut row.category, f.category);
+                set(&mut row.resource_name, f.resource_name);
                 row.last_seen_scan = c.scan_id;
                 row.last_seen_at = c.at;
                 row.last_seq = c.seq;
-                row
             }
-        };
-        changed.insert(row.fingerprint.clone(), row);
+        }
+        changed.insert(f.fingerprint.to_string());
     }
-    for (fp, prev) in known {
-        if prev.state == FindingState::Open && !changed.contains_key(fp) {
-            let mut row = prev.clone();
+    for (fp, row) in rows.iter_mut() {
+        if row.state == FindingState::Open && !changed.contains(fp) {
             row.state = FindingState::Resolved;
             row.resolved_scan = Some(c.scan_id);
             row.resolved_at = Some(c.at);
             row.last_seq = c.seq;
-            changed.insert(fp.clone(), row);
+            changed.insert(fp.clone());
         }
     }
-    let mut out: Vec<FindingHistory> = changed.into_values().collect();
-    out.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-    out
+    changed.into_iter().collect()
+}
+
+fn set(field: &mut String, value: &str) {
+    if field != value {
+        *field = value.to_string();
+    }
 }
 
 pub const TABLE: &str = "finding_history";
 
-/// Apply completions (in order) to `table`: lock their subscriptions (completions of one
-/// subscription apply one at a time, across transactions), read the rows they can touch
-/// in one query, fold in memory, write the changed rows in one statement.
+/// The list of completions a finding-history table has folded (`finding_history_scans`
+/// for the live table, `<shadow>_scans` for a shadow).
+pub fn log_table(table: &str) -> String {
+    format!("{table}_scans")
+}
+
+/// Completions whose findings are read per round trip when a subscription is refolded.
+const REFOLD_PAGE: i64 = 500;
+/// Rows written per statement.
+const WRITE_CHUNK: usize = 5_000;
+
+/// Apply completions to `table` (the live table, a shadow or a scratch copy). Each
+/// subscription's completions apply one transaction at a time (an advisory lock). A
+/// subscription whose completions are all newer than the newest it has folded takes the
+/// fast path: read the rows they can touch, fold, write what changed. One that receives
+/// an older completion (imported history, or two concurrent scans of one subscription
+/// committing out of order) is refolded from its whole list in time order, so the result
+/// never depends on arrival order: a rebuild and the inline fold agree.
 pub(crate) async fn apply(
     tx: &mut PgConnection,
     table: &str,
@@ -126,20 +213,90 @@ pub(crate) async fn apply(
     if completions.is_empty() {
         return Ok(());
     }
-    let mut subs: Vec<&str> = completions.iter().map(|c| c.subscription_id).collect();
-    subs.sort_unstable();
-    subs.dedup();
+    let log = log_table(table);
+    // A rebuild swaps the live table under an EXCLUSIVE lock: every completion waits for
+    // the swap here, even one that would change no row (the shadow must not miss it).
+    sqlx::query(&format!("LOCK TABLE {table} IN ROW EXCLUSIVE MODE"))
+        .execute(&mut *tx)
+        .await?;
+    let mut by_sub: BTreeMap<&str, Vec<&Completion<'_>>> = BTreeMap::new();
+    for c in completions {
+        by_sub.entry(c.subscription_id).or_default().push(c);
+    }
+    let subs: Vec<&str> = by_sub.keys().copied().collect();
     // In a fixed order, so two batches cannot deadlock.
     sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended('scanledger:history:' || s, 0))
+        "SELECT pg_advisory_xact_lock(hashtextextended('scanledger:history:' || $2 || ':' || s, 0))
            FROM unnest($1::text[]) s ORDER BY s",
     )
     .bind(&subs)
+    .bind(table)
     .execute(&mut *tx)
     .await?;
+    let heads: HashMap<String, (DateTime<Utc>, i64)> =
+        sqlx::query_as::<_, (String, DateTime<Utc>, i64)>(&format!(
+            "SELECT DISTINCT ON (subscription_id) subscription_id, at, seq FROM {log}
+          WHERE subscription_id = ANY($1) ORDER BY subscription_id, at DESC, seq DESC"
+        ))
+        .bind(&subs)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(s, at, seq)| (s, (at, seq)))
+        .collect();
+
+    sqlx::query(&format!(
+        "INSERT INTO {log} (subscription_id, at, seq, scan_id)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int8[], $4::uuid[])"
+    ))
+    .bind(
+        completions
+            .iter()
+            .map(|c| c.subscription_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(completions.iter().map(|c| c.at).collect::<Vec<_>>())
+    .bind(completions.iter().map(|c| c.seq).collect::<Vec<_>>())
+    .bind(completions.iter().map(|c| c.scan_id.0).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+
+    let mut in_order: Vec<&Completion<'_>> = Vec::with_capacity(completions.len());
+    let mut refold_subs: Vec<&str> = Vec::new();
+    for (sub, mut cs) in by_sub {
+        cs.sort_by_key(|c| c.order());
+        match heads.get(sub) {
+            Some(head) if cs[0].order() < *head => refold_subs.push(sub),
+            _ => in_order.extend(cs),
+        }
+    }
+    fold_newer(tx, table, &in_order).await?;
+    for sub in refold_subs {
+        tracing::debug!(
+            subscription_id = sub,
+            table,
+            "older completion: refolding the subscription"
+        );
+        refold(tx, table, sub).await?;
+    }
+    Ok(())
+}
+
+/// The fast path: completions (grouped by subscription, each group in time order) that
+/// are all newer than anything their subscription has folded.
+async fn fold_newer(
+    tx: &mut PgConnection,
+    table: &str,
+    completions: &[&Completion<'_>],
+) -> Result<(), sqlx::Error> {
+    if completions.is_empty() {
+        return Ok(());
+    }
+    let mut subs: Vec<&str> = completions.iter().map(|c| c.subscription_id).collect();
+    subs.dedup();
     let fps: Vec<&str> = completions
         .iter()
-        .flat_map(|c| c.findings.iter().map(|f| f.fingerprint.as_str()))
+        .flat_map(|c| c.findings.iter().map(|f| f.fingerprint))
         .collect();
     // Two index scans (open rows; reported fingerprints) rather than one OR that scans all.
     let values: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
@@ -162,26 +319,141 @@ pub(crate) async fn apply(
             .or_default()
             .insert(r.fingerprint.clone(), r);
     }
-    let mut changed: HashMap<(String, String), FindingHistory> = HashMap::new();
+    let mut changed: HashSet<(String, String)> = HashSet::new();
     for c in completions {
         let rows = table_rows.entry(c.subscription_id.to_string()).or_default();
-        let reported: std::collections::HashSet<&str> =
-            c.findings.iter().map(|f| f.fingerprint.as_str()).collect();
-        let known: HashMap<String, FindingHistory> = rows
-            .iter()
-            .filter(|(fp, r)| r.state == FindingState::Open || reported.contains(fp.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for row in fold(&known, c) {
-            changed.insert(
-                (row.subscription_id.clone(), row.fingerprint.clone()),
-                row.clone(),
-            );
-            rows.insert(row.fingerprint.clone(), row);
+        for fp in fold_into(rows, c) {
+            changed.insert((c.subscription_id.to_string(), fp));
+        }
+        // Resolved rows this fold did not touch are only needed if a later completion
+        // reports them again, and then they are in `rows` already.
+    }
+    let rows: Vec<&FindingHistory> = changed
+        .iter()
+        .filter_map(|(s, fp)| table_rows.get(s).and_then(|rows| rows.get(fp)))
+        .collect();
+    write(tx, table, &rows).await
+}
+
+/// Refold one subscription from the completions its table has folded, in time order.
+/// Every fingerprint the table holds for it came from one of them, so writing every
+/// row the refold produces overwrites all of them: nothing needs deleting.
+pub(crate) async fn refold(
+    tx: &mut PgConnection,
+    table: &str,
+    subscription_id: &str,
+) -> Result<(), sqlx::Error> {
+    let log = log_table(table);
+    let mut rows: HashMap<String, FindingHistory> = HashMap::new();
+    let mut after: Option<(DateTime<Utc>, i64)> = None;
+    loop {
+        let page: Vec<(DateTime<Utc>, i64, uuid::Uuid)> = sqlx::query_as(&format!(
+            "SELECT at, seq, scan_id FROM {log}
+              WHERE subscription_id = $1 AND ($2::timestamptz IS NULL OR (at, seq) > ($2, $3))
+              ORDER BY at, seq LIMIT $4"
+        ))
+        .bind(subscription_id)
+        .bind(after.map(|a| a.0))
+        .bind(after.map_or(0, |a| a.1))
+        .bind(REFOLD_PAGE)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(&(at, seq, _)) = page.last() else {
+            break;
+        };
+        after = Some((at, seq));
+        let ids: Vec<uuid::Uuid> = page.iter().map(|p| p.2).collect();
+        let found = seen_of(tx, &ids).await?;
+        let mut by_scan: HashMap<uuid::Uuid, Vec<Seen<'_>>> = HashMap::new();
+        for r in &found {
+            by_scan.entry(r.scan_id).or_default().push(r.into());
+        }
+        for (at, seq, scan_id) in page {
+            let c = Completion {
+                subscription_id,
+                scan_id: ScanId(scan_id),
+                at,
+                seq,
+                findings: by_scan.remove(&scan_id).unwrap_or_default(),
+            };
+            fold_into(&mut rows, &c);
         }
     }
-    let rows: Vec<FindingHistory> = changed.into_values().collect();
-    for chunk in rows.chunks(5_000) {
+    let rows: Vec<&FindingHistory> = rows.values().collect();
+    write(tx, table, &rows).await
+}
+
+/// The findings of `scans`, as the fold reads them.
+async fn seen_of(
+    conn: &mut PgConnection,
+    scans: &[uuid::Uuid],
+) -> Result<Vec<SeenRow>, sqlx::Error> {
+    type Columns = (
+        uuid::Uuid,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    );
+    let rows: Vec<Columns> = sqlx::query_as(
+        "SELECT scan_id, fingerprint, rule_id, rule_name, severity, category, resource_id,
+                resource_name, resource_type
+           FROM findings WHERE scan_id = ANY($1) ORDER BY finding_id",
+    )
+    .bind(scans)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| SeenRow {
+            scan_id: r.0,
+            fingerprint: r.1,
+            rule_id: r.2,
+            rule_name: r.3,
+            severity: r.4,
+            category: r.5,
+            resource_id: r.6,
+            resource_name: r.7,
+            resource_type: r.8,
+        })
+        .collect())
+}
+
+/// Load the findings of completions read from the ledger (rebuilds), then apply them.
+pub(crate) async fn apply_stored(
+    tx: &mut PgConnection,
+    table: &str,
+    completions: &[(&str, ScanId, DateTime<Utc>, i64)],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = completions.iter().map(|c| c.1 .0).collect();
+    let found = seen_of(tx, &ids).await?;
+    let mut by_scan: HashMap<uuid::Uuid, Vec<Seen<'_>>> = HashMap::new();
+    for r in &found {
+        by_scan.entry(r.scan_id).or_default().push(r.into());
+    }
+    let completions: Vec<Completion<'_>> = completions
+        .iter()
+        .map(|&(subscription_id, scan_id, at, seq)| Completion {
+            subscription_id,
+            scan_id,
+            at,
+            seq,
+            findings: by_scan.remove(&scan_id.0).unwrap_or_default(),
+        })
+        .collect();
+    apply(tx, table, &completions).await
+}
+
+async fn write(
+    tx: &mut PgConnection,
+    table: &str,
+    rows: &[&FindingHistory],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(WRITE_CHUNK) {
         let json = serde_json::to_value(chunk).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         sqlx::query(&format!(
             "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)
@@ -280,16 +552,9 @@ mod tests {
                 scan_id: id,
                 at: DateTime::from_timestamp(1_000 * (i as i64 + 1), 0).unwrap(),
                 seq: i as i64 + 1,
-                findings: &findings,
+                findings: findings.iter().map(Seen::from).collect(),
             };
-            let known: HashMap<String, FindingHistory> = table
-                .iter()
-                .filter(|(fp, r)| r.state == FindingState::Open || fps.contains(&fp.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            for row in fold(&known, &c) {
-                table.insert(row.fingerprint.clone(), row);
-            }
+            fold_into(&mut table, &c);
         }
         (table, ids)
     }

@@ -14,20 +14,35 @@ use sqlx::PgConnection;
 
 use crate::domain::{Event, RecordedEvent, ScanId};
 pub use scan_status::{fold, FoldError, ScanState, ScanStatus};
+use table::{Projection, TableDef};
 
-/// Projection DDL: (name, version, sql) for the version this build folds into. The
-/// name is also the live table's name.
-pub const PROJECTIONS: &[(&str, i32, &str)] = &[
-    (
-        scan_status::TABLE,
-        2,
-        include_str!("../../projections/scan_status/v2.sql"),
-    ),
-    (
-        finding_history::TABLE,
-        1,
-        include_str!("../../projections/finding_history/v1.sql"),
-    ),
+/// The projections this build folds into, at their versions. A projection's name is
+/// also its main table's name.
+pub const PROJECTIONS: &[Projection] = &[
+    Projection {
+        name: scan_status::TABLE,
+        version: 2,
+        ddl: include_str!("../../projections/scan_status/v2.sql"),
+        tables: &[TableDef {
+            name: scan_status::TABLE,
+            key: &["scan_id"],
+        }],
+    },
+    Projection {
+        name: finding_history::TABLE,
+        version: 2,
+        ddl: include_str!("../../projections/finding_history/v2.sql"),
+        tables: &[
+            TableDef {
+                name: finding_history::TABLE,
+                key: &["subscription_id", "fingerprint"],
+            },
+            TableDef {
+                name: "finding_history_scans",
+                key: &["subscription_id", "at", "seq"],
+            },
+        ],
+    },
 ];
 
 /// Fold events just appended (in `seq` order) into every inline projection, in the
@@ -64,7 +79,7 @@ pub async fn apply_inline(
                 scan_id: e.scan_id,
                 at: c.origin.as_ref().map_or(e.recorded_at, |o| o.occurred_at),
                 seq: e.seq,
-                findings: &c.findings,
+                findings: c.findings.iter().map(finding_history::Seen::from).collect(),
             })
         })
         .collect();

@@ -9,16 +9,26 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::scan_status::{self, FoldError, ScanStatus};
-use super::{finding_history, PROJECTIONS};
+use super::PROJECTIONS;
 use crate::domain::{RecordedEvent, ScanId};
 
-/// A projection this build knows: name (= live table), key columns, version, DDL.
+/// A projection this build knows: name (= its main table), version, DDL, and its tables
+/// (the main one first), each with its key columns.
 #[derive(Clone, Copy, Debug)]
 pub struct Projection {
     pub name: &'static str,
-    pub key: &'static [&'static str],
     pub version: i32,
     pub ddl: &'static str,
+    pub tables: &'static [TableDef],
+}
+
+/// One table of a projection. Every table's name starts with the projection's name, so
+/// one prefix names a whole shadow or scratch copy (`finding_history_shadow`,
+/// `finding_history_shadow_scans`).
+#[derive(Clone, Copy, Debug)]
+pub struct TableDef {
+    pub name: &'static str,
+    pub key: &'static [&'static str],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,20 +43,16 @@ impl Projection {
     }
 
     pub fn all() -> impl Iterator<Item = Projection> {
-        PROJECTIONS.iter().map(|&(name, version, ddl)| Projection {
-            name,
-            key: if name == scan_status::TABLE {
-                &["scan_id"]
-            } else {
-                &["subscription_id", "fingerprint"]
-            },
-            version,
-            ddl,
-        })
+        PROJECTIONS.iter().copied()
     }
 
     pub fn is_scan_status(&self) -> bool {
         self.name == scan_status::TABLE
+    }
+
+    /// `table`'s name in the copy whose main table is `prefix`.
+    fn renamed(&self, table: &str, prefix: &str) -> String {
+        table.replacen(self.name, prefix, 1)
     }
 }
 
@@ -83,16 +89,6 @@ pub async fn apply_status_batch(
     Ok(())
 }
 
-/// Fold completions (in order) into a finding_history-shaped `table`.
-pub async fn apply_history_batch(
-    conn: &mut PgConnection,
-    table: &str,
-    completions: &[finding_history::Completion<'_>],
-) -> Result<(), ApplyError> {
-    finding_history::apply(conn, table, completions).await?;
-    Ok(())
-}
-
 pub async fn exists(conn: &mut PgConnection, table: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(table)
@@ -100,35 +96,43 @@ pub async fn exists(conn: &mut PgConnection, table: &str) -> Result<bool, sqlx::
         .await
 }
 
-/// Create `shadow` with `p`'s DDL (dropping one a crashed earlier rebuild left).
+/// Create the shadow copy of `p` (main table `shadow`) with `p`'s DDL, dropping one a
+/// crashed earlier rebuild left.
 pub async fn create_shadow(
     conn: &mut PgConnection,
     p: Projection,
     shadow: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {shadow}"))
+    for t in p.tables {
+        sqlx::raw_sql(&format!(
+            "DROP TABLE IF EXISTS {}",
+            p.renamed(t.name, shadow)
+        ))
         .execute(&mut *conn)
         .await?;
+    }
     sqlx::raw_sql(&p.ddl.replace(p.name, shadow))
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-/// A temporary copy of `p`'s live table shape, dropped when the transaction ends.
+/// A temporary copy of `p`'s live tables (main table `scratch`), dropped when the
+/// transaction ends.
 pub async fn create_scratch(
     tx: &mut PgConnection,
     p: Projection,
     scratch: &str,
 ) -> Result<(), sqlx::Error> {
-    let table = p.name;
-    sqlx::raw_sql(&format!(
-        "CREATE TEMP TABLE {scratch} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS) ON COMMIT DROP;
-         ALTER TABLE {scratch} ADD PRIMARY KEY ({})",
-        p.key.join(", ")
-    ))
-    .execute(&mut *tx)
-    .await?;
+    for t in p.tables {
+        sqlx::raw_sql(&format!(
+            "CREATE TEMP TABLE {} (LIKE {} INCLUDING ALL) ON COMMIT DROP",
+            p.renamed(t.name, scratch),
+            t.name
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -144,28 +148,32 @@ pub async fn lock_live(tx: &mut PgConnection, p: Projection) -> Result<(), sqlx:
     Ok(())
 }
 
-/// Swap `shadow` in for the live table (indexes renamed to their canonical names) and
-/// record the version. Runs in the caller's transaction, which holds the live table's lock.
+/// Swap the shadow copy (main table `shadow`) in for the live tables (indexes renamed to
+/// their canonical names) and record the version. Runs in the caller's transaction, which
+/// holds the live main table's lock.
 pub async fn swap(tx: &mut PgConnection, p: Projection, shadow: &str) -> Result<(), sqlx::Error> {
-    let live = p.name;
-    if exists(tx, live).await? {
-        sqlx::raw_sql(&format!("DROP TABLE {live}"))
+    for t in p.tables {
+        let live = t.name;
+        let copy = p.renamed(live, shadow);
+        if exists(tx, live).await? {
+            sqlx::raw_sql(&format!("DROP TABLE {live}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::raw_sql(&format!("ALTER TABLE {copy} RENAME TO {live}"))
             .execute(&mut *tx)
             .await?;
-    }
-    sqlx::raw_sql(&format!("ALTER TABLE {shadow} RENAME TO {live}"))
-        .execute(&mut *tx)
-        .await?;
-    let indexes: Vec<String> =
-        sqlx::query_scalar("SELECT indexname FROM pg_indexes WHERE tablename = $1")
-            .bind(live)
-            .fetch_all(&mut *tx)
-            .await?;
-    for index in indexes.iter().filter(|i| i.starts_with(shadow)) {
-        let canonical = index.replacen(shadow, live, 1);
-        sqlx::raw_sql(&format!("ALTER INDEX {index} RENAME TO {canonical}"))
-            .execute(&mut *tx)
-            .await?;
+        let indexes: Vec<String> =
+            sqlx::query_scalar("SELECT indexname FROM pg_indexes WHERE tablename = $1")
+                .bind(live)
+                .fetch_all(&mut *tx)
+                .await?;
+        for index in indexes.iter().filter(|i| i.starts_with(shadow)) {
+            let canonical = index.replacen(shadow, p.name, 1);
+            sqlx::raw_sql(&format!("ALTER INDEX {index} RENAME TO {canonical}"))
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     record_version(tx, p).await
 }
@@ -182,49 +190,58 @@ async fn record_version(conn: &mut PgConnection, p: Projection) -> Result<(), sq
     Ok(())
 }
 
-/// One row where the live table and the replay disagree (`key`: its key columns).
+/// One row where a live table and the replay disagree (`key`: its key columns).
 #[derive(Debug, Serialize)]
 pub struct RowDifference {
+    pub table: String,
     pub key: serde_json::Value,
     pub live: Option<serde_json::Value>,
     pub replayed: Option<serde_json::Value>,
 }
 
-/// Rows of the live table and `scratch` that differ, in key order.
+/// Rows of the live tables and the scratch copy (main table `scratch`) that differ, in
+/// table and key order.
 pub async fn differences(
     tx: &mut PgConnection,
     p: Projection,
     scratch: &str,
 ) -> Result<Vec<RowDifference>, sqlx::Error> {
-    let table = p.name;
-    let join: Vec<String> = p.key.iter().map(|k| format!("r.{k} = l.{k}")).collect();
-    let key_obj: Vec<String> = p
-        .key
-        .iter()
-        .map(|k| format!("'{k}', coalesce(to_jsonb(l.{k}), to_jsonb(r.{k}))"))
-        .collect();
-    let diffs: Vec<(
-        serde_json::Value,
-        Option<serde_json::Value>,
-        Option<serde_json::Value>,
-    )> = sqlx::query_as(&format!(
-        "SELECT jsonb_build_object({}), to_jsonb(l), to_jsonb(r)
-               FROM {table} l FULL JOIN {scratch} r ON {}
+    let mut out = Vec::new();
+    for t in p.tables {
+        let table = t.name;
+        let copy = p.renamed(table, scratch);
+        let join: Vec<String> = t.key.iter().map(|k| format!("r.{k} = l.{k}")).collect();
+        let key_obj: Vec<String> = t
+            .key
+            .iter()
+            .map(|k| format!("'{k}', coalesce(to_jsonb(l.{k}), to_jsonb(r.{k}))"))
+            .collect();
+        let diffs: Vec<(
+            serde_json::Value,
+            Option<serde_json::Value>,
+            Option<serde_json::Value>,
+        )> = sqlx::query_as(&format!(
+            "SELECT jsonb_build_object({}), to_jsonb(l), to_jsonb(r)
+               FROM {table} l FULL JOIN {copy} r ON {}
               WHERE to_jsonb(l) IS DISTINCT FROM to_jsonb(r)
               ORDER BY 1",
-        key_obj.join(", "),
-        join.join(" AND ")
-    ))
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(diffs
-        .into_iter()
-        .map(|(key, live, replayed)| RowDifference {
-            key,
-            live,
-            replayed,
-        })
-        .collect())
+            key_obj.join(", "),
+            join.join(" AND ")
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        out.extend(
+            diffs
+                .into_iter()
+                .map(|(key, live, replayed)| RowDifference {
+                    table: table.to_string(),
+                    key,
+                    live,
+                    replayed,
+                }),
+        );
+    }
+    Ok(out)
 }
 
 /// The live table's size and the highest global position it applied (`None`: no table).
