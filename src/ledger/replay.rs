@@ -509,5 +509,5 @@ async fn unfolded(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(decode_completions(rows)?)
+    decode_completions(rows)
 }
