@@ -292,3 +292,115 @@ async fn requeued_rows_are_run_by_workers_and_skipped_rows_are_not_imported() {
     w.stop().await;
     assert_projection_matches_ledger(&env).await;
 }
+
+/// A finding as the legacy fixture names it (`res-<rule>` in the subscription), seen live.
+fn legacy_shaped(rule: &str) -> scanledger::domain::Finding {
+    let mut f = finding(rule, "x", scanledger::domain::Severity::High, "security");
+    f.resource_id = format!("/subscriptions/{SUB}/rg/res-{rule}");
+    f.resource_name = format!("res-{rule}");
+    f.fingerprint = scanledger::domain::Finding::fingerprint(rule, &f.resource_id, "");
+    f
+}
+
+type HistoryRow = (
+    String,
+    String,
+    uuid::Uuid,
+    chrono::DateTime<chrono::Utc>,
+    uuid::Uuid,
+    Option<uuid::Uuid>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    i32,
+);
+
+async fn history(pool: &sqlx::PgPool) -> Vec<HistoryRow> {
+    sqlx::query_as(
+        "SELECT rule_id, state, first_seen_scan, first_seen_at, last_seen_scan, resolved_scan, resolved_at,
+                reopened_count
+           FROM finding_history ORDER BY rule_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_history_imported_after_live_scans_never_resolves_what_they_report() {
+    let env = env().await;
+    let legacy = legacy_db().await;
+    // Today, a live scan of the subscription reports one finding the 2024 history also
+    // had (and a 2024 scan then fixed) and one of its own.
+    let job = Arc::new(ScriptedJob::new(Behaviour::Succeed));
+    let mut w = spawn_worker(&env.ledger, job.clone(), fast_config("live"));
+    let live = request_scripted(
+        &env.ledger,
+        &job,
+        &mut w,
+        [Behaviour::Find(vec![
+            legacy_shaped("storage-https"),
+            legacy_shaped("live-only"),
+        ])],
+    )
+    .await;
+    w.stop().await;
+    let before = history(&env.pool).await;
+    let live_at = before[0].3;
+    assert!(before.iter().all(|r| r.1 == "open" && r.3 == live_at));
+
+    // Then the 2024 history arrives: scan 0 (1 March) reported storage-https, nsg-ssh and
+    // kv-purge; scan 1 (2 March) reported nothing.
+    let out = backfill(&env, &legacy, &["--non-terminal", "cancel"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (old, fixed) = (legacy.ids[0].0, legacy.ids[1].0);
+    let march = |day: u32| {
+        chrono::DateTime::parse_from_rfc3339(&format!("2024-03-0{day}T10:07:00Z"))
+            .unwrap()
+            .to_utc()
+    };
+    let rows = history(&env.pool).await;
+    let by_rule = |rule: &str| rows.iter().find(|r| r.0 == rule).unwrap().clone();
+    // What the live scan reports stays open, with its live times.
+    assert_eq!(
+        by_rule("live-only"),
+        ("live-only".into(), "open".into(), live.0, live_at, live.0, None, None, 0)
+    );
+    // Seen in 2024, fixed in 2024, back today: open, first seen in 2024, reopened once.
+    assert_eq!(
+        by_rule("storage-https"),
+        (
+            "storage-https".into(),
+            "open".into(),
+            old,
+            march(1),
+            live.0,
+            None,
+            None,
+            1
+        )
+    );
+    // Only in 2024: resolved by the 2 March scan, at its time.
+    for rule in ["nsg-ssh", "kv-purge"] {
+        let r = by_rule(rule);
+        assert_eq!(
+            (r.1.as_str(), r.2, r.5, r.6),
+            ("resolved", old, Some(fixed), Some(march(2))),
+            "{rule}"
+        );
+    }
+
+    // A replay of the ledger gives the same answer as the inline fold, and a rebuild
+    // changes nothing.
+    let mut owner = env.db.owner.owner_connection().await.unwrap();
+    let report = scanledger::ledger::replay::verify(&mut owner, "finding_history", &mut |_, _, _| {})
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+    scanledger::ledger::replay::rebuild(&env.db.owner, "finding_history", &mut |_, _, _| {})
+        .await
+        .unwrap();
+    assert_eq!(history(&env.pool).await, rows);
+}

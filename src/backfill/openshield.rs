@@ -8,7 +8,7 @@
 //!
 //! Every event carries `origin` (the backfilled mark and the original time). A scan whose
 //! id the ledger already has is skipped, so running the import twice adds nothing. Scans
-//! are read in id order, a batch at a time: memory stays flat however large the source.
+//! are read oldest first, a batch at a time: memory stays flat however large the source.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
@@ -331,6 +331,11 @@ fn stream(
     }
 }
 
+/// The legacy sort key: a scan's latest known time (rows without any sort first, at a
+/// floor both PostgreSQL and chrono can represent).
+const LEGACY_ORDER: &str =
+    "coalesce(completed_at, claimed_at, started_at, '0001-01-01 00:00:00+00'::timestamptz)";
+
 /// Import everything from the OpenShield database `src` into `ledger`.
 pub async fn import(
     src: &mut PgConnection,
@@ -363,19 +368,32 @@ pub async fn import(
         });
     }
 
-    let mut after = Uuid::nil();
+    // Oldest first (by when each scan ended, or its latest known time), so that history
+    // folds on its fast path: finding history folds completions in time order whatever
+    // order they arrive in, but an older one arriving after newer ones refolds its
+    // subscription.
+    let floor = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z")
+        .expect("a valid time")
+        .to_utc();
+    let mut after: (DateTime<Utc>, Uuid) = (floor, Uuid::nil());
     loop {
-        let rows = sqlx::query(
-            "SELECT scan_id, subscription_id, started_at, claimed_at, completed_at, status, error_message
-               FROM scans WHERE scan_id > $1 ORDER BY scan_id LIMIT $2",
-        )
-        .bind(after)
+        let rows = sqlx::query(&format!(
+            "SELECT scan_id, subscription_id, started_at, claimed_at, completed_at, status, error_message,
+                    {LEGACY_ORDER} AS sort_at
+               FROM scans WHERE ({LEGACY_ORDER}, scan_id) > ($1, $2)
+              ORDER BY {LEGACY_ORDER}, scan_id LIMIT $3"
+        ))
+        .bind(after.0)
+        .bind(after.1)
         .bind(opts.batch)
         .fetch_all(&mut *src)
         .await
         .map_err(BackfillError::Source)?;
         let Some(last) = rows.last() else { break };
-        after = last.try_get("scan_id").map_err(BackfillError::Source)?;
+        after = (
+            last.try_get("sort_at").map_err(BackfillError::Source)?,
+            last.try_get("scan_id").map_err(BackfillError::Source)?,
+        );
         let scans = rows
             .into_iter()
             .map(|r| {
