@@ -366,7 +366,16 @@ async fn older_history_imported_after_live_scans_never_resolves_what_they_report
     // What the live scan reports stays open, with its live times.
     assert_eq!(
         by_rule("live-only"),
-        ("live-only".into(), "open".into(), live.0, live_at, live.0, None, None, 0)
+        (
+            "live-only".into(),
+            "open".into(),
+            live.0,
+            live_at,
+            live.0,
+            None,
+            None,
+            0
+        )
     );
     // Seen in 2024, fixed in 2024, back today: open, first seen in 2024, reopened once.
     assert_eq!(
@@ -395,9 +404,10 @@ async fn older_history_imported_after_live_scans_never_resolves_what_they_report
     // A replay of the ledger gives the same answer as the inline fold, and a rebuild
     // changes nothing.
     let mut owner = env.db.owner.owner_connection().await.unwrap();
-    let report = scanledger::ledger::replay::verify(&mut owner, "finding_history", &mut |_, _, _| {})
-        .await
-        .unwrap();
+    let report =
+        scanledger::ledger::replay::verify(&mut owner, "finding_history", &mut |_, _, _| {})
+            .await
+            .unwrap();
     assert!(report.differences.is_empty(), "{:?}", report.differences);
     scanledger::ledger::replay::rebuild(&env.db.owner, "finding_history", &mut |_, _, _| {})
         .await

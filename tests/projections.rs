@@ -438,3 +438,195 @@ async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
         .is_empty());
     assert_projection_matches_ledger(&env).await;
 }
+
+/// Import `n` completed scans spread over `subs` (three findings each, from a pool of
+/// resources so findings come and go), dated in 2024, as a backfill would.
+async fn seed_history(ledger: &Ledger, subs: &[String], n: usize) {
+    use scanledger::domain::*;
+    use scanledger::ledger::NewEvent;
+    let start = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let origin = |i: usize| {
+        Some(Origin {
+            backfilled_from: "seed".into(),
+            occurred_at: start + chrono::Duration::minutes(i as i64),
+        })
+    };
+    let worker = Some(WorkerId::new("seed"));
+    let streams: Vec<Vec<NewEvent>> = (0..n)
+        .map(|i| {
+            let scan_id = ScanId::new();
+            let findings: Vec<Finding> = (0..3)
+                .map(|k| {
+                    finding(
+                        &format!("rule-{k}"),
+                        &format!("res-{}", (i * 7 + k) % 40),
+                        Severity::High,
+                        "storage",
+                    )
+                })
+                .collect();
+            let mut request = requested(1);
+            request.subscription_id = SubscriptionId::parse(&subs[i % subs.len()]).unwrap();
+            request.origin = origin(i);
+            let at = |version: i32, event| NewEvent {
+                scan_id,
+                expected_version: version,
+                attempt: if version == 0 { 0 } else { 1 },
+                worker_id: if version == 0 { None } else { worker.clone() },
+                event,
+            };
+            vec![
+                at(0, Event::Requested(request)),
+                at(
+                    1,
+                    Event::Claimed(Claimed {
+                        lease_ms: 1,
+                        origin: origin(i),
+                    }),
+                ),
+                at(
+                    2,
+                    Event::Completed(Completed {
+                        summary: ScanSummary {
+                            findings: 3,
+                            ..Default::default()
+                        },
+                        findings,
+                        origin: origin(i),
+                    }),
+                ),
+            ]
+        })
+        .collect();
+    for chunk in streams.chunks(1_000) {
+        ledger.import(chunk.to_vec()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_every_projection_while_worker_processes_complete_scans_times_out_nothing() {
+    use scanledger::domain::{ScanId, SubscriptionId};
+    use scanledger::ledger::NewScan;
+    let env = env().await;
+    let subs: Vec<String> = (0..6).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    // Enough history that one replay outlasts a lease: a rebuild that held its lock for
+    // the whole replay (as finding_history's once did) would time live attempts out.
+    const SEEDED: usize = 8_000;
+    let seeding = std::time::Instant::now();
+    seed_history(&env.ledger, &subs, SEEDED).await;
+    eprintln!("seeded {SEEDED} scans in {:?}", seeding.elapsed());
+
+    // Two worker processes on a short lease run scans that store findings (the demo
+    // tenant, with the whole catalogue) across the six subscriptions.
+    let demo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/tenant");
+    let source = format!("fixture:{}?delay_ms=50", demo.display());
+    let lease = [
+        "--lease",
+        "2s",
+        "--heartbeat",
+        "500ms",
+        "--concurrency",
+        "4",
+    ];
+    let workers: Vec<Killed> = (0..2)
+        .map(|i| {
+            Killed(
+                Command::new(BIN)
+                    .args([
+                        "worker",
+                        "--source",
+                        &source,
+                        "--worker-id",
+                        &format!("live-{i}"),
+                    ])
+                    .args(lease)
+                    .env("DATABASE_URL", &env.db.url)
+                    .env("RUST_LOG", "warn")
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    const LIVE: usize = 300;
+    let live: Vec<NewScan> = (0..LIVE)
+        .map(|i| {
+            let mut request = requested(1);
+            request.subscription_id = SubscriptionId::parse(&subs[i % subs.len()]).unwrap();
+            NewScan {
+                scan_id: ScanId::new(),
+                request,
+            }
+        })
+        .collect();
+    env.ledger.request(live).await.unwrap();
+
+    // Rebuild both projections, one after the other, until the live scans are done; each
+    // rebuild must overlap completions (counted by the database clock).
+    let mut overlapped = 0;
+    let mut rebuilds = 0;
+    while count_status(&env.pool, "completed").await < (SEEDED + LIVE) as i64 {
+        for name in ["finding_history", "scan_status"] {
+            let before = count(
+                &env.pool,
+                "SELECT count(*) FROM scan_events WHERE kind = 'Completed'",
+            )
+            .await;
+            let started = std::time::Instant::now();
+            let out = cli(&env.db.owner_url, &["projections", "rebuild", name]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            eprintln!("rebuild {name}: {:?}", started.elapsed());
+            let after = count(
+                &env.pool,
+                "SELECT count(*) FROM scan_events WHERE kind = 'Completed'",
+            )
+            .await;
+            rebuilds += 1;
+            overlapped += usize::from(after > before);
+        }
+        assert!(rebuilds < 200, "the live scans do not finish");
+    }
+    drop(workers);
+    assert!(
+        overlapped >= 2,
+        "only {overlapped} of {rebuilds} rebuilds overlapped completions"
+    );
+    assert_eq!(
+        count(
+            &env.pool,
+            "SELECT count(*) FROM scan_events WHERE kind = 'TimedOut'"
+        )
+        .await,
+        0,
+        "a live attempt lost its lease during a rebuild"
+    );
+    assert_eq!(
+        count_status(&env.pool, "completed").await,
+        (SEEDED + LIVE) as i64
+    );
+    for name in ["scan_status", "finding_history"] {
+        let out = cli(&env.db.owner_url, &["projections", "verify", name]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_projection_matches_ledger(&env).await;
+}
+
+/// A child process killed when the test ends (or panics).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
