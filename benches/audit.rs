@@ -106,7 +106,7 @@ fn completed(c: &Claim, worker: &WorkerId) -> NewEvent {
                 findings: findings.len() as u64,
                 ..ScanSummary::default()
             },
-            findings,
+            findings: findings.into(),
             origin: None,
         }),
     }

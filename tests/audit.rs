@@ -72,7 +72,7 @@ async fn history(env: &TestEnv) -> History {
                     score: Some(81.25),
                     ..Default::default()
                 },
-                findings,
+                findings: findings.into(),
                 origin: None,
             }),
         })
@@ -109,7 +109,7 @@ async fn history(env: &TestEnv) -> History {
             worker_id: Some(w.clone()),
             event: Event::Completed(Completed {
                 summary: ScanSummary::default(),
-                findings: vec![],
+                findings: Default::default(),
                 origin: None,
             }),
         })

@@ -341,7 +341,7 @@ async fn only_the_owner_speaks_for_an_attempt_and_nothing_follows_a_terminal_sta
         event: Event::Completed(Completed {
             origin: None,
             summary: ScanSummary::default(),
-            findings: vec![],
+            findings: Default::default(),
         }),
     };
     env.ledger.append(done).await.unwrap();
@@ -630,7 +630,7 @@ async fn findings_are_written_with_their_completion_and_never_edited() {
                     findings: 2,
                     ..Default::default()
                 },
-                findings: findings.clone(),
+                findings: findings.clone().into(),
             }),
         })
         .await

@@ -493,7 +493,7 @@ async fn seed_history(ledger: &Ledger, subs: &[String], n: usize) {
                             findings: 3,
                             ..Default::default()
                         },
-                        findings,
+                        findings: findings.into(),
                         origin: origin(i),
                     }),
                 ),

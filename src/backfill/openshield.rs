@@ -274,7 +274,7 @@ fn stream(
                         findings_by_severity: by_severity,
                         ..Default::default()
                     },
-                    findings,
+                    findings: findings.into(),
                     origin: origin(ended),
                 })),
             ]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -243,8 +244,10 @@ pub struct Heartbeat {
 pub struct Completed {
     pub summary: ScanSummary,
     /// Written to the `findings` table in the same transaction, not into the payload.
+    /// Shared: an outcome is retried and batched, and a large scan's findings must not be
+    /// copied on each step to the database.
     #[serde(skip)]
-    pub findings: Vec<Finding>,
+    pub findings: Arc<[Finding]>,
     /// Set on imported history only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -452,7 +455,7 @@ mod tests {
                     findings_by_severity: BTreeMap::new(),
                     ..Default::default()
                 },
-                findings: vec![],
+                findings: Arc::default(),
             }),
             Event::Failed(Failed {
                 origin: None,
@@ -492,7 +495,7 @@ mod tests {
                 score: Some(100.0),
                 ..Default::default()
             },
-            findings: vec![],
+            findings: Arc::default(),
         });
         let size = |e: &Event| serde_json::to_vec(&e.payload()).unwrap().len();
         assert!(

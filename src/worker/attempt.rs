@@ -138,7 +138,7 @@ fn outcome(
         Ok(Ok(report)) => Event::Completed(Completed {
             origin: None,
             summary: report.summary,
-            findings: report.findings,
+            findings: report.findings.into(),
         }),
         Ok(Err(e)) => {
             tracing::warn!(%correlation_id, code = ?e.code, detail = %e.detail, "scan failed");
