@@ -84,8 +84,8 @@ pub fn generate_token() -> String {
     )
 }
 
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,10 +164,18 @@ async fn authenticate(
         .map(str::trim)
         .filter(|t| t.starts_with(PREFIX))
         .ok_or(ApiError::Unauthorized)?;
-    let row = tokens::find_live(state.ledger.pool(), &hash(token)).await?;
+    let hash = hash(token);
+    if let Some(principal) = state.tokens.get(&hash) {
+        return Ok(principal);
+    }
+    // Read before the lookup: a revocation announced meanwhile keeps this out of the cache.
+    let generation = state.tokens.generation();
+    let row = tokens::find_live(state.ledger.pool(), &hash).await?;
     let (name, role) = row.ok_or(ApiError::Unauthorized)?;
     let role = role.parse().map_err(ApiError::internal)?;
-    Ok(Principal { name, role })
+    let principal = Principal { name, role };
+    state.tokens.insert(hash, principal.clone(), generation);
+    Ok(principal)
 }
 
 /// `localhost`, `127.0.0.1` (any 127/8 address) or `[::1]`, with or without a port.

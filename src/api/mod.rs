@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 mod scans;
 pub mod streams;
+pub mod token_cache;
 mod tokens;
 
 use std::net::SocketAddr;
@@ -71,17 +72,20 @@ pub struct AppState {
     pub changes: Changes,
     pub metrics: Arc<Metrics>,
     pub streams: Arc<streams::StreamLimits>,
+    /// Verified tokens (see [`token_cache`]).
+    pub tokens: Arc<token_cache::TokenCache>,
     pub auth: AuthMode,
     pub config: ApiConfig,
 }
 
 impl AppState {
-    /// Wire the state; starts the change listener on the ledger's pool.
+    /// Wire the state; starts the change and token listeners on the ledger's pool.
     pub fn new(ledger: Ledger, auth: AuthMode, config: ApiConfig) -> Self {
         Self {
             changes: Changes::start(ledger.pool().clone()),
             metrics: Arc::default(),
             streams: Arc::default(),
+            tokens: token_cache::TokenCache::start(ledger.pool().clone()),
             ledger,
             auth,
             config,

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "integrity",
         include_str!("../../migrations/0004_integrity.sql"),
     ),
+    (
+        5,
+        "token_changes",
+        include_str!("../../migrations/0005_token_changes.sql"),
+    ),
 ];
 
 /// Serializes concurrent `migrate` runs (several replicas starting at once).
