@@ -550,7 +550,7 @@ async fn rebuilding_every_projection_while_worker_processes_complete_scans_times
             )
         })
         .collect();
-    const LIVE: usize = 300;
+    const LIVE: usize = 1_000;
     let live: Vec<NewScan> = (0..LIVE)
         .map(|i| {
             let mut request = requested(1);
@@ -563,17 +563,26 @@ async fn rebuilding_every_projection_while_worker_processes_complete_scans_times
         .collect();
     env.ledger.request(live).await.unwrap();
 
-    // Rebuild both projections, one after the other, until the live scans are done; each
-    // rebuild must overlap completions (counted by the database clock).
-    let mut overlapped = 0;
+    // Once the workers are completing scans, rebuild both projections, one after the
+    // other, until the live scans are done; each projection's rebuild must overlap
+    // completions (counted in the database) at least once.
+    wait_until(
+        "the workers complete scans",
+        Duration::from_secs(120),
+        || async { count_status(&env.pool, "completed").await >= (SEEDED + 20) as i64 },
+    )
+    .await;
+    let completions = || {
+        count(
+            &env.pool,
+            "SELECT count(*) FROM scan_events WHERE kind = 'Completed'",
+        )
+    };
+    let mut overlapped = std::collections::BTreeMap::new();
     let mut rebuilds = 0;
     while count_status(&env.pool, "completed").await < (SEEDED + LIVE) as i64 {
         for name in ["finding_history", "scan_status"] {
-            let before = count(
-                &env.pool,
-                "SELECT count(*) FROM scan_events WHERE kind = 'Completed'",
-            )
-            .await;
+            let before = completions().await;
             let started = std::time::Instant::now();
             let out = cli(&env.db.owner_url, &["projections", "rebuild", name]);
             assert!(
@@ -582,20 +591,15 @@ async fn rebuilding_every_projection_while_worker_processes_complete_scans_times
                 String::from_utf8_lossy(&out.stderr)
             );
             eprintln!("rebuild {name}: {:?}", started.elapsed());
-            let after = count(
-                &env.pool,
-                "SELECT count(*) FROM scan_events WHERE kind = 'Completed'",
-            )
-            .await;
             rebuilds += 1;
-            overlapped += usize::from(after > before);
+            *overlapped.entry(name).or_insert(0) += usize::from(completions().await > before);
         }
         assert!(rebuilds < 200, "the live scans do not finish");
     }
     drop(workers);
     assert!(
-        overlapped >= 2,
-        "only {overlapped} of {rebuilds} rebuilds overlapped completions"
+        overlapped.values().all(|&n| n > 0),
+        "rebuilds that overlapped completions: {overlapped:?} of {rebuilds}"
     );
     assert_eq!(
         count(
