@@ -193,6 +193,10 @@ pub fn log_table(table: &str) -> String {
     format!("{table}_scans")
 }
 
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// Completions whose findings are read per round trip when a subscription is refolded.
 const REFOLD_PAGE: i64 = 500;
 /// Rows written per statement.
@@ -214,52 +218,52 @@ pub(crate) async fn apply(
         return Ok(());
     }
     let log = log_table(table);
-    // A rebuild swaps the live table under an EXCLUSIVE lock: every completion waits for
-    // the swap here, even one that would change no row (the shadow must not miss it).
-    sqlx::query(&format!("LOCK TABLE {table} IN ROW EXCLUSIVE MODE"))
-        .execute(&mut *tx)
-        .await?;
     let mut by_sub: BTreeMap<&str, Vec<&Completion<'_>>> = BTreeMap::new();
     for c in completions {
         by_sub.entry(c.subscription_id).or_default().push(c);
     }
     let subs: Vec<&str> = by_sub.keys().copied().collect();
-    // In a fixed order, so two batches cannot deadlock.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended('scanledger:history:' || $2 || ':' || s, 0))
-           FROM unnest($1::text[]) s ORDER BY s",
-    )
-    .bind(&subs)
-    .bind(table)
-    .execute(&mut *tx)
-    .await?;
+    // One round trip. A rebuild swaps the live table under an EXCLUSIVE lock: every
+    // completion waits for the swap here, even one that would change no row (the shadow
+    // must not miss it). Then the subscriptions, in a fixed order so two batches cannot
+    // deadlock. Subscription ids are UUIDs (checked on request); quoted all the same.
+    let keys: Vec<String> = subs
+        .iter()
+        .map(|s| quote_literal(&format!("scanledger:history:{table}:{s}")))
+        .collect();
+    let lock = format!(
+        "LOCK TABLE {table} IN ROW EXCLUSIVE MODE;
+         SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(ARRAY[{}]::text[]) k ORDER BY k",
+        keys.join(", ")
+    );
+    // Through `Executor` (a boxed future): `raw_sql(..).execute` is not `Send` enough for
+    // the tasks that run appends.
+    sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(&lock)).await?;
+    // One round trip: each subscription's newest folded completion (as of before this
+    // batch: a data-modifying CTE's rows are invisible to the rest of its statement), and
+    // this batch's completions added to the list.
+    let added_subs: Vec<&str> = completions.iter().map(|c| c.subscription_id).collect();
+    let added_at: Vec<DateTime<Utc>> = completions.iter().map(|c| c.at).collect();
+    let added_seq: Vec<i64> = completions.iter().map(|c| c.seq).collect();
+    let added_scan: Vec<uuid::Uuid> = completions.iter().map(|c| c.scan_id.0).collect();
     let heads: HashMap<String, (DateTime<Utc>, i64)> =
         sqlx::query_as::<_, (String, DateTime<Utc>, i64)>(&format!(
-            "SELECT DISTINCT ON (subscription_id) subscription_id, at, seq FROM {log}
-          WHERE subscription_id = ANY($1) ORDER BY subscription_id, at DESC, seq DESC"
+            "WITH added AS (
+                INSERT INTO {log} (subscription_id, at, seq, scan_id)
+                SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::int8[], $5::uuid[]))
+             SELECT DISTINCT ON (subscription_id) subscription_id, at, seq FROM {log}
+              WHERE subscription_id = ANY($1) ORDER BY subscription_id, at DESC, seq DESC"
         ))
         .bind(&subs)
+        .bind(&added_subs)
+        .bind(&added_at)
+        .bind(&added_seq)
+        .bind(&added_scan)
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
         .map(|(s, at, seq)| (s, (at, seq)))
         .collect();
-
-    sqlx::query(&format!(
-        "INSERT INTO {log} (subscription_id, at, seq, scan_id)
-         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int8[], $4::uuid[])"
-    ))
-    .bind(
-        completions
-            .iter()
-            .map(|c| c.subscription_id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(completions.iter().map(|c| c.at).collect::<Vec<_>>())
-    .bind(completions.iter().map(|c| c.seq).collect::<Vec<_>>())
-    .bind(completions.iter().map(|c| c.scan_id.0).collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
 
     let mut in_order: Vec<&Completion<'_>> = Vec::with_capacity(completions.len());
     let mut refold_subs: Vec<&str> = Vec::new();
