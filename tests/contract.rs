@@ -447,7 +447,7 @@ fn the_contract_rejects_a_body_that_breaks_it() {
     let v = jsonschema::draft202012::new(&problem_schema).unwrap();
     assert!(!v.is_valid(&json!({"status": "four hundred"})));
     assert!(v.is_valid(
-        &json!({"type": "about:blank", "title": "t", "status": 400, "code": "bad_request",
-                                "correlation_id": uuid::Uuid::new_v4()})
+        &json!({"type": "about:blank", "title": "Bad Request", "status": 400, "code": "bad_request",
+                                "detail": "d", "correlation_id": uuid::Uuid::new_v4()})
     ));
 }

@@ -1,6 +1,6 @@
-//! The one error type handlers return. Clients get `application/problem+json` with a
-//! code, a fixed title and a correlation id (the request id); details go to the logs
-//! under that id.
+//! The one error type handlers return. Clients get `application/problem+json` (RFC 9457:
+//! `title` is the status's phrase) with a code, a fixed or input-only `detail` and a
+//! correlation id (the request id); details go to the logs under that id.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -82,6 +82,7 @@ impl ApiError {
         }
     }
 
+    /// The machine-readable code and a fixed sentence saying what went wrong.
     fn code_and_title(&self) -> (&'static str, &'static str) {
         match self {
             Self::BadRequest { .. } => ("bad_request", "The request is invalid."),
@@ -124,9 +125,8 @@ pub struct Problem {
     pub status: u16,
     /// Machine-readable: bad_request, unauthorized, forbidden, not_found, conflict, ...
     pub code: String,
-    /// Describes the client's own input only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    /// The client's own input that was refused, or a fixed sentence; never internals.
+    pub detail: String,
     /// The offending field or parameter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -138,12 +138,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let correlation_id = request_id();
         let status = self.status();
-        let (code, title) = self.code_and_title();
+        let (code, sentence) = self.code_and_title();
         // Only the client's own input, or a fixed phrase, is echoed back; the rest stays in the logs.
         let (detail, field) = match &self {
-            Self::BadRequest { detail, field } => (Some(detail.as_str()), field.as_deref()),
-            Self::Conflict(d) | Self::Unprocessable(d) => (Some(*d), None),
-            _ => (None, None),
+            Self::BadRequest { detail, field } => (detail.as_str(), field.as_deref()),
+            Self::Conflict(d) | Self::Unprocessable(d) => (*d, None),
+            _ => (sentence, None),
         };
         if status.is_server_error() {
             tracing::error!(%correlation_id, error = %self, "request failed");
@@ -152,10 +152,11 @@ impl IntoResponse for ApiError {
         }
         let body = Problem {
             kind: "about:blank".into(),
-            title: title.into(),
+            // RFC 9457 §4.2.1: with type about:blank, the title is the status's phrase.
+            title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
             code: code.into(),
-            detail: detail.map(String::from),
+            detail: detail.to_string(),
             field: field.map(String::from),
             correlation_id,
         };
