@@ -31,6 +31,8 @@ pub enum Behaviour {
     /// Blocks its thread (and so a current-thread runtime, heartbeats included) for
     /// the given time, then succeeds: a stalled process.
     Freeze(Duration),
+    /// Succeeds once the test adds a permit to the gate.
+    Gate(Arc<tokio::sync::Semaphore>),
 }
 
 /// A job whose behaviour per scan is scripted attempt by attempt; unscripted scans use
@@ -100,6 +102,10 @@ impl ScanJob for ScriptedJob {
                 }
                 Behaviour::Freeze(d) => {
                     std::thread::sleep(d);
+                    Ok(ScanReport::default())
+                }
+                Behaviour::Gate(gate) => {
+                    gate.acquire().await.expect("gate open").forget();
                     Ok(ScanReport::default())
                 }
             }
