@@ -669,7 +669,7 @@ async fn gated_worker(
     let id = request_scans(&env.ledger, 1, 3).await[0];
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let job = ScriptedJob::new(Behaviour::Succeed);
-    job.script(id, [Behaviour::Gate(gate.clone())]);
+    job.script(id, [Behaviour::Gate(gate.clone(), vec![])]);
     let mut cfg = fast_config(name);
     cfg.heartbeat = Duration::from_secs(20);
     cfg.lease = Duration::from_secs(60);
@@ -853,7 +853,7 @@ async fn a_worker_cut_off_for_longer_than_the_lease_records_its_finished_scan_wh
     let id = request_scans(&env.ledger, 1, 3).await[0];
     let job = ScriptedJob::new(Behaviour::Succeed);
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    job.script(id, [Behaviour::Gate(gate.clone())]);
+    job.script(id, [Behaviour::Gate(gate.clone(), vec![])]);
     let proxy = DbProxy::start();
     let cut_off = Ledger::new(proxy.database(&env.db.database).pool(4).await.unwrap());
     // Lease 1 s; its own reaper (the only one) is cut off too.
@@ -897,6 +897,88 @@ async fn a_worker_cut_off_for_longer_than_the_lease_records_its_finished_scan_wh
     assert!(
         !k.iter().any(|(kind, _)| *kind == EventKind::TimedOut),
         "{k:?}"
+    );
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_never_queue_behind_an_outcome_waiting_in_its_transaction() {
+    let env = env().await;
+    let ids = request_scans(&env.ledger, 2, 3).await;
+    let (done, running) = (ids[0], ids[1]);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    let found = finding(
+        "AZ-STG-001",
+        "held",
+        scanledger::domain::Severity::Low,
+        "storage",
+    );
+    job.script(done, [Behaviour::Gate(gate.clone(), vec![found])]);
+    job.script(running, [Behaviour::Hang]);
+    let mut w = spawn_worker(&env.ledger, Arc::new(job), fast_config("lanes"));
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Heartbeat { scan_id, .. } if *scan_id == running),
+    )
+    .await;
+    wait_until("both scans claimed", Duration::from_secs(10), || async {
+        count_status(&env.pool, "running").await == 2
+    })
+    .await;
+
+    // Hold the findings table: the finished scan's Completed (whose findings go in its
+    // transaction) waits inside its transaction for as long as the test likes.
+    let owner = env.db.owner.pool(2).await.unwrap();
+    let mut lock = owner.begin().await.unwrap();
+    sqlx::query("LOCK TABLE findings IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    gate.add_permits(1);
+    wait_until(
+        "the Completed waits for its lock",
+        Duration::from_secs(10),
+        || async {
+            count(
+                &owner,
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await
+                > 0
+        },
+    )
+    .await;
+    // Meanwhile the running scan's heartbeats keep landing (one transaction each).
+    let before = status_of(&env.ledger, running).await.version;
+    for _ in 0..3 {
+        wait_event(
+            &mut w.events,
+            Duration::from_secs(10),
+            |e| matches!(e, WorkerEvent::Heartbeat { scan_id, .. } if *scan_id == running),
+        )
+        .await;
+    }
+    assert!(status_of(&env.ledger, running).await.version >= before + 3);
+    assert_eq!(
+        status_of(&env.ledger, done).await.status,
+        ScanState::Running
+    );
+
+    lock.rollback().await.unwrap();
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Finished { scan_id, completed: true, .. } if *scan_id == done),
+    )
+    .await;
+    w.stop().await;
+    assert_eq!(
+        status_of(&env.ledger, done).await.status,
+        ScanState::Completed
     );
     assert_ledger_invariants(&env.pool).await;
     assert_projection_matches_ledger(&env).await;

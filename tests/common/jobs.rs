@@ -31,8 +31,11 @@ pub enum Behaviour {
     /// Blocks its thread (and so a current-thread runtime, heartbeats included) for
     /// the given time, then succeeds: a stalled process.
     Freeze(Duration),
-    /// Succeeds once the test adds a permit to the gate.
-    Gate(Arc<tokio::sync::Semaphore>),
+    /// Succeeds with these findings once the test adds a permit to the gate.
+    Gate(
+        Arc<tokio::sync::Semaphore>,
+        Vec<scanledger::domain::Finding>,
+    ),
 }
 
 /// A job whose behaviour per scan is scripted attempt by attempt; unscripted scans use
@@ -104,9 +107,15 @@ impl ScanJob for ScriptedJob {
                     std::thread::sleep(d);
                     Ok(ScanReport::default())
                 }
-                Behaviour::Gate(gate) => {
+                Behaviour::Gate(gate, findings) => {
                     gate.acquire().await.expect("gate open").forget();
-                    Ok(ScanReport::default())
+                    Ok(ScanReport {
+                        summary: ScanSummary {
+                            findings: findings.len() as u64,
+                            ..Default::default()
+                        },
+                        findings,
+                    })
                 }
             }
         })
