@@ -983,3 +983,40 @@ async fn heartbeats_never_queue_behind_an_outcome_waiting_in_its_transaction() {
     assert_ledger_invariants(&env.pool).await;
     assert_projection_matches_ledger(&env).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_while_holding_an_outcome_gives_up_after_the_grace_period() {
+    let env = env().await;
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    job.script(id, [Behaviour::Gate(gate.clone(), vec![])]);
+    let proxy = DbProxy::start();
+    let cut_off = Ledger::new(proxy.database(&env.db.database).pool(4).await.unwrap());
+    let mut cfg = fast_config("leaving");
+    cfg.grace = Duration::from_millis(300);
+    cfg.lease = Duration::from_secs(60);
+    let mut w = spawn_worker(&cut_off, Arc::new(job), cfg);
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Heartbeat { scan_id, .. } if *scan_id == id),
+    )
+    .await;
+    proxy.cut();
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Disconnected)
+    })
+    .await;
+    gate.add_permits(1);
+    // Held, and never recorded: the worker still exits (grace, then a bounded last try).
+    w.trigger.trigger();
+    tokio::time::timeout(Duration::from_secs(60), w.handle)
+        .await
+        .expect("the worker exits although its outcome cannot be recorded")
+        .unwrap();
+    proxy.restore();
+    let row = status_of(&env.ledger, id).await;
+    assert_eq!((row.status, row.attempt), (ScanState::Running, 1));
+    assert!(!kinds(&env.ledger.stream(id).await.unwrap()).contains(&(EventKind::Completed, 1)));
+}
