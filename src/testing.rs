@@ -18,6 +18,7 @@ pub const RUNTIME_LOGIN: &str = "scanledger_test_runtime";
 
 pub struct TestCluster {
     cluster: LocalCluster,
+    options: ClusterOptions,
     template: tokio::sync::OnceCell<()>,
 }
 
@@ -27,9 +28,11 @@ static SHARED: OnceLock<TestCluster> = OnceLock::new();
 fn sweep(root: &Path) {
     for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
         let name = entry.file_name();
+        // `pg-<pid>` (shared) or `pg-<pid>-<name>` (dedicated).
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix("pg-"))
+            .and_then(|p| p.split('-').next())
             .and_then(|p| p.parse::<i32>().ok())
         else {
             continue;
@@ -48,28 +51,55 @@ impl TestCluster {
         SHARED.get_or_init(|| {
             // `LocalCluster::start` creates (and, as root, checks) the folders.
             sweep(root);
-            let dir: PathBuf = root.join(format!("pg-{}", std::process::id()));
-            let mut opts = ClusterOptions::new(dir.join("data"));
-            opts.fast_init = !durable;
-            opts.settings = vec![
-                ("max_connections".into(), "400".into()),
-                ("shared_buffers".into(), "256MB".into()),
-            ];
-            if !durable {
-                for (k, v) in [
-                    ("fsync", "off"),
-                    ("synchronous_commit", "off"),
-                    ("full_page_writes", "off"),
-                ] {
-                    opts.settings.push((k.into(), v.into()));
-                }
-            }
-            let cluster = LocalCluster::start(&opts).expect("start the test PostgreSQL cluster");
-            TestCluster {
-                cluster,
-                template: tokio::sync::OnceCell::new(),
-            }
+            Self::start_in(root.join(format!("pg-{}", std::process::id())), durable)
         })
+    }
+
+    /// A cluster of this test's own under `root`, for a test that stops and starts
+    /// PostgreSQL (the shared one serves the other tests of the binary meanwhile). It is
+    /// stopped when dropped; its folder is swept by a later test process.
+    pub fn dedicated(root: &Path, name: &str) -> TestCluster {
+        sweep(root);
+        Self::start_in(
+            root.join(format!("pg-{}-{name}", std::process::id())),
+            false,
+        )
+    }
+
+    fn start_in(dir: PathBuf, durable: bool) -> TestCluster {
+        let mut opts = ClusterOptions::new(dir.join("data"));
+        opts.fast_init = !durable;
+        opts.settings = vec![
+            ("max_connections".into(), "400".into()),
+            ("shared_buffers".into(), "256MB".into()),
+        ];
+        if !durable {
+            for (k, v) in [
+                ("fsync", "off"),
+                ("synchronous_commit", "off"),
+                ("full_page_writes", "off"),
+            ] {
+                opts.settings.push((k.into(), v.into()));
+            }
+        }
+        let cluster = LocalCluster::start(&opts).expect("start the test PostgreSQL cluster");
+        TestCluster {
+            cluster,
+            options: opts,
+            template: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Stop the server (a fast shutdown: clients are disconnected). Blocks until it is down.
+    pub fn stop(&mut self) {
+        self.cluster.stop();
+    }
+
+    /// Start the server again on the same data folder, socket and passwords; blocks until
+    /// it accepts connections.
+    pub fn start_again(&mut self) {
+        self.cluster =
+            LocalCluster::start(&self.options).expect("restart the test PostgreSQL cluster");
     }
 
     pub fn cluster(&self) -> &LocalCluster {

@@ -612,3 +612,411 @@ async fn a_finding_the_ledger_cannot_store_fails_only_its_scan() {
     assert_ledger_invariants(&env.pool).await;
     assert_projection_matches_ledger(&env).await;
 }
+
+/// Drain `events` until `pred` matches; returns everything seen, the match last.
+async fn events_until(
+    events: &mut tokio::sync::broadcast::Receiver<WorkerEvent>,
+    timeout: Duration,
+    pred: impl Fn(&WorkerEvent) -> bool,
+) -> Vec<WorkerEvent> {
+    let mut seen = Vec::new();
+    tokio::time::timeout(timeout, async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    let done = pred(&e);
+                    seen.push(e);
+                    if done {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(e) => panic!("worker events closed: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out; events so far: {seen:?}"));
+    seen
+}
+
+/// Append `event` for `worker`'s attempt 1 of `id`, as that worker would: the test plays
+/// the part of an append whose commit the worker never heard of.
+async fn append_as(env: &TestEnv, id: scanledger::domain::ScanId, worker: &str, event: Event) {
+    let version = status_of(&env.ledger, id).await.version;
+    env.ledger
+        .append(scanledger::ledger::NewEvent {
+            scan_id: id,
+            expected_version: version,
+            attempt: 1,
+            worker_id: Some(WorkerId::new(worker)),
+            event,
+        })
+        .await
+        .expect("appended as the worker");
+}
+
+/// A worker whose attempt 1 of a new scan waits at a gate; heartbeats far apart, so
+/// none lands while the test appends in the worker's name.
+async fn gated_worker(
+    env: &TestEnv,
+    name: &str,
+) -> (
+    scanledger::domain::ScanId,
+    Arc<tokio::sync::Semaphore>,
+    RunningWorker,
+) {
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    job.script(id, [Behaviour::Gate(gate.clone(), vec![])]);
+    let mut cfg = fast_config(name);
+    cfg.heartbeat = Duration::from_secs(20);
+    cfg.lease = Duration::from_secs(60);
+    let mut w = spawn_worker(&env.ledger, Arc::new(job), cfg);
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Claimed { scan_id, .. } if *scan_id == id),
+    )
+    .await;
+    (id, gate, w)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_stored_although_its_acknowledgement_was_lost_counts_as_recorded() {
+    let env = env().await;
+    let (id, gate, mut w) = gated_worker(&env, "acked").await;
+    // The worker's Completed is in the ledger, but the worker never heard back.
+    append_as(
+        &env,
+        id,
+        "acked",
+        Event::Completed(scanledger::domain::Completed {
+            origin: None,
+            summary: Default::default(),
+            findings: vec![],
+        }),
+    )
+    .await;
+    gate.add_permits(1);
+    // Its own retry conflicts; the stream shows the outcome is its own: recorded, not lost.
+    let seen = events_until(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Finished { .. } | WorkerEvent::Lost { .. })
+    })
+    .await;
+    assert_eq!(
+        seen.last(),
+        Some(&WorkerEvent::Finished {
+            scan_id: id,
+            attempt: 1,
+            completed: true
+        })
+    );
+    w.stop().await;
+    let stream = env.ledger.stream(id).await.unwrap();
+    assert_eq!(
+        kinds(&stream),
+        vec![
+            (EventKind::Requested, 0),
+            (EventKind::Claimed, 1),
+            (EventKind::Completed, 1)
+        ]
+    );
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_stored_although_its_acknowledgement_was_lost_does_not_cost_the_outcome() {
+    let env = env().await;
+    let (id, gate, mut w) = gated_worker(&env, "beaten").await;
+    append_as(
+        &env,
+        id,
+        "beaten",
+        Event::Heartbeat(scanledger::domain::Heartbeat {
+            lease_ms: 60_000,
+            progress: Default::default(),
+        }),
+    )
+    .await;
+    gate.add_permits(1);
+    // The outcome conflicts with the heartbeat; the heartbeat is the worker's own, so the
+    // outcome is recorded after it.
+    let seen = events_until(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Finished { .. } | WorkerEvent::Lost { .. })
+    })
+    .await;
+    assert_eq!(
+        seen.last(),
+        Some(&WorkerEvent::Finished {
+            scan_id: id,
+            attempt: 1,
+            completed: true
+        })
+    );
+    w.stop().await;
+    let stream = env.ledger.stream(id).await.unwrap();
+    assert_eq!(
+        kinds(&stream),
+        vec![
+            (EventKind::Requested, 0),
+            (EventKind::Claimed, 1),
+            (EventKind::Heartbeat, 1),
+            (EventKind::Completed, 1)
+        ]
+    );
+    assert_eq!(
+        stream.last().unwrap().worker_id,
+        Some(WorkerId::new("beaten"))
+    );
+    assert_projection_matches_ledger(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_cut_off_from_the_database_stops_its_scan_before_the_lease_runs_out() {
+    let env = env().await;
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    job.script(id, [Behaviour::Hang, Behaviour::Succeed]);
+    let job = Arc::new(job);
+    let proxy = DbProxy::start();
+    let cut_off = Ledger::new(proxy.database(&env.db.database).pool(4).await.unwrap());
+    let mut cfg = fast_config("cut-off");
+    cfg.lease = Duration::from_secs(2);
+    cfg.heartbeat = Duration::from_millis(200);
+    let mut a = spawn_worker(&cut_off, job.clone(), cfg);
+    wait_event(
+        &mut a.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Heartbeat { scan_id, .. } if *scan_id == id),
+    )
+    .await;
+
+    proxy.cut();
+    let seen = events_until(&mut a.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Fenced { .. } | WorkerEvent::Lost { .. })
+    })
+    .await;
+    // The job has stopped when Fenced is sent; the ledger's lease must still hold then,
+    // or another worker could have been running the scan already.
+    let fenced_at = chrono::Utc::now();
+    assert!(seen.contains(&WorkerEvent::Disconnected), "{seen:?}");
+    assert_eq!(
+        seen.last(),
+        Some(&WorkerEvent::Fenced {
+            scan_id: id,
+            attempt: 1
+        })
+    );
+    let row = status_of(&env.ledger, id).await;
+    assert_eq!((row.status, row.attempt), (ScanState::Running, 1));
+    let expires = row.lease_expires_at.expect("a running attempt has a lease");
+    assert!(
+        fenced_at < expires,
+        "stopped at {fenced_at}, after the lease ran out at {expires}"
+    );
+
+    // A worker that reaches the database times the attempt out and runs the scan again.
+    let mut b = spawn_worker(&env.ledger, job, fast_config("rescuer"));
+    wait_event(&mut b.events, Duration::from_secs(20), |e| {
+        matches!(e, WorkerEvent::Finished { scan_id, attempt: 2, completed: true } if *scan_id == id)
+    })
+    .await;
+    proxy.restore();
+    wait_event(&mut a.events, Duration::from_secs(20), |e| {
+        matches!(e, WorkerEvent::Reconnected)
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+    let stream = env.ledger.stream(id).await.unwrap();
+    let k = kinds(&stream);
+    assert!(k.contains(&(EventKind::TimedOut, 1)), "{k:?}");
+    assert_eq!(k.last(), Some(&(EventKind::Completed, 2)));
+    // The fenced worker wrote nothing after it stopped.
+    assert!(
+        stream
+            .iter()
+            .filter(|e| e.worker_id == Some(WorkerId::new("cut-off")))
+            .all(|e| e.recorded_at < fenced_at),
+        "{k:?}"
+    );
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_cut_off_for_longer_than_the_lease_records_its_finished_scan_when_back() {
+    let env = env().await;
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    job.script(id, [Behaviour::Gate(gate.clone(), vec![])]);
+    let proxy = DbProxy::start();
+    let cut_off = Ledger::new(proxy.database(&env.db.database).pool(4).await.unwrap());
+    // Lease 1 s; its own reaper (the only one) is cut off too.
+    let mut w = spawn_worker(&cut_off, Arc::new(job), fast_config("held"));
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Heartbeat { scan_id, .. } if *scan_id == id),
+    )
+    .await;
+    proxy.cut();
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Disconnected)
+    })
+    .await;
+    // The scan finishes while the database is out of reach.
+    gate.add_permits(1);
+    // The scenario: cut off for three leases, so the lease has run out in the ledger.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.restore();
+    let seen = events_until(&mut w.events, Duration::from_secs(20), |e| {
+        matches!(
+            e,
+            WorkerEvent::Finished { .. } | WorkerEvent::Lost { .. } | WorkerEvent::Fenced { .. }
+        )
+    })
+    .await;
+    assert_eq!(
+        seen.last(),
+        Some(&WorkerEvent::Finished {
+            scan_id: id,
+            attempt: 1,
+            completed: true
+        }),
+        "{seen:?}"
+    );
+    w.stop().await;
+    let stream = env.ledger.stream(id).await.unwrap();
+    let k = kinds(&stream);
+    assert_eq!(k.last(), Some(&(EventKind::Completed, 1)), "{k:?}");
+    assert!(
+        !k.iter().any(|(kind, _)| *kind == EventKind::TimedOut),
+        "{k:?}"
+    );
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_never_queue_behind_an_outcome_waiting_in_its_transaction() {
+    let env = env().await;
+    let ids = request_scans(&env.ledger, 2, 3).await;
+    let (done, running) = (ids[0], ids[1]);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    let found = finding(
+        "AZ-STG-001",
+        "held",
+        scanledger::domain::Severity::Low,
+        "storage",
+    );
+    job.script(done, [Behaviour::Gate(gate.clone(), vec![found])]);
+    job.script(running, [Behaviour::Hang]);
+    let mut w = spawn_worker(&env.ledger, Arc::new(job), fast_config("lanes"));
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Heartbeat { scan_id, .. } if *scan_id == running),
+    )
+    .await;
+    wait_until("both scans claimed", Duration::from_secs(10), || async {
+        count_status(&env.pool, "running").await == 2
+    })
+    .await;
+
+    // Hold the findings table: the finished scan's Completed (whose findings go in its
+    // transaction) waits inside its transaction for as long as the test likes.
+    let owner = env.db.owner.pool(2).await.unwrap();
+    let mut lock = owner.begin().await.unwrap();
+    sqlx::query("LOCK TABLE findings IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    gate.add_permits(1);
+    wait_until(
+        "the Completed waits for its lock",
+        Duration::from_secs(10),
+        || async {
+            count(
+                &owner,
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await
+                > 0
+        },
+    )
+    .await;
+    // Meanwhile the running scan's heartbeats keep landing (one transaction each).
+    let before = status_of(&env.ledger, running).await.version;
+    for _ in 0..3 {
+        wait_event(
+            &mut w.events,
+            Duration::from_secs(10),
+            |e| matches!(e, WorkerEvent::Heartbeat { scan_id, .. } if *scan_id == running),
+        )
+        .await;
+    }
+    assert!(status_of(&env.ledger, running).await.version >= before + 3);
+    assert_eq!(
+        status_of(&env.ledger, done).await.status,
+        ScanState::Running
+    );
+
+    lock.rollback().await.unwrap();
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Finished { scan_id, completed: true, .. } if *scan_id == done),
+    )
+    .await;
+    w.stop().await;
+    assert_eq!(
+        status_of(&env.ledger, done).await.status,
+        ScanState::Completed
+    );
+    assert_ledger_invariants(&env.pool).await;
+    assert_projection_matches_ledger(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_while_holding_an_outcome_gives_up_after_the_grace_period() {
+    let env = env().await;
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let job = ScriptedJob::new(Behaviour::Succeed);
+    job.script(id, [Behaviour::Gate(gate.clone(), vec![])]);
+    let proxy = DbProxy::start();
+    let cut_off = Ledger::new(proxy.database(&env.db.database).pool(4).await.unwrap());
+    let mut cfg = fast_config("leaving");
+    cfg.grace = Duration::from_millis(300);
+    cfg.lease = Duration::from_secs(60);
+    let mut w = spawn_worker(&cut_off, Arc::new(job), cfg);
+    wait_event(
+        &mut w.events,
+        Duration::from_secs(10),
+        |e| matches!(e, WorkerEvent::Heartbeat { scan_id, .. } if *scan_id == id),
+    )
+    .await;
+    proxy.cut();
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Disconnected)
+    })
+    .await;
+    gate.add_permits(1);
+    // Held, and never recorded: the worker still exits (grace, then a bounded last try).
+    w.trigger.trigger();
+    tokio::time::timeout(Duration::from_secs(60), w.handle)
+        .await
+        .expect("the worker exits although its outcome cannot be recorded")
+        .unwrap();
+    proxy.restore();
+    let row = status_of(&env.ledger, id).await;
+    assert_eq!((row.status, row.attempt), (ScanState::Running, 1));
+    assert!(!kinds(&env.ledger.stream(id).await.unwrap()).contains(&(EventKind::Completed, 1)));
+}

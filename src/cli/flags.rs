@@ -200,7 +200,8 @@ pub struct DbArgs {
     /// missing) and that runtime logins must be members of.
     #[arg(long, env = "SCANLEDGER_APP_ROLE", default_value = pg::APP_ROLE, global = true)]
     pub app_role: String,
-    /// Connections in the pool.
+    /// Connections in the pool (a worker: at least 4, plus one each for its heartbeats
+    /// and its outcomes).
     #[arg(
         long,
         env = "SCANLEDGER_DB_CONNECTIONS",

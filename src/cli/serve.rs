@@ -155,9 +155,15 @@ pub(super) async fn serve_with(
     exit_after_script: bool,
 ) -> anyhow::Result<()> {
     // The worker and the API get pools of their own: readers (long-polls, streams,
-    // listings) can never take the connections heartbeats and outcomes need.
+    // listings) can never take the connections claims and the reaper need. The worker's
+    // heartbeats and outcomes have a connection each besides (`worker::appender`); its
+    // pool is never smaller than its LISTEN connection plus claims, reaper and checkpoints.
     let worker_pool = match worker_args {
-        Some(_) => Some(db.database.pool(dbargs.db_connections).await?),
+        Some(_) => Some(
+            db.database
+                .pool(dbargs.db_connections.max(crate::worker::SHARED_POOL_MIN))
+                .await?,
+        ),
         None => None,
     };
     let api_pool = match api_args {

@@ -27,7 +27,7 @@ use sqlx::PgPool;
 use crate::domain::*;
 
 pub use notify::{CHANGES_CHANNEL, PENDING_CHANNEL};
-pub use read::{FeedCursor, StoredEvent};
+pub use read::{AttemptFate, FeedCursor, StoredEvent};
 
 /// One event to append, with the stream version the writer believes is current.
 #[derive(Clone, Debug)]
@@ -115,8 +115,35 @@ impl From<sqlx::Error> for AppendError {
 
 impl AppendError {
     /// True when the writer lost the scan (another writer won, or it was fenced off).
+    /// It may also be the writer's own earlier append, stored although its acknowledgement
+    /// never arrived: [`Ledger::attempt_fate`] tells the two apart.
     pub fn is_lost(&self) -> bool {
         matches!(self, Self::Conflict { .. } | Self::Rejected { .. })
+    }
+
+    /// True when the database could not be reached (see [`unreachable`]): whether the
+    /// event was stored is unknown.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Db(e) if unreachable(e))
+    }
+}
+
+/// Whether an error means that the database could not be reached or went away (network,
+/// server shut down or starting up, no connection to be had), as opposed to an answer
+/// from a reachable database (a refusal, a timeout of one statement).
+pub fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect
+            // now (starting up or shutting down); 53300: too many connections.
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -149,5 +176,25 @@ impl Ledger {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// A handle on a pool of its own (`connections` connections, opened lazily) to the
+    /// same database as the same login, with the same session settings: for a writer that
+    /// must never queue behind this handle's other users. A connection lost in an outage
+    /// is replaced on next use; one acquire waits at most `acquire_timeout` (connecting
+    /// included), so a caller learns of an outage in bounded time.
+    pub fn dedicated(&self, connections: u32, acquire_timeout: std::time::Duration) -> Ledger {
+        let options = (*self.pool.connect_options()).clone();
+        Ledger::new(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(acquire_timeout)
+                .connect_lazy_with(options),
+        )
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        crate::pg::ping(&self.pool).await
     }
 }

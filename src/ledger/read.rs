@@ -130,6 +130,26 @@ impl Ledger {
         rows.into_iter().map(decode_row).collect()
     }
 
+    /// What became of `worker`'s `attempt` of `scan_id` after `after_version`, the last
+    /// stream version the worker knows it wrote (see [`AttemptFate`]).
+    pub async fn attempt_fate(
+        &self,
+        scan_id: ScanId,
+        attempt: i32,
+        worker: &WorkerId,
+        after_version: i32,
+    ) -> Result<AttemptFate, sqlx::Error> {
+        let events: Vec<(i32, String, i32, Option<String>)> = sqlx::query_as(
+            "SELECT version, kind, attempt, worker_id FROM scan_events
+              WHERE scan_id = $1 AND version > $2 ORDER BY version",
+        )
+        .bind(scan_id.0)
+        .bind(after_version)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(AttemptFate::of(attempt, worker, after_version, &events))
+    }
+
     /// Claims ever made and attempts ever timed out (both read partial unique indexes,
     /// not the whole ledger).
     pub async fn lifetime_counts(&self) -> Result<LifetimeCounts, sqlx::Error> {
@@ -141,6 +161,55 @@ impl Ledger {
         .fetch_one(&self.pool)
         .await?;
         Ok(LifetimeCounts { claims, timeouts })
+    }
+}
+
+/// What became of an attempt after the stream version its writer last knew, for a writer
+/// whose append was refused or whose acknowledgement never arrived (the connection broke
+/// after the commit). Judged by attempt and worker id: only the lease holder may write
+/// an attempt's heartbeats and outcome (the ledger's fencing trigger), so an event of
+/// this attempt by this worker is the writer's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttemptFate {
+    /// Only this writer's own heartbeats were stored since: the attempt is still its own,
+    /// now at `version` (the next append expects it).
+    Held { version: i32 },
+    /// This writer's outcome is stored, at `version`.
+    Recorded { version: i32, completed: bool },
+    /// Someone else wrote to the scan (a `TimedOut`, a `Cancelled`, a later claim): the
+    /// attempt is no longer this writer's.
+    Lost { kind: String, version: i32 },
+}
+
+impl AttemptFate {
+    /// Classify the events stored after `after_version` (in version order), as
+    /// (version, kind, attempt, worker id).
+    pub fn of(
+        attempt: i32,
+        worker: &WorkerId,
+        after_version: i32,
+        events: &[(i32, String, i32, Option<String>)],
+    ) -> Self {
+        let mut version = after_version;
+        for (v, kind, a, w) in events {
+            let own = *a == attempt && w.as_deref() == Some(worker.as_str());
+            match kind.as_str() {
+                "Heartbeat" if own => version = *v,
+                "Completed" | "Failed" if own => {
+                    return Self::Recorded {
+                        version: *v,
+                        completed: kind == "Completed",
+                    }
+                }
+                _ => {
+                    return Self::Lost {
+                        kind: kind.clone(),
+                        version: *v,
+                    }
+                }
+            }
+        }
+        Self::Held { version }
     }
 }
 
@@ -173,4 +242,70 @@ pub(super) fn decode_row(row: sqlx::postgres::PgRow) -> Result<RecordedEvent, Le
         tx_id: row.try_get("tx_id")?,
         event,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(
+        v: i32,
+        kind: &str,
+        attempt: i32,
+        worker: Option<&str>,
+    ) -> (i32, String, i32, Option<String>) {
+        (v, kind.to_string(), attempt, worker.map(str::to_string))
+    }
+
+    #[test]
+    fn an_attempt_fate_tells_own_lost_acknowledgements_from_other_writers() {
+        let me = WorkerId::new("w1");
+        // Nothing since: still held where it was.
+        assert_eq!(
+            AttemptFate::of(2, &me, 5, &[]),
+            AttemptFate::Held { version: 5 }
+        );
+        // A heartbeat of ours whose acknowledgement was lost: still held, one version on.
+        assert_eq!(
+            AttemptFate::of(2, &me, 5, &[ev(6, "Heartbeat", 2, Some("w1"))]),
+            AttemptFate::Held { version: 6 }
+        );
+        // Our outcome, behind a heartbeat of ours: recorded.
+        assert_eq!(
+            AttemptFate::of(
+                2,
+                &me,
+                5,
+                &[
+                    ev(6, "Heartbeat", 2, Some("w1")),
+                    ev(7, "Failed", 2, Some("w1"))
+                ]
+            ),
+            AttemptFate::Recorded {
+                version: 7,
+                completed: false
+            }
+        );
+        assert_eq!(
+            AttemptFate::of(2, &me, 5, &[ev(6, "Completed", 2, Some("w1"))]),
+            AttemptFate::Recorded {
+                version: 6,
+                completed: true
+            }
+        );
+        // Timed out by a reaper, cancelled, or an outcome of another worker or attempt: lost.
+        for other in [
+            ev(6, "TimedOut", 2, Some("reaper")),
+            ev(6, "Cancelled", 0, None),
+            ev(6, "Completed", 2, Some("w2")),
+            ev(6, "Heartbeat", 3, Some("w1")),
+            ev(6, "Claimed", 3, Some("w1")),
+        ] {
+            let kind = other.1.clone();
+            assert_eq!(
+                AttemptFate::of(2, &me, 5, &[other]),
+                AttemptFate::Lost { kind, version: 6 }
+            );
+        }
+    }
 }

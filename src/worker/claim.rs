@@ -28,19 +28,30 @@ pub(super) async fn run(
             }
             continue;
         }
-        let claims = match shared
+        // The lease runs from the claim's commit, which is later than this.
+        let sent = tokio::time::Instant::now();
+        let result = shared
             .ledger
             .claim(&cfg.id, free, cfg.lease, cfg.one_per_subscription)
-            .await
-        {
+            .await;
+        shared.health.result("claim", &result);
+        let claims = match result {
             Ok(c) => {
                 backoff = Duration::from_millis(100);
                 c
             }
             Err(e) => {
-                tracing::error!(error = %e, "claim failed; retrying");
+                // While the database is away the health tracker has said so once; this
+                // loop only backs off, and wakes early when another call finds it back.
+                let unreachable = crate::ledger::unreachable(&e);
+                if unreachable {
+                    tracing::debug!(error = %e, retry_in = ?backoff, "claim failed: database unreachable");
+                } else {
+                    tracing::error!(error = %e, retry_in = ?backoff, "claim failed; retrying");
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
+                    _ = shared.health.wait_reachable(), if unreachable => {}
                     _ = shutdown.wait() => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -59,7 +70,7 @@ pub(super) async fn run(
             });
             let (shared, wake) = (shared.clone(), wake.clone());
             tokio::spawn(async move {
-                attempt::run(shared, claim).await;
+                attempt::run(shared, claim, sent).await;
                 drop(permit);
                 wake.notify_one();
             });
@@ -77,12 +88,17 @@ pub(super) async fn run(
     }
 }
 
-/// LISTEN for new work; the polling fallback covers a lost connection.
+/// LISTEN for new work; the polling fallback covers a lost connection. A lost
+/// connection is logged once, not at every failed reconnect of an outage.
 pub(super) async fn listen(ledger: Ledger, wake: Arc<Notify>, emit: impl Fn(WorkerEvent)) {
+    let mut lost = false;
     loop {
         let result: Result<(), sqlx::Error> = async {
             let mut listener = PgListener::connect_with(ledger.pool()).await?;
             listener.listen(PENDING_CHANNEL).await?;
+            if std::mem::take(&mut lost) {
+                tracing::info!("LISTEN in effect again");
+            }
             // Scans requested before LISTEN took effect sent their NOTIFY to no one:
             // one more claim round finds them.
             wake.notify_one();
@@ -98,7 +114,12 @@ pub(super) async fn listen(ledger: Ledger, wake: Arc<Notify>, emit: impl Fn(Work
         }
         .await;
         if let Err(e) = result {
-            tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
+            if lost {
+                tracing::debug!(error = %e, "LISTEN still not possible");
+            } else {
+                lost = true;
+                tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

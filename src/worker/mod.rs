@@ -4,11 +4,16 @@
 //! Correctness rests on the ledger, not on this code: a claim is the unique `Claimed`
 //! insert, and every later append names the stream version it expects, so a worker
 //! whose attempt was timed out (or cancelled) learns it on its next append and stops.
+//! A worker cut off from the database cannot learn anything, so it fences itself: it
+//! stops a running scan once its lease must have run out by the database clock (see
+//! `attempt.rs`), while a finished scan's outcome is held and retried until the ledger
+//! takes it or has timed the attempt out.
 
 mod appender;
 mod attempt;
 pub mod checkpointer;
 mod claim;
+mod health;
 pub mod job;
 mod reaper;
 pub mod retry;
@@ -16,11 +21,11 @@ pub mod retry;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use tracing::Instrument;
 
-use crate::domain::{RecordedEvent, ScanId, WorkerId};
-use crate::ledger::{AppendError, Ledger, NewEvent};
+use crate::domain::{ScanId, WorkerId};
+use crate::ledger::Ledger;
 pub use crate::shutdown::{Shutdown, ShutdownTrigger};
 pub use job::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 pub use retry::RetryPolicy;
@@ -31,6 +36,10 @@ pub const LEASE_DEFAULT: Duration = Duration::from_secs(30);
 pub const POLL_DEFAULT: Duration = Duration::from_secs(1);
 pub const GRACE_DEFAULT: Duration = Duration::from_secs(20);
 pub const CLAIM_BATCH_DEFAULT: usize = 64;
+/// The fewest connections a worker's shared pool needs: its LISTEN connection (held for
+/// good), claims, the reaper and the checkpointer. The two append lanes (heartbeats,
+/// outcomes) have a connection each on top of these (see `appender.rs`).
+pub const SHARED_POOL_MIN: u32 = 4;
 
 /// Worker settings. Validated once by [`WorkerConfig::validate`].
 #[derive(Clone, Debug)]
@@ -110,6 +119,14 @@ impl WorkerConfig {
         }
         Ok(())
     }
+
+    /// How long before `lease` has passed since its last confirmed heartbeat a running
+    /// scan is stopped when no newer heartbeat is confirmed: a tenth of the lease (the
+    /// time to stop the job is well within it), but never more than half the time the
+    /// lease leaves a heartbeat to be confirmed in.
+    pub fn fence_margin(&self) -> Duration {
+        (self.lease / 10).min(self.lease.saturating_sub(self.heartbeat) / 2)
+    }
 }
 
 /// What a worker did, for tests and embedding code to await instead of sleeping.
@@ -134,6 +151,16 @@ pub enum WorkerEvent {
         scan_id: ScanId,
         attempt: i32,
     },
+    /// No heartbeat was confirmed for (almost) a lease, so the lease may have run out by
+    /// the database clock: the running scan was aborted and nothing appended for it.
+    Fenced {
+        scan_id: ScanId,
+        attempt: i32,
+    },
+    /// A database call failed because the database could not be reached.
+    Disconnected,
+    /// The database answered again after [`WorkerEvent::Disconnected`].
+    Reconnected,
     /// This worker's reaper timed out someone's attempt.
     Reaped {
         scan_id: ScanId,
@@ -154,14 +181,16 @@ pub struct Worker {
 
 /// What attempt tasks share.
 struct Shared {
+    /// The shared pool: claims, the reaper, reads.
     ledger: Ledger,
     job: Arc<dyn ScanJob>,
     cfg: WorkerConfig,
     events: broadcast::Sender<WorkerEvent>,
-    appender: mpsc::Sender<(
-        NewEvent,
-        oneshot::Sender<Result<RecordedEvent, AppendError>>,
-    )>,
+    /// The heartbeat lane: a task and a connection of its own.
+    heartbeats: appender::Lane,
+    /// The outcome lane: another task and connection.
+    outcomes: appender::Lane,
+    health: Arc<health::Health>,
     /// Set when the grace period is over: running attempts hand their scans back.
     hard_stop: watch::Receiver<bool>,
 }
@@ -169,17 +198,6 @@ struct Shared {
 impl Shared {
     fn emit(&self, e: WorkerEvent) {
         let _ = self.events.send(e);
-    }
-
-    /// Append through the batching appender.
-    async fn append(&self, event: NewEvent) -> Result<RecordedEvent, AppendError> {
-        let (tx, rx) = oneshot::channel();
-        let closed = || AppendError::from(sqlx::Error::PoolClosed);
-        self.appender
-            .send((event, tx))
-            .await
-            .map_err(|_| closed())?;
-        rx.await.map_err(|_| closed())?
     }
 }
 
@@ -212,16 +230,30 @@ impl Worker {
     pub async fn run(self, mut shutdown: Shutdown) {
         let span = tracing::info_span!("worker", worker_id = %self.cfg.id);
         async move {
-            let (append_tx, append_rx) = mpsc::channel(appender::APPEND_BATCH_MAX * 4);
-            let appender =
-                tokio::spawn(appender::run(self.ledger.clone(), append_rx).in_current_span());
+            let health = Arc::new(health::Health::new(self.events.clone()));
+            let lane_ledgers =
+                [1, 2].map(|_| self.ledger.dedicated(1, appender::LANE_ACQUIRE_TIMEOUT));
+            let (heartbeats, heartbeat_lane) = appender::Lane::spawn(
+                "heartbeat",
+                lane_ledgers[0].clone(),
+                appender::HEARTBEAT_BATCH_MAX,
+                health.clone(),
+            );
+            let (outcomes, outcome_lane) = appender::Lane::spawn(
+                "outcome",
+                lane_ledgers[1].clone(),
+                appender::OUTCOME_BATCH_MAX,
+                health.clone(),
+            );
             let (hard_stop_tx, hard_stop) = watch::channel(false);
             let shared = Arc::new(Shared {
                 ledger: self.ledger.clone(),
                 job: self.job,
                 cfg: self.cfg,
                 events: self.events,
-                appender: append_tx,
+                heartbeats,
+                outcomes,
+                health,
                 hard_stop,
             });
             let wake = Arc::new(Notify::new());
@@ -253,7 +285,19 @@ impl Worker {
             reaper.abort();
             let _ = reaper.await;
             drop(shared);
-            let _ = appender.await;
+            // The lanes end once their queues are empty; a batch still waiting for the
+            // database gets as long as an outcome does after the grace period.
+            for mut lane in [heartbeat_lane, outcome_lane] {
+                if tokio::time::timeout(attempt::SHUTDOWN_OUTCOME_WINDOW, &mut lane)
+                    .await
+                    .is_err()
+                {
+                    lane.abort();
+                }
+            }
+            for l in lane_ledgers {
+                l.pool().close().await;
+            }
             tracing::info!("worker stopped");
         }
         .instrument(span)

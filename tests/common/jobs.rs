@@ -31,6 +31,11 @@ pub enum Behaviour {
     /// Blocks its thread (and so a current-thread runtime, heartbeats included) for
     /// the given time, then succeeds: a stalled process.
     Freeze(Duration),
+    /// Succeeds with these findings once the test adds a permit to the gate.
+    Gate(
+        Arc<tokio::sync::Semaphore>,
+        Vec<scanledger::domain::Finding>,
+    ),
 }
 
 /// A job whose behaviour per scan is scripted attempt by attempt; unscripted scans use
@@ -101,6 +106,16 @@ impl ScanJob for ScriptedJob {
                 Behaviour::Freeze(d) => {
                     std::thread::sleep(d);
                     Ok(ScanReport::default())
+                }
+                Behaviour::Gate(gate, findings) => {
+                    gate.acquire().await.expect("gate open").forget();
+                    Ok(ScanReport {
+                        summary: ScanSummary {
+                            findings: findings.len() as u64,
+                            ..Default::default()
+                        },
+                        findings,
+                    })
                 }
             }
         })
