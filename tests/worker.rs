@@ -695,7 +695,7 @@ async fn an_outcome_stored_although_its_acknowledgement_was_lost_counts_as_recor
         Event::Completed(scanledger::domain::Completed {
             origin: None,
             summary: Default::default(),
-            findings: vec![],
+            findings: Default::default(),
         }),
     )
     .await;
