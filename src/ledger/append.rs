@@ -57,6 +57,7 @@ impl Ledger {
         match insert_and_fold(&mut tx, batch, HashMap::new()).await {
             Ok(recorded) => {
                 tx.commit().await?;
+                self.waker.wake();
                 Ok(recorded)
             }
             Err(e) => match classify(e) {
@@ -119,6 +120,7 @@ impl Ledger {
         }];
         let mut recorded = insert_and_fold(&mut tx, batch, HashMap::new()).await?;
         tx.commit().await?;
+        self.waker.wake();
         Ok(Idempotent::Created(recorded.pop().expect("one event")))
     }
 
@@ -146,6 +148,9 @@ impl Ledger {
                 Refusal::Other(e) => e.into(),
             })?;
         tx.commit().await?;
+        if recorded.iter().any(|e| e.event.makes_claimable_now()) {
+            self.waker.wake();
+        }
         Ok(recorded)
     }
 

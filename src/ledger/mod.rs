@@ -167,11 +167,16 @@ fn scan_label(id: &Option<ScanId>) -> String {
 #[derive(Clone, Debug)]
 pub struct Ledger {
     pool: PgPool,
+    /// Wakes idle workers after new scans commit (see [`notify::Waker`]).
+    waker: std::sync::Arc<notify::Waker>,
 }
 
 impl Ledger {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            waker: std::sync::Arc::new(notify::Waker::new(pool.clone())),
+            pool,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -50,7 +50,11 @@ pub(super) async fn announce(
     tx: &mut PgConnection,
     recorded: &[RecordedEvent],
 ) -> Result<(), sqlx::Error> {
-    let claimable = recorded.iter().any(|e| e.event.makes_claimable_now());
+    // New scans are announced after their commit, by the [`Waker`]: a NOTIFY in the
+    // requesting transaction would serialize every request's commit (and its WAL flush).
+    let claimable = recorded
+        .iter()
+        .any(|e| e.event.makes_claimable_now() && !matches!(e.event, Event::Requested(_)));
     let changed = changed_payload(recorded);
     if !claimable && changed.is_none() {
         return Ok(());
@@ -119,4 +123,61 @@ pub async fn sweep_expired_waiters(pool: &PgPool) -> Result<(), sqlx::Error> {
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Wakes idle workers once new scans have committed, outside the requesting
+/// transactions. PostgreSQL holds its notification queue lock from a notifying
+/// transaction's pre-commit through its commit record, so a NOTIFY in every request would
+/// line their commits (and WAL flushes) up one behind another; this sends one NOTIFY, in
+/// a transaction of its own that writes nothing durable (asynchronous commit), for all the
+/// requests that committed while the previous one was on its way. A request whose wake is
+/// lost (the process dies between its commit and the NOTIFY) is found by the workers'
+/// polling fallback.
+pub(super) struct Waker {
+    pool: PgPool,
+    signal: std::sync::Arc<tokio::sync::Notify>,
+    started: std::sync::Once,
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
+}
+
+impl Waker {
+    pub(super) fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            signal: std::sync::Arc::new(tokio::sync::Notify::new()),
+            started: std::sync::Once::new(),
+        }
+    }
+
+    /// Called after a commit that made scans claimable; returns at once.
+    pub(super) fn wake(&self) {
+        self.started.call_once(|| {
+            let (pool, signal) = (self.pool.clone(), self.signal.clone());
+            tokio::spawn(async move {
+                loop {
+                    signal.notified().await;
+                    if pool.is_closed() {
+                        break;
+                    }
+                    let sent = sqlx::Executor::execute(
+                        &pool,
+                        sqlx::raw_sql(&format!(
+                            "BEGIN; SET LOCAL synchronous_commit = off; NOTIFY {PENDING_CHANNEL}; COMMIT"
+                        )),
+                    )
+                    .await;
+                    if let Err(e) = sent {
+                        tracing::warn!(error = %e, "could not wake the workers; they will find the new scans at their next poll");
+                    }
+                }
+            });
+        });
+        // One stored permit: wakes signalled while a NOTIFY is on its way coalesce.
+        self.signal.notify_one();
+    }
 }
