@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::{problem, random_sub};
+use crate::{metric, problem, random_sub};
 use scanledger::domain::{Event, FailureCode};
 use scanledger::worker::WorkerEvent;
 use serde_json::{json, Value};
@@ -286,16 +286,6 @@ async fn etag_304_and_long_poll_woken_by_the_change() {
         || async { count(&app.env.pool, "SELECT count(*) FROM change_waiters").await == 0 },
     )
     .await;
-}
-
-/// The value of an unlabelled (or fully labelled) sample in a `/metrics` text.
-pub(crate) fn metric(text: &str, sample: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {sample} in /metrics"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// A writer looks for waiters inside its transaction and commits a moment later. A
