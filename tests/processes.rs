@@ -5,6 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -436,4 +437,365 @@ fn scan_cli_exit_status_follows_fail_on_and_sarif_goes_to_the_output_file() {
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AZ-NOPE-000"));
     let _ = std::fs::remove_file(sarif);
+}
+
+/// `scanledger serve` against the test database (the runtime login), with its API on `port`.
+fn serve(url: &str, port: u16, source: &str, extra: &[&str]) -> Proc {
+    let child = Command::new(BIN)
+        .arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--source", source])
+        .args(extra)
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn scanledger serve");
+    Proc(child)
+}
+
+/// Resident memory of a process, in KiB (`VmRSS` of /proc/<pid>/status).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+/// A client of one `serve` process, with one operator token and reader tokens enough for
+/// the streams (eight per token).
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    operator: String,
+    readers: Vec<String>,
+}
+
+impl Client {
+    async fn metrics(&self) -> String {
+        let r = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(&self.readers[0])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
+    async fn gauge(&self, sample: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {sample} in /metrics"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// The feed's cursor after everything it serves now.
+    async fn feed_end(&self, mut after: String) -> String {
+        loop {
+            let page: serde_json::Value = self
+                .http
+                .get(format!("{}/api/events?after={after}&limit=1000", self.base))
+                .bearer_auth(&self.readers[0])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            after = page["next"].as_str().unwrap().to_string();
+            if page["count"].as_u64().unwrap() < 1000 {
+                return after;
+            }
+        }
+    }
+
+    async fn trigger(&self) -> String {
+        let r = self
+            .http
+            .post(format!("{}/api/scans", self.base))
+            .bearer_auth(&self.operator)
+            .json(&serde_json::json!({
+                // The demo tenant's subscription (the database allows parallel scans).
+                "subscription_id": SUB,
+                "rules": ["storage"],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["scan_id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Long-poll one scan until it is finished, as a dashboard would: `?wait=` with the last
+/// ETag. Returns how many polls it took.
+async fn follow(http: reqwest::Client, base: String, token: String, scan: String) -> u32 {
+    let mut etag: Option<String> = None;
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let mut req = http
+            .get(format!("{base}/api/scans/{scan}?wait=20"))
+            .bearer_auth(&token);
+        if let Some(e) = &etag {
+            req = req.header("if-none-match", e);
+        }
+        let r = req.send().await.unwrap();
+        if r.status() == 304 {
+            continue;
+        }
+        assert_eq!(r.status(), 200);
+        etag = Some(r.headers()["etag"].to_str().unwrap().to_string());
+        let body: serde_json::Value = r.json().await.unwrap();
+        if ["completed", "failed", "cancelled"].contains(&body["status"].as_str().unwrap()) {
+            return polls;
+        }
+    }
+}
+
+/// Read an event stream until told to go (then drop it, as a vanishing client does),
+/// counting the `Completed` events it delivered.
+async fn stream(
+    resp: reqwest::Response,
+    completed: Arc<std::sync::atomic::AtomicUsize>,
+    go: tokio::sync::oneshot::Receiver<()>,
+) {
+    assert_eq!(resp.status(), 200);
+    let mut resp = resp;
+    let mut buf = String::new();
+    tokio::pin!(go);
+    loop {
+        tokio::select! {
+            _ = &mut go => return,
+            chunk = resp.chunk() => {
+                let Ok(Some(chunk)) = chunk else { return };
+                buf.push_str(std::str::from_utf8(&chunk).unwrap());
+                while let Some(end) = buf.find("\n\n") {
+                    let frame: String = buf.drain(..end + 2).collect();
+                    if frame.lines().any(|l| l == "event: Completed") {
+                        completed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One round of the readers' load: `scans` scans requested while 200 long-polls follow them
+/// and 50 event streams tail the feed; 20 stream clients vanish half-way. Every scan
+/// completes, the vanished streams end within seconds, everything is released at the end.
+async fn readers_round(c: &Client, env: &TestEnv, scans: usize, feed: &mut String) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const LONG_POLLS: usize = 200;
+    const STREAMS: usize = 50;
+    const VANISHING: usize = 20;
+    let done_before = count_status(&env.pool, "completed").await;
+    let mut streams = Vec::new();
+    for i in 0..STREAMS {
+        let resp = c
+            .http
+            .get(format!("{}/api/events/stream?after={feed}", c.base))
+            .bearer_auth(&c.readers[i % c.readers.len()])
+            .send()
+            .await
+            .unwrap();
+        let completed = Arc::new(AtomicUsize::new(0));
+        let (go, gone) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(stream(resp, completed.clone(), gone));
+        streams.push((go, task, completed));
+    }
+    wait_until("every stream is open", Duration::from_secs(30), || async {
+        c.gauge("scanledger_event_streams_open").await == STREAMS as f64
+    })
+    .await;
+    let ids: Vec<String> = futures_util::future::join_all((0..scans).map(|_| c.trigger())).await;
+    let polls: Vec<_> = (0..LONG_POLLS)
+        .map(|i| {
+            tokio::spawn(follow(
+                c.http.clone(),
+                c.base.clone(),
+                c.readers[i % c.readers.len()].clone(),
+                ids[i % scans].clone(),
+            ))
+        })
+        .collect();
+    wait_until(
+        "half the scans completed",
+        Duration::from_secs(120),
+        || async { count_status(&env.pool, "completed").await >= done_before + scans as i64 / 2 },
+    )
+    .await;
+    // Clients vanish mid-way: their connections close without a word.
+    let survivors = streams.split_off(VANISHING);
+    for (go, task, _) in streams {
+        let _ = go.send(());
+        task.await.unwrap();
+    }
+    wait_until(
+        "the vanished clients' streams are gone",
+        Duration::from_secs(10),
+        || async { c.gauge("scanledger_event_streams_open").await == (STREAMS - VANISHING) as f64 },
+    )
+    .await;
+    wait_until("every scan completed", Duration::from_secs(120), || async {
+        count_status(&env.pool, "completed").await == done_before + scans as i64
+    })
+    .await;
+    for p in polls {
+        p.await.unwrap();
+    }
+    // The streams that stayed delivered every completion of the round.
+    for (_, _, completed) in &survivors {
+        let completed = completed.clone();
+        wait_until(
+            "each remaining stream delivered every completion",
+            Duration::from_secs(30),
+            || {
+                let completed = completed.clone();
+                async move { completed.load(Ordering::Relaxed) >= scans }
+            },
+        )
+        .await;
+    }
+    for (go, task, _) in survivors {
+        let _ = go.send(());
+        task.await.unwrap();
+    }
+    wait_until(
+        "every stream and long-poll ended",
+        Duration::from_secs(10),
+        || async {
+            let text = c.metrics().await;
+            text.contains("\nscanledger_event_streams_open 0\n")
+                && text.contains("\nscanledger_long_polls_waiting 0\n")
+        },
+    )
+    .await;
+    *feed = c.feed_end(feed.clone()).await;
+}
+
+/// Issue #11's acceptance for readers, on a real `serve` process with its default pools
+/// (16 connections for the API): 200 long-polls and 50 event streams (20 of whose clients
+/// vanish) while scans run; every scan completes with no lease lost, vanished streams end
+/// within seconds, and after two warm-up rounds a further identical round leaves the
+/// process's memory where the rounds before it did. Then 2,000 requests with random
+/// 200-byte method names: neither `/metrics` nor memory grows with them. (The pace of
+/// scans under readers is a benchmark figure: `benches/readers.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_keeps_completing_scans_under_long_polls_and_streams_and_its_memory_stays_flat() {
+    use scanledger::api::{auth, Role};
+    let env = env().await;
+    let port = free_port();
+    // A lease of 10 s with a heartbeat a second: a worker starved of connections or of CPU
+    // by the readers would lose leases (TimedOut) within the test.
+    let mut serve = serve(
+        &env.db.url,
+        port,
+        // Each scan lists the demo tenant's 71 resources 10 ms apart: most see a heartbeat.
+        &demo_source(10),
+        &[
+            "--concurrency",
+            "8",
+            "--heartbeat",
+            "1s",
+            "--lease",
+            "10s",
+            "--parallel-per-subscription",
+        ],
+    );
+    let pid = serve.0.id();
+    scanledger::install_crypto_provider();
+    let mut readers = Vec::new();
+    for i in 0..7 {
+        readers.push(
+            auth::create_token(&env.pool, &format!("dashboard-{i}"), Role::Reader)
+                .await
+                .unwrap(),
+        );
+    }
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: format!("http://127.0.0.1:{port}"),
+        operator: auth::create_token(&env.pool, "ci", Role::Operator)
+            .await
+            .unwrap(),
+        readers,
+    };
+    wait_until("serve is ready", Duration::from_secs(60), || async {
+        matches!(c.http.get(format!("{}/readyz", c.base)).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+
+    const SCANS: usize = 16;
+    let mut feed = c.feed_end("0".into()).await;
+    let started = std::time::Instant::now();
+    // Two warm-up rounds: pooled connections' buffers and the allocator's arenas reach
+    // their working size (after the first round alone RSS still grows by ~10 %).
+    let mut rss = Vec::new();
+    for _ in 0..4 {
+        readers_round(&c, &env, SCANS, &mut feed).await;
+        rss.push(rss_kib(pid));
+    }
+    println!(
+        "4 rounds of {SCANS} scans, 200 long-polls, 50 streams in {:?}; RSS after each: {rss:?} KiB",
+        started.elapsed()
+    );
+    let timeouts = count(
+        &env.pool,
+        "SELECT count(*) FROM scan_events WHERE kind = 'TimedOut'",
+    )
+    .await;
+    assert_eq!(timeouts, 0, "a lease ran out under the readers");
+    assert_eq!(count_status(&env.pool, "completed").await, 4 * SCANS as i64);
+    // Scans churn the allocator (rule engines, findings): RSS after identical rounds
+    // varies by several per cent without a trend, so the bound is 10 % over the highest
+    // level reached before the last round.
+    let (before, last) = (rss[1].max(rss[2]), rss[3]);
+    assert!(
+        last <= before + before / 10,
+        "RSS grew from {before} KiB to {last} KiB over an identical round: {rss:?}"
+    );
+
+    // Random extension methods: one bounded metrics label, no memory kept per name.
+    let random_methods = |n: usize| {
+        let (http, base, token) = (c.http.clone(), c.base.clone(), c.readers[0].clone());
+        async move {
+            for _ in 0..n {
+                let name: String = (0..200)
+                    .map(|_| fastrand::u8(b'A'..=b'Z') as char)
+                    .collect();
+                let method = reqwest::Method::from_bytes(name.as_bytes()).unwrap();
+                let r = http
+                    .request(method, format!("{base}/api/scans"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_client_error(), "{}", r.status());
+            }
+        }
+    };
+    random_methods(2_000).await; // warm-up
+    let (rss_before, metrics_before) = (rss_kib(pid), c.metrics().await.len());
+    random_methods(2_000).await;
+    let (rss_after, metrics_after) = (rss_kib(pid), c.metrics().await.len());
+    println!("2,000 random methods: RSS {rss_before} → {rss_after} KiB, /metrics {metrics_before} → {metrics_after} bytes");
+    assert!(
+        metrics_after <= metrics_before + 64,
+        "/metrics grew from {metrics_before} to {metrics_after} bytes"
+    );
+    assert!(
+        rss_after <= rss_before + rss_before / 50 + 2048,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB over 2,000 random methods"
+    );
+    serve.signal(libc::SIGTERM);
+    assert!(serve.exit_status(Duration::from_secs(60)).await.success());
 }

@@ -2,6 +2,8 @@
 //! OpenShield `GET /api/findings` shape).
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -230,28 +232,57 @@ pub(super) async fn history(
 #[serde(deny_unknown_fields)]
 struct DiffParams {
     base: Option<Uuid>,
+    limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-/// What changed between two completed scans of one subscription.
+/// One page of what changed between two completed scans of one subscription, in
+/// fingerprint order across the three lists.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScanDiff {
     pub scan_id: ScanId,
     /// The scan compared against; absent when this is the subscription's first.
     pub base_scan_id: Option<ScanId>,
+    /// Findings on this page (all three lists).
+    pub count: usize,
     /// In this scan, not in the base.
     pub new: Vec<FindingView>,
     /// In the base, not in this scan.
     pub resolved: Vec<FindingView>,
     /// In both (this scan's rows).
     pub unchanged: Vec<FindingView>,
+    /// Pass as `cursor` for the next page (it names the base too); absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A diff cursor: the base it pages against (`-`: none) and the last fingerprint served,
+/// so that a page never mixes two bases.
+fn encode_diff_cursor(base: Option<ScanId>, fingerprint: &str) -> String {
+    let base = base.map_or_else(|| "-".to_string(), |b| b.0.simple().to_string());
+    format!("{base}_{fingerprint}")
+}
+
+fn decode_diff_cursor(s: &str) -> Option<(Option<ScanId>, String)> {
+    let (base, fp) = s.split_once('_')?;
+    let base = match base {
+        "-" => None,
+        b => Some(ScanId(Uuid::try_parse(b).ok()?)),
+    };
+    let hex = fp.len() == 64
+        && fp
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    hex.then(|| (base, fp.to_string()))
 }
 
 /// New, resolved and unchanged findings against `base` (default: the previous completed
-/// scan of the same subscription).
+/// scan of the same subscription), a page at a time.
 #[utoipa::path(get, path = "/api/scans/{id}/diff", tag = "findings",
     params(("id" = String, Path, description = "Scan id (UUID)"),
-           ("base" = Option<String>, Query, description = "Scan to compare against")),
-    responses((status = 200, description = "The difference", body = ScanDiff),
+           ("base" = Option<String>, Query, description = "Scan to compare against (default: the previous completed scan of the subscription)"),
+           ("limit" = Option<i64>, Query, description = "Findings per page (all three lists together), 1 to 1000, default 100"),
+           ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; it carries the base")),
+    responses((status = 200, description = "A page of the difference; `Link: <…>; rel=\"next\"` when more follow", body = ScanDiff, headers(("Link" = Option<String>))),
               (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
               (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "No such scan", body = Problem, content_type = "application/problem+json"),
@@ -261,11 +292,21 @@ pub(super) async fn diff(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
-) -> Result<Json<ScanDiff>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = Uuid::try_parse(&id)
         .map(ScanId)
         .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
     let p: DiffParams = parse_query(q.as_deref())?;
+    let limit = page_limit(p.limit, 100, 1000)?;
+    let cursor = p
+        .cursor
+        .as_deref()
+        .map(|c| {
+            decode_diff_cursor(c).ok_or_else(|| {
+                ApiError::bad_request(Some("cursor"), "not a cursor this API issued")
+            })
+        })
+        .transpose()?;
     let pool = state.ledger.pool();
     let scan = scan_status::get(pool, id)
         .await?
@@ -273,11 +314,20 @@ pub(super) async fn diff(
     if scan.status != ScanState::Completed {
         return Err(ApiError::Conflict("the scan has not completed"));
     }
-    let base = match p.base {
-        Some(b) => {
-            let base = scan_status::get(pool, ScanId(b))
-                .await?
-                .ok_or(ApiError::NotFound)?;
+    let asked = match (p.base.map(ScanId), &cursor) {
+        (Some(b), Some((c, _))) if Some(b) != *c => {
+            return Err(ApiError::bad_request(
+                Some("cursor"),
+                "the cursor was issued for another base",
+            ))
+        }
+        (Some(b), _) => Some(Some(b)),
+        (None, Some((c, _))) => Some(*c),
+        (None, None) => None,
+    };
+    let base = match asked {
+        Some(Some(b)) => {
+            let base = scan_status::get(pool, b).await?.ok_or(ApiError::NotFound)?;
             if base.subscription_id != scan.subscription_id {
                 return Err(ApiError::bad_request(
                     Some("base"),
@@ -289,15 +339,25 @@ pub(super) async fn diff(
             }
             Some(base.scan_id)
         }
+        Some(None) => None,
         None => scan_status::previous_completed(pool, &scan).await?,
     };
-    let rows = findings::diff(pool, id, base).await?;
+    let after = cursor.as_ref().map(|(_, fp)| fp.as_str());
+    let (rows, more) = findings::diff_page(pool, id, base, after, limit as usize).await?;
+    let next_cursor = more
+        .then(|| {
+            rows.last()
+                .map(|(_, f)| encode_diff_cursor(base, &f.fingerprint))
+        })
+        .flatten();
     let mut out = ScanDiff {
         scan_id: id,
         base_scan_id: base,
+        count: rows.len(),
         new: vec![],
         resolved: vec![],
         unchanged: vec![],
+        next_cursor,
     };
     for (change, f) in rows {
         match change {
@@ -306,5 +366,38 @@ pub(super) async fn diff(
             Change::Resolved => out.resolved.push(view(f)),
         }
     }
-    Ok(Json(out))
+    let link = out
+        .next_cursor
+        .as_ref()
+        .map(|c| format!("</api/scans/{id}/diff?limit={limit}&cursor={c}>; rel=\"next\""));
+    let mut resp = Json(out).into_response();
+    if let Some(link) = link {
+        resp.headers_mut().insert(
+            header::LINK,
+            HeaderValue::from_str(&link).expect("ids and hex digits are a valid header"),
+        );
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_cursors_round_trip_and_reject_garbage() {
+        let fp = "0123456789abcdef".repeat(4);
+        let base = ScanId(Uuid::new_v4());
+        let c = encode_diff_cursor(Some(base), &fp);
+        assert_eq!(decode_diff_cursor(&c), Some((Some(base), fp.clone())));
+        let c = encode_diff_cursor(None, &fp);
+        assert_eq!(decode_diff_cursor(&c), Some((None, fp.clone())));
+        assert_eq!(decode_diff_cursor(&format!("-_{}", &fp[1..])), None);
+        assert_eq!(
+            decode_diff_cursor(&format!("-_{}", fp.to_uppercase())),
+            None
+        );
+        assert_eq!(decode_diff_cursor("x_y"), None);
+        assert_eq!(decode_diff_cursor("nope"), None);
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use sqlx::PgPool;
@@ -25,6 +26,56 @@ struct Histogram {
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    long_polls: LongPolls,
+}
+
+/// Long-polls (`GET /api/scans/{id}?wait=`): how many wait now, and how each ended.
+#[derive(Default)]
+struct LongPolls {
+    waiting: AtomicUsize,
+    changed: AtomicU64,
+    unchanged: AtomicU64,
+    late: AtomicU64,
+}
+
+/// How a long-poll ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LongPollOutcome {
+    /// Woken by a change before its deadline.
+    Changed,
+    /// Its deadline passed and the scan had not changed.
+    Unchanged,
+    /// Its deadline passed and the scan had changed without waking it: claims and
+    /// heartbeats are not announced; any other change found only here was missed.
+    Late,
+}
+
+/// One long-poll counted as waiting until dropped.
+pub struct LongPollGuard<'a>(&'a Metrics);
+
+impl LongPollGuard<'_> {
+    pub fn finish(self, outcome: LongPollOutcome) {
+        let lp = &self.0.long_polls;
+        match outcome {
+            LongPollOutcome::Changed => &lp.changed,
+            LongPollOutcome::Unchanged => &lp.unchanged,
+            LongPollOutcome::Late => &lp.late,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for LongPollGuard<'_> {
+    fn drop(&mut self) {
+        self.0.long_polls.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Figures the process knows without asking the database, passed in by the caller.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessGauges {
+    /// Event streams open now.
+    pub streams_open: usize,
 }
 
 #[derive(Default)]
@@ -66,14 +117,26 @@ impl Metrics {
         h.count += 1;
     }
 
-    pub async fn render(&self, pool: &PgPool) -> Result<String, sqlx::Error> {
+    /// A long-poll starts waiting; it counts as waiting until the guard is dropped.
+    pub fn long_poll(&self) -> LongPollGuard<'_> {
+        self.long_polls.waiting.fetch_add(1, Ordering::Relaxed);
+        LongPollGuard(self)
+    }
+
+    pub async fn render(
+        &self,
+        pool: &PgPool,
+        gauges: ProcessGauges,
+    ) -> Result<String, sqlx::Error> {
         let queue = scan_status::queue_counts(pool).await?;
+        let ledger = Ledger::new(pool.clone());
+        let feed_lag = ledger.feed_lag().await?;
         let (by_status, depth, oldest) = (
             queue.by_status,
             queue.claimable,
             queue.oldest_claimable_seconds,
         );
-        let totals = Ledger::new(pool.clone()).lifetime_counts().await?;
+        let totals = ledger.lifetime_counts().await?;
         let (claims, expiries) = (totals.claims, totals.timeouts);
 
         let mut out = String::new();
@@ -140,6 +203,41 @@ impl Metrics {
         out.push_str("# HELP scanledger_lease_expiries_total TimedOut events in the ledger.\n");
         out.push_str("# TYPE scanledger_lease_expiries_total counter\n");
         let _ = writeln!(out, "scanledger_lease_expiries_total {expiries}");
+        out.push_str(
+            "# HELP scanledger_feed_horizon_age_seconds How long the oldest committed event the feed cannot serve yet has waited (from its transaction's start): a transaction still open anywhere in the cluster holds the feed back.\n",
+        );
+        out.push_str("# TYPE scanledger_feed_horizon_age_seconds gauge\n");
+        let _ = writeln!(
+            out,
+            "scanledger_feed_horizon_age_seconds {}",
+            feed_lag.unwrap_or(0.0).max(0.0)
+        );
+        let lp = &self.long_polls;
+        out.push_str(
+            "# HELP scanledger_long_polls_waiting Long-polls of this process waiting now.\n",
+        );
+        out.push_str("# TYPE scanledger_long_polls_waiting gauge\n");
+        let _ = writeln!(
+            out,
+            "scanledger_long_polls_waiting {}",
+            lp.waiting.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP scanledger_long_polls_total Long-polls of this process by how they ended: changed (woken by a change), unchanged (deadline), late (deadline, and the scan had changed without waking it: a claim or a heartbeat).\n");
+        out.push_str("# TYPE scanledger_long_polls_total counter\n");
+        for (outcome, n) in [
+            ("changed", &lp.changed),
+            ("unchanged", &lp.unchanged),
+            ("late", &lp.late),
+        ] {
+            let _ = writeln!(
+                out,
+                "scanledger_long_polls_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP scanledger_event_streams_open Event streams (Server-Sent Events) this process serves now.\n");
+        out.push_str("# TYPE scanledger_event_streams_open gauge\n");
+        let _ = writeln!(out, "scanledger_event_streams_open {}", gauges.streams_open);
         Ok(out)
     }
 }

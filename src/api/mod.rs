@@ -331,7 +331,10 @@ async fn openapi_json() -> Json<serde_json::Value> {
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),
     security(("bearer" = [])))]
 async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = state.metrics.render(state.ledger.pool()).await?;
+    let gauges = metrics::ProcessGauges {
+        streams_open: state.streams.open(),
+    };
+    let body = state.metrics.render(state.ledger.pool(), gauges).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }
 

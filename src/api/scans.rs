@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::auth::Principal;
 use super::error::Problem;
+use super::metrics::LongPollOutcome;
 use super::{changes, page_limit, parse_json, parse_query, parse_subscription, ApiError, AppState};
 use crate::domain::{
     Cancelled, Event, Progress, PublicError, Requested, ScanId, ScanSummary, SubscriptionId,
@@ -254,41 +255,13 @@ pub(super) async fn get(
         ));
     }
     let known = if_none_match(&headers);
-    // To wait without missing a change: subscribe, register as a waiter (so writers
-    // announce changes of this scan), then read the row once any writer holding it has
-    // committed (`get_settled`): a writer that decided not to announce (it saw no waiter)
-    // has committed by the time we read.
-    let mut changes = state.changes.subscribe();
-    let _watch = if wait.is_zero() {
-        None
+    let row = if wait.is_zero() {
+        scan_status::get(state.ledger.pool(), id)
+            .await?
+            .ok_or(ApiError::NotFound)?
     } else {
-        let ttl = wait + Duration::from_secs(5);
-        Some(
-            state
-                .changes
-                .watch(state.ledger.pool(), Some(id), ttl)
-                .await?,
-        )
+        long_poll(&state, id, known, wait).await?
     };
-    let mut row = if wait.is_zero() {
-        scan_status::get(state.ledger.pool(), id).await?
-    } else {
-        scan_status::get_settled(state.ledger.pool(), id).await?
-    }
-    .ok_or(ApiError::NotFound)?;
-    if !wait.is_zero() {
-        let seen = known.unwrap_or(row.version);
-        let deadline = tokio::time::Instant::now() + wait;
-        while row.version == seen && !row.status.is_terminal() {
-            tokio::select! {
-                _ = changes::changed(&mut changes, id) => {}
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-            row = scan_status::get(state.ledger.pool(), id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-        }
-    }
     let mut resp = if known == Some(row.version) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -302,6 +275,63 @@ pub(super) async fn get(
     };
     resp.headers_mut().insert(header::ETAG, etag(row.version));
     Ok(resp)
+}
+
+/// Wait until the scan differs from `known` (default: its state now), is finished, or
+/// `wait` has passed; then its state. Holds no connection and no lock while waiting.
+///
+/// Subscribe first (no notification between the read and the wait is lost), register
+/// (so that writers announce this scan's changes), then read. A writer that looked for
+/// waiters before the registration committed, but commits after the read, neither
+/// announces nor shows in the read: once the horizon passes the registration's fence it
+/// has ended, and one more read sees its change (`ledger::notify::register_waiter`).
+async fn long_poll(
+    state: &AppState,
+    id: ScanId,
+    known: Option<i32>,
+    wait: Duration,
+) -> Result<ScanStatus, ApiError> {
+    let pool = state.ledger.pool();
+    let guard = state.metrics.long_poll();
+    let mut changes = state.changes.subscribe();
+    let watch = state
+        .changes
+        .watch(pool, Some(id), wait + Duration::from_secs(5))
+        .await?;
+    let mut row = scan_status::get(pool, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let seen = known.unwrap_or(row.version);
+    let deadline = tokio::time::Instant::now() + wait;
+    let settle = state.changes.settled(&watch);
+    tokio::pin!(settle);
+    let mut settled = false;
+    loop {
+        if row.version != seen || row.status.is_terminal() {
+            guard.finish(LongPollOutcome::Changed);
+            return Ok(row);
+        }
+        let timed_out = tokio::select! {
+            _ = changes::changed(&mut changes, id) => false,
+            _ = &mut settle, if !settled => {
+                settled = true;
+                false
+            }
+            _ = tokio::time::sleep_until(deadline) => true,
+        };
+        row = scan_status::get(pool, id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if timed_out {
+            // What the timeout finds is answered too (claims and heartbeats wake no one).
+            guard.finish(if row.version == seen {
+                LongPollOutcome::Unchanged
+            } else {
+                LongPollOutcome::Late
+            });
+            return Ok(row);
+        }
+    }
 }
 
 /// Seconds a client should wait before polling a live scan again.

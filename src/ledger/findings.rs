@@ -152,36 +152,133 @@ pub enum Change {
     Resolved,
 }
 
-/// Every finding of `scan` and every finding of `base` that `scan` no longer reports,
-/// each with how it changed, in id order.
-pub async fn diff(
+/// One page of the difference between `scan` and `base`, in fingerprint order after
+/// `after`: each finding of `scan` (new, or unchanged when `base` has its fingerprint) and
+/// each finding of `base` that `scan` no longer reports (resolved), at most `limit`, and
+/// whether more follow.
+///
+/// Reads the next `limit + 1` findings of each scan from the `(scan_id, fingerprint)`
+/// index and merges them here: a page costs its own rows, never all findings of both
+/// scans (a join in the database would read both whole to sort its merged key).
+pub async fn diff_page(
     pool: &PgPool,
     scan: ScanId,
     base: Option<ScanId>,
-) -> Result<Vec<(Change, StoredFinding)>, sqlx::Error> {
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<(Change, StoredFinding)>, bool), sqlx::Error> {
+    // `coalesce(…, '')`: the index range starts at the cursor (an `IS NULL OR` would read
+    // it from its beginning).
     let rows = sqlx::query(
-        "SELECT f.*, CASE
-                  WHEN f.scan_id = $1 AND NOT EXISTS (SELECT 1 FROM findings b WHERE b.scan_id = $2 AND b.fingerprint = f.fingerprint) THEN 'new'
-                  WHEN f.scan_id = $1 THEN 'unchanged'
-                  ELSE 'resolved' END AS change
-           FROM findings f
-          WHERE f.scan_id = $1
-             OR (f.scan_id = $2 AND NOT EXISTS (SELECT 1 FROM findings n WHERE n.scan_id = $1 AND n.fingerprint = f.fingerprint))
-          ORDER BY f.finding_id",
+        "(SELECT f.*, true AS of_scan FROM findings f
+           WHERE scan_id = $1 AND fingerprint > coalesce($3, '') ORDER BY fingerprint LIMIT $4)
+         UNION ALL
+         (SELECT f.*, false FROM findings f
+           WHERE scan_id = $2 AND fingerprint > coalesce($3, '') ORDER BY fingerprint LIMIT $4)",
     )
     .bind(scan.0)
     .bind(base.map(|b| b.0))
+    .bind(after)
+    .bind(limit as i64 + 1)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let change: String = r.try_get("change")?;
-            let change = match change.as_str() {
-                "new" => Change::New,
-                "unchanged" => Change::Unchanged,
-                _ => Change::Resolved,
-            };
-            Ok((change, stored(r)?))
-        })
-        .collect()
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for r in &rows {
+        let of_scan: bool = r.try_get("of_scan")?;
+        if of_scan { &mut ours } else { &mut theirs }.push(stored(r)?);
+    }
+    Ok(merge_diff(ours, theirs, limit))
+}
+
+/// Merge two fingerprint-ordered runs (each at most `limit + 1` long, so neither runs out
+/// before `limit` are emitted unless it ended) into at most `limit` changes, and whether
+/// any remain. Fingerprints are lowercase hex of one length (a check constraint), which
+/// every collation orders as bytes, so the comparison here agrees with the index.
+fn merge_diff(
+    ours: Vec<StoredFinding>,
+    theirs: Vec<StoredFinding>,
+    limit: usize,
+) -> (Vec<(Change, StoredFinding)>, bool) {
+    let mut out = Vec::with_capacity(limit.min(ours.len() + theirs.len()));
+    let mut ours = ours.into_iter().peekable();
+    let mut theirs = theirs.into_iter().peekable();
+    while out.len() < limit {
+        let next = match (ours.peek(), theirs.peek()) {
+            (None, None) => break,
+            (Some(_), None) => (Change::New, ours.next()),
+            (None, Some(_)) => (Change::Resolved, theirs.next()),
+            (Some(o), Some(t)) => match o.fingerprint.cmp(&t.fingerprint) {
+                std::cmp::Ordering::Less => (Change::New, ours.next()),
+                std::cmp::Ordering::Greater => (Change::Resolved, theirs.next()),
+                std::cmp::Ordering::Equal => {
+                    theirs.next();
+                    (Change::Unchanged, ours.next())
+                }
+            },
+        };
+        out.push((next.0, next.1.expect("peeked")));
+    }
+    let more = ours.peek().is_some() || theirs.peek().is_some();
+    (out, more)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(fp: &str) -> StoredFinding {
+        StoredFinding {
+            finding_id: 0,
+            scan_id: ScanId(Uuid::nil()),
+            fingerprint: fp.into(),
+            rule_id: String::new(),
+            rule_name: String::new(),
+            severity: Severity::Low,
+            category: String::new(),
+            resource_id: String::new(),
+            resource_name: String::new(),
+            resource_type: String::new(),
+            description: String::new(),
+            remediation: String::new(),
+            frameworks: serde_json::Value::Null,
+            details: serde_json::Value::Null,
+            detected_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    fn run(ours: &[&str], theirs: &[&str], limit: usize) -> (Vec<(Change, String)>, bool) {
+        let (page, more) = merge_diff(
+            ours.iter().map(|x| f(x)).collect(),
+            theirs.iter().map(|x| f(x)).collect(),
+            limit,
+        );
+        (
+            page.into_iter().map(|(c, s)| (c, s.fingerprint)).collect(),
+            more,
+        )
+    }
+
+    #[test]
+    fn merges_in_fingerprint_order_and_stops_at_the_limit() {
+        use Change::*;
+        let (page, more) = run(&["b", "c", "e"], &["a", "c", "d"], 10);
+        let got: Vec<_> = page.iter().map(|(c, s)| (*c, s.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (Resolved, "a"),
+                (New, "b"),
+                (Unchanged, "c"),
+                (Resolved, "d"),
+                (New, "e")
+            ]
+        );
+        assert!(!more);
+        // The caller reads limit + 1 of each: a full page says more follow.
+        let (page, more) = run(&["b", "c", "e"], &["a", "c", "d"], 2);
+        assert_eq!(page.len(), 2);
+        assert!(more);
+        let (page, more) = run(&[], &[], 5);
+        assert!(page.is_empty() && !more);
+    }
 }

@@ -2,7 +2,8 @@
 //! new work at once; long-polls and event streams register in `change_waiters` and
 //! LISTEN on [`CHANGES_CHANNEL`]. A NOTIFY serializes commits on a global lock, so the
 //! append path sends at most one per transaction, and announces changes only while
-//! someone waits for them.
+//! someone waits for them. A waiter that registered while a writer was between its
+//! look for waiters and its commit is covered by its fence ([`register_waiter`]).
 
 use std::time::Duration;
 
@@ -77,13 +78,21 @@ pub(super) async fn announce(
 }
 
 /// Register a waiter for changes of `scan` (`None`: any scan) for `ttl`, so that
-/// writers announce them.
+/// writers announce them. Returns the waiter's fence (see [`horizon`]).
+///
+/// A writer looks for waiters inside its transaction, after locking the scan's row, and
+/// may commit after the waiter's first read: such a writer neither announces (it saw no
+/// waiter) nor shows in that read. It had its transaction id before the registration
+/// committed, so it is below the fence, read here in a later statement than the
+/// (committed) registration: once [`horizon`] reaches the fence, it has ended, and one
+/// more read sees its change. No row lock and no waiting connection are needed.
 pub async fn register_waiter(
     pool: &PgPool,
     waiter: Uuid,
     scan: Option<ScanId>,
     ttl: Duration,
-) -> Result<(), sqlx::Error> {
+) -> Result<i64, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
     sqlx::query(
         "INSERT INTO change_waiters (waiter_id, scan_id, expires_at)
          VALUES ($1, $2, now() + make_interval(secs => $3))",
@@ -91,9 +100,21 @@ pub async fn register_waiter(
     .bind(waiter)
     .bind(scan.map(|s| s.0))
     .bind(ttl.as_secs_f64())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    // A statement of its own: the insert above has committed (autocommit).
+    sqlx::query_scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// Every transaction with an id below this one has ended (`pg_snapshot_xmin`): the
+/// global feed's horizon, and what a waiter's fence is compared with. Any transaction
+/// holding an id anywhere in the cluster holds it back.
+pub async fn horizon(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        .fetch_one(pool)
+        .await
 }
 
 /// Keep a waiter registered for another `ttl`.

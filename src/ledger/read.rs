@@ -109,6 +109,21 @@ impl Ledger {
             .collect()
     }
 
+    /// How long the feed has been holding back a committed event, in seconds: the age
+    /// (from its transaction's start, `recorded_at`) of the first event in feed order
+    /// that has committed but whose transaction is not below the horizon yet. `None`
+    /// when nothing waits. One probe of the feed index, at the horizon.
+    pub async fn feed_lag(&self) -> Result<Option<f64>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT extract(epoch FROM now() - recorded_at)::float8 FROM scan_events
+              WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY tx_id, seq
+              LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+    }
+
     /// Which of `ids` already have a stream.
     pub async fn existing(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
         sqlx::query_scalar(

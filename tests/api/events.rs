@@ -190,3 +190,70 @@ async fn streams_are_capped_per_token_and_end_when_their_client_goes() {
     assert_eq!(open(app.reader.clone()).await.status(), 200);
     drop(other);
 }
+
+/// A transaction left open anywhere holds the feed back: `/metrics` shows how long the
+/// first held-back event has waited, the runbook's query names the session, and the
+/// feed moves on (the gauge back at 0) once it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_feed_shows_in_the_horizon_metric_and_the_runbook_names_the_culprit() {
+    let app = spawn_app().await;
+    let gauge = || async {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        crate::metric(&text, "scanledger_feed_horizon_age_seconds")
+    };
+    // An idle-in-transaction session holding a transaction id (any login, any database).
+    let mut culprit = app.env.db.owner.owner_connection().await.unwrap();
+    sqlx::query("BEGIN").execute(&mut culprit).await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut culprit)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut culprit)
+        .await
+        .unwrap();
+    let held = request_scans(&app.env.ledger, 1, 3).await[0];
+    // Committed, yet not served: it is newer than the open transaction.
+    let page = app.json("/api/events?limit=1000").await;
+    assert!(
+        !page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["scan_id"] == held.to_string()),
+        "served past an open transaction"
+    );
+    assert!(gauge().await > 0.0, "the held-back event shows");
+    // The runbook's query (docs/operations.md), as a superuser sees it.
+    let rows: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT pid, state FROM pg_stat_activity
+          WHERE backend_xid IS NOT NULL
+          ORDER BY age(backend_xid) DESC
+          LIMIT 5",
+    )
+    .fetch_all(&mut app.env.db.owner.owner_connection().await.unwrap())
+    .await
+    .unwrap();
+    assert!(
+        rows.contains(&(pid, "idle in transaction".to_string())),
+        "{rows:?}"
+    );
+    sqlx::query("COMMIT").execute(&mut culprit).await.unwrap();
+    wait_until(
+        "the feed serves the held-back event",
+        Duration::from_secs(10),
+        || async {
+            let page = app.json("/api/events?limit=1000").await;
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["scan_id"] == held.to_string())
+        },
+    )
+    .await;
+    wait_until("nothing is held back", Duration::from_secs(10), || async {
+        gauge().await == 0.0
+    })
+    .await;
+}

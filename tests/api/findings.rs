@@ -237,3 +237,143 @@ async fn finding_history_and_scan_diffs_for_auditors() {
     .await;
     assert_eq!(p["field"], "base");
 }
+
+/// A diff is served a page at a time, in fingerprint order across its three lists; walking
+/// the pages (by `next_cursor` or by the `Link` header) yields every finding once, and the
+/// cursor keeps the base it was issued for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diffs_are_paged_and_each_finding_is_served_once() {
+    use scanledger::domain::Severity;
+    use std::collections::BTreeMap;
+    let app = spawn_app().await;
+    let make = |range: std::ops::Range<usize>| -> Vec<_> {
+        range
+            .map(|i| {
+                finding(
+                    "storage-https-only",
+                    &format!("st{i}"),
+                    Severity::High,
+                    "storage",
+                )
+            })
+            .collect()
+    };
+    // base: 0..150; scan: 100..260 → resolved 0..100, unchanged 100..150, new 150..260.
+    let job = Arc::new(ScriptedJob::new(Behaviour::Succeed));
+    let mut w = spawn_worker(&app.env.ledger, job.clone(), fast_config("differ"));
+    let base = request_scripted(
+        &app.env.ledger,
+        &job,
+        &mut w,
+        [Behaviour::Find(make(0..150))],
+    )
+    .await;
+    let scan = request_scripted(
+        &app.env.ledger,
+        &job,
+        &mut w,
+        [Behaviour::Find(make(100..260))],
+    )
+    .await;
+    w.stop().await;
+    let expected: BTreeMap<String, &str> = make(0..260)
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let change = match i {
+                0..100 => "resolved",
+                100..150 => "unchanged",
+                _ => "new",
+            };
+            (f.fingerprint, change)
+        })
+        .collect();
+
+    // By next_cursor (the default base is the previous completed scan).
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut bounds: Vec<(String, String)> = Vec::new();
+    let mut path = format!("/api/scans/{scan}/diff?limit=37");
+    loop {
+        let resp = app.get(&path).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        let link = resp
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_string());
+        let page: Value = resp.json().await.unwrap();
+        assert_eq!(page["base_scan_id"], base.to_string());
+        let mut fps = Vec::new();
+        for change in ["new", "resolved", "unchanged"] {
+            for f in page[change].as_array().unwrap() {
+                let fp = f["fingerprint"].as_str().unwrap().to_string();
+                seen.push((fp.clone(), change.into()));
+                fps.push(fp);
+            }
+        }
+        let on_page = fps.len();
+        assert_eq!(page["count"], on_page);
+        bounds.push((
+            fps.iter().min().unwrap().clone(),
+            fps.iter().max().unwrap().clone(),
+        ));
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(on_page, 37);
+                let link = link.expect("a Link header names the next page");
+                assert_eq!(
+                    link,
+                    format!("</api/scans/{scan}/diff?limit=37&cursor={c}>; rel=\"next\"")
+                );
+                path = format!("/api/scans/{scan}/diff?limit=37&cursor={c}");
+            }
+            None => {
+                assert!(link.is_none());
+                break;
+            }
+        }
+    }
+    assert_eq!(bounds.len(), 260usize.div_ceil(37));
+    assert_eq!(seen.len(), 260, "each finding once");
+    let got: BTreeMap<String, &str> = seen
+        .iter()
+        .map(|(fp, c)| (fp.clone(), c.as_str()))
+        .collect();
+    assert_eq!(got, expected);
+    // Pages follow each other in fingerprint order (within one, the lists are split).
+    for pair in bounds.windows(2) {
+        assert!(pair[0].1 < pair[1].0, "pages overlap: {pair:?}");
+    }
+
+    // A cursor keeps its base; naming another base with it is refused.
+    let first = app
+        .json(&format!("/api/scans/{scan}/diff?base={scan}&limit=5"))
+        .await;
+    assert_eq!(first["unchanged"].as_array().unwrap().len(), 5);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let second = app
+        .json(&format!("/api/scans/{scan}/diff?cursor={cursor}&limit=5"))
+        .await;
+    assert_eq!(second["base_scan_id"], scan.to_string());
+    assert_eq!(second["unchanged"].as_array().unwrap().len(), 5);
+    let p = problem(
+        app.get(&format!(
+            "/api/scans/{scan}/diff?base={base}&cursor={cursor}"
+        ))
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(p["field"], "cursor");
+    let p = problem(
+        app.get(&format!("/api/scans/{scan}/diff?cursor=abc")).await,
+        400,
+    )
+    .await;
+    assert_eq!(p["field"], "cursor");
+    let p = problem(
+        app.get(&format!("/api/scans/{scan}/diff?limit=0")).await,
+        400,
+    )
+    .await;
+    assert_eq!(p["field"], "limit");
+}

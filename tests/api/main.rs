@@ -45,6 +45,16 @@ async fn problem(resp: reqwest::Response, status: u16) -> Value {
     body
 }
 
+/// The value of an unlabelled (or fully labelled) sample in a `/metrics` text.
+fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {sample} in /metrics"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 fn random_sub() -> String {
     uuid::Uuid::new_v4().to_string()
 }

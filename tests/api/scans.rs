@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::{problem, random_sub};
+use crate::{metric, problem, random_sub};
 use scanledger::domain::{Event, FailureCode};
 use scanledger::worker::WorkerEvent;
 use serde_json::{json, Value};
@@ -286,6 +286,101 @@ async fn etag_304_and_long_poll_woken_by_the_change() {
         || async { count(&app.env.pool, "SELECT count(*) FROM change_waiters").await == 0 },
     )
     .await;
+}
+
+/// A writer looks for waiters inside its transaction and commits a moment later. A
+/// long-poll that registers in between is not announced to, and its first read does not
+/// see the change: it must still answer with the change, long before its deadline.
+///
+/// Every round forces that interleaving: a test-only trigger, deferred to commit (so it
+/// runs after the writer looked for waiters and found none), holds the `Cancelled` until
+/// all the round's polls have registered; the polls start only once the writer is held.
+/// A poll that missed the change would find it only at its 20 s deadline: `late`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_racing_writers_never_miss_a_change() {
+    const ROUNDS: usize = 25;
+    const POLLS: usize = 8;
+    let app = spawn_app().await;
+    let mut owner = app.env.db.owner.owner_connection().await.unwrap();
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS $$
+         DECLARE give_up timestamptz := clock_timestamp() + interval '10 s';
+         BEGIN
+             PERFORM pg_sleep(0.01);
+             -- Each statement reads a fresh snapshot: the polls' registrations show up.
+             WHILE (SELECT count(*) FROM change_waiters WHERE scan_id = NEW.scan_id) < {POLLS}
+                   AND clock_timestamp() < give_up LOOP
+                 PERFORM pg_sleep(0.005);
+             END LOOP;
+             PERFORM pg_sleep(0.02); -- the last poll's first read
+             RETURN NULL;
+         END $$;
+         CREATE CONSTRAINT TRIGGER test_hold AFTER INSERT ON scan_events
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.kind = 'Cancelled')
+           EXECUTE FUNCTION test_hold();"
+    ))
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    for round in 0..ROUNDS {
+        let ledger = app.env.ledger.clone();
+        let id = request_scans(&ledger, 1, 3).await[0];
+        let writer = tokio::spawn(async move {
+            ledger
+                .append(scanledger::ledger::NewEvent {
+                    scan_id: id,
+                    expected_version: 1,
+                    attempt: 0,
+                    worker_id: None,
+                    event: Event::Cancelled(scanledger::domain::Cancelled {
+                        origin: None,
+                        cancelled_by: Some("race".into()),
+                        reason: None,
+                    }),
+                })
+                .await
+                .unwrap()
+        });
+        wait_until(
+            "the writer is held at its commit",
+            Duration::from_secs(10),
+            || async {
+                count(
+                    &app.env.pool,
+                    "SELECT count(*) FROM pg_stat_activity
+                      WHERE datname = current_database() AND wait_event = 'PgSleep'",
+                )
+                .await
+                    > 0
+            },
+        )
+        .await;
+        let polls: Vec<_> = (0..POLLS)
+            .map(|_| {
+                let req = app
+                    .http
+                    .get(app.url(&format!("/api/scans/{id}?wait=20")))
+                    .bearer_auth(&app.reader)
+                    .header("if-none-match", "\"1\"");
+                tokio::spawn(async move {
+                    let resp = req.send().await.unwrap();
+                    (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+                })
+            })
+            .collect();
+        writer.await.unwrap();
+        for p in polls {
+            let (status, body) = p.await.unwrap();
+            assert_eq!(status, 200, "round {round}: {body}");
+            assert_eq!(body["status"], "cancelled", "round {round}");
+        }
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let late = metric(&text, "scanledger_long_polls_total{outcome=\"late\"}");
+    let changed = metric(&text, "scanledger_long_polls_total{outcome=\"changed\"}");
+    assert_eq!(late, 0.0, "long-polls that missed the change");
+    assert_eq!(changed, (ROUNDS * POLLS) as f64);
+    assert_eq!(metric(&text, "scanledger_long_polls_waiting"), 0.0);
 }
 
 #[tokio::test]
