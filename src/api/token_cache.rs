@@ -64,6 +64,12 @@ impl TokenCache {
         }
     }
 
+    /// Drop every entry (a token was revoked through this process).
+    pub fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.lock().expect("token cache lock").clear();
+    }
+
     fn invalidate(&self, listening: bool) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.listening.store(listening, Ordering::SeqCst);

@@ -90,6 +90,9 @@ pub(super) async fn revoke(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if auth::revoke_token(state.ledger.pool(), &name).await? {
+        // This process refuses it from the next request on; the others when the
+        // database's announcement reaches them.
+        state.tokens.forget_all();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
