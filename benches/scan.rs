@@ -4,7 +4,7 @@
 //!
 //!     cargo bench --bench scan                       # 100,000 resources
 //!     SYNTH_RESOURCES=20000 cargo bench --bench scan # another size
-//!     RULE_ENGINE=bytecode cargo bench --bench scan  # regorus' bytecode VM
+//!     RULE_ENGINE=interpreter cargo bench --bench scan  # the reference interpreter
 //!
 //! The tenant file is generated under target/synth/ on first use (needs python3).
 
@@ -57,8 +57,11 @@ fn main() {
     let size_mb = std::fs::metadata(&file).unwrap().len() as f64 / 1e6;
     let started = Instant::now();
     let mut catalogue = Catalogue::load(&repo.join("rules")).expect("rules load");
-    if std::env::var("RULE_ENGINE").as_deref() == Ok("bytecode") {
-        catalogue.evaluation = RuleEngine::Bytecode;
+    // The default is the bytecode VM (exact); RULE_ENGINE=interpreter for the reference.
+    match std::env::var("RULE_ENGINE").as_deref() {
+        Ok("interpreter") | Ok("reference") => catalogue.evaluation = RuleEngine::Interpreter,
+        Ok("bytecode") => catalogue.evaluation = RuleEngine::Bytecode,
+        _ => {}
     }
     // BENCH_RULES=AZ-NET-001,storage: a subset (e.g. one rule no resource has, to
     // measure reading and dispatch alone).

@@ -36,17 +36,33 @@ is_function_app(r) if contains(lc(object.get(r, "kind", "")), "functionapp")
 
 # has_config(r): the config/web document was fetched. A null (404) cannot happen for an
 # existing site, so it is treated like a failed fetch: undecidable.
-has_config(r) if {
-	lib.has_related(r, "config/web")
-	is_object(lib.related(r, "config/web"))
-}
+has_config(r) if site_configs[r.id].fetched
 
 config_unknown(r) if not has_config(r)
 
 # config(r): the site configuration's properties.
-config(r) := obj(get(lib.related(r, "config/web"), ["properties"])) if has_config(r)
+config(r) := site_configs[r.id].config
 
-config(r) := {} if not has_config(r)
+# site_configs: has_config and config of every site of the input, by id. A rule, not a
+# function, so it is computed once per query: the scanner evaluates all App Service rules
+# of a chunk in one query, and nearly all of them read the configuration.
+site_configs := {r.id: {"fetched": fetched, "config": config_of(r, fetched)} |
+	some r in input.resources
+	fetched := config_fetched(r)
+}
+
+config_fetched(r) := true if config_present(r)
+
+config_fetched(r) := false if not config_present(r)
+
+config_present(r) if {
+	lib.has_related(r, "config/web")
+	is_object(lib.related(r, "config/web"))
+}
+
+config_of(r, fetched) := obj(get(lib.related(r, "config/web"), ["properties"])) if fetched
+
+config_of(_, fetched) := {} if not fetched
 
 # ---------------------------------------------------------------------------------------
 # TLS versions ("1.0", "1.1", "1.2", "1.3"; parsed safely: to_number errors on non-numbers)

@@ -38,9 +38,15 @@ is_vm(r) if lc(r.type) == "microsoft.compute/virtualmachines"
 is_vmss(r) if lc(r.type) == "microsoft.compute/virtualmachinescalesets"
 
 # model(r): the VM model. A VM's own properties; a scale set's virtualMachineProfile.
-model(r) := obj(get(r, ["properties", "virtualMachineProfile"])) if is_vmss(r)
+# Looked up in `models`, a rule and not a function, so it is computed once per query: the
+# scanner evaluates all compute rules of a chunk in one query, and they all read it.
+model(r) := models[r.id]
 
-model(r) := obj(get(r, ["properties"])) if not is_vmss(r)
+models := {r.id: model_of(r) | some r in input.resources}
+
+model_of(r) := obj(get(r, ["properties", "virtualMachineProfile"])) if is_vmss(r)
+
+model_of(r) := obj(get(r, ["properties"])) if not is_vmss(r)
 
 os_profile(r) := obj(get(model(r), ["osProfile"]))
 
@@ -97,7 +103,16 @@ trusted_or_confidential(r) if security_type(r) in {"trustedlaunch", "confidentia
 # identity and security agents are governed through the cluster (node OS upgrade channel,
 # node pool security profile, Defender for Containers), so the VM rules leave them to the
 # AKS rules. Their standalone disks (persistent volumes) are still judged.
-aks_managed(r) if {
+aks_managed(r) if managed_by_aks[r.id]
+
+# Once per query, like `models`.
+managed_by_aks := {r.id: aks_tagged(r) | some r in input.resources}
+
+aks_tagged(r) := true if any_aks_tag(r)
+
+aks_tagged(r) := false if not any_aks_tag(r)
+
+any_aks_tag(r) if {
 	some k, _ in obj(object.get(r, "tags", {}))
 	startswith(lower(k), "aks-managed-")
 }

@@ -10,11 +10,16 @@ import rego.v1
 
 # services are objects {"port": 22, "protos": {"tcp"}, "service": "SSH"}.
 
+# allow_ranges: lib.internet_allow_ranges of every NSG in the input, by id. A rule, not a
+# function, so it is evaluated once per query: the scanner evaluates all NSG rules of a
+# chunk in one query, so the eight port rules share it instead of each recomputing it.
+allow_ranges := {r.id: lib.internet_allow_ranges(r) | some r in input.resources}
+
 # hits(nsg, services): every (NSG rule, service) pair lib.exposing_rules reports, i.e. an
 # inbound Allow from the internet that opens the port for one of the protocols and is not
 # shadowed by a higher-priority Deny.
 hits(nsg, services) := {h |
-	candidates := lib.internet_allow_ranges(nsg)
+	candidates := allow_ranges[nsg.id]
 	count(candidates) > 0
 	some s in services
 	some x in lib.exposing_in(nsg, candidates, s.port, s.protos)

@@ -54,21 +54,49 @@ hns(r) if lib.is_true(lib.prop(r, ["isHnsEnabled"], false))
 nfs_v3(r) if lib.is_true(lib.prop(r, ["isNfsV3Enabled"], false))
 
 # has_blob(r): the account offers the Blob service (every kind but FileStorage).
-has_blob(r) if kind(r) in {"storagev2", "storage", "blobstorage", "blockblobstorage"}
+has_blob(r) if services[r.id].blob
 
 # block_blob(r): the account holds block blobs: general-purpose v2 (standard), legacy
 # BlobStorage, premium BlockBlobStorage. These support lifecycle management, versioning
 # and container soft delete.
-block_blob(r) if {
+block_blob(r) if services[r.id].block_blob
+
+# queue_table(r): the account offers the Queue and Table services (standard general-purpose v1/v2).
+queue_table(r) if services[r.id].queue_table
+
+# services: what each account of the input offers, by id. A rule, not a function, so it is
+# computed once per query: the scanner evaluates all storage rules of a chunk in one
+# query, and most of them ask.
+services := {r.id: s |
+	some r in input.resources
+	s := {
+		"blob": offers_blob(r),
+		"block_blob": holds_block_blobs(r),
+		"queue_table": offers_queue_table(r),
+	}
+}
+
+offers_blob(r) := true if kind(r) in {"storagev2", "storage", "blobstorage", "blockblobstorage"}
+
+offers_blob(r) := false if not kind(r) in {"storagev2", "storage", "blobstorage", "blockblobstorage"}
+
+holds_block_blobs(r) := true if {
 	kind(r) in {"storagev2", "blobstorage", "blockblobstorage"}
 	not premium_page_blob(r)
 }
 
-# queue_table(r): the account offers the Queue and Table services (standard general-purpose v1/v2).
-queue_table(r) if {
+holds_block_blobs(r) := false if not kind(r) in {"storagev2", "blobstorage", "blockblobstorage"}
+
+holds_block_blobs(r) := false if premium_page_blob(r)
+
+offers_queue_table(r) := true if {
 	kind(r) in {"storagev2", "storage"}
 	not premium(r)
 }
+
+offers_queue_table(r) := false if not kind(r) in {"storagev2", "storage"}
+
+offers_queue_table(r) := false if premium(r)
 
 # ---------------------------------------------------------------------------------------
 # Network

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::domain::RuleTally;
 use regorus::Value;
 
-use super::rules::{Catalogue, RuleEngine};
+use super::rules::{Catalogue, RuleEngine, TypeQuery};
 
 /// Resources per evaluation: large enough to amortize a call, small enough that a
 /// chunk's Rego values stay a few MB.
@@ -78,6 +78,33 @@ pub struct ChunkOutcome {
     pub evaluations: u64,
 }
 
+impl ChunkOutcome {
+    /// Add the outcome of the resources that followed this chunk's, `offset` of them.
+    fn append(&mut self, other: ChunkOutcome, offset: usize) {
+        self.hits.extend(other.hits.into_iter().map(|h| Hit {
+            doc: h.doc + offset,
+            ..h
+        }));
+        self.undecided
+            .extend(other.undecided.into_iter().map(|u| Undecided {
+                doc: u.doc + offset,
+                ..u
+            }));
+        self.errors
+            .extend(other.errors.into_iter().map(|e| RuleError {
+                doc: e.doc.map(|d| d + offset),
+                ..e
+            }));
+        for (rule, t) in other.tallies {
+            match self.tallies.iter_mut().find(|(r, _)| *r == rule) {
+                Some((_, mine)) => mine.add(&t),
+                None => self.tallies.push((rule, t)),
+            }
+        }
+        self.evaluations += other.evaluations;
+    }
+}
+
 /// Instructions one (rule, chunk) evaluation may run: far above what any rule needs on
 /// a chunk, low enough that a runaway rule errors instead of stalling the scan.
 const MAX_INSTRUCTIONS: usize = 200_000_000;
@@ -115,9 +142,47 @@ pub struct Evaluator {
     catalogue: std::sync::Arc<Catalogue>,
 }
 
+#[derive(Default)]
 struct RuleOutput {
     hits: Vec<(usize, String, crate::domain::Details)>,
     undecided: Vec<(usize, String)>,
+}
+
+/// The lower-cased id → position map of a chunk, and what a rule's sets say about it.
+struct Chunk<'a> {
+    index: &'a HashMap<String, usize>,
+}
+
+impl Chunk<'_> {
+    fn locate(&self, entry: &Value) -> Result<usize, String> {
+        let id = string_field(entry, "id")?;
+        self.index
+            .get(&id.to_ascii_lowercase())
+            .copied()
+            .ok_or_else(|| format!("entry names {id:?}, which is not in the input"))
+    }
+
+    fn read_deny(&self, deny: Value, out: &mut RuleOutput) -> Result<(), String> {
+        for entry in entries(deny)? {
+            let doc = self.locate(&entry)?;
+            let sub_item = string_field(&entry, "sub_item")?;
+            let details = match field(&entry, "details") {
+                None | Some(Value::Undefined) => crate::domain::Details::of(&serde_json::json!({})),
+                Some(d) => crate::domain::Details::of(d),
+            }
+            .map_err(|e| e.to_string())?;
+            out.hits.push((doc, sub_item, details));
+        }
+        Ok(())
+    }
+
+    fn read_indeterminate(&self, v: Value, out: &mut RuleOutput) -> Result<(), String> {
+        for entry in entries(v)? {
+            let doc = self.locate(&entry)?;
+            out.undecided.push((doc, string_field(&entry, "reason")?));
+        }
+        Ok(())
+    }
 }
 
 fn input_of(docs: &[&Doc]) -> Value {
@@ -171,8 +236,11 @@ impl Evaluator {
                 let mut vm = regorus::rvm::vm::RegoVM::new_with_policy(policy.clone());
                 vm.load_program(program.clone());
                 vm.set_max_instructions(MAX_INSTRUCTIONS);
-                // As in the interpreter: a builtin error is an error, never undefined.
+                // As in the interpreter: a builtin error is an error, never undefined,
+                // and an error inside a rule or function body reaches us instead of
+                // making the body fail quietly (which would read as a pass).
                 vm.set_strict_builtin_errors(true);
+                vm.set_strict_rule_errors(true);
                 Backend::Vm(Box::new(vm))
             }
             None => Backend::Interpreter(Box::new(catalogue.engine().clone())),
@@ -215,41 +283,63 @@ impl Evaluator {
         rule: usize,
         index: &HashMap<String, usize>,
     ) -> Result<RuleOutput, String> {
-        let r = &self.catalogue.rules()[rule];
-        let locate = |entry: &Value| -> Result<usize, String> {
-            let id = string_field(entry, "id")?;
-            index
-                .get(&id.to_ascii_lowercase())
-                .copied()
-                .ok_or_else(|| format!("entry names {id:?}, which is not in the input"))
-        };
-        let deny = self.backend.eval(&r.deny_path)?;
-        let mut out = RuleOutput {
-            hits: Vec::new(),
-            undecided: Vec::new(),
-        };
-        for entry in entries(deny)? {
-            let doc = locate(&entry)?;
-            let sub_item = string_field(&entry, "sub_item")?;
-            let details = match field(&entry, "details") {
-                None | Some(Value::Undefined) => crate::domain::Details::of(&serde_json::json!({})),
-                Some(d) => crate::domain::Details::of(d),
-            }
-            .map_err(|e| e.to_string())?;
-            out.hits.push((doc, sub_item, details));
-        }
+        let catalogue = self.catalogue.clone();
+        let r = &catalogue.rules()[rule];
+        let chunk = Chunk { index };
+        let mut out = RuleOutput::default();
+        chunk.read_deny(self.backend.eval(&r.deny_path)?, &mut out)?;
         if let Some(path) = &r.indeterminate_path {
-            let v = self.backend.eval(path)?;
-            for entry in entries(v)? {
-                let doc = locate(&entry)?;
-                out.undecided.push((doc, string_field(&entry, "reason")?));
-            }
+            chunk.read_indeterminate(self.backend.eval(path)?, &mut out)?;
         }
         Ok(out)
     }
 
+    /// Evaluate all rules of a type in one query on the current input: rule → output.
+    /// An error anywhere fails the whole query; the caller then runs rule by rule.
+    fn run_type_query(
+        &mut self,
+        query: &TypeQuery,
+        index: &HashMap<String, usize>,
+    ) -> Result<HashMap<usize, RuleOutput>, String> {
+        let Value::Array(items) = self.backend.eval(&query.path)? else {
+            return Err("a type query did not return an array".into());
+        };
+        if items.len() != query.parts.len() {
+            return Err("a type query returned a part per rule too few or too many".into());
+        }
+        let chunk = Chunk { index };
+        let mut outputs: HashMap<usize, RuleOutput> = HashMap::new();
+        for (&(rule, indeterminate), item) in query.parts.iter().zip(items.iter()) {
+            let out = outputs.entry(rule).or_default();
+            if indeterminate {
+                chunk.read_indeterminate(item.clone(), out)?;
+            } else {
+                chunk.read_deny(item.clone(), out)?;
+            }
+        }
+        Ok(outputs)
+    }
+
     /// Evaluate `rules` (indexes into the catalogue) over `docs`, all of one type.
     pub fn evaluate(&mut self, rules: &[usize], docs: &[Doc]) -> ChunkOutcome {
+        // Entries name resources by id, and rules may key per-chunk tables by id (e.g.
+        // `lib.network.allow_ranges`; the VM's object comprehensions keep the last of
+        // duplicate keys where the interpreter errors): a chunk's ids must be unique.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = docs
+            .iter()
+            .position(|d| !seen.insert(d.id.to_ascii_lowercase()))
+        {
+            let mut first = self.evaluate_unique(rules, &docs[..dup]);
+            let rest = self.evaluate(rules, &docs[dup..]);
+            first.append(rest, dup);
+            return first;
+        }
+        self.evaluate_unique(rules, docs)
+    }
+
+    /// `evaluate` on a chunk whose ids are unique (ignoring case).
+    fn evaluate_unique(&mut self, rules: &[usize], docs: &[Doc]) -> ChunkOutcome {
         let all: Vec<&Doc> = docs.iter().collect();
         let mut outcome = ChunkOutcome::default();
         if docs.is_empty() {
@@ -259,6 +349,15 @@ impl Evaluator {
         let mut input_is_chunk = true;
         // Built once per chunk, shared by its rules.
         let index = index_of(&all);
+        // All of the type's rules in one query when they are exactly the rules asked for;
+        // if it fails (a rule errored), every rule runs on its own below, which isolates
+        // the error to its rule and resources.
+        let catalogue = self.catalogue.clone();
+        let mut together = catalogue
+            .type_query(&docs[0].kind.to_ascii_lowercase())
+            .filter(|q| q.rules == rules)
+            .and_then(|q| self.run_type_query(q, &index).ok())
+            .unwrap_or_default();
         for &rule in rules {
             if !input_is_chunk {
                 self.backend.set_input(input_of(&all));
@@ -270,7 +369,11 @@ impl Evaluator {
                 ..Default::default()
             };
             let mut results: Vec<(usize, RuleOutput)> = Vec::new();
-            match self.run_rule(rule, &index) {
+            let first = match together.remove(&rule) {
+                Some(out) => Ok(out),
+                None => self.run_rule(rule, &index),
+            };
+            match first {
                 Ok(out) => results.push((0, out)),
                 Err(message) if docs.len() == 1 => {
                     tally.errored += 1;

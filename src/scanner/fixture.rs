@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::{InventorySource, Needs, Resource};
+
 use crate::domain::{FailureCode, SubscriptionId};
 use crate::worker::ScanError;
 
@@ -43,25 +44,254 @@ fn files(path: &Path) -> Result<Vec<PathBuf>, ScanError> {
     Ok(files)
 }
 
-fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Resource>, ScanError> {
-    let invalid = |detail: String| ScanError::new(FailureCode::InvalidInventory, detail);
-    let doc: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| invalid(format!("{}: {e}", file.display())))?;
-    match doc {
-        serde_json::Value::Array(items) => Ok(items),
-        serde_json::Value::Object(mut obj) => match obj.remove("value") {
-            Some(serde_json::Value::Array(items)) => Ok(items),
-            Some(_) => Err(invalid(format!(
-                "{}: `value` is not an array",
-                file.display()
-            ))),
-            None => Ok(vec![serde_json::Value::Object(obj)]),
-        },
-        _ => Err(invalid(format!(
-            "{}: not a resource document",
-            file.display()
-        ))),
+/// Why streaming a document stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("`value` is not an array")]
+    ValueNotArray,
+    #[error("not a resource document")]
+    NotADocument,
+    /// The receiver went away (the scan stopped): not an error of the file.
+    #[error("stopped")]
+    Stopped,
+}
+
+/// Call `emit` with each resource of one JSON document: a resource, an array of them, or
+/// an ARM list page (`{"value": [...]}`, other keys such as `nextLink` ignored). The
+/// array is read element by element, so a 70 MB page never exists as one tree: memory
+/// holds one resource at a time. `emit` returns false to stop.
+pub fn stream_document<R: std::io::Read>(
+    reader: R,
+    emit: &mut dyn FnMut(Resource) -> bool,
+) -> Result<(), StreamError> {
+    use serde::de::{DeserializeSeed, Deserializer as _, MapAccess, SeqAccess, Visitor};
+
+    /// Hands every element of a sequence to `emit`.
+    struct Elements<'a>(&'a mut dyn FnMut(Resource) -> bool);
+    impl<'de> Visitor<'de> for Elements<'_> {
+        type Value = Result<(), StreamError>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of resources")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while let Some(item) = seq.next_element::<Resource>()? {
+                if !(self.0)(item) {
+                    // Drain without building values: the rest is not wanted.
+                    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                    return Ok(Err(StreamError::Stopped));
+                }
+            }
+            Ok(Ok(()))
+        }
     }
+    impl<'de> DeserializeSeed<'de> for Elements<'_> {
+        type Value = Result<(), StreamError>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    /// The top level: an array, a list page, or one resource.
+    struct Top<'a>(&'a mut dyn FnMut(Resource) -> bool);
+    impl<'de> Visitor<'de> for Top<'_> {
+        type Value = Result<(), StreamError>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a resource, an array of resources or a list page")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Elements(self.0).visit_seq(seq)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let emit = self.0;
+            // Keys other than `value` are kept only in case this is a single resource.
+            let mut other = serde_json::Map::new();
+            let mut page = None;
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "value" && page.is_none() {
+                    let is_array = map.next_value_seed(ValueSeed(Elements(&mut *emit)))?;
+                    page = Some(is_array);
+                } else {
+                    other.insert(key, map.next_value()?);
+                }
+            }
+            Ok(match page {
+                Some(result) => result,
+                None => {
+                    emit(Resource::Object(other));
+                    Ok(())
+                }
+            })
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::NotADocument))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::NotADocument))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::NotADocument))
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::NotADocument))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::NotADocument))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::NotADocument))
+        }
+    }
+
+    /// `value`: streamed when it is an array, refused otherwise.
+    struct ValueSeed<'a>(Elements<'a>);
+    impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+        type Value = Result<(), StreamError>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(ValueVisitor(self.0))
+        }
+    }
+    struct ValueVisitor<'a>(Elements<'a>);
+    impl<'de> Visitor<'de> for ValueVisitor<'_> {
+        type Value = Result<(), StreamError>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of resources")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            self.0.visit_seq(seq)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(Err(StreamError::ValueNotArray))
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::ValueNotArray))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::ValueNotArray))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::ValueNotArray))
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::ValueNotArray))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::ValueNotArray))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Err(StreamError::ValueNotArray))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let result = (&mut de).deserialize_any(Top(emit))?;
+    if !matches!(result, Err(StreamError::Stopped)) {
+        de.end()?;
+    }
+    result
+}
+
+/// Why a fixture could not be read (`rules bench`, which reads outside a scan).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {detail}")]
+    Invalid { path: PathBuf, detail: String },
+}
+
+/// Every resource of a fixture file or folder (all subscriptions), on this thread,
+/// one at a time.
+pub fn read_all(path: &Path, emit: &mut dyn FnMut(Resource)) -> Result<(), ReadError> {
+    use std::io::BufRead;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReadError::Io { path, source }
+    };
+    let list = if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        files(path).map_err(|e| ReadError::Invalid {
+            path: path.to_path_buf(),
+            detail: e.detail,
+        })?
+    };
+    for file in list {
+        let reader = std::io::BufReader::with_capacity(
+            1 << 16,
+            std::fs::File::open(&file).map_err(io(&file))?,
+        );
+        if file.extension().is_some_and(|x| x == "jsonl") {
+            for (n, line) in reader.lines().enumerate() {
+                let line = line.map_err(io(&file))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let item = serde_json::from_str(&line).map_err(|e| ReadError::Invalid {
+                    path: file.clone(),
+                    detail: format!("line {}: {e}", n + 1),
+                })?;
+                emit(item);
+            }
+        } else {
+            stream_document(reader, &mut |r| {
+                emit(r);
+                true
+            })
+            .map_err(|e| ReadError::Invalid {
+                path: file.clone(),
+                detail: e.to_string(),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A `.json` file, streamed by a blocking thread through a bounded channel.
+fn document(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Resource, ScanError>>(1024);
+    tokio::task::spawn_blocking(move || {
+        let opened = std::fs::File::open(&file).map_err(|e| {
+            ScanError::new(
+                FailureCode::SourceUnavailable,
+                format!("{}: {e}", file.display()),
+            )
+        });
+        let f = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        let reader = std::io::BufReader::with_capacity(1 << 16, f);
+        let result = stream_document(reader, &mut |r| tx.blocking_send(Ok(r)).is_ok());
+        match result {
+            Ok(()) | Err(StreamError::Stopped) => {}
+            Err(e) => {
+                let code = match &e {
+                    StreamError::Json(j) if j.is_io() => FailureCode::SourceUnavailable,
+                    _ => FailureCode::InvalidInventory,
+                };
+                let _ = tx.blocking_send(Err(ScanError::new(
+                    code,
+                    format!("{}: {e}", file.display()),
+                )));
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
+    })
+    .boxed()
 }
 
 /// One resource per line; blank lines are skipped.
@@ -145,20 +375,7 @@ impl InventorySource for FixtureSource {
                 if file.extension().is_some_and(|x| x == "jsonl") {
                     return lines(file);
                 }
-                stream::once(async move {
-                    let bytes = tokio::fs::read(&file).await.map_err(|e| {
-                        ScanError::new(
-                            FailureCode::SourceUnavailable,
-                            format!("{}: {e}", file.display()),
-                        )
-                    })?;
-                    parse(&file, &bytes)
-                })
-                .flat_map(|doc| match doc {
-                    Ok(items) => stream::iter(items.into_iter().map(Ok)).boxed(),
-                    Err(e) => stream::once(async move { Err(e) }).boxed(),
-                })
-                .boxed()
+                document(file)
             })
             .filter(move |r| {
                 let keep = r.as_ref().map_or(true, |r| in_subscription(r, &prefix));
@@ -226,6 +443,88 @@ mod tests {
         let err = items[2].as_ref().unwrap_err();
         assert_eq!(err.code, FailureCode::InvalidInventory);
         assert!(err.detail.contains("line 5"), "{}", err.detail);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn streamed(text: &str) -> (Vec<Resource>, Result<(), StreamError>) {
+        let mut out = Vec::new();
+        let result = stream_document(text.as_bytes(), &mut |r| {
+            out.push(r);
+            true
+        });
+        (out, result)
+    }
+
+    #[test]
+    fn documents_are_streamed_in_every_shape() {
+        let (items, r) = streamed(r#"[{"id": "a"}, {"id": "b"}]"#);
+        assert!(r.is_ok());
+        assert_eq!(
+            items,
+            vec![
+                serde_json::json!({"id": "a"}),
+                serde_json::json!({"id": "b"})
+            ]
+        );
+        // A list page: keys around `value` (nextLink) are ignored.
+        let (items, r) = streamed(r#"{"nextLink": null, "value": [{"id": "a"}], "x": {"y": [1]}}"#);
+        assert!(r.is_ok());
+        assert_eq!(items, vec![serde_json::json!({"id": "a"})]);
+        let (items, r) = streamed(r#"{"id": "a", "properties": {"value": 1}}"#);
+        assert!(r.is_ok());
+        assert_eq!(
+            items,
+            vec![serde_json::json!({"id": "a", "properties": {"value": 1}})]
+        );
+        let (items, r) = streamed(r#"{"value": []}"#);
+        assert!(r.is_ok() && items.is_empty());
+        assert!(matches!(
+            streamed(r#"{"value": 3}"#).1,
+            Err(StreamError::ValueNotArray)
+        ));
+        assert!(matches!(
+            streamed(r#"{"value": {"a": 1}}"#).1,
+            Err(StreamError::ValueNotArray)
+        ));
+        assert!(matches!(streamed("42").1, Err(StreamError::NotADocument)));
+        assert!(matches!(
+            streamed(r#"[{"id": "a"}"#).1,
+            Err(StreamError::Json(_))
+        ));
+        assert!(matches!(
+            streamed(r#"[{"id": "a"}] [1]"#).1,
+            Err(StreamError::Json(_))
+        ));
+        // A consumer that stops gets no more elements.
+        let mut seen = 0;
+        let r = stream_document(&b"[1, 2, 3]"[..], &mut |_| {
+            seen += 1;
+            false
+        });
+        assert!(matches!(r, Err(StreamError::Stopped)));
+        assert_eq!(seen, 1);
+    }
+
+    #[test]
+    fn a_list_page_file_is_filtered_by_subscription() {
+        let sub = "00000000-0000-0000-0000-000000000001";
+        let dir = std::env::temp_dir().join(format!("scanledger-page-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("page.json");
+        std::fs::write(
+            &file,
+            format!(
+                r#"{{"value": [{{"id": "/subscriptions/{sub}/x/a", "type": "T/t"}}, {{"id": "/subscriptions/other/x/b", "type": "T/t"}}, {{"id": "/SUBSCRIPTIONS/{sub}/x/c", "type": "T/t"}}], "nextLink": null}}"#
+            ),
+        )
+        .unwrap();
+        let items = collect(file, sub);
+        let ids: Vec<&str> = items
+            .iter()
+            .map(|r| r.as_ref().unwrap()["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(ids[0].ends_with("/a") && ids[1].ends_with("/c"));
         let _ = std::fs::remove_dir_all(dir);
     }
 

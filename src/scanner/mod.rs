@@ -3,6 +3,7 @@
 //! become the attempt's `Completed` event.
 
 pub mod azure;
+pub mod bench;
 pub mod engine;
 pub mod fixture;
 pub mod report;
