@@ -59,7 +59,7 @@ struct ReportParams {
 /// A completed scan's report, streamed; the same bytes `scanledger scan` writes for the
 /// same findings (OCSF event times aside: the scan's completion here, the local run's there).
 #[utoipa::path(get, path = "/api/scans/{id}/report", tag = "findings",
-    params(("id" = String, Path, description = "Scan id (UUID)"),
+    params(("id" = uuid::Uuid, Path, description = "Scan id"),
            ("format" = Option<ReportFormat>, Query, description = "json (default), sarif, csv or ocsf")),
     responses(
         (status = 200, description = "The report, streamed, with a `Content-Disposition` file name: JSON \
