@@ -12,6 +12,11 @@ async fn main() -> std::process::ExitCode {
     scanledger::install_crypto_provider();
     match scanledger::cli::run(cli).await {
         Ok(code) => code,
+        // A flag value refused after parsing is a usage error, as clap's own are.
+        Err(e) if e.downcast_ref::<scanledger::cli::UsageError>().is_some() => {
+            eprintln!("error: {e:#}\n\nFor more information, try '--help'.");
+            std::process::ExitCode::from(scanledger::cli::EXIT_USAGE)
+        }
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");

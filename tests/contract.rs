@@ -61,6 +61,7 @@ fn the_document_is_sound() {
         "/api/scans/{id}/cancel",
         "/api/scans/{id}/events",
         "/api/scans/{id}/findings",
+        "/api/scans/{id}/report",
         "/api/findings",
         "/api/events",
         "/api/events/stream",
@@ -254,6 +255,14 @@ async fn live_responses_of_every_route_match_the_document() {
             "/api/scans/{id}/findings",
         ),
         ("/api/findings".to_string(), "/api/findings"),
+        (
+            format!("/api/scans/{id}/report?format=sarif"),
+            "/api/scans/{id}/report",
+        ),
+        (
+            format!("/api/scans/{id}/report?format=csv"),
+            "/api/scans/{id}/report",
+        ),
         (format!("/api/scans/{id}/diff"), "/api/scans/{id}/diff"),
         (
             format!("/api/subscriptions/{SUB}/findings/history"),

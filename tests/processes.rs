@@ -414,7 +414,7 @@ fn scan_cli_exit_status_follows_fail_on_and_sarif_goes_to_the_output_file() {
         .collect::<Vec<_>>());
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -431,10 +431,10 @@ fn scan_cli_exit_status_follows_fail_on_and_sarif_goes_to_the_output_file() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("AZ-STG-002"));
     let out = run(&["--rules", "AZ-STG-002", "--fail-on", "high"]);
-    assert_eq!(out.status.code(), Some(1));
-    // A rule filter naming nothing is refused.
+    assert_eq!(out.status.code(), Some(3));
+    // A rule filter naming nothing is a usage error.
     let out = run(&["--rules", "AZ-NOPE-000"]);
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AZ-NOPE-000"));
     let _ = std::fs::remove_file(sarif);
 }
@@ -798,4 +798,119 @@ async fn serve_keeps_completing_scans_under_long_polls_and_streams_and_its_memor
     );
     serve.signal(libc::SIGTERM);
     assert!(serve.exit_status(Duration::from_secs(60)).await.success());
+}
+
+/// `scanledger` with `args`, no database and quiet logs.
+fn local(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run scanledger")
+}
+
+#[test]
+fn exit_statuses_tell_clean_findings_errors_and_usage_apart() {
+    let source = demo_source(0);
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "--source", &source, "--subscription", SUB];
+        args.extend_from_slice(extra);
+        local(&args)
+    };
+    let code = |out: &std::process::Output| out.status.code();
+    // 0: clean (no finding at or above the threshold).
+    assert_eq!(
+        code(&scan(&["--rules", "AZ-STG-002", "--fail-on", "critical"])),
+        Some(0)
+    );
+    // 3: findings at or above --fail-on.
+    let found = scan(&["--fail-on", "high", "--format", "json"]);
+    assert_eq!(code(&found), Some(3));
+    assert!(String::from_utf8_lossy(&found.stderr).contains("(--fail-on)"));
+    // 1: the tool failed (a rule folder that does not exist).
+    let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such-rules");
+    let failed = scan(&[
+        "--rules-dir",
+        missing.to_str().unwrap(),
+        "--fail-on",
+        "high",
+    ]);
+    assert_eq!(
+        code(&failed),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("no-such-rules"));
+    // 2: usage, from clap and from our own checks of flag values alike.
+    for (args, says) in [
+        (
+            vec![
+                "scan",
+                "--source",
+                &source,
+                "--subscription",
+                SUB,
+                "--fail-on",
+                "urgent",
+            ],
+            "urgent",
+        ),
+        (
+            vec!["scan", "--source", &source, "--subscription", "nope"],
+            "--subscription",
+        ),
+        (
+            vec!["scan", "--source", "ftp:x", "--subscription", SUB],
+            "--source",
+        ),
+        (vec!["worker", "--lease", "1m30x"], "--lease"),
+        (
+            vec![
+                "scan",
+                "--source",
+                &source,
+                "--subscription",
+                SUB,
+                "--database-url",
+                "x",
+            ],
+            "--database-url",
+        ),
+        (vec!["completions", "tcsh"], "tcsh"),
+    ] {
+        let out = local(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_lists_only_a_commands_own_flags_and_completions_cover_every_command() {
+    let help = String::from_utf8(local(&["scan", "--help"]).stdout).unwrap();
+    assert!(help.contains("--fail-on"), "{help}");
+    for db_flag in [
+        "--database-url",
+        "--pg-dir",
+        "--owner-url",
+        "--app-role",
+        "--db-connections",
+    ] {
+        assert!(!help.contains(db_flag), "scan --help lists {db_flag}");
+    }
+    let help = String::from_utf8(local(&["worker", "--help"]).stdout).unwrap();
+    assert!(
+        help.contains("--database-url") && help.contains("--lease"),
+        "{help}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = local(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["scan", "worker", "projections", "fail-on"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
 }

@@ -255,7 +255,7 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
         .await
         .unwrap();
     assert!(!cli(&env.db.owner_url, &["migrate"]).status.success());
-    let healed = cli(&env.db.owner_url, &["--rebuild-projections", "migrate"]);
+    let healed = cli(&env.db.owner_url, &["migrate", "--rebuild-projections"]);
     assert!(
         healed.status.success(),
         "{}",

@@ -158,3 +158,223 @@ deny contains lib.finding(r, "", {}) if {
     assert!(ssh.failed > 0, "the other rule still ran: {ssh:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A local scan of the demo tenant (no database), as `scanledger scan` runs it.
+fn demo_report() -> scanledger::worker::ScanReport {
+    let catalogue = Arc::new(Catalogue::load(&repo().join("rules")).expect("catalogue"));
+    let source = FixtureSource::new(repo().join("demo/tenant"), Duration::ZERO);
+    let (progress, _rx) = scanledger::worker::ProgressReporter::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(scanledger::scanner::scan(
+        &source,
+        catalogue,
+        &scanledger::domain::SubscriptionId::parse(SUB).unwrap(),
+        &progress,
+        2,
+    ))
+    .expect("the demo tenant scans")
+}
+
+fn render(format: report::Format, r: &scanledger::worker::ScanReport) -> String {
+    let header = report::Header {
+        subscription: SUB.into(),
+        completed_at: chrono::Utc::now(),
+        summary: r.summary.clone(),
+    };
+    report::render(format, header, &r.findings)
+}
+
+fn fixture(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(repo().join("tests/fixtures").join(name)).unwrap())
+        .unwrap()
+}
+
+fn text<'a>(v: &'a serde_json::Value, what: &str) -> &'a str {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("{what} is missing: {v}"));
+    assert!(!s.trim().is_empty(), "{what} is empty");
+    s
+}
+
+use scanledger::scanner::report;
+
+/// GitHub code scanning's documented upload requirements ("SARIF support for code
+/// scanning": required properties, empty strings refused; "SARIF results exceed limit":
+/// the hard limits) on top of the OASIS SARIF 2.1.0 schema.
+#[test]
+fn sarif_reports_meet_github_code_scannings_upload_rules_and_the_oasis_schema() {
+    let r = demo_report();
+    assert!(!r.findings.is_empty());
+    let log: serde_json::Value = serde_json::from_str(&render(report::Format::Sarif, &r)).unwrap();
+
+    let schema = fixture("sarif-schema-2.1.0.json");
+    let oasis = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    let errors: Vec<String> = oasis
+        .iter_errors(&log)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "OASIS schema violations: {errors:#?}");
+
+    // sarifLog: $schema, version 2.1.0, 1 to 20 runs.
+    text(&log["$schema"], "$schema");
+    assert_eq!(log["version"], "2.1.0");
+    let runs = log["runs"].as_array().expect("runs[]");
+    assert!((1..=20).contains(&runs.len()));
+    for run in runs {
+        // run: tool.driver (name; rules[]) and results[], each within GitHub's limits.
+        let driver = &run["tool"]["driver"];
+        assert_eq!(text(&driver["name"], "tool.driver.name"), "scanledger");
+        assert!(
+            driver.get("informationUri").is_none(),
+            "no informationUri: Cargo.toml names no repository"
+        );
+        let rules = driver["rules"].as_array().expect("tool.driver.rules[]");
+        let results = run["results"].as_array().expect("results[]");
+        assert_eq!(results.len(), r.findings.len());
+        assert!(results.len() <= 25_000 && rules.len() <= 25_000);
+        let bases = &run["originalUriBaseIds"];
+        let mut ids = std::collections::HashSet::new();
+        for rule in rules {
+            // reportingDescriptor: id, shortDescription.text, fullDescription.text,
+            // help.text; name ≤ 255, descriptions ≤ 1024 characters, ≤ 20 tags.
+            let id = text(&rule["id"], "rule id");
+            assert!(ids.insert(id.to_string()), "rule {id} listed twice");
+            assert!(text(&rule["name"], "name").chars().count() <= 255);
+            for d in ["shortDescription", "fullDescription"] {
+                assert!(
+                    text(&rule[d]["text"], d).chars().count() <= 1024,
+                    "{id} {d}"
+                );
+            }
+            text(&rule["help"]["text"], "help.text");
+            let level = rule["defaultConfiguration"]["level"].as_str().unwrap();
+            assert!(
+                ["note", "warning", "error"].contains(&level),
+                "{id}: {level}"
+            );
+            let tags = rule["properties"]["tags"].as_array().unwrap();
+            assert!(
+                tags.len() <= 20 && tags.contains(&"security".into()),
+                "{id}"
+            );
+            let score: f64 = rule["properties"]["security-severity"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((0.0..=10.0).contains(&score), "{id}: {score}");
+        }
+        for (res, f) in results.iter().zip(&r.findings) {
+            // result: ruleId naming a listed rule (ruleIndex agreeing), message.text, a
+            // level, 1 to 10 locations, partialFingerprints.
+            let rule_id = text(&res["ruleId"], "ruleId");
+            assert_eq!(rule_id, &*f.rule_id);
+            let index = res["ruleIndex"].as_u64().unwrap() as usize;
+            assert_eq!(rules[index]["id"], rule_id, "ruleIndex points at its rule");
+            text(&res["message"]["text"], "message.text");
+            let level = res["level"].as_str().unwrap();
+            assert!(["none", "note", "warning", "error"].contains(&level));
+            let locations = res["locations"].as_array().unwrap();
+            assert!((1..=10).contains(&locations.len()));
+            // location.physicalLocation: artifactLocation.uri and a whole region.
+            let physical = &locations[0]["physicalLocation"];
+            let uri = text(&physical["artifactLocation"]["uri"], "artifactLocation.uri");
+            for key in ["startLine", "startColumn", "endLine", "endColumn"] {
+                assert!(
+                    physical["region"][key].as_u64().unwrap() >= 1,
+                    "region.{key}"
+                );
+            }
+            // Relative, so its scheme never clashes with a `file:` source root (GitHub
+            // rejects those uploads); resolved, the resource id under azure:///.
+            assert!(!uri.contains(':'), "{uri} is relative");
+            let base = text(&physical["artifactLocation"]["uriBaseId"], "uriBaseId");
+            let resolved = format!("{}{uri}", text(&bases[base]["uri"], "base uri"));
+            assert_eq!(
+                resolved,
+                format!(
+                    "azure:///{}",
+                    f.resource_id.trim_start_matches('/').to_ascii_lowercase()
+                )
+            );
+            assert_eq!(
+                locations[0]["logicalLocations"][0]["fullyQualifiedName"],
+                f.resource_id.as_str()
+            );
+            // GitHub keys alerts by primaryLocationLineHash: the finding fingerprint.
+            assert_eq!(
+                res["partialFingerprints"]["primaryLocationLineHash"],
+                f.fingerprint.as_str()
+            );
+        }
+        // One analysis category per subscription.
+        assert_eq!(run["automationDetails"]["id"], format!("scanledger/{SUB}/"));
+    }
+}
+
+/// `--format ocsf`: one OCSF 1.6.0 Detection Finding per line, valid against the vendored
+/// schema subset (tests/fixtures/README-ocsf.md), consistent where JSON Schema cannot say.
+#[test]
+fn ocsf_reports_are_detection_findings_valid_against_the_ocsf_schema() {
+    let r = demo_report();
+    let schema = fixture("ocsf-1.6.0-detection-finding.schema.json");
+    let validator = jsonschema::draft202012::new(&schema).expect("the OCSF subset compiles");
+    let out = render(report::Format::Ocsf, &r);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), r.findings.len(), "one object per finding");
+    for (line, f) in lines.iter().zip(&r.findings) {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&event)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{event:#}");
+        assert_eq!(event["class_uid"], 2004);
+        assert_eq!(
+            event["type_uid"].as_i64().unwrap(),
+            event["class_uid"].as_i64().unwrap() * 100 + event["activity_id"].as_i64().unwrap(),
+            "type_uid = class_uid * 100 + activity_id"
+        );
+        let captions = [
+            "Unknown",
+            "Informational",
+            "Low",
+            "Medium",
+            "High",
+            "Critical",
+        ];
+        assert_eq!(
+            event["severity"],
+            captions[event["severity_id"].as_u64().unwrap() as usize]
+        );
+        assert_eq!(event["severity_id"].as_u64().unwrap() as usize, {
+            let s = f.severity.as_str();
+            ["", "info", "low", "medium", "high", "critical"]
+                .iter()
+                .position(|x| *x == s)
+                .unwrap()
+        });
+        assert_eq!(event["finding_info"]["uid"], f.fingerprint.as_str());
+        assert_eq!(event["finding_info"]["analytic"]["uid"], &*f.rule_id);
+        assert_eq!(event["resources"][0]["uid"], f.resource_id.as_str());
+        assert_eq!(event["cloud"]["account"]["uid"], SUB);
+        assert_eq!(event["metadata"]["version"], report::OCSF_VERSION);
+    }
+    // The checker itself: a finding without its uid, or of another class, fails.
+    let mut broken: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    broken["finding_info"]
+        .as_object_mut()
+        .unwrap()
+        .remove("uid");
+    assert!(!validator.is_valid(&broken));
+    let mut other: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    other["class_uid"] = 2003.into();
+    assert!(!validator.is_valid(&other));
+    let mut invented: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    invented["scanledger_extra"] = true.into();
+    assert!(
+        !validator.is_valid(&invented),
+        "attributes outside the class are refused"
+    );
+}

@@ -30,9 +30,11 @@ async fn every_request_wakes_an_idle_worker_without_the_polling_fallback() {
         // What a client does next: long-poll the status, racing the claim.
         let path = format!("/api/scans/{id}?wait=5");
         let poll = app.get(&path);
-        let claimed = wait_event(&mut w.events, Duration::from_secs(10), |e| {
-            matches!(e, WorkerEvent::Claimed { scan_id, .. } if *scan_id == id)
-        });
+        let claimed = wait_event(
+            &mut w.events,
+            Duration::from_secs(10),
+            |e| matches!(e, WorkerEvent::Claimed { scan_id, .. } if *scan_id == id),
+        );
         let (resp, _) = tokio::join!(poll, claimed);
         assert_eq!(resp.status(), 200);
         // The next sample starts on an idle worker.

@@ -9,6 +9,7 @@ mod events;
 mod findings;
 pub mod metrics;
 pub mod openapi;
+mod reports;
 mod scans;
 pub mod streams;
 pub mod token_cache;
@@ -111,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scans/{id}/cancel", post(scans::cancel))
         .route("/api/scans/{id}/events", get(events::scan_events))
         .route("/api/scans/{id}/findings", get(findings::for_scan))
+        .route("/api/scans/{id}/report", get(reports::report))
         .route("/api/findings", get(findings::latest))
         .route("/api/scans/{id}/diff", get(findings::diff))
         .route("/api/scans/{id}/proof", get(audit::proof))

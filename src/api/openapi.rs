@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::{audit, events, findings, scans, tokens, Health};
+use super::{audit, events, findings, reports, scans, tokens, Health};
 use crate::api::auth::{Role, TokenInfo};
 use crate::domain::{FailureCode, Phase, Progress, PublicError, ScanId, ScanSummary, Severity};
 use crate::projection::ScanState;
@@ -16,7 +16,7 @@ use crate::projection::ScanState;
     paths(
         scans::trigger, scans::get, scans::list, scans::cancel,
         events::scan_events, events::feed, events::stream,
-        findings::for_scan, findings::latest, findings::history, findings::diff,
+        findings::for_scan, findings::latest, findings::history, findings::diff, reports::report,
         tokens::create, tokens::list, tokens::revoke,
         audit::proof, audit::public_key,
         super::healthz, super::readyz, super::metrics_text, super::openapi_json,
@@ -26,7 +26,7 @@ use crate::projection::ScanState;
         events::EventView, events::StreamView, events::FeedPage,
         findings::FindingView, findings::FindingPage, findings::HistoryPage, findings::ScanDiff,
         crate::projection::finding_history::FindingHistory, crate::projection::finding_history::FindingState,
-        audit::PublicKey,
+        audit::PublicKey, reports::ReportFormat,
         tokens::CreateToken, tokens::CreatedToken, tokens::TokenList, TokenInfo, Role,
         ScanId, ScanState, Progress, Phase, PublicError, FailureCode, ScanSummary, Severity, Problem, Health,
     )),

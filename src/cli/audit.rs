@@ -19,7 +19,9 @@ fn keys(hex_keys: &[String]) -> anyhow::Result<Vec<Vec<u8>>> {
         .map(|k| {
             integrity::unhex(k.trim())
                 .filter(|k| k.len() == 32)
-                .with_context(|| format!("--public-key {k:?} is not 64 hex digits"))
+                .ok_or_else(|| {
+                    super::UsageError(format!("--public-key {k:?} is not 64 hex digits")).into()
+                })
         })
         .collect()
 }
@@ -86,6 +88,7 @@ pub(super) async fn run(db: &Database, cmd: &AuditCommand) -> anyhow::Result<()>
         AuditCommand::Verify {
             bundle: None,
             public_keys,
+            ..
         } => {
             let trusted = keys(public_keys)?;
             let mut conn = db.owner_connection().await?;
@@ -107,16 +110,22 @@ pub(super) async fn run(db: &Database, cmd: &AuditCommand) -> anyhow::Result<()>
             since,
             output,
             signing_key,
+            ..
         } => {
             let scope = match (scan, subscription, since) {
                 (Some(s), _, _) => Scope::Scan(ScanId(*s)),
                 (_, Some(s), _) => Scope::Subscription(
                     crate::domain::SubscriptionId::parse(s)
-                        .context("--subscription")?
+                        .map_err(|e| super::UsageError(format!("--subscription {s:?}: {e}")))?
                         .to_string(),
                 ),
                 (_, _, Some(t)) => Scope::Since(*t),
-                _ => anyhow::bail!("name what to export: --scan, --subscription or --since"),
+                _ => {
+                    return Err(super::UsageError(
+                        "name what to export: --scan, --subscription or --since".into(),
+                    )
+                    .into())
+                }
             };
             let public_key = match signing_key {
                 Some(p) => Some(Signer::from_file(p)?.public_key()),
@@ -137,7 +146,7 @@ pub(super) async fn run(db: &Database, cmd: &AuditCommand) -> anyhow::Result<()>
             );
             Ok(())
         }
-        AuditCommand::Checkpoint { signing_key } => {
+        AuditCommand::Checkpoint { signing_key, .. } => {
             let signer = match signing_key {
                 Some(p) => Some(Signer::from_file(p)?),
                 None => None,

@@ -39,14 +39,14 @@ pub(super) async fn rebuild(owner: &Database, name: &str) -> anyhow::Result<()> 
 
 pub(super) async fn projections(owner: &Database, cmd: &ProjectionsCommand) -> anyhow::Result<()> {
     match cmd {
-        ProjectionsCommand::Status => {
+        ProjectionsCommand::Status { .. } => {
             let mut conn = owner.owner_connection().await?;
             for p in crate::ledger::replay::status(&mut conn).await? {
                 println!("{}", serde_json::to_string(&p)?);
             }
             Ok(())
         }
-        ProjectionsCommand::Verify { name } => {
+        ProjectionsCommand::Verify { name, .. } => {
             let mut conn = owner.owner_connection().await?;
             let mut progress = progress_printer("verify", "events");
             let report = crate::ledger::replay::verify(&mut conn, name, &mut progress).await?;
@@ -65,7 +65,7 @@ pub(super) async fn projections(owner: &Database, cmd: &ProjectionsCommand) -> a
                 )
             }
         }
-        ProjectionsCommand::Rebuild { name } => rebuild(owner, name).await,
+        ProjectionsCommand::Rebuild { name, .. } => rebuild(owner, name).await,
     }
 }
 
@@ -77,6 +77,7 @@ pub(super) async fn backfill(db: &Db, cmd: &BackfillCommand) -> anyhow::Result<(
         non_terminal,
         dry_run,
         batch,
+        ..
     } = cmd;
     let from = match (from, from_file) {
         (Some(url), _) => url.clone(),
@@ -116,12 +117,12 @@ pub(super) async fn backfill(db: &Db, cmd: &BackfillCommand) -> anyhow::Result<(
 pub(super) async fn tokens(db: &Db, cmd: &TokensCommand) -> anyhow::Result<()> {
     let pool = db.database.pool(1).await?;
     match cmd {
-        TokensCommand::Create { role, name } => {
+        TokensCommand::Create { role, name, .. } => {
             let token = api::auth::create_token(&pool, name, *role).await?;
             println!("{token}");
             eprintln!("token {name:?} ({role}) created; it is shown only now, store it safely");
         }
-        TokensCommand::List => {
+        TokensCommand::List { .. } => {
             println!("{:<32} {:<9} {:<26} revoked", "name", "role", "created");
             for t in api::auth::list_tokens(&pool).await? {
                 let revoked = t.revoked_at.map_or("-".to_string(), |r| r.to_rfc3339());
@@ -133,7 +134,7 @@ pub(super) async fn tokens(db: &Db, cmd: &TokensCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        TokensCommand::Revoke { name } => {
+        TokensCommand::Revoke { name, .. } => {
             if !api::auth::revoke_token(&pool, name).await? {
                 anyhow::bail!("no live token named {name:?}");
             }

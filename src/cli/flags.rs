@@ -22,8 +22,6 @@ use crate::worker::{self, RetryPolicy, WorkerConfig};
     about = "Asynchronous cloud security posture scans, every step kept as an immutable fact in PostgreSQL."
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub db: DbArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,14 +29,32 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the API and a worker in one process (starts a local PostgreSQL when DATABASE_URL is unset).
-    Serve(ServeArgs),
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        args: ServeArgs,
+    },
     /// Run the HTTP API only.
-    Api(ApiArgs),
+    Api {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        args: ApiArgs,
+    },
     /// Run a worker only: claim scans, run them, reap expired leases.
-    Worker(WorkerArgs),
+    Worker {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        args: WorkerArgs,
+    },
     /// As the owner (--owner-url, else DATABASE_URL): apply database migrations and
     /// projection DDL, grant the runtime privileges to --app-role, then exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Manage API tokens (only their hashes are stored).
     #[command(subcommand)]
     Tokens(TokensCommand),
@@ -54,10 +70,52 @@ pub enum Command {
     #[command(subcommand)]
     Rules(local::RulesCommand),
     /// Start everything locally, scan the demo tenant, show progress and findings.
-    Demo(local::DemoArgs),
+    Demo {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        args: local::DemoArgs,
+    },
     /// Check the ledger's integrity (online or from a bundle), export bundles, make keys.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a shell completion script (e.g. `scanledger completions bash > /etc/bash_completion.d/scanledger`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    /// The database flags of a command that uses the database; `None` for the commands
+    /// that run without one (scan, rules, completions, audit keygen).
+    pub fn db(&self) -> Option<&DbArgs> {
+        match self {
+            Self::Serve { db, .. }
+            | Self::Api { db, .. }
+            | Self::Worker { db, .. }
+            | Self::Migrate { db }
+            | Self::Demo { db, .. } => Some(db),
+            Self::Tokens(cmd) => Some(match cmd {
+                TokensCommand::Create { db, .. }
+                | TokensCommand::List { db }
+                | TokensCommand::Revoke { db, .. } => db,
+            }),
+            Self::Projections(cmd) => Some(match cmd {
+                ProjectionsCommand::Status { db }
+                | ProjectionsCommand::Verify { db, .. }
+                | ProjectionsCommand::Rebuild { db, .. } => db,
+            }),
+            Self::Backfill(BackfillCommand::Openshield { db, .. }) => Some(db),
+            Self::Audit(cmd) => match cmd {
+                AuditCommand::Verify { db, .. }
+                | AuditCommand::Export { db, .. }
+                | AuditCommand::Checkpoint { db, .. } => Some(db),
+                AuditCommand::Keygen { .. } => None,
+            },
+            Self::Scan(_) | Self::Rules(_) | Self::Completions { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +130,8 @@ pub enum AuditCommand {
         /// (repeatable). Without it a bundle is checked with the key it carries.
         #[arg(long = "public-key")]
         public_keys: Vec<String>,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Write a self-contained bundle (JSON lines): whole event streams with hashes,
     /// findings, every checkpoint and inclusion proofs.
@@ -88,11 +148,15 @@ pub enum AuditCommand {
         /// Include this signing key's public key in the bundle.
         #[arg(long)]
         signing_key: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Append a checkpoint now (workers do it every --checkpoint-interval).
     Checkpoint {
         #[arg(long, env = "SCANLEDGER_SIGNING_KEY")]
         signing_key: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Make a new Ed25519 signing key (file mode 0600) and print its public key.
     Keygen {
@@ -129,19 +193,32 @@ pub enum BackfillCommand {
         /// Scans per read and per append transaction.
         #[arg(long, default_value_t = 200)]
         batch: i64,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
     /// Each projection's version (stored and built-in), position and lag behind the ledger.
-    Status,
+    Status {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Replay the ledger into a scratch table and list every row that differs from the
     /// live one; exit code 1 on any difference.
-    Verify { name: String },
+    Verify {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Rebuild from the ledger into a shadow table, catch up, and swap it in while the
     /// service keeps serving.
-    Rebuild { name: String },
+    Rebuild {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,11 +231,20 @@ pub enum TokensCommand {
         /// A unique name: recorded in events as who triggered or cancelled a scan.
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// List tokens (names, roles, dates; never the tokens).
-    List,
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Revoke a token by name.
-    Revoke { name: String },
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -167,51 +253,36 @@ pub struct DbArgs {
     /// backfill, demo), a member of --app-role that owns nothing. When unset, a local
     /// cluster in --pg-dir is used (and started if needed), with its own owner and
     /// runtime logins.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Connection URL of the ledger's owner, for `migrate` and `projections` (default:
     /// DATABASE_URL; with neither, the local cluster). Used by serve, api and worker only
     /// to rebuild projections with --rebuild-projections.
-    #[arg(
-        long,
-        env = "SCANLEDGER_OWNER_URL",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "SCANLEDGER_OWNER_URL", hide_env_values = true)]
     pub owner_url: Option<String>,
     /// Let serve, api, worker, tokens and backfill run as a login that owns the ledger or
     /// is a superuser (then they migrate at start, too). For a throwaway database only:
     /// such a session can disable the ledger's triggers.
-    #[arg(long, env = "SCANLEDGER_ALLOW_OWNER_LOGIN", global = true)]
+    #[arg(long, env = "SCANLEDGER_ALLOW_OWNER_LOGIN")]
     pub allow_owner_login: bool,
     /// Data folder of the local PostgreSQL cluster (used when DATABASE_URL is unset).
-    #[arg(
-        long,
-        env = "SCANLEDGER_PG_DIR",
-        default_value = ".scanledger/pg",
-        global = true
-    )]
+    #[arg(long, env = "SCANLEDGER_PG_DIR", default_value = ".scanledger/pg")]
     pub pg_dir: PathBuf,
     /// Also listen on this TCP port on 127.0.0.1 (local cluster; password logins only).
     /// Default: no TCP listener, only a Unix socket in a folder only this account reaches.
-    #[arg(long, env = "SCANLEDGER_PG_PORT", global = true)]
+    #[arg(long, env = "SCANLEDGER_PG_PORT")]
     pub pg_port: Option<u16>,
     /// NOLOGIN group role that `migrate` grants the runtime privileges to (created when
     /// missing) and that runtime logins must be members of.
-    #[arg(long, env = "SCANLEDGER_APP_ROLE", default_value = pg::APP_ROLE, global = true)]
+    #[arg(long, env = "SCANLEDGER_APP_ROLE", default_value = pg::APP_ROLE, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub app_role: String,
     /// Connections in the pool (a worker: at least 4, plus one each for its heartbeats
     /// and its outcomes).
-    #[arg(
-        long,
-        env = "SCANLEDGER_DB_CONNECTIONS",
-        default_value_t = 16,
-        global = true
-    )]
+    #[arg(long, env = "SCANLEDGER_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
     /// At start-up, rebuild a projection whose stored version differs from this build's
     /// (instead of refusing to start).
-    #[arg(long, env = "SCANLEDGER_REBUILD_PROJECTIONS", global = true)]
+    #[arg(long, env = "SCANLEDGER_REBUILD_PROJECTIONS")]
     pub rebuild_projections: bool,
 }
 
@@ -343,27 +414,27 @@ pub struct ServeArgs {
     pub worker: WorkerArgs,
 }
 
-/// `500ms`, `5s`, `2m`, `1h`.
+/// A duration flag: `250ms`, `5s`, `1m30s`, `2h` (humantime's syntax), or a bare number
+/// of seconds (accepted before humantime was, so kept).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|e| format!("{s:?}: {e}"));
     }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 250ms, 5s or 1m30s: {e}"))
 }
 
 impl WorkerArgs {
     /// The scan job: the source and the rule catalogue, both checked before serving.
     pub fn job(&self) -> anyhow::Result<RuleScan> {
-        let spec: SourceSpec = self.source.parse()?;
+        let spec: SourceSpec = self
+            .source
+            .parse()
+            .map_err(|e| super::UsageError(format!("--source: {e}")))?;
         let catalogue = Arc::new(self.rules.load()?);
         let source = spec.open(&self.azure.settings())?;
         tracing::info!(rules = catalogue.rules().len(), source = %self.source, "scan job ready");
@@ -517,6 +588,67 @@ impl AzureArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn durations_take_compound_units_and_what_was_accepted_before() {
+        for (text, want) in [
+            ("250ms", Duration::from_millis(250)),
+            ("5s", Duration::from_secs(5)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1m 30s", Duration::from_secs(90)),
+            ("2m", Duration::from_secs(120)),
+            ("1h", Duration::from_secs(3600)),
+            ("0s", Duration::ZERO),
+            ("30", Duration::from_secs(30)),
+            (" 5s ", Duration::from_secs(5)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        for bad in ["", "5x", "-1s", "s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn database_flags_show_only_on_the_commands_that_use_them() {
+        let mut cli = Cli::command();
+        cli.build();
+        let has = |path: &[&str]| {
+            let mut c = &cli;
+            for name in path {
+                c = c.find_subcommand(name).expect(name);
+            }
+            c.get_arguments().any(|a| a.get_id() == "database_url")
+        };
+        for path in [
+            &["scan"][..],
+            &["rules", "list"],
+            &["rules", "test"],
+            &["completions"],
+            &["audit", "keygen"],
+        ] {
+            assert!(!has(path), "{path:?} lists the database flags");
+        }
+        for path in [
+            &["serve"][..],
+            &["api"],
+            &["worker"],
+            &["migrate"],
+            &["demo"],
+            &["tokens", "create"],
+            &["tokens", "list"],
+            &["projections", "verify"],
+            &["backfill", "openshield"],
+            &["audit", "verify"],
+            &["audit", "export"],
+        ] {
+            assert!(has(path), "{path:?} lacks the database flags");
+        }
+        assert!(
+            !cli.get_arguments().any(|a| a.get_id() == "database_url"),
+            "no database flag on the root command"
+        );
+    }
 
     #[test]
     fn flags_fit_every_command_that_flattens_them() {

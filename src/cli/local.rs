@@ -12,6 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::flags::{AzureArgs, DbArgs, ServeArgs};
 use super::serve::Db;
+use super::UsageError;
 use crate::domain::{Progress, ScanId, Severity, SubscriptionId};
 use crate::scanner::report::{self, Format};
 use crate::scanner::rules::{Catalogue, RuleEngine};
@@ -96,7 +97,8 @@ pub struct ScanArgs {
     pub rules: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Exit with status 1 when a finding at or above this severity exists.
+    /// Exit with status 3 when a finding at or above this severity exists (1 stays for
+    /// errors, 2 for usage errors).
     #[arg(long, value_enum)]
     pub fail_on: Option<SeverityArg>,
     /// Write the report here instead of standard output.
@@ -246,9 +248,17 @@ fn show_progress(mut rx: tokio::sync::watch::Receiver<Progress>) -> tokio::task:
 
 pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let subscription = SubscriptionId::parse(&args.subscription)
-        .with_context(|| format!("--subscription {:?}", args.subscription))?;
-    let spec: SourceSpec = args.source.parse()?;
-    let catalogue = Arc::new(args.catalogue.load()?.select(&args.rules)?);
+        .map_err(|e| UsageError(format!("--subscription {:?}: {e}", args.subscription)))?;
+    let spec: SourceSpec = args
+        .source
+        .parse()
+        .map_err(|e| UsageError(format!("--source: {e}")))?;
+    let catalogue = Arc::new(
+        args.catalogue
+            .load()?
+            .select(&args.rules)
+            .map_err(|e| UsageError(format!("--rules: {e}")))?,
+    );
     let source = spec.open(&args.azure.settings())?;
     let threads = args
         .threads
@@ -267,19 +277,32 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let _ = drawer.await;
     let report =
         result.map_err(|e| anyhow::anyhow!("{}: {}", e.code.public_message(), e.detail))?;
-    match &args.output {
+    let header = report::Header {
+        subscription: subscription.to_string(),
+        completed_at: chrono::Utc::now(),
+        summary: report.summary.clone(),
+    };
+    let finished = match &args.output {
         Some(path) => {
             let mut file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
-            report::write(args.format, &report, &catalogue, &mut file)
-                .with_context(|| format!("writing {}", path.display()))?;
+            report::write(args.format, header, &report.findings, &mut file)
+                .with_context(|| format!("writing {}", path.display()))?
         }
         None => report::write(
             args.format,
-            &report,
-            &catalogue,
+            header,
+            &report.findings,
             &mut std::io::stdout().lock(),
         )?,
+    };
+    if finished.sarif_omitted > 0 {
+        eprintln!(
+            "warning: the SARIF report leaves out {} findings (GitHub accepts at most {} per run); \
+             --format json, csv or ocsf holds them all",
+            finished.sarif_omitted,
+            report::SARIF_MAX_RESULTS
+        );
     }
     if let Some(threshold) = args.fail_on {
         let threshold = Severity::from(threshold);
@@ -293,7 +316,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
                 "{n} findings at or above {} (--fail-on)",
                 threshold.as_str()
             );
-            return Ok(ExitCode::FAILURE);
+            return Ok(ExitCode::from(super::EXIT_FINDINGS));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -348,11 +371,13 @@ pub async fn demo(db: &Db, dbargs: &DbArgs, args: &DemoArgs) -> anyhow::Result<(
     let listener_addr: std::net::SocketAddr = args
         .listen
         .parse()
-        .with_context(|| format!("--listen {:?}", args.listen))?;
-    anyhow::ensure!(
-        listener_addr.ip().is_loopback(),
-        "the demo serves without authentication: --listen must be a loopback address"
-    );
+        .map_err(|e| UsageError(format!("--listen {:?}: {e}", args.listen)))?;
+    if !listener_addr.ip().is_loopback() {
+        return Err(UsageError(
+            "the demo serves without authentication: --listen must be a loopback address".into(),
+        )
+        .into());
+    }
     let serve = ServeArgs::demo(
         &args.listen,
         &format!(

@@ -23,11 +23,21 @@ impl Cli {
     /// watches (`demo`, `scan`, `rules`) only warnings, so their output stays readable.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Demo(_) | Command::Scan(_) | Command::Rules(_) => "warn,sqlx=warn",
+            Command::Demo { .. } | Command::Scan(_) | Command::Rules(_) => "warn,sqlx=warn",
             _ => "info,sqlx=warn",
         }
     }
 }
+
+/// A flag value the command refuses after parsing (exit status 2, like clap's own).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Exit status of `scan` when findings at or above `--fail-on` exist (as Prowler's).
+pub const EXIT_FINDINGS: u8 = 3;
+/// Exit status of a usage error (clap's).
+pub const EXIT_USAGE: u8 = 2;
 
 /// Context of a failed owner command (the usual cause: a runtime login in the URL).
 const OWNER_HINT: &str = "migrate and projections connect as the ledger's owner: \
@@ -38,33 +48,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match &cli.command {
         Command::Scan(args) => return local::scan(args).await,
         Command::Rules(cmd) => return local::rules(cmd),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "scanledger", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
         Command::Audit(AuditCommand::Keygen { output }) => {
             return audit::keygen(output).map(|()| std::process::ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify {
             bundle: Some(bundle),
             public_keys,
+            ..
         }) => return audit::verify_bundle(bundle, public_keys),
         _ => {}
     }
-    anyhow::ensure!(
-        !cli.db.app_role.is_empty(),
-        "--app-role names the runtime group role; it cannot be empty"
-    );
+    let dbargs = cli
+        .command
+        .db()
+        .expect("every command but the local ones has database flags");
     let result = match &cli.command {
         // The owner's commands.
-        Command::Migrate => {
-            let db = cli.db.open_owner().await?;
-            bring_up(&db.database, &cli.db, false)
+        Command::Migrate { .. } => {
+            let db = dbargs.open_owner().await?;
+            bring_up(&db.database, dbargs, false)
                 .await
                 .context(OWNER_HINT)?;
-            tracing::info!(app_role = %cli.db.app_role, "database is up to date");
+            tracing::info!(app_role = %dbargs.app_role, "database is up to date");
             Ok(())
         }
         Command::Projections(cmd) => {
-            let db = cli.db.open_owner().await?;
+            let db = dbargs.open_owner().await?;
             // Projection commands inspect or repair a projection the start-up check refuses.
-            bring_up(&db.database, &cli.db, true)
+            bring_up(&db.database, dbargs, true)
                 .await
                 .context(OWNER_HINT)?;
             commands::projections(&db.database, cmd).await
@@ -72,27 +91,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         // An auditor's: any login that may read the ledger (--owner-url, else DATABASE_URL);
         // nothing is migrated or checked first.
         Command::Audit(cmd) => {
-            let db = cli.db.open_owner().await?;
+            let db = dbargs.open_owner().await?;
             audit::run(&db.database, cmd).await
         }
         // The runtime login's.
         command => {
-            let db = cli.db.open_runtime().await?;
-            prepare_runtime(&db, &cli.db).await?;
+            let db = dbargs.open_runtime().await?;
+            prepare_runtime(&db, dbargs).await?;
             let result = match command {
-                Command::Serve(args) => {
-                    serve::serve(&db, &cli.db, Some(&args.api), Some(&args.worker)).await
+                Command::Serve { args, .. } => {
+                    serve::serve(&db, dbargs, Some(&args.api), Some(&args.worker)).await
                 }
-                Command::Api(args) => serve::serve(&db, &cli.db, Some(args), None).await,
-                Command::Worker(args) => serve::serve(&db, &cli.db, None, Some(args)).await,
+                Command::Api { args, .. } => serve::serve(&db, dbargs, Some(args), None).await,
+                Command::Worker { args, .. } => serve::serve(&db, dbargs, None, Some(args)).await,
                 Command::Tokens(cmd) => commands::tokens(&db, cmd).await,
                 Command::Backfill(cmd) => commands::backfill(&db, cmd).await,
-                Command::Demo(args) => local::demo(&db, &cli.db, args).await,
-                Command::Migrate
+                Command::Demo { args, .. } => local::demo(&db, dbargs, args).await,
+                Command::Migrate { .. }
                 | Command::Projections(_)
                 | Command::Audit(_)
                 | Command::Scan(_)
-                | Command::Rules(_) => unreachable!("dispatched above"),
+                | Command::Rules(_)
+                | Command::Completions { .. } => unreachable!("dispatched above"),
             };
             drop(db);
             result

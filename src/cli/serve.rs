@@ -71,11 +71,14 @@ impl DbArgs {
                 cluster: None,
             });
         }
-        anyhow::ensure!(
-            self.owner_url.is_none(),
-            "--owner-url (SCANLEDGER_OWNER_URL) is set but DATABASE_URL is not: give the \
-             runtime login's URL in DATABASE_URL (or unset both to use the local cluster)"
-        );
+        if self.owner_url.is_some() {
+            return Err(super::UsageError(
+                "--owner-url (SCANLEDGER_OWNER_URL) is set but DATABASE_URL is not: give the \
+                 runtime login's URL in DATABASE_URL (or unset both to use the local cluster)"
+                    .into(),
+            )
+            .into());
+        }
         let cluster = self.start_local().await?;
         let owner = Database::from_options(cluster.connect_options(LOCAL_DATABASE));
         super::bring_up(&owner, self, false).await?;
@@ -205,10 +208,11 @@ pub(super) async fn serve_with(
             .with_context(|| format!("binding {}", args.listen))?;
         let auth = if args.no_auth {
             if !listener.local_addr()?.ip().is_loopback() {
-                anyhow::bail!(
+                return Err(super::UsageError(format!(
                     "--no-auth is for local use: it needs a loopback --listen address, not {}",
                     args.listen
-                );
+                ))
+                .into());
             }
             tracing::warn!("authentication is off (--no-auth): every local caller is admin");
             AuthMode::Disabled
@@ -223,9 +227,12 @@ pub(super) async fn serve_with(
                 (Some(hex), _) => Some(
                     integrity::unhex(hex.trim())
                         .filter(|k| k.len() == 32)
-                        .context(
-                            "--audit-public-key must be 64 hex digits (an Ed25519 public key)",
-                        )?,
+                        .ok_or_else(|| {
+                            super::UsageError(
+                                "--audit-public-key must be 64 hex digits (an Ed25519 public key)"
+                                    .into(),
+                            )
+                        })?,
                 ),
                 (None, Some(s)) => Some(s.public_key()),
                 (None, None) => None,

@@ -1,14 +1,20 @@
-//! Output formats of a local scan: a table for people, JSON for programs, SARIF 2.1.0
-//! for code-scanning dashboards, CSV for spreadsheets.
+//! Reports of a scan: a table for people, JSON for programs, SARIF 2.1.0 for
+//! code-scanning services, CSV for spreadsheets, OCSF Detection Findings for SIEMs.
+//!
+//! One [`Writer`] serves the CLI and the API: it takes the findings one at a time and
+//! writes as it goes (all formats but the table), so a report of a large tenant never
+//! exists whole in memory, and the API can page findings from the database into it.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::Write;
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::rules::Catalogue;
 use crate::domain::{Finding, ScanSummary, Severity};
-use crate::worker::ScanReport;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -16,46 +22,225 @@ pub enum Format {
     Json,
     Sarif,
     Csv,
+    /// OCSF 1.x Detection Findings (class 2004), one JSON object per line.
+    Ocsf,
 }
 
-/// Write the report. JSON, SARIF and CSV are streamed finding by finding: a large
-/// tenant's report can be hundreds of MB, and it never exists whole in memory.
+impl Format {
+    /// The media type a report of this format is served with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Table => "text/plain; charset=utf-8",
+            Self::Json => "application/json",
+            Self::Sarif => "application/sarif+json",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Ocsf => "application/x-ndjson",
+        }
+    }
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Table => "txt",
+            Self::Json => "json",
+            Self::Sarif => "sarif",
+            Self::Csv => "csv",
+            Self::Ocsf => "ocsf.jsonl",
+        }
+    }
+}
+
+/// The OCSF schema version the `ocsf` format follows (it has the `Azure Subscription`
+/// account type, added in 1.4.0).
+pub const OCSF_VERSION: &str = "1.6.0";
+
+/// GitHub code scanning rejects a run with more results than this; the SARIF report
+/// keeps the first ones (scans order findings worst first) and says how many it left out.
+pub const SARIF_MAX_RESULTS: usize = 25_000;
+/// GitHub code scanning rejects a rule with more tags than this.
+pub const SARIF_MAX_TAGS: usize = 20;
+
+/// What a report says besides its findings.
+#[derive(Clone, Debug)]
+pub struct Header {
+    /// The scanned subscription (canonical form).
+    pub subscription: String,
+    /// When the scan completed: the OCSF event time of findings without their own.
+    pub completed_at: DateTime<Utc>,
+    pub summary: ScanSummary,
+}
+
+/// What [`Writer::finish`] reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Finished {
+    pub findings: u64,
+    /// Findings beyond [`SARIF_MAX_RESULTS`] that a SARIF report left out.
+    pub sarif_omitted: u64,
+}
+
+/// Writes one report, finding by finding.
+pub struct Writer<W: Write> {
+    format: Format,
+    header: Header,
+    out: W,
+    count: u64,
+    table: Vec<[String; 4]>,
+    sarif: SarifRules,
+}
+
+#[derive(Default)]
+struct SarifRules {
+    rules: Vec<Value>,
+    index: HashMap<String, usize>,
+    omitted: u64,
+}
+
+impl<W: Write> Writer<W> {
+    /// Start a report: writes what comes before the findings.
+    pub fn start(format: Format, header: Header, mut out: W) -> std::io::Result<Self> {
+        match format {
+            Format::Table | Format::Ocsf => {}
+            Format::Json => {
+                out.write_all(b"{\n  \"summary\": ")?;
+                pretty_at(&mut out, &header.summary, 2)?;
+                out.write_all(b",\n  \"findings\": [")?;
+            }
+            Format::Sarif => {
+                // `results` comes first in the run: the rules are known only once every
+                // result is written (JSON members have no order; SARIF asks none).
+                out.write_all(
+                    b"{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \
+                      \"version\": \"2.1.0\",\n  \"runs\": [\n    {\n      \"results\": [",
+                )?;
+            }
+            Format::Csv => out.write_all(CSV_HEADER)?,
+        }
+        Ok(Self {
+            format,
+            header,
+            out,
+            count: 0,
+            table: Vec::new(),
+            sarif: SarifRules::default(),
+        })
+    }
+
+    /// The sink, e.g. to take what has been written so far out of a `Vec<u8>`.
+    pub fn sink(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    /// Add one finding.
+    pub fn push(&mut self, f: &Finding) -> std::io::Result<()> {
+        match self.format {
+            Format::Table => self.table.push(table_row(f)),
+            Format::Json => {
+                self.out.write_all(if self.count == 0 {
+                    b"\n    "
+                } else {
+                    b",\n    "
+                })?;
+                pretty_at(&mut self.out, f, 4)?;
+            }
+            Format::Sarif => {
+                let written = self.count - self.sarif.omitted;
+                if written as usize >= SARIF_MAX_RESULTS {
+                    self.sarif.omitted += 1;
+                } else {
+                    let result = sarif_result(f, &mut self.sarif);
+                    self.out.write_all(if written == 0 {
+                        b"\n        "
+                    } else {
+                        b",\n        "
+                    })?;
+                    pretty_at(&mut self.out, &result, 8)?;
+                }
+            }
+            Format::Csv => csv_row(f, &mut self.out)?,
+            Format::Ocsf => {
+                serde_json::to_writer(&mut self.out, &ocsf(f, &self.header))?;
+                self.out.write_all(b"\n")?;
+            }
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Write what comes after the findings; returns the sink and what was written.
+    pub fn finish(mut self) -> std::io::Result<(W, Finished)> {
+        let finished = Finished {
+            findings: self.count,
+            sarif_omitted: self.sarif.omitted,
+        };
+        match self.format {
+            Format::Table => {
+                let text = table(&self.table, &self.header.summary);
+                self.out.write_all(text.as_bytes())?;
+            }
+            Format::Json => {
+                self.out.write_all(if self.count == 0 {
+                    b"]\n}\n"
+                } else {
+                    b"\n  ]\n}\n"
+                })?;
+            }
+            Format::Sarif => {
+                let written = self.count - self.sarif.omitted;
+                self.out
+                    .write_all(if written == 0 { b"]" } else { b"\n      ]" })?;
+                let rest = sarif_run_tail(&self.header, std::mem::take(&mut self.sarif));
+                for (key, value) in rest {
+                    write!(self.out, ",\n      {}: ", Value::String(key.into()))?;
+                    pretty_at(&mut self.out, &value, 6)?;
+                }
+                self.out.write_all(b"\n    }\n  ]\n}\n")?;
+            }
+            Format::Csv | Format::Ocsf => {}
+        }
+        self.out.flush()?;
+        Ok((self.out, finished))
+    }
+}
+
+/// Write a whole report of `findings`.
 pub fn write(
     format: Format,
-    report: &ScanReport,
-    catalogue: &Catalogue,
-    out: &mut dyn std::io::Write,
-) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    match format {
-        Format::Table => out.write_all(table(report).as_bytes())?,
-        Format::Json => {
-            #[derive(serde::Serialize)]
-            struct Doc<'a> {
-                summary: &'a ScanSummary,
-                findings: &'a [Finding],
-            }
-            let doc = Doc {
-                summary: &report.summary,
-                findings: &report.findings,
-            };
-            serde_json::to_writer_pretty(&mut out, &doc)?;
-            out.write_all(b"\n")?;
-        }
-        Format::Sarif => {
-            serde_json::to_writer_pretty(&mut out, &sarif(report, catalogue))?;
-            out.write_all(b"\n")?;
-        }
-        Format::Csv => csv(&report.findings, &mut out)?,
+    header: Header,
+    findings: &[Finding],
+    out: &mut dyn Write,
+) -> std::io::Result<Finished> {
+    let out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let mut w = Writer::start(format, header, out)?;
+    for f in findings {
+        w.push(f)?;
     }
-    out.flush()
+    w.finish().map(|(_, finished)| finished)
 }
 
 /// The report as a string (tests, small reports).
-pub fn render(format: Format, report: &ScanReport, catalogue: &Catalogue) -> String {
+pub fn render(format: Format, header: Header, findings: &[Finding]) -> String {
     let mut buf = Vec::new();
-    write(format, report, catalogue, &mut buf).expect("writing to memory");
+    write(format, header, findings, &mut buf).expect("writing to memory");
     String::from_utf8(buf).expect("UTF-8")
+}
+
+/// `value` pretty-printed as if nested `indent` spaces deep. JSON strings hold no raw
+/// newline, so every newline of the text is a line break of the layout.
+fn pretty_at<W: Write, T: Serialize + ?Sized>(
+    out: &mut W,
+    value: &T,
+    indent: usize,
+) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(value)?;
+    let pad = " ".repeat(indent);
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if i > 0 {
+            out.write_all(b"\n")?;
+            out.write_all(pad.as_bytes())?;
+        }
+        out.write_all(line)?;
+    }
+    Ok(())
 }
 
 /// `critical: 1, high: 3, ...` in severity order, zeros omitted.
@@ -74,30 +259,27 @@ pub fn severity_counts(summary: &ScanSummary) -> String {
     }
 }
 
-fn table(report: &ScanReport) -> String {
+fn table_row(f: &Finding) -> [String; 4] {
+    let sub = f
+        .details
+        .value()
+        .get("rule")
+        .and_then(|r| r.as_str())
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    [
+        f.severity.as_str().to_uppercase(),
+        f.rule_id.to_string(),
+        format!("{}{sub}", f.resource_name),
+        f.rule_name.to_string(),
+    ]
+}
+
+fn table(rows: &[[String; 4]], s: &ScanSummary) -> String {
     let mut out = String::new();
-    let rows: Vec<[String; 4]> = report
-        .findings
-        .iter()
-        .map(|f| {
-            let sub = f
-                .details
-                .value()
-                .get("rule")
-                .and_then(|r| r.as_str())
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default();
-            [
-                f.severity.as_str().to_uppercase(),
-                f.rule_id.to_string(),
-                format!("{}{sub}", f.resource_name),
-                f.rule_name.to_string(),
-            ]
-        })
-        .collect();
     let headers = ["SEVERITY", "RULE", "RESOURCE", "FINDING"];
     let mut widths = headers.map(str::len);
-    for row in &rows {
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -117,12 +299,11 @@ fn table(report: &ScanReport) -> String {
     };
     if !rows.is_empty() {
         line(headers, &mut out);
-        for row in &rows {
+        for row in rows {
             line([&row[0], &row[1], &row[2], &row[3]], &mut out);
         }
         out.push('\n');
     }
-    let s = &report.summary;
     let (mut indeterminate, mut errored) = (0, 0);
     for t in s.rules.values() {
         indeterminate += t.indeterminate;
@@ -142,7 +323,20 @@ fn table(report: &ScanReport) -> String {
     out
 }
 
+const CSV_HEADER: &[u8] =
+    b"severity,rule_id,rule_name,category,resource_id,resource_name,resource_type,fingerprint,details\n";
+
+/// One CSV cell. A cell a spreadsheet would read as a formula (starting with `=`, `+`,
+/// `-`, `@`, tab or carriage return: OWASP's CSV injection list) gets a leading `'`,
+/// which spreadsheets show as text; then the usual RFC 4180 quoting.
 fn csv_field(s: &str) -> String {
+    let guarded;
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        guarded = format!("'{s}");
+        guarded.as_str()
+    } else {
+        s
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -150,27 +344,21 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv(findings: &[Finding], out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    out.write_all(
-        b"severity,rule_id,rule_name,category,resource_id,resource_name,resource_type,fingerprint,details\n",
-    )?;
-    for f in findings {
-        let fields = [
-            f.severity.as_str().to_owned(),
-            f.rule_id.to_string(),
-            f.rule_name.to_string(),
-            f.category.to_string(),
-            f.resource_id.clone(),
-            f.resource_name.clone(),
-            f.resource_type.clone(),
-            f.fingerprint.clone(),
-            f.details.as_str().to_owned(),
-        ];
-        let row: Vec<String> = fields.iter().map(|s| csv_field(s)).collect();
-        out.write_all(row.join(",").as_bytes())?;
-        out.write_all(b"\n")?;
-    }
-    Ok(())
+fn csv_row(f: &Finding, out: &mut dyn Write) -> std::io::Result<()> {
+    let fields: [&str; 9] = [
+        f.severity.as_str(),
+        &f.rule_id,
+        &f.rule_name,
+        &f.category,
+        &f.resource_id,
+        &f.resource_name,
+        &f.resource_type,
+        &f.fingerprint,
+        f.details.as_str(),
+    ];
+    let row: Vec<String> = fields.iter().map(|s| csv_field(s)).collect();
+    out.write_all(row.join(",").as_bytes())?;
+    out.write_all(b"\n")
 }
 
 fn level(s: Severity) -> &'static str {
@@ -192,112 +380,250 @@ fn security_severity(s: Severity) -> &'static str {
     }
 }
 
-/// SARIF results, serialized one finding at a time.
-struct SarifResults<'a> {
-    findings: &'a [Finding],
-    index: std::collections::HashMap<&'a str, usize>,
+/// The base every SARIF artifact URI is relative to: resolved, a result's location is
+/// `azure:///subscriptions/…`. Written relative because GitHub rejects an upload whose
+/// absolute URIs have another scheme than its source root (`file:` in Actions).
+const SARIF_URI_BASE: &str = "AZURE";
+
+/// Characters kept as they are in a resource id's URI path: RFC 3986's unreserved ones
+/// and the separator.
+const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A resource id as a URI path relative to `azure:///`. Lower-cased: ARM ids are
+/// case-insensitive and ARM spells one id in several cases, while GitHub keys alerts by
+/// path.
+pub fn resource_uri_path(resource_id: &str) -> String {
+    let id = resource_id.trim_start_matches('/').to_ascii_lowercase();
+    percent_encoding::utf8_percent_encode(&id, URI_PATH).to_string()
 }
 
-impl serde::Serialize for SarifResults<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(Some(self.findings.len()))?;
-        for f in self.findings {
-            let mut result = json!({
-                "ruleId": f.rule_id,
-                "level": level(f.severity),
-                "message": {"text": format!("{}: {}", f.resource_name, f.rule_name)},
-                "locations": [{
-                    "logicalLocations": [{
-                        "name": f.resource_name,
-                        "fullyQualifiedName": f.resource_id,
-                        "kind": "resource",
-                    }],
-                }],
-                "partialFingerprints": {"scanledger/v1": f.fingerprint},
-                "properties": {
-                    "severity": f.severity.as_str(),
-                    "resourceType": f.resource_type,
-                    "details": f.details,
-                },
-            });
-            if let Some(i) = self.index.get(&*f.rule_id) {
-                result["ruleIndex"] = json!(i);
-            }
-            seq.serialize_element(&result)?;
+/// `s` cut to `max` characters (GitHub's limits on rule texts).
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => {
+            let mut cut = s[..at].to_string();
+            cut.pop();
+            cut.push('…');
+            cut
         }
-        seq.end()
+        None => s.to_string(),
     }
 }
 
-/// A SARIF 2.1.0 log with one run. Azure resources have no file location, so each
-/// result has a logical location: the resource id.
-fn sarif<'a>(report: &'a ScanReport, catalogue: &'a Catalogue) -> impl serde::Serialize + 'a {
-    let rules: Vec<Value> = catalogue
-        .rules()
+/// The first of `texts` that is not blank (GitHub refuses empty required texts; imported
+/// findings may lack a description or remediation).
+fn first_text<'a>(texts: &[&'a str]) -> &'a str {
+    texts
         .iter()
-        .map(|r| {
-            let m = &r.meta;
-            let mut tags = vec![json!("security"), json!(m.category)];
-            for (framework, ids) in &m.frameworks {
-                for id in ids {
-                    tags.push(json!(format!("{framework}:{id}")));
+        .copied()
+        .find(|t| !t.trim().is_empty())
+        .unwrap_or("-")
+}
+
+/// The rule of `f`, as a SARIF reporting descriptor. Reports are built from findings
+/// alone (the API has no rule catalogue), so a rule appears when it has a result.
+fn sarif_rule(f: &Finding) -> Value {
+    let mut tags = vec!["security".to_string(), f.category.to_string()];
+    if let Some(frameworks) = f.frameworks.as_object() {
+        for (framework, ids) in frameworks {
+            for id in ids.as_array().into_iter().flatten() {
+                if let Some(id) = id.as_str() {
+                    tags.push(format!("{framework}:{id}"));
                 }
             }
-            json!({
-                "id": m.id,
-                "name": m.title,
-                "shortDescription": {"text": m.title},
-                "fullDescription": {"text": m.description},
-                "help": {"text": m.remediation.text()},
-                "defaultConfiguration": {"level": level(m.severity)},
-                "properties": {
-                    "security-severity": security_severity(m.severity),
-                    "severity": m.severity.as_str(),
-                    "tags": tags,
-                    "resourceTypes": m.resource_types,
-                },
-            })
-        })
-        .collect();
-    let results = SarifResults {
-        findings: &report.findings,
-        index: catalogue
-            .rules()
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.meta.id.as_str(), i))
-            .collect(),
+        }
+    }
+    tags.dedup();
+    tags.truncate(SARIF_MAX_TAGS);
+    let title = first_text(&[&f.rule_name, &f.rule_id]);
+    json!({
+        "id": f.rule_id,
+        "name": clip(title, 255),
+        "shortDescription": {"text": clip(title, 1024)},
+        "fullDescription": {"text": clip(first_text(&[&f.description, title]), 1024)},
+        "help": {"text": first_text(&[&f.remediation, &f.description, title])},
+        "defaultConfiguration": {"level": level(f.severity)},
+        "properties": {
+            "security-severity": security_severity(f.severity),
+            "severity": f.severity.as_str(),
+            "category": f.category,
+            "tags": tags,
+        },
+    })
+}
+
+fn sarif_result(f: &Finding, rules: &mut SarifRules) -> Value {
+    let index = match rules.index.get(&*f.rule_id) {
+        Some(i) => *i,
+        None => {
+            rules.rules.push(sarif_rule(f));
+            rules
+                .index
+                .insert(f.rule_id.to_string(), rules.rules.len() - 1);
+            rules.rules.len() - 1
+        }
     };
-    #[derive(serde::Serialize)]
-    struct Log<'a> {
-        #[serde(rename = "$schema")]
-        schema: &'static str,
-        version: &'static str,
-        runs: [Run<'a>; 1],
+    json!({
+        "ruleId": f.rule_id,
+        "ruleIndex": index,
+        "level": level(f.severity),
+        "message": {"text": format!("{}: {}", f.resource_name, f.rule_name)},
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": {
+                    "uri": resource_uri_path(&f.resource_id),
+                    "uriBaseId": SARIF_URI_BASE,
+                },
+                // GitHub requires a region; a resource has no lines, so its first one.
+                "region": {"startLine": 1, "startColumn": 1, "endLine": 1, "endColumn": 1},
+            },
+            "logicalLocations": [{
+                "name": f.resource_name,
+                "fullyQualifiedName": f.resource_id,
+                "kind": "resource",
+            }],
+        }],
+        // GitHub matches alerts across uploads by `primaryLocationLineHash` only; the
+        // finding fingerprint is that identity here (the same misconfiguration on the
+        // same resource), so it fills both keys.
+        "partialFingerprints": {
+            "primaryLocationLineHash": f.fingerprint,
+            "scanledger/v1": f.fingerprint,
+        },
+        "properties": {
+            "severity": f.severity.as_str(),
+            "resourceType": f.resource_type,
+            "details": f.details,
+        },
+    })
+}
+
+/// The members of the run after `results`, in order.
+fn sarif_run_tail(header: &Header, rules: SarifRules) -> Vec<(&'static str, Value)> {
+    let mut notifications = Vec::new();
+    if rules.omitted > 0 {
+        notifications.push(json!({
+            "level": "warning",
+            "message": {"text": format!(
+                "{} findings are left out: GitHub code scanning accepts at most {SARIF_MAX_RESULTS} \
+                 results per run. The JSON, CSV and OCSF reports hold every finding.",
+                rules.omitted
+            )},
+        }));
     }
-    #[derive(serde::Serialize)]
-    struct Run<'a> {
-        tool: Value,
-        invocations: Value,
-        results: SarifResults<'a>,
-        properties: Value,
+    let mut invocation = json!({"executionSuccessful": true});
+    if !notifications.is_empty() {
+        invocation["toolExecutionNotifications"] = Value::Array(notifications);
     }
-    Log {
-        schema: "https://json.schemastore.org/sarif-2.1.0.json",
-        version: "2.1.0",
-        runs: [Run {
-            tool: json!({"driver": {
+    vec![
+        (
+            "tool",
+            json!({"driver": {
                 "name": "scanledger",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/scanledger/scanledger",
-                "rules": rules,
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "rules": rules.rules,
             }}),
-            invocations: json!([{"executionSuccessful": true}]),
-            results,
-            properties: json!({"summary": report.summary}),
-        }],
+        ),
+        (
+            "originalUriBaseIds",
+            json!({SARIF_URI_BASE: {
+                "uri": "azure:///",
+                "description": {"text": "Azure Resource Manager: a result's path is its resource id."},
+            }}),
+        ),
+        // One analysis category per subscription, so reports of several subscriptions
+        // can be uploaded for one commit.
+        (
+            "automationDetails",
+            json!({"id": format!("scanledger/{}/", header.subscription)}),
+        ),
+        ("invocations", json!([invocation])),
+        (
+            "properties",
+            json!({
+                "subscription": header.subscription,
+                "omittedResults": rules.omitted,
+                "summary": header.summary,
+            }),
+        ),
+    ]
+}
+
+/// OCSF `severity_id` and its caption.
+fn ocsf_severity(s: Severity) -> (u8, &'static str) {
+    match s {
+        Severity::Info => (1, "Informational"),
+        Severity::Low => (2, "Low"),
+        Severity::Medium => (3, "Medium"),
+        Severity::High => (4, "High"),
+        Severity::Critical => (5, "Critical"),
     }
+}
+
+/// One finding as an OCSF Detection Finding (class 2004) with the cloud profile; the
+/// mapping is in docs/api.md ("Report formats").
+fn ocsf(f: &Finding, header: &Header) -> Value {
+    let (severity_id, severity) = ocsf_severity(f.severity);
+    let time = f.detected_at.unwrap_or(header.completed_at);
+    let title = first_text(&[&f.rule_name, &f.rule_id]);
+    let mut finding_info = json!({
+        "uid": f.fingerprint,
+        "title": title,
+        "types": [f.category],
+        "analytic": {"uid": f.rule_id, "name": title, "type_id": 1, "type": "Rule"},
+    });
+    if !f.description.trim().is_empty() {
+        finding_info["desc"] = json!(f.description);
+    }
+    let mut event = json!({
+        "activity_id": 1,
+        "activity_name": "Create",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "class_uid": 2004,
+        "class_name": "Detection Finding",
+        "type_uid": 200401,
+        "type_name": "Detection Finding: Create",
+        "severity_id": severity_id,
+        "severity": severity,
+        "status_id": 1,
+        "status": "New",
+        "time": time.timestamp_millis(),
+        "message": format!("{}: {}", f.resource_name, title),
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {
+                "name": "scanledger",
+                "vendor_name": "scanledger",
+                "version": env!("CARGO_PKG_VERSION"),
+            },
+            "profiles": ["cloud"],
+        },
+        "finding_info": finding_info,
+        "cloud": {
+            "provider": "Azure",
+            "account": {"uid": header.subscription, "type_id": 13, "type": "Azure Subscription"},
+        },
+        "resources": [{
+            "uid": f.resource_id,
+            "name": f.resource_name,
+            "type": f.resource_type,
+        }],
+        "unmapped": {
+            "frameworks": f.frameworks,
+            "details": f.details,
+        },
+    });
+    if !f.remediation.trim().is_empty() {
+        event["remediation"] = json!({"desc": f.remediation});
+    }
+    event
 }
 
 fn md_cell(s: &str) -> String {
@@ -382,12 +708,152 @@ pub fn catalogue_markdown(catalogue: &Catalogue) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    fn finding(resource_name: &str, details: Value) -> Finding {
+        Finding {
+            fingerprint: Finding::fingerprint("AZ-T-001", "/subscriptions/s/x", resource_name),
+            rule_id: "AZ-T-001".into(),
+            rule_name: "A test rule".into(),
+            severity: Severity::High,
+            category: "network".into(),
+            resource_id: format!(
+                "/subscriptions/S/resourceGroups/RG/providers/T/x/{resource_name}"
+            ),
+            resource_name: resource_name.into(),
+            resource_type: "T/x".into(),
+            description: "d".into(),
+            remediation: "r".into(),
+            frameworks: Arc::new(json!({"cis_azure": ["1.1"]})),
+            details: details.into(),
+            detected_at: None,
+        }
+    }
+
+    fn header() -> Header {
+        Header {
+            subscription: "6f1c1a9e-5d7b-4c2e-9a41-0d3e5f7a9b10".into(),
+            completed_at: DateTime::UNIX_EPOCH,
+            summary: ScanSummary::default(),
+        }
+    }
 
     #[test]
     fn csv_quotes_what_needs_quoting() {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_as_formulas_are_text() {
+        for (cell, want) in [
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("\rcmd", "\"'\rcmd\""),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_field(cell), want, "{cell:?}");
+        }
+        // Through the whole writer: a resource named like a formula.
+        let csv = render(
+            Format::Csv,
+            header(),
+            &[finding("=cmd|' /C calc'!A0", json!({}))],
+        );
+        let row = csv.lines().nth(1).unwrap();
+        assert!(row.contains(",'=cmd|' /C calc'!A0,"), "{row}");
+        assert!(!row.split(',').any(|c| c.starts_with('=')), "{row}");
+    }
+
+    #[test]
+    fn resource_ids_become_lower_case_uri_paths() {
+        assert_eq!(
+            resource_uri_path("/subscriptions/ABC/resourceGroups/My RG/providers/A.B/c/n#1"),
+            "subscriptions/abc/resourcegroups/my%20rg/providers/a.b/c/n%231"
+        );
+    }
+
+    #[test]
+    fn sarif_keeps_githubs_result_limit_and_says_what_it_left_out() {
+        let findings: Vec<Finding> = (0..SARIF_MAX_RESULTS + 3)
+            .map(|i| finding(&format!("r{i}"), json!({})))
+            .collect();
+        let mut w = Writer::start(Format::Sarif, header(), Vec::new()).unwrap();
+        for f in &findings {
+            w.push(f).unwrap();
+        }
+        let (out, finished) = w.finish().unwrap();
+        assert_eq!(finished.sarif_omitted, 3);
+        let log: Value = serde_json::from_slice(&out).unwrap();
+        let run = &log["runs"][0];
+        assert_eq!(run["results"].as_array().unwrap().len(), SARIF_MAX_RESULTS);
+        assert_eq!(run["properties"]["omittedResults"], 3);
+        let note = run["invocations"][0]["toolExecutionNotifications"][0]["message"]["text"]
+            .as_str()
+            .unwrap();
+        assert!(note.starts_with("3 findings are left out"), "{note}");
+    }
+
+    #[test]
+    fn sarif_rules_keep_githubs_tag_and_text_limits() {
+        let mut f = finding("r", json!({}));
+        let ids: Vec<String> = (0..40).map(|i| format!("{i}.1")).collect();
+        f.frameworks = Arc::new(json!({ "cis_azure": ids }));
+        f.rule_name = "t".repeat(2000).into();
+        f.description = "".into();
+        let rule = sarif_rule(&f);
+        assert_eq!(
+            rule["properties"]["tags"].as_array().unwrap().len(),
+            SARIF_MAX_TAGS
+        );
+        assert_eq!(rule["name"].as_str().unwrap().chars().count(), 255);
+        let short = rule["shortDescription"]["text"].as_str().unwrap();
+        assert_eq!(short.chars().count(), 1024);
+        // An empty description falls back to the title: GitHub refuses empty texts.
+        assert_eq!(
+            rule["fullDescription"]["text"],
+            rule["shortDescription"]["text"]
+        );
+    }
+
+    #[test]
+    fn an_empty_report_is_well_formed_in_every_streamed_format() {
+        for format in [Format::Json, Format::Sarif] {
+            let text = render(format, header(), &[]);
+            serde_json::from_str::<Value>(&text)
+                .unwrap_or_else(|e| panic!("{format:?}: {e}\n{text}"));
+        }
+        assert_eq!(render(Format::Ocsf, header(), &[]), "");
+        assert_eq!(render(Format::Csv, header(), &[]).lines().count(), 1);
+    }
+
+    #[test]
+    fn streamed_json_is_what_serde_pretty_prints() {
+        let findings = vec![
+            finding("a", json!({"port": 22})),
+            finding("b", json!([1, 2])),
+        ];
+        let text = render(Format::Json, header(), &findings);
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            summary: ScanSummary,
+            findings: &'a [Finding],
+        }
+        let want = serde_json::to_string_pretty(&Doc {
+            summary: ScanSummary::default(),
+            findings: &findings,
+        })
+        .unwrap();
+        assert_eq!(text, want + "\n");
     }
 }

@@ -5,7 +5,8 @@
 //! - `tokens`: authentication, roles, token management;
 //! - `findings`: findings per scan and per subscription, finding history, scan diffs;
 //! - `events`: the global feed and its event stream;
-//! - `health`: health, readiness, metrics, request ids, CORS, the request time budget.
+//! - `health`: health, readiness, metrics, request ids, CORS, the request time budget;
+//! - `reports`: scan reports (SARIF, CSV, OCSF, JSON), equal to the CLI's, streamed.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -13,6 +14,7 @@ mod common;
 mod events;
 mod findings;
 mod health;
+mod reports;
 mod scans;
 mod tokens;
 
