@@ -737,7 +737,7 @@ async fn serve_keeps_completing_scans_under_long_polls_and_streams_and_its_memor
     const SCANS: usize = 16;
     let mut feed = c.feed_end("0".into()).await;
     let started = std::time::Instant::now();
-    // Two warm-up rounds: pooled connections' buffers and the allocator's arenas reach
+    // Two warm-up rounds: pooled connections' buffers and the allocator's caches reach
     // their working size (after the first round alone RSS still grows by ~10 %).
     let mut rss = Vec::new();
     for _ in 0..4 {
