@@ -220,9 +220,14 @@ async fn run(b: &Arc<Bench>, scans: usize, long_polls: usize, streams: usize) {
     for s in streamers {
         let _ = s.await;
     }
+    let timed_out: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM scan_events WHERE kind = 'TimedOut'")
+            .fetch_one(&b.pool)
+            .await
+            .unwrap();
     println!(
         "readers     long-polls={long_polls:>3} streams={streams:>2} scans={scans}  all completed in {:>6.2}s  \
-         => {:>6.1} scans/s  ({} long-poll answers, {} stream events delivered)",
+         => {:>6.1} scans/s  ({} long-poll answers, {} stream events delivered; {timed_out} leases lost so far)",
         took.as_secs_f64(),
         scans as f64 / took.as_secs_f64(),
         polls.load(Ordering::Relaxed),
@@ -238,7 +243,7 @@ async fn main() {
     let long_polls = arg(&args, "--long-polls").unwrap_or(200);
     let streams = arg(&args, "--streams").unwrap_or(50);
     scanledger::install_crypto_provider();
-    let cluster = TestCluster::shared(&std::env::temp_dir().join("scanledger-bench"), true);
+    let cluster = TestCluster::shared(&std::env::temp_dir().join("scanledger-bench-readers"), true);
     let db = cluster.fresh_database().await.unwrap();
     let pool = db.database.pool(4).await.unwrap();
     let port = free_port();
