@@ -261,20 +261,6 @@ pub async fn list<'c>(
     decode(values)
 }
 
-/// Read one row after any transaction writing it has committed (`FOR SHARE` waits for
-/// the writer's row lock). Long-polls use it to close the race with writers.
-pub async fn get_settled<'c>(
-    db: impl PgExecutor<'c>,
-    id: ScanId,
-) -> Result<Option<ScanStatus>, sqlx::Error> {
-    let v: Option<serde_json::Value> =
-        sqlx::query_scalar(&format!("{SELECT_ROW} WHERE scan_id = $1 FOR SHARE"))
-            .bind(id.0)
-            .fetch_optional(db)
-            .await?;
-    Ok(decode(v.into_iter().collect())?.pop())
-}
-
 /// Read the rows of `ids` from a scan_status-shaped `table` (the live table, a shadow,
 /// a scratch), with a locking `tail` (e.g. `ORDER BY scan_id FOR UPDATE`, or "").
 pub(crate) async fn read_rows(
