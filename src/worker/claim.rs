@@ -11,6 +11,9 @@ use super::{attempt, Shared, WorkerEvent};
 use crate::ledger::{Ledger, PENDING_CHANNEL};
 use crate::shutdown::Shutdown;
 
+/// Longest a claim waits for more free slots while scans are queued.
+const CLAIM_LINGER: Duration = Duration::from_millis(2);
+
 pub(super) async fn run(
     shared: &Arc<Shared>,
     slots: &Arc<Semaphore>,
@@ -19,14 +22,30 @@ pub(super) async fn run(
 ) {
     let cfg = &shared.cfg;
     let mut backoff = Duration::from_millis(100);
+    // Enough free slots to make a claim worth its transaction while the queue is deep.
+    let worth = cfg.claim_batch.min(cfg.concurrency).div_ceil(2);
+    // The last claim filled every free slot: more scans are waiting.
+    let mut backlog = false;
     while !shutdown.is_triggered() {
-        let free = slots.available_permits().min(cfg.claim_batch);
+        let mut free = slots.available_permits().min(cfg.claim_batch);
         if free == 0 {
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = shutdown.wait() => {}
             }
             continue;
+        }
+        if backlog && free < worth {
+            // With a backlog, slots free up one attempt at a time; claiming for each
+            // alone costs a commit (an fsync) per scan. Wait briefly for a few more, so one
+            // claim serves several. An idle worker (no backlog) claims at once.
+            let _ = tokio::time::timeout(CLAIM_LINGER, async {
+                while slots.available_permits() < worth {
+                    wake.notified().await;
+                }
+            })
+            .await;
+            free = slots.available_permits().min(cfg.claim_batch);
         }
         // The lease runs from the claim's commit, which is later than this.
         let sent = tokio::time::Instant::now();
@@ -59,6 +78,7 @@ pub(super) async fn run(
             }
         };
         let full = claims.len() == free;
+        backlog = full;
         for claim in claims {
             let permit = slots
                 .clone()
