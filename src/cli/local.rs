@@ -172,7 +172,16 @@ pub fn rules(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
                 ListFormat::Table => list_table(&catalogue),
                 ListFormat::Markdown => report::catalogue_markdown(&catalogue),
                 ListFormat::Json => {
-                    let metas: Vec<_> = catalogue.rules().iter().map(|r| &r.meta).collect();
+                    // Each rule's metadata with where it came from beside it.
+                    let metas = catalogue
+                        .rules()
+                        .iter()
+                        .map(|r| {
+                            let mut v = serde_json::to_value(&r.meta)?;
+                            v["origin"] = r.origin.to_string().into();
+                            Ok(v)
+                        })
+                        .collect::<Result<Vec<_>, serde_json::Error>>()?;
                     serde_json::to_string_pretty(&metas)? + "\n"
                 }
             };

@@ -722,6 +722,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rules_dir_adds_rules_and_replaces_embedded_ones_by_path() {
+        let embedded = Catalogue::embedded().unwrap();
+        assert!(embedded
+            .rules()
+            .iter()
+            .all(|r| r.origin == Origin::Embedded));
+        assert!(embedded.rules().iter().all(|r| r.fixtures.is_some()));
+        let dir = std::env::temp_dir().join(format!("scanledger-layered-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("storage")).unwrap();
+        let (_, https) = EMBEDDED_RULES
+            .iter()
+            .find(|(rel, _)| *rel == "storage/https_only.rego")
+            .unwrap();
+        // Same path: replaces the embedded rule, and its embedded fixtures go with it.
+        std::fs::write(dir.join("storage/https_only.rego"), https).unwrap();
+        // A new id in a new package: added.
+        let added = https
+            .replace("AZ-STG-002", "AZ-STG-900")
+            .replace("storage.https_only", "storage.extra");
+        std::fs::write(dir.join("storage/extra.rego"), added).unwrap();
+        let layered = Catalogue::layered(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(layered.rules().len(), embedded.rules().len() + 1);
+        let by_id = |id: &str| layered.rules().iter().find(|r| r.meta.id == id).unwrap();
+        let replaced = by_id("AZ-STG-002");
+        assert_eq!(
+            replaced.origin,
+            Origin::File(dir.join("storage/https_only.rego"))
+        );
+        assert!(
+            replaced.fixtures.is_none(),
+            "fixtures come from the rule's own origin"
+        );
+        assert!(matches!(by_id("AZ-STG-900").origin, Origin::File(_)));
+        assert_eq!(by_id("AZ-STG-001").origin, Origin::Embedded);
+    }
+
+    #[test]
     fn finds_rule_heads() {
         assert!(declares("deny contains x if {\n}", "deny"));
         assert!(declares(
