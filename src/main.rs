@@ -1,4 +1,5 @@
 use clap::Parser;
+use scanledger::telemetry::LogFormat;
 
 // Rule evaluation allocates and frees small values at a high rate on every core;
 // mimalloc keeps that fast and returns memory instead of fragmenting per-thread arenas.
@@ -8,7 +9,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = scanledger::cli::Cli::parse();
-    scanledger::telemetry::init_with_default(cli.default_log_filter());
+    let log_format = cli.log_format;
+    scanledger::telemetry::init_with(cli.default_log_filter(), log_format);
     scanledger::install_crypto_provider();
     match scanledger::cli::run(cli).await {
         Ok(code) => code,
@@ -18,8 +20,12 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(scanledger::cli::EXIT_USAGE)
         }
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            // Said once: as a log record for pipelines that read JSON lines, as a
+            // plain line for a person.
+            match log_format {
+                LogFormat::Json => tracing::error!("{e:#}"),
+                LogFormat::Text => eprintln!("error: {e:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

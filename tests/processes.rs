@@ -914,3 +914,298 @@ fn help_lists_only_a_commands_own_flags_and_completions_cover_every_command() {
         }
     }
 }
+
+/// A folder of its own under the test target dir, with the binary linked into it (a
+/// hard link: the debug binary is large), removed on drop.
+struct Elsewhere(PathBuf);
+
+impl Elsewhere {
+    fn new(what: &str) -> Self {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("scanledger");
+        if std::fs::hard_link(BIN, &bin).is_err() {
+            std::fs::copy(BIN, &bin).unwrap();
+        }
+        Self(dir)
+    }
+
+    /// `./scanledger args` run from the folder, no database.
+    fn run(&self, args: &[&str], log: &str) -> std::process::Output {
+        Command::new(self.0.join("scanledger"))
+            .args(args)
+            .current_dir(&self.0)
+            .env_remove("DATABASE_URL")
+            .env_remove("SCANLEDGER_RULES_DIR")
+            .env("RUST_LOG", log)
+            .output()
+            .expect("run the copied scanledger")
+    }
+}
+
+impl Drop for Elsewhere {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn the_binary_works_from_an_empty_folder_with_its_embedded_rules_and_rules_dir_overrides() {
+    let here = Elsewhere::new("elsewhere");
+    let out = here.run(&["rules", "list"], "off");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("AZ-STG-002") && stdout.contains("[embedded]"));
+    let embedded_count = stdout.lines().last().unwrap().to_owned();
+    let tenant = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/tenant");
+    let source = format!("fixture:{}", tenant.display());
+    let out = here.run(
+        &[
+            "scan",
+            "--source",
+            &source,
+            "--subscription",
+            SUB,
+            "--format",
+            "json",
+        ],
+        "off",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AZ-NET-001"));
+    let out = here.run(&["rules", "test"], "off");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // --rules-dir: a rule of the same id replaces the embedded one; the count stays.
+    let extra = here.0.join("extra/storage");
+    std::fs::create_dir_all(&extra).unwrap();
+    let rule = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/storage/https_only.rego"),
+    )
+    .unwrap();
+    let title = "Storage account allows plain HTTP (our wording)";
+    // Another package and file name: the id alone says it replaces AZ-STG-002.
+    let renamed = rule
+        .replace("Storage account accepts unencrypted HTTP", title)
+        .replace("storage.https_only", "storage.mine");
+    assert!(renamed.contains(title) && renamed.contains("storage.mine"));
+    std::fs::write(extra.join("mine.rego"), renamed).unwrap();
+    let out = here.run(&["rules", "list", "--rules-dir", "extra"], "off");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with("AZ-STG-002"))
+        .unwrap();
+    assert!(
+        line.contains(title) && line.contains("extra/storage/mine.rego"),
+        "{line}"
+    );
+    assert_eq!(listed.lines().last().unwrap(), embedded_count);
+
+    // A folder that does not exist: one message naming it, the cause once.
+    let out = here.run(&["rules", "list", "--rules-dir", "nowhere"], "off");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("nowhere"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}
+
+#[test]
+fn an_inventory_of_another_shape_is_refused_and_an_empty_one_fails_the_gate_unless_allowed() {
+    let here = Elsewhere::new("inventory");
+    let file = |name: &str, text: String| {
+        let path = here.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        format!("fixture:{}", path.display())
+    };
+    let resource = format!(
+        r#"{{"id": "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a", "type": "Microsoft.Storage/storageAccounts", "properties": {{"supportsHttpsTrafficOnly": false}}}}"#
+    );
+    let scan = |source: &str, extra: &[&str]| {
+        let mut args = vec!["scan", "--source", source, "--subscription", SUB];
+        args.extend_from_slice(extra);
+        here.run(&args, "off")
+    };
+    // Another tool's export: one object holding the resources. Refused, naming the file.
+    let wrong = file(
+        "export.json",
+        format!(r#"{{"subscription_id": "{SUB}", "resources": [{resource}]}}"#),
+    );
+    let out = scan(&wrong, &["--fail-on", "high"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("export.json"), "{stderr}");
+    assert!(
+        stderr.contains("\"value\"") && stderr.contains("JSON lines"),
+        "{stderr}"
+    );
+    // JSON lines: the line is named.
+    let lines = file("tenant.jsonl", format!("{resource}\n{{\"name\": \"x\"}}\n"));
+    let out = scan(&lines, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("tenant.jsonl line 2"), "{stderr}");
+    // An empty inventory: said on the terminal and in the summary; a failed gate with
+    // --fail-on, unless --allow-empty.
+    let empty = file("empty.json", "[]".into());
+    let out = scan(&empty, &["--fail-on", "high"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no resource was seen"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no resource was seen"));
+    let out = scan(&empty, &["--fail-on", "high", "--allow-empty"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without a gate an empty scan is reported, not failed.
+    assert_eq!(scan(&empty, &[]).status.code(), Some(0));
+    // The right shape still scans.
+    let page = file("page.json", format!(r#"{{"value": [{resource}]}}"#));
+    let out = scan(&page, &["--fail-on", "high"]);
+    assert_eq!(out.status.code(), Some(3));
+}
+
+/// Every line parses as a JSON object; returns them.
+fn json_lines(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"));
+            assert!(v.is_object(), "{l}");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_stderr_line_on_local_commands() {
+    let here = Elsewhere::new("jsonlog");
+    let source = demo_source(0);
+    let out = here.run(
+        &[
+            "scan",
+            "--source",
+            &source,
+            "--subscription",
+            SUB,
+            "--log-format",
+            "json",
+        ],
+        "debug,sqlx=warn",
+    );
+    assert!(out.status.success());
+    json_lines(&String::from_utf8_lossy(&out.stderr));
+    // What the command tells its user (here: the --fail-on verdict) is a record too.
+    let out = here.run(
+        &[
+            "scan",
+            "--source",
+            &source,
+            "--subscription",
+            SUB,
+            "--fail-on",
+            "high",
+            "--log-format",
+            "json",
+        ],
+        "warn",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let lines = json_lines(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--fail-on"))),
+        "{lines:?}"
+    );
+    // An error, too, is a log record then, not a plain line.
+    let out = here.run(
+        &[
+            "rules",
+            "list",
+            "--rules-dir",
+            "nowhere",
+            "--log-format",
+            "json",
+        ],
+        "warn",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["level"], "ERROR");
+    assert!(lines[0]["message"].as_str().unwrap().contains("nowhere"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_logging_json_writes_objects_with_its_worker_and_scan_ids_as_fields() {
+    let env = env().await;
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("worker-json-{}.log", std::process::id()));
+    let child = Command::new(BIN)
+        .args([
+            "worker",
+            "--source",
+            &demo_source(0),
+            "--worker-id",
+            "json-logger",
+        ])
+        .args(["--heartbeat", "200ms", "--log-format", "json"])
+        .env("DATABASE_URL", &env.db.url)
+        .env("RUST_LOG", "info,sqlx=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn scanledger worker");
+    let mut w = Proc(child);
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    wait_until("the scan completes", Duration::from_secs(60), || async {
+        status_of(&env.ledger, id).await.status == ScanState::Completed
+    })
+    .await;
+    w.signal(libc::SIGTERM);
+    assert!(w.exit_status(Duration::from_secs(30)).await.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let lines = json_lines(&text);
+    let span_field = |name: &str| {
+        lines.iter().find_map(|l| {
+            l["spans"]
+                .as_array()?
+                .iter()
+                .find_map(|s| s[name].as_str().map(str::to_owned))
+        })
+    };
+    assert_eq!(
+        span_field("worker_id").as_deref(),
+        Some("json-logger"),
+        "{text}"
+    );
+    assert_eq!(span_field("scan_id"), Some(id.to_string()), "{text}");
+}

@@ -24,6 +24,16 @@ use crate::worker::{self, RetryPolicy, WorkerConfig};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines on stderr: `text`, or `json` (one JSON object per line, with the
+    /// enclosing spans' fields: worker_id, scan_id, request_id).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SCANLEDGER_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,23 +392,26 @@ impl ServeArgs {
         rules: &local::RulesDir,
     ) -> anyhow::Result<Self> {
         use clap::ValueEnum;
-        let rules_dir = &rules.rules_dir;
         let engine = rules.engine.to_possible_value().expect("a named value");
         let rule_engine = engine.get_name();
-        let d = DemoServe::try_parse_from([
+        let mut argv: Vec<String> = [
             "demo",
             "--listen",
             listen,
             "--no-auth",
             "--source",
             source,
-            "--rules-dir",
-            &rules_dir.display().to_string(),
             "--rule-engine",
             rule_engine,
             "--heartbeat",
             "200ms",
-        ])?;
+        ]
+        .map(String::from)
+        .into();
+        if let Some(dir) = &rules.rules_dir {
+            argv.extend(["--rules-dir".into(), dir.display().to_string()]);
+        }
+        let d = DemoServe::try_parse_from(argv)?;
         Ok(Self {
             api: d.api,
             worker: d.worker,

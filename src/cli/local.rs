@@ -22,13 +22,11 @@ use crate::worker::ProgressReporter;
 /// Where the rule catalogue lives.
 #[derive(Clone, Debug, Args)]
 pub struct RulesDir {
-    /// Folder of Rego rules (with `lib/` helpers and fixtures beside each rule).
-    #[arg(
-        long = "rules-dir",
-        env = "SCANLEDGER_RULES_DIR",
-        default_value = "rules"
-    )]
-    pub rules_dir: PathBuf,
+    /// A folder of Rego rules laid out like `rules/` (`lib/` helpers, fixtures beside
+    /// each rule) that adds to the embedded catalogue: a rule of the same id, package or
+    /// path replaces the embedded one.
+    #[arg(long = "rules-dir", env = "SCANLEDGER_RULES_DIR")]
+    pub rules_dir: Option<PathBuf>,
     /// How rules are evaluated: `bytecode` (regorus' VM, about 4x faster) or
     /// `interpreter` (alias `reference`). Both report an erroring rule as errored.
     #[arg(
@@ -42,8 +40,12 @@ pub struct RulesDir {
 
 impl RulesDir {
     pub fn load(&self) -> anyhow::Result<Catalogue> {
-        let mut catalogue = Catalogue::load(&self.rules_dir)
-            .with_context(|| format!("loading the rules in {}", self.rules_dir.display()))?;
+        // The error names the folder or file; its cause is printed once, by the caller.
+        let mut catalogue = match &self.rules_dir {
+            None => Catalogue::embedded(),
+            Some(dir) => Catalogue::layered(dir),
+        }
+        .context("loading the rules")?;
         catalogue.evaluation = self.engine;
         Ok(catalogue)
     }
@@ -101,6 +103,10 @@ pub struct ScanArgs {
     /// errors, 2 for usage errors).
     #[arg(long, value_enum)]
     pub fail_on: Option<SeverityArg>,
+    /// With --fail-on, accept a scan that saw no resource of the subscription (by
+    /// default an empty inventory fails the gate, exit 1: it checked nothing).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Write the report here instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -166,7 +172,16 @@ pub fn rules(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
                 ListFormat::Table => list_table(&catalogue),
                 ListFormat::Markdown => report::catalogue_markdown(&catalogue),
                 ListFormat::Json => {
-                    let metas: Vec<_> = catalogue.rules().iter().map(|r| &r.meta).collect();
+                    // Each rule's metadata with where it came from beside it.
+                    let metas = catalogue
+                        .rules()
+                        .iter()
+                        .map(|r| {
+                            let mut v = serde_json::to_value(&r.meta)?;
+                            v["origin"] = r.origin.to_string().into();
+                            Ok(v)
+                        })
+                        .collect::<Result<Vec<_>, serde_json::Error>>()?;
                     serde_json::to_string_pretty(&metas)? + "\n"
                 }
             };
@@ -215,11 +230,12 @@ fn list_table(catalogue: &Catalogue) -> String {
     for r in catalogue.rules() {
         let m = &r.meta;
         out.push_str(&format!(
-            "{:<11} {:<8} {:<10} {}\n",
+            "{:<11} {:<8} {:<10} {}  [{}]\n",
             m.id,
             m.severity.as_str(),
             m.category,
-            m.title
+            m.title,
+            r.origin
         ));
     }
     out.push_str(&format!("{} rules\n", catalogue.rules().len()));
@@ -297,12 +313,24 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         )?,
     };
     if finished.sarif_omitted > 0 {
-        eprintln!(
+        crate::telemetry::notice(&format!(
             "warning: the SARIF report leaves out {} findings (GitHub accepts at most {} per run); \
              --format json, csv or ocsf holds them all",
             finished.sarif_omitted,
             report::SARIF_MAX_RESULTS
-        );
+        ));
+    }
+    if report.summary.resources_seen == 0 {
+        crate::telemetry::notice(&format!(
+            "warning: no resource was seen for subscription {subscription} in {}",
+            args.source
+        ));
+        if args.fail_on.is_some() && !args.allow_empty {
+            crate::telemetry::notice(
+                "an empty inventory fails --fail-on (--allow-empty accepts it)",
+            );
+            return Ok(ExitCode::FAILURE);
+        }
     }
     if let Some(threshold) = args.fail_on {
         let threshold = Severity::from(threshold);
@@ -312,10 +340,10 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             .filter(|f| f.severity >= threshold)
             .count();
         if n > 0 {
-            eprintln!(
+            crate::telemetry::notice(&format!(
                 "{n} findings at or above {} (--fail-on)",
                 threshold.as_str()
-            );
+            ));
             return Ok(ExitCode::from(super::EXIT_FINDINGS));
         }
     }

@@ -195,6 +195,31 @@ pub fn stream_document<R: std::io::Read>(
     result
 }
 
+/// The shapes a fixture file may take, for messages refusing another.
+pub const ACCEPTED_SHAPES: &str = "an ARM list page {\"value\": [...]}, a JSON array of \
+     resources, one resource, or JSON lines (.jsonl, one resource per line)";
+
+/// Why a document is not a resource, if it is not: a resource has a string `id` and
+/// `type`. Checked before the subscription filter, so a file of another shape (say
+/// `{"subscription_id": …, "resources": […]}`) is refused instead of read as nothing.
+pub fn not_a_resource(doc: &Resource) -> Option<String> {
+    let has = |k: &str| doc.get(k).is_some_and(|v| v.is_string());
+    if has("id") && has("type") {
+        return None;
+    }
+    let keys = match doc.as_object() {
+        Some(map) if !map.is_empty() => {
+            let keys: Vec<&str> = map.keys().take(6).map(String::as_str).collect();
+            format!(" (its keys: {})", keys.join(", "))
+        }
+        _ => String::new(),
+    };
+    Some(format!(
+        "a document without a string `id` and `type` is not a resource{keys}; \
+         accepted: {ACCEPTED_SHAPES}"
+    ))
+}
+
 /// Why a fixture could not be read (`rules bench`, which reads outside a scan).
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -234,21 +259,37 @@ pub fn read_all(path: &Path, emit: &mut dyn FnMut(Resource)) -> Result<(), ReadE
                 if line.trim().is_empty() {
                     continue;
                 }
-                let item = serde_json::from_str(&line).map_err(|e| ReadError::Invalid {
-                    path: file.clone(),
-                    detail: format!("line {}: {e}", n + 1),
-                })?;
+                let item: Resource =
+                    serde_json::from_str(&line).map_err(|e| ReadError::Invalid {
+                        path: file.clone(),
+                        detail: format!("line {}: {e}", n + 1),
+                    })?;
+                if let Some(why) = not_a_resource(&item) {
+                    return Err(ReadError::Invalid {
+                        path: file.clone(),
+                        detail: format!("line {}: {why}", n + 1),
+                    });
+                }
                 emit(item);
             }
         } else {
-            stream_document(reader, &mut |r| {
+            let mut refused = None;
+            let result = stream_document(reader, &mut |r| {
+                if let Some(why) = not_a_resource(&r) {
+                    refused = Some(why);
+                    return false;
+                }
                 emit(r);
                 true
-            })
-            .map_err(|e| ReadError::Invalid {
+            });
+            let invalid = |detail| ReadError::Invalid {
                 path: file.clone(),
-                detail: e.to_string(),
-            })?;
+                detail,
+            };
+            if let Some(why) = refused {
+                return Err(invalid(why));
+            }
+            result.map_err(|e| invalid(e.to_string()))?;
         }
     }
     Ok(())
@@ -272,7 +313,21 @@ fn document(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
             }
         };
         let reader = std::io::BufReader::with_capacity(1 << 16, f);
-        let result = stream_document(reader, &mut |r| tx.blocking_send(Ok(r)).is_ok());
+        let mut refused = false;
+        let result = stream_document(reader, &mut |r| {
+            if let Some(why) = not_a_resource(&r) {
+                refused = true;
+                let _ = tx.blocking_send(Err(ScanError::new(
+                    FailureCode::InvalidInventory,
+                    format!("{}: {why}", file.display()),
+                )));
+                return false;
+            }
+            tx.blocking_send(Ok(r)).is_ok()
+        });
+        if refused {
+            return;
+        }
         match result {
             Ok(()) | Err(StreamError::Stopped) => {}
             Err(e) => {
@@ -330,12 +385,18 @@ fn lines(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
                     if line.trim().is_empty() {
                         continue;
                     }
-                    let item = serde_json::from_str(&line).map_err(|e| {
+                    let invalid = |detail: String| {
                         ScanError::new(
                             FailureCode::InvalidInventory,
-                            format!("{} line {n}: {e}", file.display()),
+                            format!("{} line {n}: {detail}", file.display()),
                         )
-                    });
+                    };
+                    let item = serde_json::from_str::<Resource>(&line)
+                        .map_err(|e| invalid(e.to_string()))
+                        .and_then(|r| match not_a_resource(&r) {
+                            Some(why) => Err(invalid(why)),
+                            None => Ok(r),
+                        });
                     return Some((item, (reader, file, n, unavailable)));
                 }
             },

@@ -320,6 +320,12 @@ fn table(rows: &[[String; 4]], s: &ScanSummary) -> String {
         errored,
         s.score.map_or("-".into(), |v| format!("{v:.1}")),
     );
+    if s.resources_seen == 0 {
+        let _ = writeln!(
+            out,
+            "no resource was seen for the subscription: nothing was checked"
+        );
+    }
     out
 }
 

@@ -50,12 +50,13 @@ pub fn run(catalogue: Arc<Catalogue>) -> Vec<RuleCheck> {
             cases: 0,
             problems: Vec::new(),
         };
-        let path = catalogue
-            .root
-            .join(rule.file.with_extension("fixtures.json"));
-        let fixtures: Fixtures = match std::fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        // Beside the rule, from where the rule came (embedded or its folder).
+        let path = rule.file.with_extension("fixtures.json");
+        let fixtures: Fixtures = match rule
+            .fixtures
+            .as_deref()
+            .ok_or_else(|| "no such file".to_owned())
+            .and_then(|t| serde_json::from_str(t).map_err(|e| e.to_string()))
         {
             Ok(f) => f,
             Err(e) => {
