@@ -43,7 +43,10 @@ fn spawn(db: &TestDatabase, args: &[&str]) -> Proc {
         Command::new(BIN)
             .args(args)
             .env("DATABASE_URL", &db.url)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -89,9 +92,12 @@ async fn real_path(
 ) {
     let db = cluster.fresh_database().await.unwrap();
     let owner = db.owner.pool(1).await.unwrap();
-    // As shipped: one running scan per subscription is enforced (each scan here has its
-    // own subscription, so the check runs on every claim but never serializes the run).
-    sqlx::query("UPDATE ledger_settings SET parallel_per_subscription = false")
+    // The empty inventory: as shipped, one running scan per subscription is enforced (each
+    // scan has its own subscription, so the check runs on every claim but never serializes
+    // the run). The demo inventory belongs to one subscription: its scans run in parallel.
+    let demo = inventory == "demo";
+    sqlx::query("UPDATE ledger_settings SET parallel_per_subscription = $1")
+        .bind(demo)
         .execute(&owner)
         .await
         .unwrap();
@@ -128,8 +134,12 @@ async fn real_path(
             move |_| {
                 let (http, base, token) = (http.clone(), base.clone(), token.clone());
                 async move {
-                    let body =
-                        serde_json::json!({ "subscription_id": uuid::Uuid::new_v4().to_string() });
+                    let subscription = if demo {
+                        scanledger::cli::DEMO_SUBSCRIPTION.to_string()
+                    } else {
+                        uuid::Uuid::new_v4().to_string()
+                    };
+                    let body = serde_json::json!({ "subscription_id": subscription });
                     let r = http
                         .post(format!("{base}/api/scans"))
                         .bearer_auth(&token)
@@ -170,10 +180,22 @@ async fn real_path(
     )
     .await;
     let wal = wal_bytes(&owner, &wal0).await;
+    let seen = scalar_i64(
+        &pool,
+        "SELECT coalesce(max((summary->>'resources_seen')::bigint), 0) FROM scan_status",
+    )
+    .await;
+    eprintln!("resources seen per scan (max): {seen}");
+    let findings = scalar_i64(
+        &pool,
+        "SELECT coalesce(sum(total_findings), 0)::bigint FROM scan_status",
+    )
+    .await;
     println!(
         "real path  inventory={inventory:<5} worker --concurrency {concurrency:<3} scans={scans}  {:>7.0} scans/s  \
-         ({secs:.2} s; all {scans} accepted by the API in {accepted:.2} s; {failed} failed)  WAL {:.2} KB/scan",
+         ({secs:.2} s; all {scans} accepted by the API in {accepted:.2} s; {failed} failed; {} findings/scan)  WAL {:.2} KB/scan",
         scans as f64 / secs,
+        findings / scans as i64,
         wal as f64 / scans as f64 / 1024.0
     );
 }
@@ -252,7 +274,7 @@ async fn main() {
     for inventory in &inventories {
         let source = match inventory.as_str() {
             "empty" => fixture(&scratch, "empty.json", "[]"),
-            "demo" => format!("fixture:{}", demo.display()),
+            "demo" => format!("fixture:{}?delay_ms=0", demo.display()),
             other => panic!("--inventory empty|demo, not {other}"),
         };
         for &c in &concurrency {
