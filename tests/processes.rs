@@ -81,7 +81,10 @@ fn own_postgres(what: &str, args: &[&str], port: u16, stdout: Stdio) -> (PathBuf
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{what}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
+    // Run from the scratch folder: nothing of the repository (rules, demo tenant) is
+    // around, as for a user who copied the binary anywhere.
     let child = Command::new(BIN)
+        .current_dir(&root)
         .args(args)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--pg-dir")

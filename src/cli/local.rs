@@ -145,9 +145,9 @@ pub struct DemoArgs {
     /// Address of the demo API (loopback only; authentication is off).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// The demo tenant.
-    #[arg(long, default_value = "demo/tenant")]
-    pub tenant: PathBuf,
+    /// A folder of ARM-shaped files to scan instead of the demo tenant built into the binary.
+    #[arg(long)]
+    pub tenant: Option<PathBuf>,
     /// Its subscription id.
     #[arg(long, default_value = DEMO_SUBSCRIPTION)]
     pub subscription: String,
@@ -163,6 +163,68 @@ pub struct DemoArgs {
 
 /// The demo tenant's subscription (`demo/tenant`).
 pub const DEMO_SUBSCRIPTION: &str = "6f1c1a9e-5d7b-4c2e-9a41-0d3e5f7a9b10";
+
+/// The demo tenant (`demo/tenant`), built into the binary so that `demo` works from any
+/// folder.
+const DEMO_TENANT: &[(&str, &str)] = &[
+    (
+        "appservice.json",
+        include_str!("../../demo/tenant/appservice.json"),
+    ),
+    (
+        "compute.json",
+        include_str!("../../demo/tenant/compute.json"),
+    ),
+    (
+        "databases.json",
+        include_str!("../../demo/tenant/databases.json"),
+    ),
+    (
+        "defender.json",
+        include_str!("../../demo/tenant/defender.json"),
+    ),
+    (
+        "keyvault.json",
+        include_str!("../../demo/tenant/keyvault.json"),
+    ),
+    (
+        "monitoring.json",
+        include_str!("../../demo/tenant/monitoring.json"),
+    ),
+    (
+        "network.json",
+        include_str!("../../demo/tenant/network.json"),
+    ),
+    (
+        "storage.json",
+        include_str!("../../demo/tenant/storage.json"),
+    ),
+    ("vm.json", include_str!("../../demo/tenant/vm.json")),
+];
+
+/// The built-in demo tenant, written to a private temporary folder (removed on drop):
+/// the fixture source reads files.
+struct EmbeddedTenant(PathBuf);
+
+impl EmbeddedTenant {
+    fn write() -> anyhow::Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("scanledger-demo-tenant-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tenant = Self(dir);
+        for (name, body) in DEMO_TENANT {
+            let path = tenant.0.join(name);
+            std::fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(tenant)
+    }
+}
+
+impl Drop for EmbeddedTenant {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 pub fn rules(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -406,11 +468,20 @@ pub async fn demo(db: &Db, dbargs: &DbArgs, args: &DemoArgs) -> anyhow::Result<(
         )
         .into());
     }
+    let embedded = match &args.tenant {
+        Some(_) => None,
+        None => Some(EmbeddedTenant::write()?),
+    };
+    let tenant = args
+        .tenant
+        .as_deref()
+        .or(embedded.as_ref().map(|t| t.0.as_path()))
+        .expect("a tenant, given or embedded");
     let serve = ServeArgs::demo(
         &args.listen,
         &format!(
             "fixture:{}?delay_ms={}",
-            args.tenant.display(),
+            tenant.display(),
             args.delay.as_millis()
         ),
         &args.rules,
