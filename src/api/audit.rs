@@ -7,12 +7,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::error::Problem;
 use super::{ApiError, AppState};
 use crate::domain::integrity::{self, hex};
-use crate::domain::ScanId;
 use crate::ledger::audit::{self, Scope};
 use crate::projection::scan_status;
 
@@ -59,9 +57,7 @@ pub(super) async fn proof(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = Uuid::try_parse(&id)
-        .map(ScanId)
-        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
+    let id = super::path_id(&id)?;
     scan_status::get(state.ledger.pool(), id)
         .await?
         .ok_or(ApiError::NotFound)?;

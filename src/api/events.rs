@@ -12,7 +12,6 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::auth::Principal;
 use super::error::Problem;
@@ -86,9 +85,7 @@ pub(super) async fn scan_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<StreamView>, ApiError> {
-    let id = Uuid::try_parse(&id)
-        .map(ScanId)
-        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
+    let id = super::path_id(&id)?;
     let events = state.ledger.stream(id).await.map_err(ApiError::internal)?;
     if events.is_empty() {
         return Err(ApiError::NotFound);

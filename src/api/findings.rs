@@ -134,9 +134,7 @@ pub(super) async fn for_scan(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<FindingPage>, ApiError> {
-    let id = Uuid::try_parse(&id)
-        .map(ScanId)
-        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
+    let id = super::path_id(&id)?;
     let p: FindingParams = parse_query(q.as_deref())?;
     if p.scan_id.is_some() || p.subscription_id.is_some() {
         return Err(ApiError::bad_request(
@@ -293,9 +291,7 @@ pub(super) async fn diff(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let id = Uuid::try_parse(&id)
-        .map(ScanId)
-        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
+    let id = super::path_id(&id)?;
     let p: DiffParams = parse_query(q.as_deref())?;
     let limit = page_limit(p.limit, 100, 1000)?;
     let cursor = p

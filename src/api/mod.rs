@@ -94,6 +94,13 @@ impl AppState {
     }
 }
 
+/// A scan id from the path, or a 400 naming `id`.
+fn path_id(id: &str) -> Result<crate::domain::ScanId, ApiError> {
+    uuid::Uuid::try_parse(id)
+        .map(crate::domain::ScanId)
+        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))
+}
+
 /// Who may call what: the one table of route permissions. `None`: no token needed.
 pub fn required_role(method: &Method, route: &str) -> Option<Role> {
     match (method.as_str(), route) {

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::error::Problem;
 use super::{parse_query, ApiError, AppState};
@@ -79,9 +78,7 @@ pub(super) async fn report(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let id = Uuid::try_parse(&id)
-        .map(ScanId)
-        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))?;
+    let id = super::path_id(&id)?;
     let p: ReportParams = parse_query(q.as_deref())?;
     let format = Format::from(p.format.unwrap_or_default());
     let pool = state.ledger.pool().clone();

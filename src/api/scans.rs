@@ -15,7 +15,9 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::error::Problem;
 use super::metrics::LongPollOutcome;
-use super::{changes, page_limit, parse_json, parse_query, parse_subscription, ApiError, AppState};
+use super::{
+    changes, page_limit, parse_json, parse_query, parse_subscription, path_id, ApiError, AppState,
+};
 use crate::domain::{
     Cancelled, Event, Progress, PublicError, Requested, ScanId, ScanSummary, SubscriptionId,
 };
@@ -43,12 +45,6 @@ pub struct TriggerResponse {
     pub scan_id: ScanId,
     pub status: ScanState,
     pub message: &'static str,
-}
-
-fn path_id(id: &str) -> Result<ScanId, ApiError> {
-    Uuid::try_parse(id)
-        .map(ScanId)
-        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))
 }
 
 /// Request a scan. Answers at once; a worker runs it.

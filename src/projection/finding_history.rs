@@ -368,10 +368,7 @@ pub(crate) async fn refold(
         after = Some((at, seq));
         let ids: Vec<uuid::Uuid> = page.iter().map(|p| p.2).collect();
         let found = seen_of(tx, &ids).await?;
-        let mut by_scan: HashMap<uuid::Uuid, Vec<Seen<'_>>> = HashMap::new();
-        for r in &found {
-            by_scan.entry(r.scan_id).or_default().push(r.into());
-        }
+        let mut by_scan = group_by_scan(&found);
         for (at, seq, scan_id) in page {
             let c = Completion {
                 subscription_id,
@@ -427,6 +424,15 @@ async fn seen_of(
         .collect())
 }
 
+/// Stored findings grouped by their scan, as the fold reads them.
+fn group_by_scan(found: &[SeenRow]) -> HashMap<uuid::Uuid, Vec<Seen<'_>>> {
+    let mut by_scan: HashMap<uuid::Uuid, Vec<Seen<'_>>> = HashMap::new();
+    for r in found {
+        by_scan.entry(r.scan_id).or_default().push(r.into());
+    }
+    by_scan
+}
+
 /// Load the findings of completions read from the ledger (rebuilds), then apply them.
 pub(crate) async fn apply_stored(
     tx: &mut PgConnection,
@@ -435,10 +441,7 @@ pub(crate) async fn apply_stored(
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<uuid::Uuid> = completions.iter().map(|c| c.1 .0).collect();
     let found = seen_of(tx, &ids).await?;
-    let mut by_scan: HashMap<uuid::Uuid, Vec<Seen<'_>>> = HashMap::new();
-    for r in &found {
-        by_scan.entry(r.scan_id).or_default().push(r.into());
-    }
+    let mut by_scan = group_by_scan(&found);
     let completions: Vec<Completion<'_>> = completions
         .iter()
         .map(|&(subscription_id, scan_id, at, seq)| Completion {
