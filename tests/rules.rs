@@ -327,6 +327,7 @@ fn header_of(report: &scanledger::worker::ScanReport) -> report::Header {
         subscription: scanledger::cli::DEMO_SUBSCRIPTION.into(),
         completed_at: chrono::Utc::now(),
         summary: report.summary.clone(),
+        mutes: Default::default(),
     }
 }
 

@@ -180,6 +180,7 @@ fn render(format: report::Format, r: &scanledger::worker::ScanReport) -> String 
         subscription: SUB.into(),
         completed_at: chrono::Utc::now(),
         summary: r.summary.clone(),
+        mutes: Default::default(),
     };
     report::render(format, header, &r.findings)
 }

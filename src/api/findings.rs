@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::error::Problem;
 use super::{page_limit, parse_query, parse_subscription, ApiError, AppState};
+use crate::domain::governance::{MuteList, MuteMark};
 use crate::domain::{ScanId, Severity};
 use crate::ledger::findings::{self, Change, FindingFilter, StoredFinding};
 use crate::projection::finding_history::{self, FindingHistory, FindingState, HistoryFilter};
@@ -49,6 +50,10 @@ pub struct FindingView {
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub detected_at: DateTime<Utc>,
+    /// Set when a mute in effect now covers the finding: it is shown, but counts toward
+    /// neither the score, `--fail-on` nor compliance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted: Option<MuteMark>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -60,8 +65,12 @@ pub struct FindingPage {
 }
 
 /// A stored finding as clients see it.
-fn view(f: StoredFinding) -> FindingView {
+fn view(f: StoredFinding, mutes: &MuteList) -> FindingView {
+    let muted = mutes
+        .mute_for_parts(&f.fingerprint, &f.rule_id, &f.resource_id)
+        .map(MuteMark::from);
     FindingView {
+        muted,
         id: f.finding_id,
         scan_id: f.scan_id,
         fingerprint: f.fingerprint,
@@ -103,11 +112,12 @@ async fn query(
         after: p.cursor,
     };
     let rows = findings::page(pool, &scans, &filter, limit + 1).await?;
+    let mutes = super::governance::active_now(state).await?;
     let more = rows.len() as i64 > limit;
     let findings = rows
         .into_iter()
         .take(limit as usize)
-        .map(view)
+        .map(|f| view(f, &mutes))
         .collect::<Vec<_>>();
     let next_cursor = if more {
         findings.last().map(|f| f.id)
@@ -212,7 +222,17 @@ pub(super) async fn history(
     let values =
         finding_history::page(state.ledger.pool(), sub.as_str(), &filter, limit + 1).await?;
     let more = values.len() as i64 > limit;
-    let history: Vec<FindingHistory> = values.into_iter().take(limit as usize).collect();
+    let mutes = super::governance::active_now(&state).await?;
+    let history: Vec<FindingHistory> = values
+        .into_iter()
+        .take(limit as usize)
+        .map(|mut h| {
+            h.muted = mutes
+                .mute_for_parts(&h.fingerprint, &h.rule_id, &h.resource_id)
+                .map(MuteMark::from);
+            h
+        })
+        .collect();
     let next_cursor = if more {
         history.last().map(|h| h.fingerprint.clone())
     } else {
@@ -340,6 +360,7 @@ pub(super) async fn diff(
     };
     let after = cursor.as_ref().map(|(_, fp)| fp.as_str());
     let (rows, more) = findings::diff_page(pool, id, base, after, limit as usize).await?;
+    let mutes = super::governance::active_now(&state).await?;
     let next_cursor = more
         .then(|| {
             rows.last()
@@ -357,9 +378,9 @@ pub(super) async fn diff(
     };
     for (change, f) in rows {
         match change {
-            Change::New => out.new.push(view(f)),
-            Change::Unchanged => out.unchanged.push(view(f)),
-            Change::Resolved => out.resolved.push(view(f)),
+            Change::New => out.new.push(view(f, &mutes)),
+            Change::Unchanged => out.unchanged.push(view(f, &mutes)),
+            Change::Resolved => out.resolved.push(view(f, &mutes)),
         }
     }
     let link = out

@@ -7,6 +7,7 @@ mod changes;
 mod error;
 mod events;
 mod findings;
+mod governance;
 pub mod metrics;
 pub mod openapi;
 mod reports;
@@ -106,7 +107,7 @@ pub fn required_role(method: &Method, route: &str) -> Option<Role> {
     match (method.as_str(), route) {
         (_, "/healthz" | "/readyz") => None,
         (_, r) if r.starts_with("/api/tokens") => Some(Role::Admin),
-        ("POST", _) => Some(Role::Operator),
+        ("POST" | "DELETE", _) => Some(Role::Operator),
         _ => Some(Role::Reader),
     }
 }
@@ -130,6 +131,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/events", get(events::feed))
         .route("/api/events/stream", get(events::stream))
+        .route(
+            "/api/mutes",
+            post(governance::create_mute).get(governance::list_mutes),
+        )
+        .route("/api/mutes/{id}", delete(governance::remove_mute))
+        .route(
+            "/api/schedules",
+            post(governance::create_schedule).get(governance::list_schedules),
+        )
+        .route("/api/schedules/{id}", delete(governance::remove_schedule))
         .route("/api/tokens", post(tokens::create).get(tokens::list))
         .route("/api/tokens/{name}", delete(tokens::revoke))
         .route("/metrics", get(metrics_text))

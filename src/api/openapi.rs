@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::{audit, events, findings, reports, scans, tokens, Health};
+use super::{audit, events, findings, governance, reports, scans, tokens, Health};
 use crate::api::auth::{Role, TokenInfo};
 use crate::domain::{FailureCode, Phase, Progress, PublicError, ScanId, ScanSummary, Severity};
 use crate::projection::ScanState;
@@ -19,6 +19,8 @@ use crate::projection::ScanState;
         findings::for_scan, findings::latest, findings::history, findings::diff, reports::report,
         tokens::create, tokens::list, tokens::revoke,
         audit::proof, audit::public_key,
+        governance::create_mute, governance::list_mutes, governance::remove_mute,
+        governance::create_schedule, governance::list_schedules, governance::remove_schedule,
         super::healthz, super::readyz, super::metrics_text, super::openapi_json,
     ),
     components(schemas(
@@ -28,6 +30,8 @@ use crate::projection::ScanState;
         crate::projection::finding_history::FindingHistory, crate::projection::finding_history::FindingState,
         audit::PublicKey, reports::ReportFormat,
         tokens::CreateToken, tokens::CreatedToken, tokens::TokenList, TokenInfo, Role,
+        governance::CreateMute, governance::MuteListView, crate::domain::governance::Mute,
+        governance::CreateSchedule, governance::ScheduleListView, crate::domain::governance::Schedule,
         ScanId, ScanState, Progress, Phase, PublicError, FailureCode, ScanSummary, Severity, Problem, Health,
     )),
     modifiers(&BearerAuth),

@@ -92,6 +92,7 @@ pub(super) async fn report(
         subscription: scan.subscription_id,
         completed_at,
         summary: scan.summary.unwrap_or_default(),
+        mutes: super::governance::active_now(&state).await?,
     };
     let writer = report::Writer::start(format, header, Vec::new()).expect("writing to memory");
     let pages = Pages {

@@ -13,6 +13,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::flags::{AzureArgs, DbArgs, ServeArgs};
 use super::serve::Db;
 use super::UsageError;
+use crate::domain::governance::MuteList;
 use crate::domain::{Progress, ScanId, Severity, SubscriptionId};
 use crate::scanner::report::{self, Format};
 use crate::scanner::rules::{Catalogue, RuleEngine};
@@ -110,6 +111,12 @@ pub struct ScanArgs {
     /// Write the report here instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// A mute list: a JSON array of {"fingerprint": …} or {"rule_id": …,
+    /// "resource_pattern": …} objects, each with a "reason" (and optionally
+    /// "expires_at"). Muted findings are reported, marked, and count toward neither the
+    /// score nor --fail-on.
+    #[arg(long, value_name = "FILE")]
+    pub mutes: Option<PathBuf>,
     /// Evaluation threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -337,6 +344,10 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             .select(&args.rules)
             .map_err(|e| UsageError(format!("--rules: {e}")))?,
     );
+    let mutes = Arc::new(match &args.mutes {
+        Some(path) => load_mutes(path)?,
+        None => MuteList::default(),
+    });
     let source = spec.open(&args.azure.settings())?;
     let threads = args
         .threads
@@ -353,12 +364,17 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     .await;
     drop(progress);
     let _ = drawer.await;
-    let report =
+    let mut report =
         result.map_err(|e| anyhow::anyhow!("{}: {}", e.code.public_message(), e.detail))?;
+    let muted: Vec<bool> = crate::scanner::apply_mutes(&catalogue, &mut report, &mutes)
+        .iter()
+        .map(Option::is_some)
+        .collect();
     let header = report::Header {
         subscription: subscription.to_string(),
         completed_at: chrono::Utc::now(),
         summary: report.summary.clone(),
+        mutes: mutes.clone(),
     };
     let finished = match &args.output {
         Some(path) => {
@@ -399,7 +415,8 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         let n = report
             .findings
             .iter()
-            .filter(|f| f.severity >= threshold)
+            .zip(&muted)
+            .filter(|(f, muted)| f.severity >= threshold && !**muted)
             .count();
         if n > 0 {
             crate::telemetry::notice(&format!(
@@ -593,4 +610,70 @@ fn print_demo_summary(
             .unwrap_or(DEMO_SUBSCRIPTION)
     );
     println!("  open {base}/api/openapi.json for the whole API");
+}
+
+/// One entry of a `--mutes` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MuteEntry {
+    fingerprint: Option<String>,
+    rule_id: Option<String>,
+    resource_pattern: Option<String>,
+    reason: String,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Read a `--mutes` file: the mutes in it that have not expired.
+fn load_mutes(path: &std::path::Path) -> anyhow::Result<MuteList> {
+    use crate::domain::governance::{Mute, MuteSelector};
+    let text =
+        std::fs::read(path).with_context(|| format!("reading the mute list {}", path.display()))?;
+    let entries: Vec<MuteEntry> = serde_json::from_slice(&text).map_err(|e| {
+        UsageError(format!(
+            "--mutes {}: {e} (expected a JSON array of objects with a reason and either \
+             a fingerprint or a rule_id and a resource_pattern)",
+            path.display()
+        ))
+    })?;
+    let now = chrono::Utc::now();
+    let mut mutes = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let selector = match (e.fingerprint, e.rule_id, e.resource_pattern) {
+            (Some(fingerprint), None, None) if !fingerprint.is_empty() => {
+                MuteSelector::Fingerprint { fingerprint }
+            }
+            (None, Some(rule_id), Some(resource_pattern))
+                if !rule_id.is_empty() && !resource_pattern.is_empty() =>
+            {
+                MuteSelector::Rule {
+                    rule_id,
+                    resource_pattern,
+                }
+            }
+            _ => return Err(UsageError(format!(
+                "--mutes {}: entry {i} needs a fingerprint, or a rule_id and a resource_pattern",
+                path.display()
+            ))
+            .into()),
+        };
+        if e.reason.trim().is_empty() {
+            return Err(UsageError(format!(
+                "--mutes {}: entry {i} needs a reason",
+                path.display()
+            ))
+            .into());
+        }
+        mutes.push(Mute {
+            mute_id: uuid::Uuid::new_v4(),
+            selector,
+            reason: e.reason,
+            created_by: format!("file:{}", path.display()),
+            created_at: now,
+            expires_at: e.expires_at,
+            removed_at: None,
+            removed_by: None,
+            version: 1,
+        });
+    }
+    Ok(MuteList::active(&mutes, now))
 }

@@ -111,6 +111,10 @@ pub struct ScanSummary {
     /// Rule id → resources evaluated, failed, indeterminate and errored.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rules: BTreeMap<String, RuleTally>,
+    /// Findings matched by a mute in effect when the attempt started (kept, marked; not
+    /// scored).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub muted: u64,
     /// Severity-weighted share of checks passed, 0–100 (absent for imported scans).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
@@ -584,4 +588,8 @@ mod tests {
         assert!(!FailureCode::CredentialsRejected.retryable());
         assert!(FailureCode::Throttled.retryable());
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -159,6 +159,13 @@ pub struct RuleTally {
     pub indeterminate: u64,
     /// Resources on which the rule raised an error.
     pub errored: u64,
+    /// Resources whose every finding of the rule is muted: neither pass nor fail.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub muted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl RuleTally {
@@ -167,5 +174,6 @@ impl RuleTally {
         self.failed += other.failed;
         self.indeterminate += other.indeterminate;
         self.errored += other.errored;
+        self.muted += other.muted;
     }
 }

@@ -144,6 +144,41 @@ impl AuditEvent {
     }
 }
 
+/// One stored governance event (a mute or schedule change) with the exact texts its
+/// hash covers. All governance events form one chain in `seq` order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditGovernance {
+    pub seq: i64,
+    pub stream_id: String,
+    pub version: i32,
+    pub kind: String,
+    pub actor: String,
+    /// PostgreSQL's canonical `jsonb` text of the payload.
+    pub payload: String,
+    pub recorded_at: String,
+    #[serde(with = "hex32::option")]
+    pub prev_hash: Option<Hash>,
+    #[serde(with = "hex32")]
+    pub hash: Hash,
+}
+
+impl AuditGovernance {
+    /// The hash the database must have computed for these facts.
+    pub fn expected_hash(&self) -> Hash {
+        let mut buf = Vec::with_capacity(256 + self.payload.len());
+        let prev = self.prev_hash.map(|h| hex(&h));
+        field(&mut buf, Some("scanledger-governance-v1"));
+        field(&mut buf, Some(&self.stream_id));
+        field(&mut buf, Some(&self.version.to_string()));
+        field(&mut buf, Some(&self.kind));
+        field(&mut buf, Some(&self.actor));
+        field(&mut buf, Some(&self.payload));
+        field(&mut buf, Some(&self.recorded_at));
+        field(&mut buf, prev.as_deref());
+        sha256(&buf)
+    }
+}
+
 /// One stored finding with the exact texts its hash covers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditFinding {
@@ -349,6 +384,18 @@ pub enum Broken {
         version: i32,
         checkpoint_id: i64,
     },
+    #[error("governance event {seq}: hash does not match its contents (expected {expected}, found {found})")]
+    GovernanceHash {
+        seq: i64,
+        expected: String,
+        found: String,
+    },
+    #[error("governance event {seq}: prev_hash does not chain to the governance event before it (expected {expected}, found {found})")]
+    GovernanceChain {
+        seq: i64,
+        expected: String,
+        found: String,
+    },
     #[error("bundle line {line}: {reason}")]
     Bundle { line: usize, reason: String },
 }
@@ -365,6 +412,12 @@ pub struct Summary {
     /// Events not under a checkpoint's Merkle root (online: after the last checkpoint;
     /// in a bundle: without an inclusion proof): chained, but not anchored.
     pub events_after_last_checkpoint: u64,
+    /// Mute and schedule changes checked (one chain in `seq` order).
+    pub governance_events: u64,
+    /// The newest governance hash: record it, and a later verify proves nothing before
+    /// it was removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub governance_head: Option<String>,
 }
 
 /// Compact chain entry kept between passes.
@@ -390,6 +443,7 @@ pub struct Verifier {
     leaves_by_seq: HashMap<i64, (String, i32, Hash)>,
     proofs: Vec<InclusionProof>,
     broken: Vec<Broken>,
+    governance_head: Option<Hash>,
     pub summary: Summary,
 }
 
@@ -408,6 +462,7 @@ impl Verifier {
             leaves_by_seq: HashMap::new(),
             proofs: Vec::new(),
             broken: Vec::new(),
+            governance_head: None,
             summary: Summary::default(),
         }
     }
@@ -486,6 +541,29 @@ impl Verifier {
             .entry((f.scan_id.clone(), f.attempt))
             .or_default()
             .push(&f.hash());
+    }
+
+    /// One governance event, in `seq` order: its hash and its link to the one before.
+    pub fn push_governance(&mut self, g: &AuditGovernance) {
+        self.summary.governance_events += 1;
+        let expected = g.expected_hash();
+        if expected != g.hash {
+            self.fail(Broken::GovernanceHash {
+                seq: g.seq,
+                expected: hex(&expected),
+                found: hex(&g.hash),
+            });
+        }
+        if g.prev_hash != self.governance_head {
+            let b = Broken::GovernanceChain {
+                seq: g.seq,
+                expected: self.governance_head.map_or("none".into(), |h| hex(&h)),
+                found: g.prev_hash.map_or("none".into(), |h| hex(&h)),
+            };
+            self.fail(b);
+        }
+        self.governance_head = Some(g.hash);
+        self.summary.governance_head = Some(hex(&g.hash));
     }
 
     pub fn push_proof(&mut self, p: InclusionProof) {

@@ -4,6 +4,7 @@
 
 mod event;
 mod finding;
+pub mod governance;
 mod ids;
 pub mod integrity;
 pub mod merkle;

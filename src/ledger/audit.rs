@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::{Ledger, LedgerError};
 use crate::domain::integrity::{
-    self, canonical_time, hex, AuditCheckpoint, AuditEvent, AuditFinding, Broken, BundleLine,
-    InclusionProof, Summary, Verifier, BUNDLE_FORMAT,
+    self, canonical_time, hex, AuditCheckpoint, AuditEvent, AuditFinding, AuditGovernance, Broken,
+    BundleLine, InclusionProof, Summary, Verifier, BUNDLE_FORMAT,
 };
 use crate::domain::merkle::{self, Hash};
 use crate::domain::ScanId;
@@ -101,6 +101,22 @@ fn decode_event(row: &sqlx::postgres::PgRow) -> Result<AuditEvent, sqlx::Error> 
         recorded_at: canonical_time(recorded_at),
         prev_hash: h32(row.try_get("prev_hash")?),
         findings_digest: h32(row.try_get("findings_digest")?),
+        hash: h32(row.try_get("hash")?).unwrap_or([0; 32]),
+    })
+}
+
+fn decode_governance(row: &sqlx::postgres::PgRow) -> Result<AuditGovernance, sqlx::Error> {
+    let recorded_at: DateTime<Utc> = row.try_get("recorded_at")?;
+    let stream_id: Uuid = row.try_get("stream_id")?;
+    Ok(AuditGovernance {
+        seq: row.try_get("seq")?,
+        stream_id: stream_id.to_string(),
+        version: row.try_get("version")?,
+        kind: row.try_get("kind")?,
+        actor: row.try_get("actor")?,
+        payload: row.try_get("payload")?,
+        recorded_at: canonical_time(recorded_at),
+        prev_hash: h32(row.try_get("prev_hash")?),
         hash: h32(row.try_get("hash")?).unwrap_or([0; 32]),
     })
 }
@@ -284,6 +300,17 @@ pub async fn verify(
         let mut rows = sqlx::query(&sql).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await? {
             v.push_finding(&decode_finding(&row)?);
+        }
+    }
+    {
+        let mut rows = sqlx::query(
+            "SELECT seq, stream_id, version, kind, actor, payload::text AS payload, recorded_at,
+                    prev_hash, hash
+               FROM governance_events ORDER BY seq",
+        )
+        .fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await? {
+            v.push_governance(&decode_governance(&row)?);
         }
     }
     tx.rollback().await?;

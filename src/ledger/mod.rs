@@ -15,6 +15,7 @@
 mod append;
 pub mod audit;
 pub mod findings;
+pub mod governance;
 pub mod notify;
 mod queue;
 mod read;

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "token_changes",
         include_str!("../../migrations/0005_token_changes.sql"),
     ),
+    (
+        6,
+        "governance",
+        include_str!("../../migrations/0006_governance.sql"),
+    ),
 ];
 
 /// Serializes concurrent `migrate` runs (several replicas starting at once).

@@ -40,6 +40,9 @@ pub struct FindingHistory {
     pub resolved_at: Option<DateTime<Utc>>,
     pub reopened_count: i32,
     pub last_seq: i64,
+    /// Not stored: set by readers from the mutes in effect now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted: Option<crate::domain::governance::MuteMark>,
 }
 
 /// What the fold reads of a finding (borrowed from a scan's findings or a stored row).
@@ -145,6 +148,7 @@ pub fn fold_into(rows: &mut HashMap<String, FindingHistory>, c: &Completion<'_>)
                         resolved_at: None,
                         reopened_count: 0,
                         last_seq: c.seq,
+                        muted: None,
                     },
                 );
             }

@@ -21,6 +21,7 @@ use futures_util::stream::{BoxStream, FuturesUnordered};
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::domain::governance::{Mute, MuteList};
 use crate::domain::RuleTally;
 use engine::{Doc, Evaluator, CHUNK};
 use rules::Catalogue;
@@ -170,15 +171,18 @@ impl ScanJob for RuleScan {
                 .map_err(|e| ScanError::new(FailureCode::UnknownRules, e.to_string()))
         };
         Box::pin(async move {
-            scan_with(
+            let catalogue = catalogue?;
+            let mut report = scan_with(
                 source.as_ref(),
-                catalogue?,
+                catalogue.clone(),
                 &target.subscription_id,
                 &progress,
                 permits,
                 engines,
             )
-            .await
+            .await?;
+            apply_mutes(&catalogue, &mut report, &target.mutes);
+            Ok(report)
         })
     }
 }
@@ -415,6 +419,42 @@ pub async fn scan_with(
     Ok(report)
 }
 
+/// Mark what `mutes` cover: a (rule, resource) whose every finding is muted leaves the
+/// score (neither pass nor fail); the findings stay in the report. Returns, per finding
+/// (in report order), the mute that covers it.
+pub fn apply_mutes<'m>(
+    catalogue: &Catalogue,
+    report: &mut ScanReport,
+    mutes: &'m MuteList,
+) -> Vec<Option<&'m Mute>> {
+    let marks: Vec<Option<&Mute>> = report.findings.iter().map(|f| mutes.mute_for(f)).collect();
+    let summary = &mut report.summary;
+    summary.muted = marks.iter().filter(|m| m.is_some()).count() as u64;
+    if summary.muted == 0 {
+        return marks;
+    }
+    // (rule, resource) → whether every finding of it is muted.
+    let mut all_muted: HashMap<(&str, &str), bool> = HashMap::new();
+    for (f, m) in report.findings.iter().zip(&marks) {
+        let e = all_muted
+            .entry((&f.rule_id, &f.resource_id))
+            .or_insert(true);
+        *e &= m.is_some();
+    }
+    for t in summary.rules.values_mut() {
+        t.muted = 0;
+    }
+    for ((rule, _), muted) in all_muted {
+        if muted {
+            if let Some(t) = summary.rules.get_mut(rule) {
+                t.muted += 1;
+            }
+        }
+    }
+    summary.score = Some(score(catalogue, &summary.rules));
+    marks
+}
+
 /// Severity-weighted share of (rule, resource) checks that passed, 0–100. Errored and
 /// indeterminate checks count as neither pass nor fail: they are reported, not scored.
 pub fn score(catalogue: &Catalogue, tallies: &BTreeMap<String, RuleTally>) -> f64 {
@@ -424,8 +464,10 @@ pub fn score(catalogue: &Catalogue, tallies: &BTreeMap<String, RuleTally>) -> f6
             continue;
         };
         let w = rule.meta.severity.weight();
-        total += w * (t.evaluated - t.errored - t.indeterminate) as f64;
-        failed += w * t.failed as f64;
+        total += w * t
+            .evaluated
+            .saturating_sub(t.errored + t.indeterminate + t.muted) as f64;
+        failed += w * t.failed.saturating_sub(t.muted) as f64;
     }
     if total == 0.0 {
         return 100.0;

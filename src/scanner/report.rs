@@ -8,12 +8,14 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::rules::Catalogue;
+use crate::domain::governance::{Mute, MuteList};
 use crate::domain::{Finding, ScanSummary, Severity};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +70,8 @@ pub struct Header {
     /// When the scan completed: the OCSF event time of findings without their own.
     pub completed_at: DateTime<Utc>,
     pub summary: ScanSummary,
+    /// Mutes to mark findings with (empty: none is marked).
+    pub mutes: Arc<MuteList>,
 }
 
 /// What [`Writer::finish`] reports.
@@ -132,22 +136,46 @@ impl<W: Write> Writer<W> {
 
     /// Add one finding.
     pub fn push(&mut self, f: &Finding) -> std::io::Result<()> {
+        let mutes = self.header.mutes.clone();
+        let mute = mutes.mute_for(f);
         match self.format {
-            Format::Table => self.table.push(table_row(f)),
+            Format::Table => {
+                let mut row = table_row(f);
+                if mute.is_some() {
+                    row[0].push_str(" (muted)");
+                }
+                self.table.push(row)
+            }
             Format::Json => {
                 self.out.write_all(if self.count == 0 {
                     b"\n    "
                 } else {
                     b",\n    "
                 })?;
-                pretty_at(&mut self.out, f, 4)?;
+                match mute {
+                    None => pretty_at(&mut self.out, f, 4)?,
+                    Some(m) => {
+                        let mut v = serde_json::to_value(f)?;
+                        v["muted"] = mute_mark(m);
+                        pretty_at(&mut self.out, &v, 4)?
+                    }
+                }
             }
             Format::Sarif => {
                 let written = self.count - self.sarif.omitted;
                 if written as usize >= SARIF_MAX_RESULTS {
                     self.sarif.omitted += 1;
                 } else {
-                    let result = sarif_result(f, &mut self.sarif);
+                    let mut result = sarif_result(f, &mut self.sarif);
+                    if let Some(m) = mute {
+                        // SARIF's own word for a muted result; code scanning shows it
+                        // as dismissed.
+                        result["suppressions"] = json!([{
+                            "kind": "external",
+                            "status": "accepted",
+                            "justification": m.reason,
+                        }]);
+                    }
                     self.out.write_all(if written == 0 {
                         b"\n        "
                     } else {
@@ -156,9 +184,14 @@ impl<W: Write> Writer<W> {
                     pretty_at(&mut self.out, &result, 8)?;
                 }
             }
-            Format::Csv => csv_row(f, &mut self.out)?,
+            Format::Csv => csv_row(f, mute, &mut self.out)?,
             Format::Ocsf => {
-                serde_json::to_writer(&mut self.out, &ocsf(f, &self.header))?;
+                let mut event = ocsf(f, &self.header);
+                if mute.is_some() {
+                    event["status_id"] = 3.into();
+                    event["status"] = "Suppressed".into();
+                }
+                serde_json::to_writer(&mut self.out, &event)?;
                 self.out.write_all(b"\n")?;
             }
         }
@@ -330,7 +363,7 @@ fn table(rows: &[[String; 4]], s: &ScanSummary) -> String {
 }
 
 const CSV_HEADER: &[u8] =
-    b"severity,rule_id,rule_name,category,resource_id,resource_name,resource_type,fingerprint,details\n";
+    b"severity,rule_id,rule_name,category,resource_id,resource_name,resource_type,fingerprint,details,muted_by\n";
 
 /// One CSV cell. A cell a spreadsheet would read as a formula (starting with `=`, `+`,
 /// `-`, `@`, tab or carriage return: OWASP's CSV injection list) gets a leading `'`,
@@ -350,8 +383,9 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv_row(f: &Finding, out: &mut dyn Write) -> std::io::Result<()> {
-    let fields: [&str; 9] = [
+fn csv_row(f: &Finding, mute: Option<&Mute>, out: &mut dyn Write) -> std::io::Result<()> {
+    let muted_by = mute.map(|m| m.mute_id.to_string()).unwrap_or_default();
+    let fields: [&str; 10] = [
         f.severity.as_str(),
         &f.rule_id,
         &f.rule_name,
@@ -361,10 +395,16 @@ fn csv_row(f: &Finding, out: &mut dyn Write) -> std::io::Result<()> {
         &f.resource_type,
         &f.fingerprint,
         f.details.as_str(),
+        &muted_by,
     ];
     let row: Vec<String> = fields.iter().map(|s| csv_field(s)).collect();
     out.write_all(row.join(",").as_bytes())?;
     out.write_all(b"\n")
+}
+
+/// How a muted finding is marked in JSON outputs.
+pub fn mute_mark(m: &Mute) -> Value {
+    serde_json::to_value(crate::domain::governance::MuteMark::from(m)).expect("serializes")
 }
 
 fn level(s: Severity) -> &'static str {
@@ -743,6 +783,7 @@ mod tests {
             subscription: "6f1c1a9e-5d7b-4c2e-9a41-0d3e5f7a9b10".into(),
             completed_at: DateTime::UNIX_EPOCH,
             summary: ScanSummary::default(),
+            mutes: Default::default(),
         }
     }
 

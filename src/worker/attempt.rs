@@ -43,6 +43,7 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim, claim_sent: Instant) {
         attempt: claim.attempt,
         subscription_id: claim.subscription_id.clone(),
         rules: claim.rules.clone(),
+        mutes: shared.mutes.active(&shared.ledger).await,
     };
     tracing::info!(started_at = %wall_clock(), "scan job started");
     let mut job = tokio::spawn(shared.job.run(target, progress).in_current_span());

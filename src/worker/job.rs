@@ -13,6 +13,9 @@ pub struct ScanTarget {
     pub attempt: i32,
     pub subscription_id: SubscriptionId,
     pub rules: Vec<String>,
+    /// Mutes in effect when the attempt started: muted findings are kept and marked,
+    /// but count toward neither the score nor `--fail-on`.
+    pub mutes: std::sync::Arc<crate::domain::governance::MuteList>,
 }
 
 /// A failed attempt: a public code, and details that only ever reach the logs.

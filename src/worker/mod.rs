@@ -15,6 +15,7 @@ pub mod checkpointer;
 mod claim;
 mod health;
 pub mod job;
+mod mutes;
 mod reaper;
 pub mod retry;
 
@@ -191,6 +192,8 @@ struct Shared {
     /// The outcome lane: another task and connection.
     outcomes: appender::Lane,
     health: Arc<health::Health>,
+    /// The mutes each attempt applies (re-read when governance changes).
+    mutes: mutes::MuteCache,
     /// Set when the grace period is over: running attempts hand their scans back.
     hard_stop: watch::Receiver<bool>,
 }
@@ -254,6 +257,7 @@ impl Worker {
                 heartbeats,
                 outcomes,
                 health,
+                mutes: mutes::MuteCache::default(),
                 hard_stop,
             });
             let wake = Arc::new(Notify::new());

@@ -1,0 +1,398 @@
+//! `/api/mutes` and `/api/schedules`: governance facts appended to `governance_events`.
+//! Every change is a new event naming who made it; nothing is edited or deleted (a
+//! `DELETE` appends the removal).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::Principal;
+use super::error::Problem;
+use super::{parse_json, parse_query, ApiError, AppState};
+use crate::domain::governance::{
+    Cadence, GovernanceEvent, Mute, MuteAdded, MuteList, MuteRemoved, MuteSelector, Schedule,
+    ScheduleRemoved, ScheduleSet,
+};
+use crate::domain::SubscriptionId;
+use crate::ledger::governance::GovernanceError;
+
+impl From<GovernanceError> for ApiError {
+    fn from(e: GovernanceError) -> Self {
+        match e {
+            GovernanceError::Conflict { .. } => {
+                ApiError::Conflict("changed by another request; read it again")
+            }
+            GovernanceError::Rejected { .. } => ApiError::Conflict("already removed"),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// The mutes in effect now (database clock), to mark findings with.
+pub(super) async fn active_now(state: &AppState) -> Result<Arc<MuteList>, ApiError> {
+    let (g, now) = state.ledger.governance().await?;
+    let mutes: Vec<Mute> = g.mutes.into_values().collect();
+    Ok(Arc::new(MuteList::active(&mutes, now)))
+}
+
+fn uuid_path(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(id).map_err(|_| ApiError::bad_request(Some("id"), "id must be a UUID"))
+}
+
+// ------------------------------------------------------------------------------ mutes
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMute {
+    /// Mute one finding (its `fingerprint`)…
+    #[schema(min_length = 1, max_length = 200)]
+    fingerprint: Option<String>,
+    /// …or a rule on every resource whose id matches `resource_pattern`.
+    #[schema(min_length = 1, max_length = 100)]
+    rule_id: Option<String>,
+    /// `*` matches any run of characters; case-insensitive.
+    #[schema(min_length = 1, max_length = 1000)]
+    resource_pattern: Option<String>,
+    /// Why (kept forever with the mute).
+    #[schema(min_length = 1, max_length = 2000)]
+    reason: String,
+    /// When the mute stops applying (RFC 3339; in the future).
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MuteListView {
+    pub count: usize,
+    pub mutes: Vec<Mute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MuteListParams {
+    /// Also list removed and expired mutes (the audit trail).
+    all: Option<bool>,
+}
+
+fn bounded(field: &'static str, s: &str, max: usize) -> Result<(), ApiError> {
+    if s.trim().is_empty() || s.len() > max {
+        return Err(ApiError::bad_request(
+            Some(field),
+            format!("1 to {max} characters, not blank"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(Some(field), "no control characters"));
+    }
+    Ok(())
+}
+
+/// Mute a finding, or a rule on matching resources.
+#[utoipa::path(post, path = "/api/mutes", tag = "governance", request_body = CreateMute,
+    responses((status = 201, description = "Muted; `Location` names the mute", body = Mute, headers(("Location" = String))),
+              (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json"),
+              (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn create_mute(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: CreateMute = parse_json(&headers, &body)?;
+    bounded("reason", &req.reason, 2000)?;
+    let selector = match (req.fingerprint, req.rule_id, req.resource_pattern) {
+        (Some(fingerprint), None, None) => {
+            bounded("fingerprint", &fingerprint, 200)?;
+            MuteSelector::Fingerprint { fingerprint }
+        }
+        (None, Some(rule_id), Some(resource_pattern)) => {
+            bounded("rule_id", &rule_id, 100)?;
+            bounded("resource_pattern", &resource_pattern, 1000)?;
+            MuteSelector::Rule {
+                rule_id,
+                resource_pattern,
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                None,
+                "give either fingerprint, or rule_id with resource_pattern",
+            ))
+        }
+    };
+    if let Some(t) = req.expires_at {
+        if t <= Utc::now() {
+            return Err(ApiError::bad_request(
+                Some("expires_at"),
+                "must be in the future",
+            ));
+        }
+    }
+    let id = Uuid::new_v4();
+    let e = state
+        .ledger
+        .append_governance(
+            id,
+            0,
+            &principal.name,
+            GovernanceEvent::MuteAdded(MuteAdded {
+                selector,
+                reason: req.reason,
+                expires_at: req.expires_at,
+            }),
+        )
+        .await?;
+    tracing::info!(mute_id = %id, by = %principal.name, "mute added");
+    let mut g = crate::domain::governance::Governance::default();
+    g.apply(&e);
+    let mute = g
+        .mutes
+        .remove(&id)
+        .expect("the fold of a MuteAdded holds its mute");
+    let location = HeaderValue::from_str(&format!("/api/mutes/{id}")).expect("ascii");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(mute),
+    )
+        .into_response())
+}
+
+/// The mutes in effect (with `all=true`: every mute ever made, removed and expired ones
+/// included).
+#[utoipa::path(get, path = "/api/mutes", tag = "governance",
+    params(("all" = Option<bool>, Query, description = "Include removed and expired mutes")),
+    responses((status = 200, description = "Mutes, oldest first", body = MuteListView),
+              (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn list_mutes(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<MuteListView>, ApiError> {
+    let p: MuteListParams = parse_query(q.as_deref())?;
+    let (g, now) = state.ledger.governance().await?;
+    let mut mutes: Vec<Mute> = g
+        .mutes
+        .into_values()
+        .filter(|m| p.all.unwrap_or(false) || m.active_at(now))
+        .collect();
+    mutes.sort_by_key(|m| m.created_at);
+    Ok(Json(MuteListView {
+        count: mutes.len(),
+        mutes,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveParams {
+    reason: Option<String>,
+}
+
+/// Unmute: appends the removal (the mute and its history stay readable).
+#[utoipa::path(delete, path = "/api/mutes/{id}", tag = "governance",
+    params(("id" = String, Path, format = Uuid, description = "Mute id"),
+           ("reason" = Option<String>, Query, description = "Why it is removed")),
+    responses((status = 200, description = "Removed", body = Mute),
+              (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such mute", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Already removed", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn remove_mute(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Mute>, ApiError> {
+    let id = uuid_path(&id)?;
+    let p: RemoveParams = parse_query(q.as_deref())?;
+    if let Some(r) = &p.reason {
+        bounded("reason", r, 2000)?;
+    }
+    let (g, _) = state.ledger.governance().await?;
+    let mut mute = g.mutes.get(&id).cloned().ok_or(ApiError::NotFound)?;
+    if mute.removed_at.is_some() {
+        return Err(ApiError::Conflict("already removed"));
+    }
+    let e = state
+        .ledger
+        .append_governance(
+            id,
+            mute.version,
+            &principal.name,
+            GovernanceEvent::MuteRemoved(MuteRemoved { reason: p.reason }),
+        )
+        .await?;
+    tracing::info!(mute_id = %id, by = %principal.name, "mute removed");
+    mute.removed_at = Some(e.recorded_at);
+    mute.removed_by = Some(e.actor);
+    Ok(Json(mute))
+}
+
+// -------------------------------------------------------------------------- schedules
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSchedule {
+    #[schema(format = Uuid)]
+    subscription_id: String,
+    /// Interval, at least one minute (`90s`, `15m`, `1h`, `1d`)…
+    #[schema(min_length = 2, max_length = 32)]
+    every: Option<String>,
+    /// …or a five-field cron expression in UTC (`0 2 * * 1-5`).
+    #[schema(min_length = 9, max_length = 100)]
+    cron: Option<String>,
+    /// Rule ids or categories; empty: all.
+    #[serde(default)]
+    rules: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScheduleListView {
+    pub count: usize,
+    pub schedules: Vec<Schedule>,
+}
+
+/// Scan a subscription on a schedule. One scheduler at a time across the fleet requests
+/// due scans; each slot is requested at most once.
+#[utoipa::path(post, path = "/api/schedules", tag = "governance", request_body = CreateSchedule,
+    responses((status = 201, description = "Scheduled; `Location` names it", body = Schedule, headers(("Location" = String))),
+              (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json"),
+              (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn create_schedule(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: CreateSchedule = parse_json(&headers, &body)?;
+    let subscription_id = SubscriptionId::parse(&req.subscription_id)
+        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
+    let cadence = match (req.every, req.cron) {
+        (Some(every), None) => {
+            let d = humantime::parse_duration(&every).map_err(|_| {
+                ApiError::bad_request(Some("every"), "a duration such as 15m, 1h or 1d")
+            })?;
+            Cadence::Every {
+                every_s: d.as_secs(),
+            }
+        }
+        (None, Some(cron)) => Cadence::Cron { cron },
+        _ => return Err(ApiError::bad_request(None, "give either every or cron")),
+    };
+    cadence.validate().map_err(|e| {
+        let field = match cadence {
+            Cadence::Every { .. } => "every",
+            Cadence::Cron { .. } => "cron",
+        };
+        ApiError::bad_request(Some(field), e)
+    })?;
+    if req.rules.len() > 200 || req.rules.iter().any(|r| r.is_empty() || r.len() > 100) {
+        return Err(ApiError::bad_request(
+            Some("rules"),
+            "at most 200 rule ids or categories of 1 to 100 characters",
+        ));
+    }
+    let id = Uuid::new_v4();
+    let e = state
+        .ledger
+        .append_governance(
+            id,
+            0,
+            &principal.name,
+            GovernanceEvent::ScheduleSet(ScheduleSet {
+                subscription_id,
+                cadence,
+                rules: req.rules,
+            }),
+        )
+        .await?;
+    tracing::info!(schedule_id = %id, by = %principal.name, "schedule created");
+    let mut g = crate::domain::governance::Governance::default();
+    g.apply(&e);
+    let schedule = g
+        .schedules
+        .remove(&id)
+        .expect("the fold of a ScheduleSet holds its schedule");
+    let location = HeaderValue::from_str(&format!("/api/schedules/{id}")).expect("ascii");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(schedule),
+    )
+        .into_response())
+}
+
+/// The schedules in effect (with `all=true`, removed ones too).
+#[utoipa::path(get, path = "/api/schedules", tag = "governance",
+    params(("all" = Option<bool>, Query, description = "Include removed schedules")),
+    responses((status = 200, description = "Schedules, oldest first", body = ScheduleListView),
+              (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn list_schedules(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<ScheduleListView>, ApiError> {
+    let p: MuteListParams = parse_query(q.as_deref())?;
+    let (g, _) = state.ledger.governance().await?;
+    let mut schedules: Vec<Schedule> = g
+        .schedules
+        .into_values()
+        .filter(|s| p.all.unwrap_or(false) || s.removed_at.is_none())
+        .collect();
+    schedules.sort_by_key(|s| s.created_at);
+    Ok(Json(ScheduleListView {
+        count: schedules.len(),
+        schedules,
+    }))
+}
+
+/// Stop a schedule: appends its removal.
+#[utoipa::path(delete, path = "/api/schedules/{id}", tag = "governance",
+    params(("id" = String, Path, format = Uuid, description = "Schedule id")),
+    responses((status = 204, description = "Removed"),
+              (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such schedule", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Already removed", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn remove_schedule(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = uuid_path(&id)?;
+    let (g, _) = state.ledger.governance().await?;
+    let schedule = g.schedules.get(&id).ok_or(ApiError::NotFound)?;
+    if schedule.removed_at.is_some() {
+        return Err(ApiError::Conflict("already removed"));
+    }
+    state
+        .ledger
+        .append_governance(
+            id,
+            schedule.version,
+            &principal.name,
+            GovernanceEvent::ScheduleRemoved(ScheduleRemoved {}),
+        )
+        .await?;
+    tracing::info!(schedule_id = %id, by = %principal.name, "schedule removed");
+    Ok(StatusCode::NO_CONTENT)
+}
