@@ -79,19 +79,20 @@ BEGIN
     END IF;
 
     -- What an auditor needs from each fact is there, whoever wrote it.
-    IF NEW.kind = 'MuteAdded' AND NOT (
+    -- coalesce: a missing key makes these tests NULL, which must refuse, not pass.
+    IF NEW.kind = 'MuteAdded' AND NOT coalesce(
            jsonb_typeof(p -> 'reason') = 'string' AND length(btrim(p ->> 'reason')) >= 1
            AND ((jsonb_typeof(p -> 'fingerprint') = 'string' AND length(p ->> 'fingerprint') >= 1)
                 OR (jsonb_typeof(p -> 'rule_id') = 'string' AND length(p ->> 'rule_id') >= 1
                     AND jsonb_typeof(p -> 'resource_pattern') = 'string'
-                    AND length(p ->> 'resource_pattern') >= 1))) THEN
+                    AND length(p ->> 'resource_pattern') >= 1)), false) THEN
         RAISE EXCEPTION 'governance stream %: a mute needs a reason and a fingerprint or a rule id with a resource pattern',
             NEW.stream_id USING ERRCODE = 'check_violation', CONSTRAINT = 'governance_events_mute';
     END IF;
-    IF NEW.kind = 'ScheduleSet' AND NOT (
+    IF NEW.kind = 'ScheduleSet' AND NOT coalesce(
            jsonb_typeof(p -> 'subscription_id') = 'string' AND length(p ->> 'subscription_id') >= 1
            AND ((jsonb_typeof(p -> 'every_s') = 'number' AND (p ->> 'every_s')::numeric >= 60)
-                OR (jsonb_typeof(p -> 'cron') = 'string' AND length(p ->> 'cron') >= 9))) THEN
+                OR (jsonb_typeof(p -> 'cron') = 'string' AND length(p ->> 'cron') >= 9)), false) THEN
         RAISE EXCEPTION 'governance stream %: a schedule needs a subscription and an interval of at least 60 s or a cron expression',
             NEW.stream_id USING ERRCODE = 'check_violation', CONSTRAINT = 'governance_events_schedule';
     END IF;

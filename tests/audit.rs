@@ -552,3 +552,72 @@ async fn the_cli_verifies_a_bundle_and_exits_1_naming_the_broken_place() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+async fn three_mutes(env: &TestEnv) -> Vec<Uuid> {
+    use scanledger::domain::governance::{GovernanceEvent, MuteAdded, MuteSelector};
+    let mut ids = vec![];
+    for i in 0..3 {
+        let id = Uuid::new_v4();
+        env.ledger
+            .append_governance(
+                id,
+                0,
+                "auditor-test",
+                GovernanceEvent::MuteAdded(MuteAdded {
+                    selector: MuteSelector::Fingerprint {
+                        fingerprint: format!("fp{i}"),
+                    },
+                    reason: format!("reason {i}"),
+                    expires_at: None,
+                }),
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn governance_facts_verify_and_their_database_hashes_match_the_verifier() {
+    let env = env().await;
+    three_mutes(&env).await;
+    let mut conn = env.db.owner.owner_connection().await.unwrap();
+    let (summary, broken) = audit::verify(&mut conn, &[], |_| {}).await.unwrap();
+    assert_eq!(broken, vec![]);
+    assert_eq!(summary.governance_events, 3);
+    assert!(summary.governance_head.is_some());
+}
+
+#[tokio::test]
+async fn an_edited_mute_reason_is_named() {
+    let env = env().await;
+    three_mutes(&env).await;
+    tamper(
+        &env,
+        "UPDATE governance_events SET payload = jsonb_set(payload, '{reason}', '\"nothing to see\"')
+          WHERE seq = (SELECT min(seq) + 1 FROM governance_events)",
+    )
+    .await;
+    let broken = verify_online(&env, &[]).await;
+    assert!(
+        matches!(broken.as_slice(), [Broken::GovernanceHash { .. }]),
+        "{broken:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_unmute_or_mute_is_named() {
+    let env = env().await;
+    three_mutes(&env).await;
+    tamper(
+        &env,
+        "DELETE FROM governance_events WHERE seq = (SELECT min(seq) + 1 FROM governance_events)",
+    )
+    .await;
+    let broken = verify_online(&env, &[]).await;
+    assert!(
+        matches!(broken.as_slice(), [Broken::GovernanceChain { .. }]),
+        "{broken:?}"
+    );
+}

@@ -1212,3 +1212,87 @@ async fn a_worker_logging_json_writes_objects_with_its_worker_and_scan_ids_as_fi
     );
     assert_eq!(span_field("scan_id"), Some(id.to_string()), "{text}");
 }
+
+#[test]
+fn scan_mutes_mark_findings_and_take_them_out_of_the_gate_and_the_score() {
+    let source = demo_source(0);
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "--source", &source, "--subscription", SUB];
+        args.extend_from_slice(extra);
+        local(&args)
+    };
+    let plain = scan(&["--format", "json", "--fail-on", "high"]);
+    assert_eq!(plain.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let gating: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| matches!(f["severity"].as_str(), Some("high" | "critical")))
+        .collect();
+    assert!(gating.len() >= 2, "the demo tenant has high findings");
+    // Mute every high or critical finding: one by a rule and resource pattern, the rest
+    // by fingerprint.
+    let first = gating[0];
+    let mut mutes = vec![serde_json::json!({
+        "rule_id": first["rule_id"], "resource_pattern": "*", "reason": "accepted: lab tenant",
+    })];
+    for f in &gating[1..] {
+        mutes.push(
+            serde_json::json!({"fingerprint": f["fingerprint"], "reason": "tracked in JIRA-1"}),
+        );
+    }
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mutes-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_vec(&mutes).unwrap()).unwrap();
+    let muted = scan(&[
+        "--format",
+        "json",
+        "--fail-on",
+        "high",
+        "--mutes",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        muted.status.code(),
+        Some(0),
+        "every gating finding is muted: {}",
+        String::from_utf8_lossy(&muted.stderr)
+    );
+    let after: serde_json::Value = serde_json::from_slice(&muted.stdout).unwrap();
+    let after_findings = after["findings"].as_array().unwrap();
+    assert_eq!(
+        after_findings.len(),
+        findings.len(),
+        "muted findings are still reported"
+    );
+    let marked = after_findings
+        .iter()
+        .filter(|f| f.get("muted").is_some())
+        .count();
+    assert!(
+        marked >= gating.len(),
+        "{marked} marked of {}",
+        gating.len()
+    );
+    assert_eq!(after["summary"]["muted"].as_u64().unwrap() as usize, marked);
+    assert!(
+        after["summary"]["score"].as_f64().unwrap() > report["summary"]["score"].as_f64().unwrap(),
+        "muted failures leave the score"
+    );
+    // SARIF says so in its own words.
+    let sarif = scan(&["--format", "sarif", "--mutes", file.to_str().unwrap()]);
+    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let suppressed = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["suppressions"][0]["kind"] == "external")
+        .count();
+    assert_eq!(suppressed, marked);
+    // A mute list in the wrong shape is a usage error naming the file.
+    std::fs::write(&file, br#"[{"fingerprint": "x"}]"#).unwrap();
+    let bad = scan(&["--mutes", file.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("mutes"));
+    let _ = std::fs::remove_file(file);
+}

@@ -495,3 +495,151 @@ async fn migrate_grants_the_runtime_privileges_to_another_app_role() {
         stderr(&out)
     );
 }
+
+// ------------------------------------------------------------------ governance ledger
+
+async fn governance_insert(
+    conn: &mut PgConnection,
+    stream: Uuid,
+    version: i32,
+    kind: &str,
+    payload: serde_json::Value,
+) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO governance_events (stream_id, version, kind, actor, payload)
+         VALUES ($1, $2, $3, 'attacker', $4)",
+    )
+    .bind(stream)
+    .bind(version)
+    .bind(kind)
+    .bind(payload)
+    .execute(&mut *conn)
+    .await
+}
+
+#[tokio::test]
+async fn the_runtime_login_can_only_append_well_formed_governance_facts() {
+    let env = env().await;
+    let mut conn = runtime_connection(&env).await;
+    let mute = Uuid::new_v4();
+    let good = serde_json::json!({"v": 1, "fingerprint": "ab", "reason": "accepted risk"});
+    governance_insert(&mut conn, mute, 1, "MuteAdded", good.clone())
+        .await
+        .expect("a well-formed mute");
+
+    // Nothing stored can be changed or removed.
+    for sql in [
+        "UPDATE governance_events SET payload = payload || '{\"reason\": \"nothing\"}'",
+        "DELETE FROM governance_events",
+        "TRUNCATE governance_events",
+    ] {
+        let (code, _) = refused(sqlx::query(sql).execute(&mut conn).await, sql);
+        assert_eq!(code, "42501", "{sql}");
+    }
+    // The database's facts are its own: no seq, time, transaction or hash from a writer.
+    for column in ["seq", "recorded_at", "tx_id", "hash", "prev_hash"] {
+        let sql = format!(
+            "INSERT INTO governance_events (stream_id, version, kind, actor, payload, {column})
+             SELECT $1, 1, 'MuteAdded', 'x', $2, {column} FROM governance_events LIMIT 1"
+        );
+        let r = sqlx::query(&sql)
+            .bind(Uuid::new_v4())
+            .bind(&good)
+            .execute(&mut conn)
+            .await;
+        // 42501: no privilege on the column; 428C9: seq is GENERATED ALWAYS as well.
+        let code = refused(r, &sql).0;
+        assert!(matches!(&*code, "42501" | "428C9"), "{column}: {code}");
+    }
+    // The lifecycle: a removal needs a mute; nothing follows a removal; no gaps; no
+    // schedule event on a mute's stream.
+    let r = governance_insert(
+        &mut conn,
+        Uuid::new_v4(),
+        1,
+        "MuteRemoved",
+        serde_json::json!({"v": 1}),
+    )
+    .await;
+    assert_eq!(
+        refused(r, "orphan removal").1,
+        "governance_events_lifecycle"
+    );
+    let r = governance_insert(
+        &mut conn,
+        mute,
+        3,
+        "MuteRemoved",
+        serde_json::json!({"v": 1}),
+    )
+    .await;
+    assert_eq!(refused(r, "gap").1, "governance_events_stream_version");
+    let r = governance_insert(
+        &mut conn,
+        mute,
+        2,
+        "ScheduleRemoved",
+        serde_json::json!({"v": 1}),
+    )
+    .await;
+    assert_eq!(refused(r, "wrong kind").1, "governance_events_lifecycle");
+    governance_insert(
+        &mut conn,
+        mute,
+        2,
+        "MuteRemoved",
+        serde_json::json!({"v": 1}),
+    )
+    .await
+    .expect("the removal");
+    let r = governance_insert(
+        &mut conn,
+        mute,
+        3,
+        "MuteRemoved",
+        serde_json::json!({"v": 1}),
+    )
+    .await;
+    assert_eq!(refused(r, "after removal").1, "governance_events_terminal");
+    // What an auditor needs is there whoever writes: a reason and a selector; a schedule
+    // of at least a minute.
+    for (kind, payload, constraint) in [
+        (
+            "MuteAdded",
+            serde_json::json!({"v": 1, "fingerprint": "ab"}),
+            "governance_events_mute",
+        ),
+        (
+            "MuteAdded",
+            serde_json::json!({"v": 1, "fingerprint": "ab", "reason": "  "}),
+            "governance_events_mute",
+        ),
+        (
+            "MuteAdded",
+            serde_json::json!({"v": 1, "rule_id": "AZ-NET-001", "reason": "r"}),
+            "governance_events_mute",
+        ),
+        (
+            "ScheduleSet",
+            serde_json::json!({"v": 1, "subscription_id": "s", "every_s": 30}),
+            "governance_events_schedule",
+        ),
+        (
+            "ScheduleSet",
+            serde_json::json!({"v": 1, "every_s": 600}),
+            "governance_events_schedule",
+        ),
+    ] {
+        let r = governance_insert(&mut conn, Uuid::new_v4(), 1, kind, payload.clone()).await;
+        assert_eq!(refused(r, &payload.to_string()).1, constraint, "{payload}");
+    }
+    // Hashes chain in seq order, computed by the database.
+    let chain: Vec<(Option<Vec<u8>>, Vec<u8>)> =
+        sqlx::query_as("SELECT prev_hash, hash FROM governance_events ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[0].0, None);
+    assert_eq!(chain[1].0.as_deref(), Some(&chain[0].1[..]));
+}

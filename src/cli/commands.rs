@@ -2,8 +2,9 @@
 
 use anyhow::Context;
 
-use super::flags::{BackfillCommand, ProjectionsCommand, TokensCommand};
+use super::flags::{BackfillCommand, MutesCommand, ProjectionsCommand, TokensCommand};
 use super::serve::Db;
+use super::UsageError;
 use crate::api;
 use crate::ledger::Ledger;
 use crate::pg::Database;
@@ -139,6 +140,112 @@ pub(super) async fn tokens(db: &Db, cmd: &TokensCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no live token named {name:?}");
             }
             eprintln!("token {name:?} revoked");
+        }
+    }
+    pool.close().await;
+    Ok(())
+}
+
+pub(super) async fn mutes(db: &Db, cmd: &MutesCommand) -> anyhow::Result<()> {
+    use crate::domain::governance::{GovernanceEvent, MuteAdded, MuteRemoved, MuteSelector};
+    let pool = db.database.pool(1).await?;
+    let ledger = Ledger::new(pool.clone());
+    match cmd {
+        MutesCommand::Add {
+            fingerprint,
+            rule,
+            resource,
+            reason,
+            expires_in,
+            by,
+            ..
+        } => {
+            let selector = match (fingerprint, rule, resource) {
+                (Some(fingerprint), _, _) => MuteSelector::Fingerprint {
+                    fingerprint: fingerprint.clone(),
+                },
+                (None, Some(rule_id), Some(resource_pattern)) => MuteSelector::Rule {
+                    rule_id: rule_id.clone(),
+                    resource_pattern: resource_pattern.clone(),
+                },
+                _ => {
+                    return Err(
+                        UsageError("give --fingerprint, or --rule with --resource".into()).into(),
+                    )
+                }
+            };
+            let expires_at = expires_in
+                .map(|d| chrono::Duration::from_std(d).map(|d| chrono::Utc::now() + d))
+                .transpose()
+                .map_err(|_| UsageError("--expires-in is too long".into()))?;
+            let id = uuid::Uuid::new_v4();
+            ledger
+                .append_governance(
+                    id,
+                    0,
+                    &format!("cli:{by}"),
+                    GovernanceEvent::MuteAdded(MuteAdded {
+                        selector,
+                        reason: reason.clone(),
+                        expires_at,
+                    }),
+                )
+                .await?;
+            println!("{id}");
+            eprintln!("muted ({reason})");
+        }
+        MutesCommand::List { all, .. } => {
+            let (g, now) = ledger.governance().await?;
+            println!(
+                "{:<36} {:<26} {:<20} {:<26} what / why",
+                "id", "created", "by", "state"
+            );
+            for m in g.mutes.values().filter(|m| *all || m.active_at(now)) {
+                let state = match (m.removed_at, m.expires_at) {
+                    (Some(r), _) => format!("removed {}", r.format("%Y-%m-%d %H:%M")),
+                    (None, Some(e)) if e <= now => {
+                        format!("expired {}", e.format("%Y-%m-%d %H:%M"))
+                    }
+                    (None, Some(e)) => format!("until {}", e.format("%Y-%m-%d %H:%M")),
+                    (None, None) => "active".into(),
+                };
+                let what = match &m.selector {
+                    MuteSelector::Fingerprint { fingerprint } => format!("finding {fingerprint}"),
+                    MuteSelector::Rule {
+                        rule_id,
+                        resource_pattern,
+                    } => format!("{rule_id} on {resource_pattern}"),
+                };
+                println!(
+                    "{:<36} {:<26} {:<20} {:<26} {what} / {}",
+                    m.mute_id,
+                    m.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    m.created_by,
+                    state,
+                    m.reason
+                );
+            }
+        }
+        MutesCommand::Remove { id, reason, by, .. } => {
+            let (g, _) = ledger.governance().await?;
+            let mute = g
+                .mutes
+                .get(id)
+                .ok_or_else(|| anyhow::anyhow!("no mute {id}"))?;
+            if mute.removed_at.is_some() {
+                anyhow::bail!("mute {id} was already removed");
+            }
+            ledger
+                .append_governance(
+                    *id,
+                    mute.version,
+                    &format!("cli:{by}"),
+                    GovernanceEvent::MuteRemoved(MuteRemoved {
+                        reason: reason.clone(),
+                    }),
+                )
+                .await?;
+            eprintln!("mute {id} removed");
         }
     }
     pool.close().await;

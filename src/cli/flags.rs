@@ -68,6 +68,10 @@ pub enum Command {
     /// Manage API tokens (only their hashes are stored).
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Mute findings (with a reason, optionally until a date), list and remove mutes;
+    /// every change is an appended, hash-chained fact.
+    #[command(subcommand)]
+    Mutes(MutesCommand),
     /// Inspect, verify and rebuild read models from the ledger.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
@@ -110,6 +114,11 @@ impl Command {
                 TokensCommand::Create { db, .. }
                 | TokensCommand::List { db }
                 | TokensCommand::Revoke { db, .. } => db,
+            }),
+            Self::Mutes(cmd) => Some(match cmd {
+                MutesCommand::Add { db, .. }
+                | MutesCommand::List { db, .. }
+                | MutesCommand::Remove { db, .. } => db,
             }),
             Self::Projections(cmd) => Some(match cmd {
                 ProjectionsCommand::Status { db }
@@ -232,6 +241,51 @@ pub enum ProjectionsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum MutesCommand {
+    /// Mute one finding (--fingerprint) or a rule on matching resources (--rule and
+    /// --resource); prints the mute id.
+    Add {
+        /// The finding's fingerprint (from findings, reports, or the API).
+        #[arg(long, conflicts_with_all = ["rule", "resource"], required_unless_present = "rule")]
+        fingerprint: Option<String>,
+        /// A rule id, with --resource.
+        #[arg(long, requires = "resource")]
+        rule: Option<String>,
+        /// Resource ids to mute the rule on: `*` matches any run of characters.
+        #[arg(long, requires = "rule")]
+        resource: Option<String>,
+        /// Why: kept forever with the mute.
+        #[arg(long)]
+        reason: String,
+        /// Stop applying after this long (`30d`, `12h`).
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<Duration>,
+        /// Who is muting (recorded as `cli:<by>`); default: $USER.
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the mutes in effect (--all: every mute ever made).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Remove a mute (appends its removal).
+    Remove {
+        id: uuid::Uuid,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokensCommand {
     /// Create a token and print it once.
     Create {
@@ -348,6 +402,10 @@ pub struct WorkerArgs {
     /// How often this worker's reaper looks for expired leases.
     #[arg(long, env = "SCANLEDGER_REAPER_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub reaper_interval: Duration,
+    /// How often this worker's scheduler requests due scheduled scans (one scheduler at a
+    /// time across the fleet does; `0s` runs none here).
+    #[arg(long, env = "SCANLEDGER_SCHEDULE_TICK", default_value = "10s", value_parser = parse_duration)]
+    pub schedule_tick: Duration,
     /// On SIGTERM, time running scans get to finish before they are handed back.
     #[arg(long, env = "SCANLEDGER_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub grace: Duration,
@@ -466,6 +524,7 @@ impl WorkerArgs {
             lease: self.lease,
             poll: self.poll,
             reaper_interval: self.reaper_interval,
+            schedule_tick: (!self.schedule_tick.is_zero()).then_some(self.schedule_tick),
             grace: self.grace,
             claim_batch: self.claim_batch,
             retry: RetryPolicy {

@@ -650,11 +650,13 @@ fn load_mutes(path: &std::path::Path) -> anyhow::Result<MuteList> {
                     resource_pattern,
                 }
             }
-            _ => return Err(UsageError(format!(
+            _ => {
+                return Err(UsageError(format!(
                 "--mutes {}: entry {i} needs a fingerprint, or a rule_id and a resource_pattern",
                 path.display()
             ))
-            .into()),
+                .into())
+            }
         };
         if e.reason.trim().is_empty() {
             return Err(UsageError(format!(

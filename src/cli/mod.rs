@@ -105,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Command::Api { args, .. } => serve::serve(&db, dbargs, Some(args), None).await,
                 Command::Worker { args, .. } => serve::serve(&db, dbargs, None, Some(args)).await,
                 Command::Tokens(cmd) => commands::tokens(&db, cmd).await,
+                Command::Mutes(cmd) => commands::mutes(&db, cmd).await,
                 Command::Backfill(cmd) => commands::backfill(&db, cmd).await,
                 Command::Demo { args, .. } => local::demo(&db, dbargs, args).await,
                 Command::Migrate { .. }

@@ -18,6 +18,7 @@ pub mod job;
 mod mutes;
 mod reaper;
 pub mod retry;
+pub mod scheduler;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,7 @@ pub const LEASE_DEFAULT: Duration = Duration::from_secs(30);
 pub const POLL_DEFAULT: Duration = Duration::from_secs(1);
 pub const GRACE_DEFAULT: Duration = Duration::from_secs(20);
 pub const CLAIM_BATCH_DEFAULT: usize = 64;
+pub const SCHEDULE_TICK_DEFAULT: Duration = Duration::from_secs(10);
 /// The fewest connections a worker's shared pool needs: its LISTEN connection (held for
 /// good), claims, the reaper and the checkpointer. The two append lanes (heartbeats,
 /// outcomes) have a connection each on top of these (see `appender.rs`).
@@ -63,6 +65,8 @@ pub struct WorkerConfig {
     pub retry: RetryPolicy,
     /// Run at most one scan per subscription at a time; others queue behind it.
     pub one_per_subscription: bool,
+    /// How often this worker's scheduler looks for due schedules (`None`: it runs none).
+    pub schedule_tick: Option<Duration>,
 }
 
 impl Default for WorkerConfig {
@@ -78,6 +82,7 @@ impl Default for WorkerConfig {
             claim_batch: CLAIM_BATCH_DEFAULT,
             retry: RetryPolicy::default(),
             one_per_subscription: true,
+            schedule_tick: Some(SCHEDULE_TICK_DEFAULT),
         }
     }
 }
@@ -270,6 +275,17 @@ impl Worker {
             );
             let reaper =
                 tokio::spawn(reaper::run(shared.clone(), shutdown.clone()).in_current_span());
+            let scheduler = shared.cfg.schedule_tick.map(|every| {
+                let mut stop = shutdown.clone();
+                tokio::spawn(
+                    scheduler::run(
+                        shared.ledger.clone(),
+                        every,
+                        async move { stop.wait().await },
+                    )
+                    .in_current_span(),
+                )
+            });
             let slots = Arc::new(Semaphore::new(shared.cfg.concurrency));
             tracing::info!(concurrency = shared.cfg.concurrency, "worker started");
 
@@ -287,6 +303,9 @@ impl Worker {
             }
             listener.abort();
             reaper.abort();
+            if let Some(s) = scheduler {
+                s.abort();
+            }
             let _ = reaper.await;
             drop(shared);
             // The lanes end once their queues are empty; a batch still waiting for the

@@ -139,6 +139,8 @@ pub fn fast_config(id: &str) -> WorkerConfig {
         },
         // Most tests request many scans of one subscription; exclusivity has its own test.
         one_per_subscription: false,
+        // Schedules have their own tests, which tick the scheduler themselves.
+        schedule_tick: None,
     }
 }
 
