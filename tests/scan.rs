@@ -379,3 +379,85 @@ fn ocsf_reports_are_detection_findings_valid_against_the_ocsf_schema() {
         "attributes outside the class are refused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_applies_the_mutes_in_effect_muted_findings_are_stored_but_not_scored() {
+    use scanledger::domain::governance::{GovernanceEvent, MuteAdded, MuteRemoved, MuteSelector};
+    let env = env().await;
+    let job = demo_job(&repo().join("rules"), Duration::ZERO);
+    let before = run_one_scan(&env, job.clone()).await;
+    let plain = status_of(&env.ledger, before).await.summary.unwrap();
+    assert_eq!(plain.muted, 0);
+
+    // Mute AZ-NET-001 everywhere, and one other finding by fingerprint.
+    let net: Vec<String> = sqlx::query_scalar(
+        "SELECT fingerprint FROM findings WHERE scan_id = $1 AND rule_id = 'AZ-NET-001'",
+    )
+    .bind(before.0)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    let other: String = sqlx::query_scalar(
+        "SELECT fingerprint FROM findings WHERE scan_id = $1 AND rule_id <> 'AZ-NET-001'
+          ORDER BY fingerprint LIMIT 1",
+    )
+    .bind(before.0)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    let by_rule = uuid::Uuid::new_v4();
+    for (id, selector) in [
+        (
+            by_rule,
+            MuteSelector::Rule {
+                rule_id: "AZ-NET-001".into(),
+                resource_pattern: "/subscriptions/*".into(),
+            },
+        ),
+        (
+            uuid::Uuid::new_v4(),
+            MuteSelector::Fingerprint {
+                fingerprint: other.clone(),
+            },
+        ),
+    ] {
+        env.ledger
+            .append_governance(
+                id,
+                0,
+                "scan-test",
+                GovernanceEvent::MuteAdded(MuteAdded {
+                    selector,
+                    reason: "accepted risk".into(),
+                    expires_at: None,
+                }),
+            )
+            .await
+            .unwrap();
+    }
+    let muted_scan = run_one_scan(&env, job.clone()).await;
+    let muted = status_of(&env.ledger, muted_scan).await.summary.unwrap();
+    assert_eq!(muted.findings, plain.findings, "muted findings are stored");
+    assert_eq!(muted.muted as usize, net.len() + 1);
+    assert!(muted.score.unwrap() > plain.score.unwrap(), "{muted:?}");
+    assert_eq!(
+        muted.rules["AZ-NET-001"].muted, plain.rules["AZ-NET-001"].failed,
+        "every AZ-NET-001 failure is muted"
+    );
+
+    // Unmuted again, the next scan scores as the first did.
+    env.ledger
+        .append_governance(
+            by_rule,
+            1,
+            "scan-test",
+            GovernanceEvent::MuteRemoved(MuteRemoved { reason: None }),
+        )
+        .await
+        .unwrap();
+    let after = run_one_scan(&env, job).await;
+    let after = status_of(&env.ledger, after).await.summary.unwrap();
+    assert_eq!(after.muted, 1);
+    assert!(after.score.unwrap() < muted.score.unwrap());
+    assert_ledger_invariants(&env.pool).await;
+}

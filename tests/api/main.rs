@@ -13,6 +13,7 @@ mod common;
 
 mod events;
 mod findings;
+mod governance;
 mod health;
 mod reports;
 mod scans;
