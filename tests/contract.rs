@@ -75,6 +75,10 @@ fn the_document_is_sound() {
         "/api/subscriptions/{id}/findings/history",
         "/api/scans/{id}/proof",
         "/api/audit/public-key",
+        "/api/mutes",
+        "/api/mutes/{id}",
+        "/api/schedules",
+        "/api/schedules/{id}",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -395,6 +399,82 @@ async fn live_responses_of_every_route_match_the_document() {
     let (s, ct, body) = call(M::DELETE, "/api/tokens/temp".into(), a, None).await;
     assert_eq!(s, 404);
     c.check("delete", "/api/tokens/{name}", s, &ct, &body);
+
+    // Mutes: create (201, 400), list (200), remove (200, 409, 404).
+    let (s, ct, mute) = call(
+        M::POST,
+        "/api/mutes".into(),
+        a,
+        Some(json!({"rule_id": "AZ-NET-001", "resource_pattern": "*", "reason": "contract"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{mute}");
+    c.check("post", "/api/mutes", s, &ct, &mute);
+    let (s, ct, body) = call(
+        M::POST,
+        "/api/mutes".into(),
+        a,
+        Some(json!({"reason": "r"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    c.check("post", "/api/mutes", s, &ct, &body);
+    let (s, ct, body) = call(M::GET, "/api/mutes?all=true".into(), a, None).await;
+    assert_eq!(s, 200);
+    c.check("get", "/api/mutes", s, &ct, &body);
+    let mute_path = format!("/api/mutes/{}", mute["mute_id"].as_str().unwrap());
+    for status in [200, 409] {
+        let (s, ct, body) = call(M::DELETE, mute_path.clone(), a, None).await;
+        assert_eq!(s, status);
+        c.check("delete", "/api/mutes/{id}", s, &ct, &body);
+    }
+    let (s, ct, body) = call(
+        M::DELETE,
+        format!("/api/mutes/{}", uuid::Uuid::new_v4()),
+        a,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    c.check("delete", "/api/mutes/{id}", s, &ct, &body);
+
+    // Schedules: create (201, 400), list (200), remove (204, 409).
+    let (s, ct, schedule) = call(
+        M::POST,
+        "/api/schedules".into(),
+        a,
+        Some(json!({"subscription_id": SUB, "cron": "0 2 * * *"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{schedule}");
+    c.check("post", "/api/schedules", s, &ct, &schedule);
+    let (s, ct, body) = call(
+        M::POST,
+        "/api/schedules".into(),
+        a,
+        Some(json!({"subscription_id": SUB, "every": "1s"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    c.check("post", "/api/schedules", s, &ct, &body);
+    let (s, ct, body) = call(M::GET, "/api/schedules".into(), a, None).await;
+    assert_eq!(s, 200);
+    c.check("get", "/api/schedules", s, &ct, &body);
+    let schedule_path = format!(
+        "/api/schedules/{}",
+        schedule["schedule_id"].as_str().unwrap()
+    );
+    let r = http
+        .delete(format!("{base}{schedule_path}"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    c.check_empty("delete", "/api/schedules/{id}", 204);
+    let (s, ct, body) = call(M::DELETE, schedule_path, a, None).await;
+    assert_eq!(s, 409);
+    c.check("delete", "/api/schedules/{id}", s, &ct, &body);
 
     // The event stream: its content type, and each data frame is an EventView.
     let resp = http

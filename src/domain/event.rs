@@ -423,6 +423,10 @@ pub struct RecordedEvent {
     pub event: Event,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,8 +592,4 @@ mod tests {
         assert!(!FailureCode::CredentialsRejected.retryable());
         assert!(FailureCode::Throttled.retryable());
     }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
