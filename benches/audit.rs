@@ -61,6 +61,7 @@ fn new_scans(n: usize) -> Vec<NewScan> {
                 priority: 0,
                 max_attempts: 3,
                 requested_by: Some("bench".into()),
+                estate: None,
             },
         })
         .collect()

@@ -45,6 +45,7 @@ fn request(n: usize) -> Vec<NewScan> {
                 priority: 0,
                 max_attempts: 3,
                 requested_by: Some("bench".into()),
+                estate: None,
             },
         })
         .collect()

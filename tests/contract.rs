@@ -79,6 +79,7 @@ fn the_document_is_sound() {
         "/api/mutes/{id}",
         "/api/schedules",
         "/api/schedules/{id}",
+        "/api/estates/{id}",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -399,6 +400,25 @@ async fn live_responses_of_every_route_match_the_document() {
     let (s, ct, body) = call(M::DELETE, "/api/tokens/temp".into(), a, None).await;
     assert_eq!(s, 404);
     c.check("delete", "/api/tokens/{name}", s, &ct, &body);
+
+    // Estates: off in this server (503); unknown (404) and malformed (400) ids.
+    let (s, ct, body) = call(
+        M::POST,
+        "/api/scans".into(),
+        a,
+        Some(json!({"tenant": true})),
+    )
+    .await;
+    assert_eq!(s, 503);
+    c.check("post", "/api/scans", s, &ct, &body);
+    for (path, status) in [
+        (format!("/api/estates/{}", uuid::Uuid::new_v4()), 404),
+        ("/api/estates/x".to_string(), 400),
+    ] {
+        let (s, ct, body) = call(M::GET, path, a, None).await;
+        assert_eq!(s, status);
+        c.check("get", "/api/estates/{id}", s, &ct, &body);
+    }
 
     // Mutes: create (201, 400), list (200), remove (200, 409, 404).
     let (s, ct, mute) = call(

@@ -5,6 +5,7 @@ mod audit;
 pub mod auth;
 mod changes;
 mod error;
+pub mod estates;
 mod events;
 mod findings;
 mod governance;
@@ -55,6 +56,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// The Ed25519 public key checkpoints are signed with, if they are.
     pub audit_public_key: Option<Vec<u8>>,
+    /// Lists an estate's subscriptions; `None`: estate requests are refused (503).
+    pub estates: Option<estates::Estates>,
 }
 
 impl Default for ApiConfig {
@@ -64,6 +67,7 @@ impl Default for ApiConfig {
             request_timeout: REQUEST_TIMEOUT_DEFAULT,
             cors_origins: Vec::new(),
             audit_public_key: None,
+            estates: None,
         }
     }
 }
@@ -117,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scans", post(scans::trigger).get(scans::list))
         .route("/api/scans/trigger", post(scans::trigger))
         .route("/api/scans/{id}", get(scans::get))
+        .route("/api/estates/{id}", get(estates::get))
         .route("/api/scans/{id}/cancel", post(scans::cancel))
         .route("/api/scans/{id}/events", get(events::scan_events))
         .route("/api/scans/{id}/findings", get(findings::for_scan))

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::{audit, events, findings, governance, reports, scans, tokens, Health};
+use super::{audit, estates, events, findings, governance, reports, scans, tokens, Health};
 use crate::api::auth::{Role, TokenInfo};
 use crate::domain::{FailureCode, Phase, Progress, PublicError, ScanId, ScanSummary, Severity};
 use crate::projection::ScanState;
@@ -18,13 +18,13 @@ use crate::projection::ScanState;
         events::scan_events, events::feed, events::stream,
         findings::for_scan, findings::latest, findings::history, findings::diff, reports::report,
         tokens::create, tokens::list, tokens::revoke,
-        audit::proof, audit::public_key,
+        audit::proof, audit::public_key, estates::get,
         governance::create_mute, governance::list_mutes, governance::remove_mute,
         governance::create_schedule, governance::list_schedules, governance::remove_schedule,
         super::healthz, super::readyz, super::metrics_text, super::openapi_json,
     ),
     components(schemas(
-        scans::TriggerRequest, scans::TriggerResponse, scans::ScanView, scans::ScanPage, scans::CancelRequest,
+        scans::TriggerRequest, scans::TriggerResponse, scans::Accepted, estates::EstateAccepted, estates::EstateView, scans::ScanView, scans::ScanPage, scans::CancelRequest,
         events::EventView, events::StreamView, events::FeedPage,
         findings::FindingView, findings::FindingPage, findings::HistoryPage, findings::ScanDiff,
         crate::projection::finding_history::FindingHistory, crate::projection::finding_history::FindingState,

@@ -30,8 +30,15 @@ pub const MAX_POLL_WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
-    /// The Azure subscription to scan (a UUID).
-    pub subscription_id: String,
+    /// The Azure subscription to scan (a UUID). Without it, `management_group_id` or
+    /// `tenant: true` requests an estate: one scan per subscription listed.
+    #[schema(format = Uuid)]
+    pub subscription_id: Option<String>,
+    /// Scan every subscription under this management group (needs `--estates`).
+    #[schema(min_length = 1, max_length = 90)]
+    pub management_group_id: Option<String>,
+    /// Scan every subscription of the tenant (needs `--estates`).
+    pub tenant: Option<bool>,
     /// Rule ids or categories; empty means all.
     #[serde(default)]
     pub rules: Vec<String>,
@@ -47,16 +54,36 @@ pub struct TriggerResponse {
     pub message: &'static str,
 }
 
+fn check_rules(rules: &[String]) -> Result<(), ApiError> {
+    if rules.iter().any(|r| r.trim().is_empty() || r.len() > 128) || rules.len() > 500 {
+        return Err(ApiError::bad_request(
+            Some("rules"),
+            "at most 500 rule filters of 1 to 128 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// What `POST /api/scans` answers: one scan, or an estate's scans.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Documents the two shapes; handlers build each directly.
+pub enum Accepted {
+    Scan(TriggerResponse),
+    Estate(super::estates::EstateAccepted),
+}
+
 /// Request a scan. Answers at once; a worker runs it.
 #[utoipa::path(post, path = "/api/scans", tag = "scans", request_body = TriggerRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same scan (200); same key, other body: 422")),
     responses(
-        (status = 202, description = "Queued", body = TriggerResponse, headers(("Location" = String))),
+        (status = 202, description = "Queued: one scan, or an estate's scans (`Location`: the scan, or `/api/estates/{id}`)", body = Accepted, headers(("Location" = String))),
         (status = 200, description = "Replayed idempotent request", body = TriggerResponse),
         (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The token's role does not allow this", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency-Key reused with another body, or an estate without a subscription to scan", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Estate requests are off (`--estates`), or the estate's subscriptions could not be listed", body = Problem, content_type = "application/problem+json"),
     ), security(("bearer" = [])))]
 pub(super) async fn trigger(
     State(state): State<AppState>,
@@ -65,19 +92,33 @@ pub(super) async fn trigger(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: TriggerRequest = parse_json(&headers, &body)?;
-    let subscription_id = SubscriptionId::parse(&req.subscription_id)
-        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
-    if req
-        .rules
-        .iter()
-        .any(|r| r.trim().is_empty() || r.len() > 128)
-        || req.rules.len() > 500
-    {
+    let Some(subscription) = req.subscription_id.as_deref() else {
+        let scope = super::estates::scope_of(req.management_group_id.as_deref(), req.tenant)?;
+        check_rules(&req.rules)?;
+        if headers.contains_key("idempotency-key") {
+            return Err(ApiError::bad_request(
+                Some("Idempotency-Key"),
+                "not supported for estate requests",
+            ));
+        }
+        return super::estates::request(
+            &state,
+            scope,
+            req.rules,
+            req.priority.unwrap_or(0),
+            &principal.name,
+        )
+        .await;
+    };
+    if req.management_group_id.is_some() || req.tenant.is_some() {
         return Err(ApiError::bad_request(
-            Some("rules"),
-            "at most 500 rule filters of 1 to 128 characters",
+            Some("subscription_id"),
+            "give subscription_id, or management_group_id / tenant, not both",
         ));
     }
+    let subscription_id = SubscriptionId::parse(subscription)
+        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
+    check_rules(&req.rules)?;
     let key = headers
         .get("idempotency-key")
         .map(|v| v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255))
@@ -95,6 +136,7 @@ pub(super) async fn trigger(
         priority: req.priority.unwrap_or(0),
         max_attempts: state.config.max_attempts,
         requested_by: Some(principal.name.clone()),
+        estate: None,
     };
     let scan = NewScan { scan_id, request };
     let accepted = |scan_id: ScanId, status: StatusCode| {

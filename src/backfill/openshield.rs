@@ -232,6 +232,7 @@ fn stream(
             max_attempts: if requeue { opts.max_attempts } else { 1 },
             requested_by: Some(format!("backfill:{SYSTEM}")),
             origin: origin(first),
+            estate: None,
         }),
     };
     let claim = || NewEvent {

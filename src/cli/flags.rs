@@ -51,6 +51,9 @@ pub enum Command {
         db: DbArgs,
         #[command(flatten)]
         args: ApiArgs,
+        /// Azure settings for --estates (listing subscriptions).
+        #[command(flatten)]
+        azure: AzureArgs,
     },
     /// Run a worker only: claim scans, run them, reap expired leases.
     Worker {
@@ -376,6 +379,11 @@ pub struct ApiArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// Accept estate requests (`POST /api/scans` with `management_group_id` or
+    /// `tenant: true`): list the subscriptions through Azure with the --azure-* settings
+    /// and request one scan for each.
+    #[arg(long, env = "SCANLEDGER_ESTATES")]
+    pub estates: bool,
 }
 
 #[derive(Debug, Args)]

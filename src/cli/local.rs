@@ -546,6 +546,7 @@ pub async fn demo(db: &Db, dbargs: &DbArgs, args: &DemoArgs) -> anyhow::Result<(
         dbargs,
         Some(&serve.api),
         Some(&serve.worker),
+        Some(&serve.worker.azure),
         script,
         exit_after,
     )

@@ -100,10 +100,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             prepare_runtime(&db, dbargs).await?;
             let result = match command {
                 Command::Serve { args, .. } => {
-                    serve::serve(&db, dbargs, Some(&args.api), Some(&args.worker)).await
+                    serve::serve(
+                        &db,
+                        dbargs,
+                        Some(&args.api),
+                        Some(&args.worker),
+                        Some(&args.worker.azure),
+                    )
+                    .await
                 }
-                Command::Api { args, .. } => serve::serve(&db, dbargs, Some(args), None).await,
-                Command::Worker { args, .. } => serve::serve(&db, dbargs, None, Some(args)).await,
+                Command::Api { args, azure, .. } => {
+                    serve::serve(&db, dbargs, Some(args), None, Some(azure)).await
+                }
+                Command::Worker { args, .. } => {
+                    serve::serve(&db, dbargs, None, Some(args), None).await
+                }
                 Command::Tokens(cmd) => commands::tokens(&db, cmd).await,
                 Command::Mutes(cmd) => commands::mutes(&db, cmd).await,
                 Command::Backfill(cmd) => commands::backfill(&db, cmd).await,

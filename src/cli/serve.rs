@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::flags::{ApiArgs, DbArgs, WorkerArgs};
+use super::flags::{ApiArgs, AzureArgs, DbArgs, WorkerArgs};
 use crate::api::{self, ApiConfig, AppState, AuthMode};
 use crate::domain::integrity;
 use crate::ledger::audit::Signer;
@@ -135,12 +135,14 @@ pub(super) async fn serve(
     dbargs: &DbArgs,
     api_args: Option<&ApiArgs>,
     worker_args: Option<&WorkerArgs>,
+    azure: Option<&AzureArgs>,
 ) -> anyhow::Result<()> {
     serve_with(
         db,
         dbargs,
         api_args,
         worker_args,
+        azure,
         std::future::pending(),
         false,
     )
@@ -154,6 +156,7 @@ pub(super) async fn serve_with(
     dbargs: &DbArgs,
     api_args: Option<&ApiArgs>,
     worker_args: Option<&WorkerArgs>,
+    azure: Option<&AzureArgs>,
     script: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
     exit_after_script: bool,
 ) -> anyhow::Result<()> {
@@ -236,6 +239,17 @@ pub(super) async fn serve_with(
                 ),
                 (None, Some(s)) => Some(s.public_key()),
                 (None, None) => None,
+            },
+            estates: match (args.estates, azure) {
+                (false, _) => None,
+                (true, Some(azure)) => Some(api::estates::Estates(Arc::new(
+                    crate::scanner::azure::AzureSource::new(&azure.settings())?,
+                ))),
+                (true, None) => {
+                    return Err(
+                        super::UsageError("--estates needs the --azure-* settings".into()).into(),
+                    )
+                }
             },
         };
         let state = AppState::new(ledger.clone(), auth, config);

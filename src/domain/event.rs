@@ -223,6 +223,19 @@ pub struct Requested {
     /// Set on imported history only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// Set when the scan was requested as part of an estate (one request, one scan per
+    /// subscription of a tenant or management group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estate: Option<EstateRef>,
+}
+
+/// The estate run a scan belongs to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EstateRef {
+    pub id: uuid::Uuid,
+    /// `tenant` or `managementGroups/<id>`.
+    pub scope: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -441,6 +454,7 @@ mod tests {
                 priority: 5,
                 max_attempts: 3,
                 requested_by: Some("ci".into()),
+                estate: None,
             }),
             Event::Claimed(Claimed {
                 lease_ms: 30_000,

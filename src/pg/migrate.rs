@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "governance",
         include_str!("../../migrations/0006_governance.sql"),
     ),
+    (
+        7,
+        "estates",
+        include_str!("../../migrations/0007_estates.sql"),
+    ),
 ];
 
 /// Serializes concurrent `migrate` runs (several replicas starting at once).

@@ -79,6 +79,7 @@ pub async fn request_due(
                 max_attempts: MAX_ATTEMPTS,
                 requested_by: Some(principal(schedule)),
                 origin: None,
+                estate: None,
             },
         };
         // The slot alone is the request: the same key always means the same request.

@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod estates;
 mod events;
 mod findings;
 mod governance;

@@ -86,9 +86,17 @@ impl ScanJob for ScriptedJob {
                     findings: vec![],
                 }),
                 Behaviour::Find(findings) => Ok(ScanReport {
+                    // Consistent with its findings, as a real scan's summary is.
                     summary: ScanSummary {
                         resources_seen: 1,
                         findings: findings.len() as u64,
+                        findings_by_severity: findings.iter().fold(
+                            Default::default(),
+                            |mut m: std::collections::BTreeMap<String, u64>, f| {
+                                *m.entry(f.severity.as_str().to_string()).or_default() += 1;
+                                m
+                            },
+                        ),
                         ..Default::default()
                     },
                     findings,

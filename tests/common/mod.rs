@@ -72,6 +72,7 @@ pub fn requested(max_attempts: i32) -> Requested {
         priority: 0,
         max_attempts,
         requested_by: Some("test".into()),
+        estate: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod arm;
 mod auth;
+pub mod estate;
 mod graph;
 pub mod http;
 
