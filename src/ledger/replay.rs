@@ -62,12 +62,6 @@ impl Conns<'_> {
             Conns::Two { reader, .. } => reader,
         }
     }
-    fn writer(&mut self) -> &mut PgConnection {
-        match self {
-            Conns::One(c) => c,
-            Conns::Two { writer, .. } => writer,
-        }
-    }
 }
 
 struct Meter<'a> {
@@ -111,13 +105,27 @@ async fn replay_status(
         .fetch_one(conns.reader())
         .await?;
     let mut meter = Meter::new(progress, total);
-    let mut after = 0i64;
-    loop {
-        let batch = read_batch(conns.reader(), after, BATCH).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        table::apply_status_batch(conns.writer(), table, &batch).await?;
+    let mut batch = read_batch(conns.reader(), 0, BATCH).await?;
+    while let Some(last) = batch.last() {
+        let after = last.seq;
+        let next = match conns {
+            // Two connections: the next batch is read while this one is written, so the
+            // reading and the writing backends work at once.
+            Conns::Two { reader, writer } => {
+                let (next, applied) = tokio::join!(
+                    read_batch(reader, after, BATCH),
+                    table::apply_status_batch(writer, table, &batch)
+                );
+                applied?;
+                next?
+            }
+            Conns::One(conn) => {
+                table::apply_status_batch(conn, table, &batch).await?;
+                read_batch(conn, after, BATCH).await?
+            }
+        };
         meter.add(batch.len());
+        batch = next;
     }
     meter.report();
     Ok(meter.applied)
@@ -150,18 +158,26 @@ async fn replay_history(
     ))
     .execute(conns.reader())
     .await?;
-    loop {
-        let rows = sqlx::query(&format!(
-            "FETCH {COMPLETIONS_BATCH} FROM replay_completions"
-        ))
-        .fetch_all(conns.reader())
-        .await?;
-        if rows.is_empty() {
-            break;
-        }
-        let batch = decode_completions(rows)?;
-        apply_completions(conns.writer(), table, &batch).await?;
+    let fetch = format!("FETCH {COMPLETIONS_BATCH} FROM replay_completions");
+    let mut batch = decode_completions(sqlx::query(&fetch).fetch_all(conns.reader()).await?)?;
+    while !batch.is_empty() {
+        let next = match conns {
+            // As for scan_status: fetch the next batch while this one is written.
+            Conns::Two { reader, writer } => {
+                let (next, applied) = tokio::join!(
+                    sqlx::query(&fetch).fetch_all(&mut **reader),
+                    apply_completions(writer, table, &batch)
+                );
+                applied?;
+                next?
+            }
+            Conns::One(conn) => {
+                apply_completions(conn, table, &batch).await?;
+                sqlx::query(&fetch).fetch_all(&mut **conn).await?
+            }
+        };
         meter.add(batch.len());
+        batch = decode_completions(next)?;
     }
     sqlx::raw_sql("CLOSE replay_completions")
         .execute(conns.reader())
