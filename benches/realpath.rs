@@ -7,6 +7,7 @@
 //!     cargo bench --bench realpath                          # empty + demo inventory, concurrency 8 and 32
 //!     cargo bench --bench realpath -- --scans 3000 --concurrency 8 --inventory empty
 //!     cargo bench --bench realpath -- --peer graphile       # adds graphile-worker figures
+//!     cargo bench --bench realpath -- --scans 0 --latency 1000   # wake-up latency only
 //!
 //! Method and recorded figures: docs/performance.md.
 
@@ -200,6 +201,90 @@ async fn real_path(
     );
 }
 
+/// Request → claim on an idle `scanledger worker` process: `samples` scans requested one
+/// at a time through the API, each after the previous one completed; database clock
+/// (`Claimed.recorded_at − Requested.recorded_at`).
+async fn latency(cluster: &TestCluster, source: &str, samples: usize) {
+    let db = cluster.fresh_database().await.unwrap();
+    let pool = db.database.pool(2).await.unwrap();
+    let token = auth::create_token(&pool, "bench", Role::Operator)
+        .await
+        .unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _api = spawn(&db, &["api", "--listen", &listen]);
+    // The polling fallback an hour away: only a NOTIFY wakes the worker.
+    let _worker = spawn(&db, &["worker", "--source", source, "--poll", "1h"]);
+    scanledger::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    let ready = Instant::now();
+    while !http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "the API did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the worker reach its LISTEN before the first sample.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..samples {
+        let body = serde_json::json!({ "subscription_id": uuid::Uuid::new_v4().to_string() });
+        let r = http
+            .post(format!("{base}/api/scans"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let id = r.json::<serde_json::Value>().await.unwrap()["scan_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let waited = Instant::now();
+        loop {
+            let s: serde_json::Value = http
+                .get(format!("{base}/api/scans/{id}?wait=5"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if s["status"] == "completed" {
+                break;
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "scan {id} was not claimed: a lost wake-up"
+            );
+        }
+    }
+    let mut waits: Vec<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM c.recorded_at - r.recorded_at)::float8 * 1000
+           FROM scan_events r JOIN scan_events c ON c.scan_id = r.scan_id AND c.kind = 'Claimed'
+          WHERE r.kind = 'Requested'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    waits.sort_by(f64::total_cmp);
+    let n = waits.len();
+    println!(
+        "wake-up    request -> claim, idle worker process, {n} sequential samples (database clock): \
+         p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        waits[n / 2],
+        waits[n * 99 / 100],
+        waits[n - 1]
+    );
+}
+
 /// graphile-worker 0.18 on a fresh database of the same cluster: `jobs` no-op jobs added
 /// in one call, then a runner at `concurrency` (defaults, then tuned per its docs).
 fn graphile(cluster: &TestCluster, db: &TestDatabase, jobs: usize, concurrency: usize) {
@@ -278,8 +363,14 @@ async fn main() {
             other => panic!("--inventory empty|demo, not {other}"),
         };
         for &c in &concurrency {
-            real_path(cluster, inventory, &source, c, scans).await;
+            if scans > 0 {
+                real_path(cluster, inventory, &source, c, scans).await;
+            }
         }
+    }
+    let samples: usize = arg(&args, "--latency").map_or(1_000, |v| v.parse().unwrap());
+    if samples > 0 {
+        latency(cluster, &fixture(&scratch, "empty.json", "[]"), samples).await;
     }
     if arg(&args, "--peer").as_deref() == Some("graphile") {
         let db = cluster.fresh_database().await.unwrap();

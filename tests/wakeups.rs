@@ -24,7 +24,7 @@ async fn every_request_wakes_an_idle_worker_without_the_polling_fallback() {
         matches!(e, WorkerEvent::Listening)
     })
     .await;
-    const SAMPLES: usize = 300;
+    const SAMPLES: usize = 1_000;
     for _ in 0..SAMPLES {
         let id = app.trigger(SUB).await;
         // What a client does next: long-poll the status, racing the claim.
