@@ -252,11 +252,15 @@ pub(crate) async fn apply(
     let added_scan: Vec<uuid::Uuid> = completions.iter().map(|c| c.scan_id.0).collect();
     let heads: HashMap<String, (DateTime<Utc>, i64)> =
         sqlx::query_as::<_, (String, DateTime<Utc>, i64)>(&format!(
+            // One index probe per subscription (the newest entry), not a scan of its whole
+            // list: the list grows with every completion the subscription ever had.
             "WITH added AS (
                 INSERT INTO {log} (subscription_id, at, seq, scan_id)
                 SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::int8[], $5::uuid[]))
-             SELECT DISTINCT ON (subscription_id) subscription_id, at, seq FROM {log}
-              WHERE subscription_id = ANY($1) ORDER BY subscription_id, at DESC, seq DESC"
+             SELECT s.sub, h.at, h.seq FROM unnest($1::text[]) s(sub)
+             CROSS JOIN LATERAL (
+                SELECT at, seq FROM {log} WHERE subscription_id = s.sub
+                 ORDER BY at DESC, seq DESC LIMIT 1) h"
         ))
         .bind(&subs)
         .bind(&added_subs)
