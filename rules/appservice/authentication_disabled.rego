@@ -17,6 +17,7 @@ metadata := {
 	"resource_types": ["Microsoft.Web/sites"],
 	"frameworks": {
 		"cis_azure": ["9.1"],
+		"cis_v3": ["9.2"],
 		"nist_csf": ["PR.AC-7"],
 		"iso27001": ["A.8.5"],
 	},

@@ -18,6 +18,7 @@ metadata := {
 	"category": "appservice",
 	"resource_types": ["Microsoft.Web/sites"],
 	"frameworks": {
+		"cis_v3": ["9.6"],
 		"nist_csf": ["PR.AC-1", "PR.AC-7"],
 		"iso27001": ["A.5.17", "A.8.5"],
 	},

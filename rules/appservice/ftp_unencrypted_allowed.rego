@@ -19,6 +19,7 @@ metadata := {
 	"resource_types": ["Microsoft.Web/sites"],
 	"frameworks": {
 		"cis_azure": ["9.9"],
+		"cis_v3": ["9.3"],
 		"nist_csf": ["PR.DS-2"],
 		"iso27001": ["A.8.24"],
 	},

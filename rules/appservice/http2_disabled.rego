@@ -16,6 +16,7 @@ metadata := {
 	"resource_types": ["Microsoft.Web/sites"],
 	"frameworks": {
 		"cis_azure": ["9.8"],
+		"cis_v3": ["9.10"],
 		"nist_csf": ["PR.IP-1"],
 		"iso27001": ["A.8.9"],
 	},

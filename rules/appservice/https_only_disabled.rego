@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.Web/sites"],
 	"frameworks": {
 		"cis_azure": ["9.2"],
+		"cis_v3": ["9.1"],
 		"nist_csf": ["PR.DS-2"],
 		"iso27001": ["A.8.24"],
 	},

@@ -16,6 +16,7 @@ metadata := {
 	"resource_types": ["Microsoft.Web/sites"],
 	"frameworks": {
 		"cis_azure": ["9.3"],
+		"cis_v3": ["9.4"],
 		"nist_csf": ["PR.DS-2"],
 		"iso27001": ["A.8.24"],
 	},

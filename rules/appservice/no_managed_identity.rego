@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.Web/sites"],
 	"frameworks": {
 		"cis_azure": ["9.4"],
+		"cis_v3": ["9.5"],
 		"nist_csf": ["PR.AC-1"],
 		"iso27001": ["A.5.17"],
 	},

@@ -13,6 +13,7 @@ metadata := {
 	"category": "appservice",
 	"resource_types": ["Microsoft.Web/sites"],
 	"frameworks": {
+		"cis_v3": ["9.12"],
 		"nist_csf": ["PR.AC-3", "PR.PT-3"],
 		"iso27001": ["A.8.9"],
 	},

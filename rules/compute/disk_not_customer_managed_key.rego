@@ -20,6 +20,7 @@ metadata := {
 	"resource_types": ["Microsoft.Compute/disks"],
 	"frameworks": {
 		"cis_azure": ["7.3", "7.4"],
+		"cis_v3": ["8.3", "8.4"],
 		"nist_csf": ["PR.DS-1"],
 		"iso27001": ["A.8.24"],
 	},

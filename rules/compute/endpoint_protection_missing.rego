@@ -23,6 +23,7 @@ metadata := {
 	"resource_types": ["Microsoft.Compute/virtualMachines"],
 	"frameworks": {
 		"cis_azure": ["7.6"],
+		"cis_v3": ["8.8"],
 		"nist_csf": ["DE.CM-4"],
 		"iso27001": ["A.8.7"],
 	},

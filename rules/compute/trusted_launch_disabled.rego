@@ -21,6 +21,7 @@ metadata := {
 	"resource_types": ["Microsoft.Compute/virtualMachines", "Microsoft.Compute/virtualMachineScaleSets"],
 	"frameworks": {
 		"cis_azure": ["7.9"],
+		"cis_v3": ["8.11"],
 		"nist_csf": ["PR.DS-6"],
 		"iso27001": ["A.8.9"],
 	},

@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.Compute/virtualMachines"],
 	"frameworks": {
 		"cis_azure": ["7.2"],
+		"cis_v3": ["8.2"],
 		"nist_csf": ["PR.DS-1", "PR.AC-4"],
 		"iso27001": ["A.8.3"],
 	},

@@ -16,6 +16,7 @@ metadata := {
 	"resource_types": ["Microsoft.DocumentDB/databaseAccounts"],
 	"frameworks": {
 		"cis_azure": ["4.5.3"],
+		"cis_v3": ["5.4.3"],
 		"nist_csf": ["PR.AC-1", "PR.AC-7"],
 		"iso27001": ["A.5.16", "A.8.5"],
 	},

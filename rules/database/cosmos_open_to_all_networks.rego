@@ -16,6 +16,7 @@ metadata := {
 	"resource_types": ["Microsoft.DocumentDB/databaseAccounts"],
 	"frameworks": {
 		"cis_azure": ["4.5.1"],
+		"cis_v3": ["5.4.1"],
 		"nist_csf": ["PR.AC-5"],
 		"iso27001": ["A.8.20"],
 	},

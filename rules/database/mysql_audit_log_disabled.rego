@@ -13,6 +13,7 @@ metadata := {
 	"resource_types": ["Microsoft.DBforMySQL/flexibleServers"],
 	"frameworks": {
 		"cis_azure": ["4.4.3"],
+		"cis_v3": ["5.3.3"],
 		"nist_csf": ["PR.PT-1", "DE.CM-3"],
 		"iso27001": ["A.8.15"],
 	},

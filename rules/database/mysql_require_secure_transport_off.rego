@@ -13,6 +13,8 @@ metadata := {
 	"category": "database",
 	"resource_types": ["Microsoft.DBforMySQL/flexibleServers"],
 	"frameworks": {
+		"cis_azure": ["4.4.1"],
+		"cis_v3": ["5.3.1"],
 		"nist_csf": ["PR.DS-2"],
 		"iso27001": ["A.8.24"],
 	},

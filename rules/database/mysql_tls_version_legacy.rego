@@ -14,6 +14,7 @@ metadata := {
 	"resource_types": ["Microsoft.DBforMySQL/flexibleServers"],
 	"frameworks": {
 		"cis_azure": ["4.4.2"],
+		"cis_v3": ["5.3.2"],
 		"nist_csf": ["PR.DS-2"],
 		"iso27001": ["A.8.24"],
 	},

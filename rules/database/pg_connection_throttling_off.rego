@@ -14,6 +14,8 @@ metadata := {
 	"category": "database",
 	"resource_types": ["Microsoft.DBforPostgreSQL/flexibleServers"],
 	"frameworks": {
+		"cis_azure": ["4.3.5"],
+		"cis_v3": ["5.2.3"],
 		"nist_csf": ["PR.AC-7"],
 		"iso27001": ["A.8.5"],
 	},

@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.DBforPostgreSQL/flexibleServers"],
 	"frameworks": {
 		"cis_azure": ["4.3.7"],
+		"cis_v3": ["5.2.5"],
 		"nist_csf": ["PR.AC-5"],
 		"iso27001": ["A.8.20"],
 	},

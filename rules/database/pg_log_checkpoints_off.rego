@@ -13,6 +13,7 @@ metadata := {
 	"resource_types": ["Microsoft.DBforPostgreSQL/flexibleServers"],
 	"frameworks": {
 		"cis_azure": ["4.3.2"],
+		"cis_v3": ["5.2.2"],
 		"nist_csf": ["PR.PT-1"],
 		"iso27001": ["A.8.15"],
 	},

@@ -14,6 +14,8 @@ metadata := {
 	"category": "database",
 	"resource_types": ["Microsoft.DBforPostgreSQL/flexibleServers"],
 	"frameworks": {
+		"cis_azure": ["4.3.1"],
+		"cis_v3": ["5.2.1"],
 		"nist_csf": ["PR.DS-2"],
 		"iso27001": ["A.8.24"],
 	},

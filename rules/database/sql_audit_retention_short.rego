@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.Sql/servers"],
 	"frameworks": {
 		"cis_azure": ["4.1.6"],
+		"cis_v3": ["5.1.6"],
 		"nist_csf": ["PR.PT-1"],
 		"iso27001": ["A.8.15"],
 	},

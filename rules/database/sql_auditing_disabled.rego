@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.Sql/servers"],
 	"frameworks": {
 		"cis_azure": ["4.1.1"],
+		"cis_v3": ["5.1.1"],
 		"nist_csf": ["PR.PT-1", "DE.CM-3"],
 		"iso27001": ["A.8.15"],
 	},

@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.Sql/servers"],
 	"frameworks": {
 		"cis_azure": ["4.1.2"],
+		"cis_v3": ["5.1.2"],
 		"nist_csf": ["PR.AC-5"],
 		"iso27001": ["A.8.20"],
 	},

@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.Sql/servers"],
 	"frameworks": {
 		"cis_azure": ["4.1.4"],
+		"cis_v3": ["5.1.4"],
 		"nist_csf": ["PR.AC-1", "PR.AC-7"],
 		"iso27001": ["A.5.16", "A.8.5"],
 	},

@@ -13,6 +13,7 @@ metadata := {
 	"category": "database",
 	"resource_types": ["Microsoft.Sql/servers"],
 	"frameworks": {
+		"cis_v3": ["5.1.7"],
 		"nist_csf": ["PR.AC-5"],
 		"iso27001": ["A.8.20", "A.8.22"],
 	},

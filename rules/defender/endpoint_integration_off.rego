@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.Security/settings"],
 	"frameworks": {
 		"cis_azure": ["2.1.21"],
+		"cis_v3": ["3.1.3.3"],
 		"nist_csf": ["DE.CM-4"],
 		"iso27001": ["A.8.7"],
 	},

@@ -17,6 +17,7 @@ metadata := {
 	"resource_types": ["Microsoft.Security/securityContacts", "Microsoft.Security/securityContact"],
 	"frameworks": {
 		"cis_azure": ["2.1.18"],
+		"cis_v3": ["3.1.13"],
 		"nist_csf": ["RS.CO-2", "DE.DP-4"],
 		"iso27001": ["A.5.24", "A.6.8"],
 	},

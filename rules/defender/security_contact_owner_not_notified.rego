@@ -16,6 +16,7 @@ metadata := {
 	"resource_types": ["Microsoft.Security/securityContacts", "Microsoft.Security/securityContact"],
 	"frameworks": {
 		"cis_azure": ["2.1.17"],
+		"cis_v3": ["3.1.12"],
 		"nist_csf": ["RS.CO-2"],
 		"iso27001": ["A.5.24", "A.6.8"],
 	},

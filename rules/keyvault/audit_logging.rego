@@ -18,6 +18,7 @@ metadata := {
 	"resource_types": ["Microsoft.KeyVault/vaults"],
 	"frameworks": {
 		"cis_azure": ["5.1.4"],
+		"cis_v3": ["6.1.4"],
 		"nist_csf": ["PR.PT-1", "DE.AE-3"],
 		"iso27001": ["A.8.15"],
 	},

@@ -13,6 +13,7 @@ metadata := {
 	"resource_types": ["Microsoft.KeyVault/vaults"],
 	"frameworks": {
 		"cis_azure": ["8.5"],
+		"cis_v3": ["3.3.5"],
 		"nist_csf": ["PR.IP-4"],
 		"iso27001": ["A.8.13", "A.8.24"],
 	},

@@ -14,6 +14,7 @@ metadata := {
 	"resource_types": ["Microsoft.KeyVault/vaults"],
 	"frameworks": {
 		"cis_azure": ["8.6"],
+		"cis_v3": ["3.3.6"],
 		"nist_csf": ["PR.AC-4"],
 		"iso27001": ["A.5.15", "A.5.18"],
 	},

@@ -23,6 +23,7 @@ metadata := {
 	"resource_types": ["Microsoft.Insights/diagnosticSettings"],
 	"frameworks": {
 		"cis_azure": ["5.1.2"],
+		"cis_v3": ["6.1.2"],
 		"nist_csf": ["DE.CM-1", "PR.PT-1"],
 		"iso27001": ["A.8.15"],
 	},

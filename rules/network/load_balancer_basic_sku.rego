@@ -16,6 +16,7 @@ metadata := {
 	"frameworks": {
 		# CIS v2.1.0 5.5: "Ensure that SKU Basic/Consumption is not used on artifacts that need to be monitored".
 		"cis_azure": ["5.5"],
+		"cis_v3": ["6.5"],
 		"nist_csf": ["PR.IP-1"],
 		"iso27001": ["A.8.9"],
 	},

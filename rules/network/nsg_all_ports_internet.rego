@@ -18,6 +18,7 @@ metadata := {
 	"resource_types": ["Microsoft.Network/networkSecurityGroups"],
 	"frameworks": {
 		"cis_azure": ["6.1", "6.2", "6.3", "6.4"],
+		"cis_v3": ["7.1", "7.2", "7.3", "7.4"],
 		"nist_csf": ["PR.AC-5", "PR.PT-3"],
 		"iso27001": ["A.8.20", "A.8.22"],
 	},

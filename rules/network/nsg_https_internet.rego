@@ -17,6 +17,7 @@ metadata := {
 	"frameworks": {
 		# CIS v2.1.0 6.4: "Ensure that HTTP(S) access from the Internet is evaluated and restricted".
 		"cis_azure": ["6.4"],
+		"cis_v3": ["7.4"],
 		"nist_csf": ["PR.AC-5"],
 		"iso27001": ["A.8.20"],
 	},

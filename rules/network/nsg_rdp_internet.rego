@@ -16,6 +16,7 @@ metadata := {
 	"frameworks": {
 		# CIS v2.1.0 6.1: "Ensure that RDP access from the Internet is evaluated and restricted".
 		"cis_azure": ["6.1"],
+		"cis_v3": ["7.1"],
 		"nist_csf": ["PR.AC-5"],
 		"iso27001": ["A.8.20"],
 	},

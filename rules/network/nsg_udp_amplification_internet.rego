@@ -17,6 +17,7 @@ metadata := {
 	"frameworks": {
 		# CIS v2.1.0 6.3: "Ensure that UDP access from the Internet is evaluated and restricted".
 		"cis_azure": ["6.3"],
+		"cis_v3": ["7.3"],
 		"nist_csf": ["PR.AC-5", "PR.DS-4"],
 		"iso27001": ["A.8.20"],
 	},

@@ -18,6 +18,7 @@ metadata := {
 	"frameworks": {
 		# CIS v2.1.0 6.7: "Ensure that Public IP addresses are Evaluated on a Periodic Basis".
 		"cis_azure": ["6.7"],
+		"cis_v3": ["7.7"],
 		"nist_csf": ["PR.IP-1"],
 		"iso27001": ["A.5.9", "A.8.9"],
 	},

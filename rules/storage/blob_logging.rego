@@ -20,6 +20,7 @@ metadata := {
 	"resource_types": ["Microsoft.Storage/storageAccounts"],
 	"frameworks": {
 		"cis_azure": ["3.13"],
+		"cis_v3": ["4.13"],
 		"nist_csf": ["PR.PT-1", "DE.AE-3"],
 		"iso27001": ["A.8.15"],
 	},

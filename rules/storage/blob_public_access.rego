@@ -16,6 +16,7 @@ metadata := {
 	"resource_types": ["Microsoft.Storage/storageAccounts"],
 	"frameworks": {
 		"cis_azure": ["3.17"],
+		"cis_v3": ["4.17"],
 		"nist_csf": ["PR.AC-4", "PR.DS-5"],
 		"iso27001": ["A.8.3"],
 	},

@@ -18,6 +18,7 @@ metadata := {
 	"resource_types": ["Microsoft.Storage/storageAccounts"],
 	"frameworks": {
 		"cis_azure": ["3.11"],
+		"cis_v3": ["4.10"],
 		"nist_csf": ["PR.IP-4"],
 		"iso27001": ["A.8.13"],
 	},

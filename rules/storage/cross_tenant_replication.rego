@@ -17,6 +17,7 @@ metadata := {
 	"resource_types": ["Microsoft.Storage/storageAccounts"],
 	"frameworks": {
 		"cis_azure": ["3.16"],
+		"cis_v3": ["4.16"],
 		"nist_csf": ["PR.DS-5"],
 		"iso27001": ["A.5.14"],
 	},

@@ -16,6 +16,7 @@ metadata := {
 	"resource_types": ["Microsoft.Storage/storageAccounts"],
 	"frameworks": {
 		"cis_azure": ["3.15"],
+		"cis_v3": ["4.15"],
 		"nist_csf": ["PR.DS-2"],
 		"iso27001": ["A.8.24"],
 	},

@@ -15,6 +15,7 @@ metadata := {
 	"resource_types": ["Microsoft.Storage/storageAccounts"],
 	"frameworks": {
 		"cis_azure": ["3.8"],
+		"cis_v3": ["4.7"],
 		"nist_csf": ["PR.AC-5"],
 		"iso27001": ["A.8.20", "A.8.22"],
 	},

@@ -54,7 +54,8 @@ impl RulesDir {
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// Print the catalogue: id, severity, category, title, frameworks.
+    /// Print the catalogue: id, severity, category, title, CIS ids (table); every framework
+    /// with `--format json` or `markdown`.
     List {
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
@@ -299,16 +300,37 @@ fn list_table(catalogue: &Catalogue) -> String {
     for r in catalogue.rules() {
         let m = &r.meta;
         out.push_str(&format!(
-            "{:<11} {:<8} {:<10} {}  [{}]\n",
+            "{:<11} {:<8} {:<10} {}{}  [{}]\n",
             m.id,
             m.severity.as_str(),
             m.category,
             m.title,
+            cis_ids(m),
             r.origin
         ));
     }
     out.push_str(&format!("{} rules\n", catalogue.rules().len()));
     out
+}
+
+/// The rule's CIS control ids, " (CIS v2.1.0 3.1; v3.0.0 4.1)", or "" when it maps to none.
+fn cis_ids(m: &crate::scanner::rules::RuleMeta) -> String {
+    let ids = |key: &str| {
+        m.frameworks
+            .get(key)
+            .map(|ids| ids.join(", "))
+            .unwrap_or_default()
+    };
+    let parts: Vec<String> = [("v2.1.0", ids("cis_azure")), ("v3.0.0", ids("cis_v3"))]
+        .into_iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(version, ids)| format!("{version} {ids}"))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" (CIS {})", parts.join("; "))
+    }
 }
 
 /// Draws progress on stderr while a terminal is attached.

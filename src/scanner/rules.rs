@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Severity;
 
-/// Framework keys a rule may map to.
-pub const FRAMEWORKS: [&str; 3] = ["cis_azure", "nist_csf", "iso27001"];
+/// Framework keys a rule may map to: `cis_azure` is the CIS Microsoft Azure Foundations
+/// Benchmark v2.1.0, `cis_v3` the same benchmark's v3.0.0 (which renumbers every section),
+/// `nist_csf` NIST CSF 1.1, `iso27001` ISO/IEC 27001:2022 Annex A.
+pub const FRAMEWORKS: [&str; 4] = ["cis_azure", "cis_v3", "nist_csf", "iso27001"];
 
 /// Categories of the catalogue (the first part of a rule's package after `rules`).
 pub const CATEGORIES: [&str; 11] = [
