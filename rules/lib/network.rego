@@ -78,13 +78,17 @@ rule_protocol(rule) := lower_str(object.get(lib.obj(rule.properties), "protocol"
 # destinations, covers the whole range. (A Deny whose ranges only cover it together is not
 # counted: the rule may then over-report, never under-report. Unlike lib.shadowed, a Deny
 # aimed at one host does not hide an Allow to every host.)
-range_shadowed(nsg, allow, range) if {
+range_shadowed(nsg, allow, range) if range_shadowed_for(nsg, allow, range, rule_protocol(allow))
+
+# range_shadowed_for(nsg, allow, range, proto): as range_shadowed, for the traffic of one
+# protocol the Allow opens (a Deny for UDP alone closes the UDP half of a `*` Allow).
+range_shadowed_for(nsg, allow, range, proto) if {
 	a := range_bounds(range)
 	some d in lib.security_rules(nsg)
 	lib.inbound(d)
 	lib.denies(d)
 	lib.from_internet(d)
-	lib.protocol_covers(d, rule_protocol(allow))
+	lib.protocol_covers(d, proto)
 	all_source_ports(d)
 	covers_destinations(d, allow)
 	is_number(d.properties.priority)
@@ -172,6 +176,27 @@ wide_rules(nsg, min_width) := {x |
 		"sources": sources,
 		"port_ranges": open,
 		"ports_open": width,
+	}
+}
+
+# udp_rules(nsg): inbound Allow rules from the internet whose protocol admits UDP (`Udp` or
+# `*`) on at least one destination port range that no higher-priority internet Deny for
+# UDP covers.
+udp_rules(nsg) := {x |
+	some rule in lib.security_rules(nsg)
+	lib.inbound(rule)
+	lib.allows(rule)
+	rule_protocol(rule) in {"*", "udp"}
+	sources := sort({s | some s in lib.source_prefixes(rule); lib.is_internet(s)})
+	count(sources) > 0
+	open := sort({r | some r in lib.port_ranges(rule); range_bounds(r); not range_shadowed_for(nsg, rule, r, "udp")})
+	count(open) > 0
+	x := {
+		"rule": rule.name,
+		"priority": object.get(lib.obj(rule.properties), "priority", null),
+		"protocol": object.get(lib.obj(rule.properties), "protocol", "*"),
+		"sources": sources,
+		"port_ranges": open,
 	}
 }
 

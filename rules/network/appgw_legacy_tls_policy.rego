@@ -3,10 +3,13 @@
 # 1.1), a Custom/CustomV2 policy with minProtocolVersion TLSv1_0/TLSv1_1, or the legacy
 # `disabledSslProtocols` list that leaves one of them enabled. Checked on the gateway
 # policy (when it has an HTTPS listener) and on each SSL profile (sub_item
-# "sslProfiles/<name>"). An absent sslPolicy is not judged: its default depends on the
-# API version that created the gateway (AppGwSslPolicy20220101, TLS 1.2+, since
-# 2023-02-01). Low: Azure stopped serving TLS 1.0/1.1 on Application Gateway on
-# 31 August 2025, so this is a configuration to bring in line rather than an open hole.
+# "sslProfiles/<name>"). An absent (or empty) sslPolicy on a gateway with an HTTPS listener
+# fires too: the default it falls back to depends on the API version the gateway was
+# created with, AppGwSslPolicy20150501 (TLS 1.0) before 2023-02-01 and
+# AppGwSslPolicy20220101 (TLS 1.2) since (learn.microsoft.com, "Application Gateway TLS
+# policy overview"), and the document does not say which: absent is not safe. Low: Azure
+# stopped serving TLS 1.0/1.1 on Application Gateway on 31 August 2025, so this is a
+# configuration to bring in line rather than an open hole.
 package scanledger.rules.network.appgw_legacy_tls_policy
 
 import data.scanledger.lib
@@ -23,7 +26,7 @@ metadata := {
 		"nist_csf": ["PR.DS-2"],
 		"iso27001": ["A.8.24"],
 	},
-	"description": "The Application Gateway (or one of its SSL profiles) is configured with a TLS policy whose minimum version is TLS 1.0 or 1.1, deprecated protocols with known weaknesses. Azure retired them on Application Gateway on 31 August 2025; move the configuration to AppGwSslPolicy20220101 or a CustomV2 policy with TLS 1.2 minimum.",
+	"description": "The Application Gateway (or one of its SSL profiles) is configured with a TLS policy whose minimum version is TLS 1.0 or 1.1, deprecated protocols with known weaknesses, or states no TLS policy while serving HTTPS, so it runs the default of the API version that created it (TLS 1.0 before 2023-02-01). Azure retired them on Application Gateway on 31 August 2025; move the configuration to AppGwSslPolicy20220101 or a CustomV2 policy with TLS 1.2 minimum.",
 	"remediation": {
 		"portal": "Application Gateway > Listeners > SSL policy (and each SSL profile) > Change > choose AppGwSslPolicy20220101 or 20220101S > Save.",
 		"cli": "az network application-gateway ssl-policy set --resource-group <rg> --gateway-name <appgw> --policy-type Predefined --name AppGwSslPolicy20220101",
@@ -68,6 +71,24 @@ deny contains lib.finding(r, "", why) if {
 	policy := lib.prop(r, ["sslPolicy"], null)
 	is_object(policy)
 	why := weak(policy)
+}
+
+# No policy stated: the gateway runs the default of the API version that created it.
+deny contains lib.finding(r, "", {
+	"sslPolicy": lib.prop(r, ["sslPolicy"], null),
+	"default": "AppGwSslPolicy20150501 (TLS 1.0) for gateways created with API versions before 2023-02-01, AppGwSslPolicy20220101 (TLS 1.2) since",
+}) if {
+	some r in input.resources
+	https_listener(r)
+	not stated(lib.prop(r, ["sslPolicy"], null))
+}
+
+# stated(policy): the sslPolicy object names a policy, a type, a minimum version or the
+# legacy list of disabled protocols.
+stated(policy) if {
+	is_object(policy)
+	some key in ["policyType", "policyName", "minProtocolVersion", "disabledSslProtocols"]
+	object.get(policy, key, null) != null
 }
 
 deny contains lib.finding(r, concat("/", ["sslProfiles", p.name]), object.union(why, {"sslProfile": p.name})) if {

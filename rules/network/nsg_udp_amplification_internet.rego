@@ -1,7 +1,8 @@
 # UDP services known for reflection/amplification open to the internet: an exposed DNS,
 # NTP, SNMP, CLDAP, SSDP, Memcached, chargen or WS-Discovery responder is abused to flood
 # third parties with spoofed-source requests (and SNMP leaks device data). UDP only: the
-# TCP side of these ports is not an amplifier.
+# TCP side of these ports is not an amplifier. Any other UDP port open to the internet is
+# AZ-NET-027's (CIS 6.3).
 package scanledger.rules.network.nsg_udp_amplification_internet
 
 import data.scanledger.lib
@@ -15,9 +16,8 @@ metadata := {
 	"category": "network",
 	"resource_types": ["Microsoft.Network/networkSecurityGroups"],
 	"frameworks": {
-		# CIS v2.1.0 6.3: "Ensure that UDP access from the Internet is evaluated and restricted".
-		"cis_azure": ["6.3"],
-		"cis_v3": ["7.3"],
+		# Not CIS 6.3 ("UDP access from the Internet"): that asks about every UDP port, which
+		# AZ-NET-027 checks; this rule is the medium-severity subset known to be abused.
 		"nist_csf": ["PR.AC-5", "PR.DS-4"],
 		"iso27001": ["A.8.20"],
 	},
