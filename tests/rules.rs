@@ -79,6 +79,39 @@ fn catalogue_covers_the_required_areas_with_at_least_80_rules() {
     }
 }
 
+/// docs/rule-authoring.md, "Severity": one reasoning for every "reachable from all
+/// networks" rule (medium: each request is still authenticated), and low for settings
+/// whose weak value Azure retired platform-wide (TLS 1.0/1.1). Before issue #15, Cosmos DB's
+/// "all networks" rule was high while the others were medium, and the storage and SQL TLS
+/// rules were medium although Azure no longer accepts TLS 1.0/1.1 there.
+#[test]
+fn exposure_and_retired_tls_rules_follow_the_documented_severity_reasoning() {
+    let c = catalogue();
+    let severity = |id: &str| {
+        c.rules()
+            .iter()
+            .find(|r| r.meta.id == id)
+            .unwrap_or_else(|| panic!("{id} is in the catalogue"))
+            .meta
+            .severity
+            .as_str()
+    };
+    for id in [
+        "AZ-STG-005",
+        "AZ-KV-004",
+        "AZ-COS-001",
+        "AZ-ACR-002",
+        "AZ-SQL-005",
+        "AZ-PG-002",
+        "AZ-MY-004",
+    ] {
+        assert_eq!(severity(id), "medium", "{id}: reachable from all networks");
+    }
+    for id in ["AZ-STG-003", "AZ-SQL-006", "AZ-COS-004", "AZ-NET-023"] {
+        assert_eq!(severity(id), "low", "{id}: TLS 1.0/1.1 retired by Azure");
+    }
+}
+
 #[test]
 fn docs_rules_md_is_generated_from_the_catalogue() {
     let expected = report::catalogue_markdown(&catalogue());
