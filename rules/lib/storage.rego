@@ -219,3 +219,75 @@ setting_names(r, path) := [n | some s in settings(r, path); n := object.get(s, "
 # Storage service logging (blob, queue, table) through Azure Monitor diagnostic settings
 
 storage_log_categories := ["StorageRead", "StorageWrite", "StorageDelete"]
+
+# Category groups. `allLogs` holds every category. Any other group (`audit`) holds the
+# categories Azure Monitor lists for it, per resource type, in the service's
+# diagnosticSettingsCategories document (`properties.categoryGroups` of each category); no
+# published table says whether the storage services' `audit` group includes StorageRead,
+# so the storage logging rules read that document rather than assume.
+
+# categories_path(path): the diagnosticSettingsCategories list beside a diagnosticSettings path.
+categories_path(path) := concat("", [trim_suffix(path, "diagnosticSettings"), "diagnosticSettingsCategories"])
+
+# category_groups(r, cpath, category): the lower-case groups the categories document lists
+# for the category; empty when it lists none, or was not fetched.
+category_groups(r, cpath, category) := {lc(g) |
+	lib.has_related(r, cpath)
+	some doc in settings(r, cpath)
+	lc(object.get(doc, "name", null)) == lower(category)
+	some g in arr(object.get(doc, ["properties", "categoryGroups"], []))
+}
+
+# sends_grouped(setting, category, groups): the setting has a destination and an enabled log
+# entry for the category by name, for `allLogs`, or for one of the category's groups.
+sends_grouped(setting, category, _) if {
+	lib.has_destination(setting)
+	some log in setting_logs(setting)
+	lib.is_true(object.get(log, "enabled", false))
+	lc(object.get(log, "category", null)) == lower(category)
+}
+
+sends_grouped(setting, _, _) if {
+	lib.has_destination(setting)
+	some log in setting_logs(setting)
+	lib.is_true(object.get(log, "enabled", false))
+	lc(object.get(log, "categoryGroup", null)) == "alllogs"
+}
+
+sends_grouped(setting, _, groups) if {
+	lib.has_destination(setting)
+	some log in setting_logs(setting)
+	lib.is_true(object.get(log, "enabled", false))
+	lc(object.get(log, "categoryGroup", null)) in groups
+}
+
+# group_entries(r, path): the enabled category groups other than allLogs that settings at
+# path send somewhere (whose members only the categories document can tell).
+group_entries(r, path) := {g |
+	some setting in settings(r, path)
+	lib.has_destination(setting)
+	some log in setting_logs(setting)
+	lib.is_true(object.get(log, "enabled", false))
+	g := lc(object.get(log, "categoryGroup", null))
+	not g in {"", "alllogs"}
+}
+
+# unsent_categories(r, path, categories): the categories no setting at path sends, counting a
+# group only for the categories the categories document places in it (none when the
+# document was not fetched: see groups_unknown).
+unsent_categories(r, path, categories) := {c |
+	some c in categories
+	not category_sent_grouped(r, path, c)
+}
+
+category_sent_grouped(r, path, c) if {
+	some s in settings(r, path)
+	sends_grouped(s, c, category_groups(r, categories_path(path), c))
+}
+
+# groups_unknown(r, path): a setting relies on a category group (e.g. `audit`) but the
+# categories document that says what the group holds was not fetched.
+groups_unknown(r, path) if {
+	count(group_entries(r, path)) > 0
+	lib.related_missing(r, categories_path(path))
+}

@@ -1,9 +1,19 @@
-# Table read/write/delete requests are not logged (the older scanner's STOR-004,
-# table part), on an account that actually holds tables. Reads the table service's Azure
-# Monitor diagnostic settings (category by name, or the `allLogs` / `audit` group, with a
-# destination). An account with no tables (tableServices/default/tables lists none) has
-# nothing to log and passes. Classic Storage Analytics logging is configured on the data
-# plane and is not read.
+# Table read, write and delete requests are not all logged (the older scanner's STOR-004,
+# table part), on an account that holds tables: one whose tableServices/default/tables
+# lists none has nothing to log and passes.
+# What this checks: Azure Monitor resource logs (diagnostic settings on the table service,
+# Microsoft.Insights/diagnosticSettings 2021-05-01-preview `properties.logs[]`). A category
+# (StorageRead, StorageWrite, StorageDelete) counts as logged when a setting with a
+# destination enables it by name, through `allLogs`, or through another category group
+# (`audit`) that the service's diagnosticSettingsCategories list places it in
+# (`properties.categoryGroups`); settings may split the categories between them. Whether
+# the storage `audit` group holds StorageRead is not published, so the rule reads that
+# list instead of assuming (before 2026-11 it counted `audit` for all three categories);
+# if a setting relies on a group and the list was not fetched, the result is
+# indeterminate. The mapped CIS controls (v2.1.0 3.14 / v3.0.0 4.14) audit classic
+# Storage Analytics logging, a data-plane setting ARM does not return: an account logging
+# only through classic Storage Analytics is reported here, and the remediation is the
+# Azure Monitor setting Microsoft recommends in its place.
 package scanledger.rules.storage.table_logging
 
 import data.scanledger.lib
@@ -26,20 +36,21 @@ metadata := {
 		"nist_csf": ["PR.PT-1", "DE.AE-3"],
 		"iso27001": ["A.8.15"],
 	},
-	"description": "The account holds tables but no diagnostic setting on its table service sends the StorageRead, StorageWrite and StorageDelete logs (or the audit / allLogs category group) anywhere, so access to table data cannot be investigated after an incident.",
+	"description": "The account holds tables, but no Azure Monitor diagnostic setting on the table service sends all of StorageRead, StorageWrite and StorageDelete to a destination (by name, through allLogs, or through a category group such as audit that the service's diagnosticSettingsCategories list says holds them), so access to table data cannot be investigated after an incident. Reads Microsoft.Insights/diagnosticSettings and diagnosticSettingsCategories 2021-05-01-preview on {account}/tableServices/default (`properties.logs[]`, `properties.categoryGroups`). The CIS control audits classic Storage Analytics logging, which ARM does not return; this rule checks the Azure Monitor resource logs Microsoft recommends instead, so an account logging only through classic Storage Analytics is reported.",
 	"remediation": {
-		"portal": "Storage account > Monitoring > Diagnostic settings > table > Add diagnostic setting > select the audit category group (or StorageRead, StorageWrite, StorageDelete) and a destination > Save.",
-		"cli": "az monitor diagnostic-settings create --name table-logs --resource <account-id>/tableServices/default --workspace <workspace-id> --logs '[{\"categoryGroup\":\"audit\",\"enabled\":true}]'",
+		"portal": "Storage account > Monitoring > Diagnostic settings > table > Add diagnostic setting > select the allLogs category group (or StorageRead, StorageWrite and StorageDelete) and a destination > Save.",
+		"cli": "az monitor diagnostic-settings create --name table-logs --resource <account-id>/tableServices/default --workspace <workspace-id> --logs '[{\"categoryGroup\":\"allLogs\",\"enabled\":true}]'",
 	},
 	"related": {
 		"tableServices/default/providers/Microsoft.Insights/diagnosticSettings": "2021-05-01-preview",
+		"tableServices/default/providers/Microsoft.Insights/diagnosticSettingsCategories": "2021-05-01-preview",
 		"tableServices/default/tables": "2023-05-01",
 	},
 }
 
 unlogged(r) := missing if {
 	lib.has_related(r, path)
-	missing := slib.missing_categories(r, path, slib.storage_log_categories)
+	missing := slib.unsent_categories(r, path, slib.storage_log_categories)
 	count(missing) > 0
 }
 
@@ -59,6 +70,7 @@ deny contains lib.finding(r, "", details) if {
 	slib.queue_table(r)
 	unlogged(r) # a bare call first: see docs/rule-authoring.md (bytecode)
 	missing := unlogged(r)
+	not slib.groups_unknown(r, path)
 	lib.has_related(r, children)
 	count(items(r)) > 0
 	details := {
@@ -72,6 +84,15 @@ indeterminate contains lib.undecided(r, "the table service's diagnostic settings
 	some r in input.resources
 	slib.queue_table(r)
 	lib.related_missing(r, path)
+}
+
+indeterminate contains lib.undecided(r, "a diagnostic setting sends a category group whose members (diagnosticSettingsCategories) were not fetched") if {
+	some r in input.resources
+	slib.queue_table(r)
+	unlogged(r)
+	slib.groups_unknown(r, path)
+	lib.has_related(r, children)
+	count(items(r)) > 0
 }
 
 indeterminate contains lib.undecided(r, "table logging is off but the list of tables was not fetched") if {
