@@ -1,7 +1,8 @@
 # App Service Authentication ("Easy Auth") off: config/authsettingsV2 platform.enabled not
 # true. A null document (404) means it was never configured: off. Informational: many
 # apps authenticate users in their own code, and public sites need no authentication.
-# Function apps are not judged (function keys or their own auth are the norm).
+# Every kind of site and deployment slot is judged, function apps included: CIS v2.1.0 9.1
+# / v3.0.0 9.2 ask it of all App Service apps (function apps were skipped before 2026-11).
 # Indeterminate when the auth settings were not fetched.
 package scanledger.rules.appservice.authentication_disabled
 
@@ -14,7 +15,7 @@ metadata := {
 	"title": "App Service authentication is not enabled",
 	"severity": "info",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"cis_azure": ["9.1"],
 		"cis_v3": ["9.2"],
@@ -31,7 +32,6 @@ metadata := {
 
 deny contains lib.finding(r, "", {"platformEnabled": v}) if {
 	some r in input.resources
-	not appservice.is_function_app(r)
 	lib.has_related(r, "config/authsettingsV2")
 	v := appservice.get(lib.related(r, "config/authsettingsV2"), ["properties", "platform", "enabled"])
 	not lib.is_true(v)
@@ -39,6 +39,5 @@ deny contains lib.finding(r, "", {"platformEnabled": v}) if {
 
 indeterminate contains lib.undecided(r, "the authentication settings (config/authsettingsV2) were not fetched") if {
 	some r in input.resources
-	not appservice.is_function_app(r)
 	lib.related_missing(r, "config/authsettingsV2")
 }

@@ -16,7 +16,7 @@ metadata := {
 	"title": "App Service app allows basic authentication for deployment",
 	"severity": "medium",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"cis_v3": ["9.6"],
 		"nist_csf": ["PR.AC-1", "PR.AC-7"],

@@ -14,7 +14,7 @@ metadata := {
 	"title": "App Service app does not require client certificates",
 	"severity": "info",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"nist_csf": ["PR.AC-7"],
 		"iso27001": ["A.8.5"],

@@ -14,7 +14,7 @@ metadata := {
 	"title": "App Service app allows cross-origin requests from any origin",
 	"severity": "low",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"nist_csf": ["PR.AC-4"],
 		"iso27001": ["A.8.26"],

@@ -16,7 +16,7 @@ metadata := {
 	"title": "App Service app allows unencrypted FTP deployment",
 	"severity": "medium",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"cis_azure": ["9.9"],
 		"cis_v3": ["9.3"],

@@ -13,7 +13,7 @@ metadata := {
 	"title": "App Service app does not enable HTTP/2",
 	"severity": "low",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"cis_azure": ["9.8"],
 		"cis_v3": ["9.10"],

@@ -12,7 +12,7 @@ metadata := {
 	"title": "App Service app accepts unencrypted HTTP",
 	"severity": "medium",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"cis_azure": ["9.2"],
 		"cis_v3": ["9.1"],

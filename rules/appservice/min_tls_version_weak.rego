@@ -13,7 +13,7 @@ metadata := {
 	"title": "App Service app accepts TLS 1.0 or 1.1",
 	"severity": "medium",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"cis_azure": ["9.3"],
 		"cis_v3": ["9.4"],

@@ -12,7 +12,7 @@ metadata := {
 	"title": "App Service app has no managed identity",
 	"severity": "low",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"cis_azure": ["9.4"],
 		"cis_v3": ["9.5"],

@@ -24,7 +24,7 @@ metadata := {
 	"title": "App Service app is reachable from any internet address",
 	"severity": "low",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"nist_csf": ["PR.AC-5"],
 		"iso27001": ["A.8.20", "A.8.22"],

@@ -11,7 +11,7 @@ metadata := {
 	"title": "App Service app has remote debugging enabled",
 	"severity": "medium",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"cis_v3": ["9.12"],
 		"nist_csf": ["PR.AC-3", "PR.PT-3"],

@@ -12,7 +12,7 @@ metadata := {
 	"title": "App Service deployment (SCM) endpoint accepts TLS 1.0 or 1.1",
 	"severity": "medium",
 	"category": "appservice",
-	"resource_types": ["Microsoft.Web/sites"],
+	"resource_types": ["Microsoft.Web/sites", "Microsoft.Web/sites/slots"],
 	"frameworks": {
 		"nist_csf": ["PR.DS-2"],
 		"iso27001": ["A.8.24"],

@@ -1,5 +1,8 @@
 # Helpers for the App Service rules (Microsoft.Web/sites: web apps, API apps, function
-# apps, Logic Apps Standard). Resource Graph leaves most of a site's siteConfig null, so
+# apps, Logic Apps Standard; and their deployment slots, Microsoft.Web/sites/slots, which
+# ARM returns in the same Site shape with the same config/web, config/authsettingsV2,
+# basicPublishingCredentialsPolicies and privateEndpointConnections children: a staging
+# slot serves traffic on its own host name, so every site rule applies to it). Resource Graph leaves most of a site's siteConfig null, so
 # the rules read the site configuration from the related `config/web` document.
 package scanledger.lib.appservice
 
