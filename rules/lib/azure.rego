@@ -320,3 +320,27 @@ has_destination(setting) if {
 	is_string(v)
 	v != ""
 }
+
+# ---------------------------------------------------------------------------------------
+# Documents and private endpoints
+
+# no_properties(r): the document carries no `properties` object. ARM always returns one,
+# so its absence means a truncated document: rules report it as indeterminate rather than
+# judge defaults they cannot see.
+no_properties(r) if not is_object(object.get(r, "properties", null))
+
+# approved_private_endpoints(r): the names (or ids) of the resource's private endpoint
+# connections whose state is Approved (`properties.privateEndpointConnections[]
+# .properties.privateLinkServiceConnectionState.status`, the shape Key Vault, Storage,
+# Cosmos DB, Container Registry, AI Search and Recovery Services vaults return).
+approved_private_endpoints(r) := {n |
+	some c in arr(prop(r, ["privateEndpointConnections"], []))
+	is_object(c)
+	eq_ci(object.get(c, ["properties", "privateLinkServiceConnectionState", "status"], ""), "Approved")
+	n := connection_name(c)
+}
+
+connection_name(c) := n if {
+	n := object.get(c, "name", null)
+	is_string(n)
+} else := object.get(c, "id", "")

@@ -203,3 +203,39 @@ sql_entra_admins(r) := {a |
 sql_admins_known(r) if count(sql_entra_admins(r)) > 0
 
 sql_admins_known(r) if lib.has_related(r, "administrators")
+
+# ---------------------------------------------------------------------------------------
+# Azure SQL vulnerability assessment (related documents of Microsoft.Sql/servers)
+#
+# Two configurations: the express one (`sqlVulnerabilityAssessments/default`, state
+# Enabled: scans run by themselves and results go to Defender for Cloud, no storage
+# account), the default since 2023 when Defender for SQL is enabled; and the classic one
+# (`vulnerabilityAssessments/default` with a `storageContainerPath`, its own recurring
+# scans and e-mail settings).
+
+va_path := "vulnerabilityAssessments/default"
+
+va_express_path := "sqlVulnerabilityAssessments/default"
+
+# va_express_on(r): the express configuration is enabled.
+va_express_on(r) if {
+	lib.has_related(r, va_express_path)
+	lstr(object.get(obj(lib.related(r, va_express_path)), ["properties", "state"], "")) == "enabled"
+}
+
+# va_classic(r): the classic configuration's properties ({} when none is stored).
+va_classic(r) := obj(object.get(obj(lib.related(r, va_path)), "properties", {})) if lib.has_related(r, va_path)
+
+# va_classic_on(r): the classic configuration stores scan results in a storage container.
+va_classic_on(r) if nonempty(object.get(va_classic(r), "storageContainerPath", ""))
+
+# va_classic_only(r): classic is configured and express is known to be off, so the classic
+# recurring-scan and e-mail settings are what applies.
+va_classic_only(r) if {
+	va_classic_on(r)
+	lib.has_related(r, va_express_path)
+	not va_express_on(r)
+}
+
+# nonblank_strings(x): the non-empty strings of an array (ARM sends [""] for "none").
+nonblank_strings(x) := [s | some s in arr(x); nonempty(s)]
