@@ -291,3 +291,32 @@ groups_unknown(r, path) if {
 	count(group_entries(r, path)) > 0
 	lib.related_missing(r, categories_path(path))
 }
+
+# ---------------------------------------------------------------------------------------
+# Shared keys, files
+
+# shared_key_allowed(r): account keys (and the SAS tokens signed with them) authorize
+# requests. allowSharedKeyAccess absent or null means true (Azure's documented default).
+shared_key_allowed(r) if not lib.is_false(lib.prop(r, ["allowSharedKeyAccess"], true))
+
+# offers_files(r): the account has the Azure Files service (general-purpose v1/v2 and
+# premium FileStorage; not BlobStorage or BlockBlobStorage).
+offers_files(r) if kind(r) in {"storagev2", "storage", "filestorage"}
+
+# list_items(r, path): the documents of a related list (an array or a list page's value).
+list_items(r, path) := arr(v) if {
+	v := lib.related(r, path)
+	not is_object(v)
+}
+
+list_items(r, path) := arr(object.get(v, "value", [])) if {
+	v := lib.related(r, path)
+	is_object(v)
+}
+
+# smb_shares(r): the file shares served over SMB (enabledProtocols SMB, the default when
+# absent), from the related fileServices/default/shares list.
+smb_shares(r) := [s |
+	some s in list_items(r, "fileServices/default/shares")
+	lc(object.get(s, ["properties", "enabledProtocols"], "SMB")) in {"smb", ""}
+]
