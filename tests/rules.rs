@@ -478,6 +478,18 @@ fn the_default_engine_finds_exactly_what_the_reference_interpreter_finds_on_the_
     assert_same_as_reference("demo/tenant", scanledger::cli::DEMO_SUBSCRIPTION);
 }
 
+/// If the catalogue cannot be compiled to bytecode, scans fall back to the interpreter and
+/// `rules test` checks the interpreter alone, silently. regorus' compiler once gave each
+/// entry point a register of a 255-register window, so past ~250 rules it stopped
+/// compiling (vendor/regorus/PATCH.diff shares one).
+#[test]
+fn the_catalogue_compiles_to_bytecode() {
+    assert!(
+        scanledger::scanner::engine::Evaluator::bytecode(catalogue()).is_some(),
+        "the rule catalogue no longer compiles to bytecode: see the warning logged by Catalogue::load"
+    );
+}
+
 /// `scripts/synth-tenant.py 2000`: every type and mix of the 100k benchmark tenant.
 #[test]
 fn the_default_engine_finds_exactly_what_the_reference_interpreter_finds_on_a_synthetic_tenant() {

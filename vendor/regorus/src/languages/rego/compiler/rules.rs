@@ -277,9 +277,13 @@ impl<'a> Compiler<'a> {
             .max()
             .unwrap_or_default();
 
+        // Every entry point is a two-instruction stub (call the rule, return its value) and
+        // only one runs per evaluation, so they share one result register. Allocating one
+        // per stub (as upstream does) caps a program at 254 entry points: the dispatch
+        // window is 255 registers (scanledger patch).
+        let result_reg = compiler.alloc_register()?;
         for &entry_point_name in entry_points {
             let instruction_index = compiler.program.instructions.len();
-            let result_reg = compiler.alloc_register()?;
             let rule_path = if policy.inner.rule_paths.contains(entry_point_name) {
                 entry_point_name.to_string()
             } else {
