@@ -300,3 +300,34 @@ acr_premium(r) if sku_name(r) == "premium"
 
 # acr_policy_status(r, policy): properties.policies.<policy>.status, or null.
 acr_policy_status(r, policy) := lib.prop(r, ["policies", policy, "status"], null)
+
+# ---------------------------------------------------------------------------------------
+# Defender plan extensions (Microsoft.Security/pricings 2024-01-01 `properties.extensions`:
+# [{name, isEnabled: "True"|"False", additionalExtensionProperties}])
+
+# plan_on(r, plan): the subscription's pricing for the plan is on the Standard tier.
+plan_on(r, plan) if {
+	is_plan(r, plan)
+	str_eq(lib.prop(r, ["pricingTier"], null), "Standard")
+}
+
+# extension_state(r, name): "on", "off" (listed and not enabled, or not listed while the
+# document lists extensions) or "unknown" (the document carries no extensions list: an API
+# version before 2023-01-01, or a plan that has none).
+extension_state(r, name) := "on" if extension_on(r, name)
+
+extension_state(r, name) := "off" if {
+	not extension_on(r, name)
+	is_array(lib.prop(r, ["extensions"], null))
+}
+
+extension_state(r, name) := "unknown" if {
+	not extension_on(r, name)
+	not is_array(lib.prop(r, ["extensions"], null))
+}
+
+extension_on(r, name) if {
+	some e in lib.arr(lib.prop(r, ["extensions"], null))
+	str_eq(object.get(e, "name", null), name)
+	on(object.get(e, "isEnabled", null))
+}
