@@ -105,3 +105,62 @@ has_managed_identity(x) if {
 	t != ""
 	t != "none"
 }
+
+# ---------------------------------------------------------------------------------------
+# Language runtimes (config/web: linuxFxVersion "PHP|8.2", "PYTHON|3.12", "JAVA|17-java17",
+# "TOMCAT|10.1-java17"; Windows phpVersion "8.2", pythonVersion "3.4", javaVersion "17")
+
+# stack_version(r, stack): the version the site runs for a stack ("php", "python",
+# "java"), from linuxFxVersion or the Windows setting; undefined when the site does not
+# run it. Java: the JRE version of JAVA|, TOMCAT|, JBOSSEAP| images (after "-java").
+stack_version(r, stack) := v if {
+	fx := lc(get(config(r), ["linuxFxVersion"]))
+	startswith(fx, concat("", [stack, "|"]))
+	stack != "java"
+	v := trim_space(substring(fx, count(stack) + 1, -1))
+}
+
+stack_version(r, "java") := v if {
+	fx := lc(get(config(r), ["linuxFxVersion"]))
+	contains(fx, "|")
+	contains(fx, "-java")
+	parts := split(fx, "-java")
+	v := trim_space(parts[count(parts) - 1])
+}
+
+stack_version(r, "java") := v if {
+	fx := lc(get(config(r), ["linuxFxVersion"]))
+	startswith(fx, "java|")
+	not contains(fx, "-java")
+	v := trim_space(substring(fx, 5, -1))
+}
+
+stack_version(r, stack) := v if {
+	lc(get(config(r), ["linuxFxVersion"])) == ""
+	key := {"php": "phpVersion", "python": "pythonVersion", "java": "javaVersion"}[stack]
+	v := trim_space(lc(get(config(r), [key])))
+	v != ""
+}
+
+# version_number(v): "8.2" -> 802, "3.10" -> 310, "1.8" (Java 8) -> 8, "17" -> 1700;
+# undefined unless v starts with digits (optionally ".digits").
+version_number(v) := n if {
+	m := regex.find_n(`^[0-9]+([.][0-9]+)?`, v, 1)
+	count(m) == 1
+	parts := split(m[0], ".")
+	major := to_number(parts[0])
+	minor := minor_of(parts)
+	n := (major * 100) + minor
+}
+
+minor_of(parts) := 0 if count(parts) == 1
+
+minor_of(parts) := to_number(trim_left(parts[1], "0")) if {
+	count(parts) == 2
+	trim_left(parts[1], "0") != ""
+}
+
+minor_of(parts) := 0 if {
+	count(parts) == 2
+	trim_left(parts[1], "0") == ""
+}
