@@ -42,11 +42,11 @@ deny contains lib.finding(r, "", {
 }) if {
 	some r in input.resources
 	new_shape(r)
-	not off_or_missing_ok(r)
+	not attack_paths_mailed(r)
 }
 
-# off_or_missing_ok(r): attack paths are e-mailed (an AttackPath source on an enabled contact).
-off_or_missing_ok(r) if {
+# attack_paths_mailed(r): attack paths are e-mailed (an AttackPath source on an enabled contact).
+attack_paths_mailed(r) if {
 	not platform.contact_disabled(r)
 	attack_paths(r)
 }
