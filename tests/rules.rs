@@ -105,6 +105,7 @@ fn exposure_and_retired_tls_rules_follow_the_documented_severity_reasoning() {
         "AZ-SQL-005",
         "AZ-PG-002",
         "AZ-MY-004",
+        "AZ-SRCH-001",
     ] {
         assert_eq!(severity(id), "medium", "{id}: reachable from all networks");
     }
