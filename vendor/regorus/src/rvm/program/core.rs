@@ -102,8 +102,10 @@ impl Program {
     pub const MAX_RULES: usize = 4_000;
     /// Generous cap for exported entry points
     pub const MAX_ENTRY_POINTS: usize = 1_000;
-    /// Generous cap for source/helper files
-    pub const MAX_SOURCES: usize = 256;
+    /// Cap for source/helper files. Upstream's 256 is below a policy bundle with one file per
+    /// rule (scanledger's catalogue: a file per rule, its helpers and one module per resource
+    /// type); nothing indexes sources with a byte (scanledger patch).
+    pub const MAX_SOURCES: usize = 4_096;
     /// Generous cap for builtin declarations
     pub const MAX_BUILTINS: usize = 512;
     /// Maximum path depth for rule paths (e.g., data.a.b.c.d.rule)
