@@ -6,6 +6,7 @@ pub mod backfill;
 pub mod cli;
 pub mod domain;
 pub mod ledger;
+pub mod metrics;
 pub mod pg;
 pub mod projection;
 pub mod scanner;

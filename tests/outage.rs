@@ -330,3 +330,77 @@ async fn scans_finished_during_an_outage_longer_than_the_lease_are_completed_and
     drop(env);
     tokio::task::block_in_place(|| drop(cluster));
 }
+
+/// A worker's `/readyz` (`--metrics-listen`) answers 503 while its PostgreSQL is stopped
+/// and 200 once it is back; `/healthz` and `/metrics` answer throughout, the database's
+/// figures left out meanwhile (`scanledger_database_up 0`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database() {
+    let mut cluster = tokio::task::block_in_place(|| TestCluster::dedicated(&test_root(), "ready"));
+    let db = cluster.fresh_database().await.expect("a database");
+    let tenant = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/tenant");
+    let source = format!("fixture:{}", tenant.display());
+    let mut w = OpsProc::spawn(
+        &[
+            "worker",
+            "--source",
+            &source,
+            "--poll",
+            "200ms",
+            "--checkpoint-interval",
+            "0s",
+            "--db-connections",
+            "4",
+        ],
+        &[("DATABASE_URL", db.url.as_str())],
+    )
+    .await;
+    assert_eq!(w.get("/readyz").await.0, 200);
+    assert_eq!(
+        sample(&w.metrics().await, "scanledger_database_up"),
+        Some(1.0)
+    );
+
+    tokio::task::block_in_place(|| cluster.stop());
+    wait_until("/readyz answers 503", Duration::from_secs(30), || async {
+        w.get("/readyz").await.0 == 503
+    })
+    .await;
+    let (_, body) = w.get("/readyz").await;
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["code"], "unavailable", "{body}");
+    assert!(
+        !body.contains("connect"),
+        "no driver text reaches the client: {body}"
+    );
+    assert_eq!(w.get("/healthz").await.0, 200);
+    wait_until(
+        "the worker's own calls find the database gone",
+        Duration::from_secs(30),
+        || async {
+            sample(&w.metrics().await, "scanledger_worker_database_reachable") == Some(0.0)
+        },
+    )
+    .await;
+    let text = w.metrics().await;
+    assert_eq!(sample(&text, "scanledger_database_up"), Some(0.0));
+    assert!(!text.contains("scanledger_queue_depth"), "{text}");
+    assert!(text.contains("process_cpu_seconds_total"));
+
+    tokio::task::block_in_place(|| cluster.start_again());
+    wait_until(
+        "/readyz answers 200 again",
+        Duration::from_secs(60),
+        || async { w.get("/readyz").await.0 == 200 },
+    )
+    .await;
+    wait_until(
+        "the worker finds the database back",
+        Duration::from_secs(60),
+        || async {
+            sample(&w.metrics().await, "scanledger_worker_database_reachable") == Some(1.0)
+        },
+    )
+    .await;
+    assert!(w.terminate().await.success());
+}

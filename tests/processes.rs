@@ -1296,3 +1296,204 @@ fn scan_mutes_mark_findings_and_take_them_out_of_the_gate_and_the_score() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("mutes"));
     let _ = std::fs::remove_file(file);
 }
+
+/// `scanledger worker --metrics-listen 127.0.0.1:0`: the worker names the address it
+/// bound in its log and serves `/metrics`, `/healthz` and `/readyz` there without a
+/// token; once it has run a scan, its scan-duration histogram, findings and rule
+/// counters show it, beside the queue gauges, `build_info` and the process metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_serves_its_metrics_and_probes() {
+    let env = env().await;
+    let source = demo_source(0);
+    let mut w = OpsProc::spawn(
+        &[
+            "worker",
+            "--worker-id",
+            "watched",
+            "--source",
+            &source,
+            "--checkpoint-interval",
+            "0s",
+        ],
+        &[("DATABASE_URL", env.db.url.as_str())],
+    )
+    .await;
+    assert_eq!(w.get("/healthz").await, (200, r#"{"status":"ok"}"#.into()));
+    assert_eq!(
+        w.get("/readyz").await,
+        (200, r#"{"status":"ready"}"#.into())
+    );
+    assert_eq!(
+        w.get("/api/scans").await.0,
+        404,
+        "only the operations routes"
+    );
+
+    let id = request_scans(&env.ledger, 1, 3).await[0];
+    wait_until(
+        "the worker's scan-duration histogram counts a completed scan",
+        Duration::from_secs(120),
+        || async {
+            let text = w.metrics().await;
+            sample(
+                &text,
+                r#"scanledger_scan_duration_seconds_count{outcome="completed"}"#,
+            )
+            .is_some_and(|n| n >= 1.0)
+        },
+    )
+    .await;
+    assert_eq!(
+        status_of(&env.ledger, id).await.status,
+        ScanState::Completed
+    );
+    let text = w.metrics().await;
+    let summary = status_of(&env.ledger, id).await.summary.unwrap();
+    assert!(summary.findings > 0, "the demo tenant has findings");
+    for (severity, n) in &summary.findings_by_severity {
+        let name = format!(r#"scanledger_findings_total{{severity="{severity}"}}"#);
+        assert_eq!(sample(&text, &name), Some(*n as f64), "{name} in\n{text}");
+    }
+    let exact = [
+        ("scanledger_claims_total", 1.0),
+        ("scanledger_scans_running", 0.0),
+        ("scanledger_queue_depth", 0.0),
+        (r#"scanledger_scans{status="completed"}"#, 1.0),
+        ("scanledger_database_up", 1.0),
+        ("scanledger_worker_database_reachable", 1.0),
+        (
+            "scanledger_rule_evaluations_total",
+            summary.rules.values().map(|t| t.evaluated).sum::<u64>() as f64,
+        ),
+        (r#"scanledger_append_batch_size_count{lane="outcome"}"#, 1.0),
+    ];
+    for (name, want) in exact {
+        assert_eq!(sample(&text, name), Some(want), "{name} in\n{text}");
+    }
+    assert!(text
+        .contains(r#"scanledger_scan_duration_seconds_bucket{outcome="completed",le="+Inf"} 1"#));
+    assert!(text.contains(&format!(
+        r#"scanledger_build_info{{version="{}",command="worker"}} 1"#,
+        env!("CARGO_PKG_VERSION")
+    )));
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "scanledger_claim_wait_seconds_count",
+        "scanledger_claim_duration_seconds_count",
+    ] {
+        assert!(
+            sample(&text, name).is_some_and(|v| v > 0.0),
+            "{name} in\n{text}"
+        );
+    }
+    assert!(w.terminate().await.success());
+}
+
+/// Every metric name the Grafana dashboard's PromQL reads (`docs/grafana-dashboard.json`)
+/// is declared by a running `scanledger serve` (API and worker in one process) on its
+/// metrics listener: a renamed or dropped metric fails here, not on an operator's screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_reads_only_metrics_the_processes_export() {
+    let env = env().await;
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/grafana-dashboard.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut exprs = Vec::new();
+    collect_exprs(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let wanted: std::collections::BTreeSet<String> =
+        exprs.iter().flat_map(|e| metric_names(e)).collect();
+    for name in [
+        "scanledger_queue_depth",
+        "scanledger_oldest_pending_seconds",
+        "scanledger_claim_wait_seconds_bucket",
+        "scanledger_scan_duration_seconds_bucket",
+        "scanledger_findings_total",
+        "scanledger_rule_errors_total",
+        "scanledger_azure_throttled_total",
+        "scanledger_lease_expiries_total",
+        "scanledger_feed_horizon_age_seconds",
+    ] {
+        assert!(wanted.contains(name), "the dashboard shows {name}");
+    }
+
+    let (source, port) = (demo_source(0), free_port().to_string());
+    let listen = format!("127.0.0.1:{port}");
+    let mut serve = OpsProc::spawn(
+        &["serve", "--listen", &listen, "--source", &source],
+        &[("DATABASE_URL", env.db.url.as_str())],
+    )
+    .await;
+    // One API request, so that the HTTP families have a series too.
+    let r = serve
+        .http
+        .get(format!("http://{listen}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = serve.metrics().await;
+    let mut exported = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(t) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = t.split_once(' ').unwrap();
+            if kind == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    exported.insert(format!("{name}{suffix}"));
+                }
+            }
+            exported.insert(name.to_string());
+        } else if !line.starts_with('#') {
+            exported.insert(line.split(['{', ' ']).next().unwrap().to_string());
+        }
+    }
+    let missing: Vec<&String> = wanted.difference(&exported).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard reads {missing:?}, which serve does not export:\n{text}"
+    );
+    assert!(serve.terminate().await.success());
+}
+
+fn collect_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("expr", serde_json::Value::String(e)) => out.push(e.clone()),
+                    _ => collect_exprs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| collect_exprs(v, out)),
+        _ => {}
+    }
+}
+
+/// The `scanledger_…` and `process_…` metric names in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let bytes = expr.as_bytes();
+    let mut names = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_word = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        let rest = &expr[i..];
+        if starts_word && (rest.starts_with("scanledger_") || rest.starts_with("process_")) {
+            let len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(rest.len());
+            names.push(rest[..len].to_string());
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
+    names
+}

@@ -195,7 +195,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .get::<MatchedPath>()
         .map_or("unmatched".to_string(), |p| p.as_str().to_string());
     // Extension methods can be any token of any length: one bounded label for all of them.
-    let method = metrics::method_label(req.method());
+    let method = metrics::method_label(req.method().as_str());
     let span = tracing::info_span!("request", request_id = %id, %method, %route, principal = tracing::field::Empty);
     // A long-poll may take its `wait` on top of the usual budget.
     let wait = req
@@ -217,7 +217,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .instrument(span.clone())
         .await;
     let status = resp.status();
-    state.metrics.observe(
+    state.metrics.http.request(
         method,
         &route,
         status.as_u16(),
@@ -336,12 +336,7 @@ async fn healthz() -> Json<Health> {
     (status = 200, body = Health),
     (status = 503, description = "Database unreachable", body = error::Problem, content_type = "application/problem+json")))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    crate::pg::ping(state.ledger.pool())
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(Json(Health {
-        status: "ready".into(),
-    }))
+    metrics::ready(state.ledger.pool()).await
 }
 
 /// This document.
@@ -355,12 +350,12 @@ async fn openapi_json() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),
     security(("bearer" = [])))]
-async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let gauges = metrics::ProcessGauges {
-        streams_open: state.streams.open(),
-    };
-    let body = state.metrics.render(state.ledger.pool(), gauges).await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    state
+        .metrics
+        .http
+        .set_event_streams_open(state.streams.open());
+    metrics::metrics_response(&state.metrics, state.ledger.pool()).await
 }
 
 /// Serve until `shutdown` fires; in-flight requests finish first.

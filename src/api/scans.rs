@@ -330,7 +330,7 @@ async fn long_poll(
     wait: Duration,
 ) -> Result<ScanStatus, ApiError> {
     let pool = state.ledger.pool();
-    let guard = state.metrics.long_poll();
+    let guard = state.metrics.http.long_poll();
     let mut changes = state.changes.subscribe();
     let watch = state
         .changes

@@ -44,6 +44,8 @@ pub enum Command {
         db: DbArgs,
         #[command(flatten)]
         args: ServeArgs,
+        #[command(flatten)]
+        ops: OpsArgs,
     },
     /// Run the HTTP API only.
     Api {
@@ -54,6 +56,8 @@ pub enum Command {
         /// Azure settings for --estates (listing subscriptions).
         #[command(flatten)]
         azure: AzureArgs,
+        #[command(flatten)]
+        ops: OpsArgs,
     },
     /// Run a worker only: claim scans, run them, reap expired leases.
     Worker {
@@ -61,6 +65,8 @@ pub enum Command {
         db: DbArgs,
         #[command(flatten)]
         args: WorkerArgs,
+        #[command(flatten)]
+        ops: OpsArgs,
     },
     /// As the owner (--owner-url, else DATABASE_URL): apply database migrations and
     /// projection DDL, grant the runtime privileges to --app-role, then exit.
@@ -353,6 +359,17 @@ pub struct DbArgs {
     pub rebuild_projections: bool,
 }
 
+/// The operations listener of a long-running process.
+#[derive(Debug, Args, Default)]
+pub struct OpsArgs {
+    /// Also serve `/metrics`, `/healthz` and `/readyz` on this address, without a token
+    /// (for Prometheus and a supervisor's probes: bind it where only they reach). Port 0
+    /// picks a free port; the log line `metrics listening addr=…` names it. Default: off
+    /// (`serve` and `api` serve them on the API's address too, `/metrics` with a token).
+    #[arg(long, env = "SCANLEDGER_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ApiArgs {
     /// Address the HTTP API listens on.
@@ -508,14 +525,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl WorkerArgs {
-    /// The scan job: the source and the rule catalogue, both checked before serving.
-    pub fn job(&self) -> anyhow::Result<RuleScan> {
+    /// The scan job: the source and the rule catalogue, both checked before serving;
+    /// the Azure source counts its requests into `metrics`.
+    pub fn job(&self, metrics: &crate::metrics::Metrics) -> anyhow::Result<RuleScan> {
         let spec: SourceSpec = self
             .source
             .parse()
             .map_err(|e| super::UsageError(format!("--source: {e}")))?;
         let catalogue = Arc::new(self.rules.load()?);
-        let source = spec.open(&self.azure.settings())?;
+        metrics
+            .worker
+            .init_rules(catalogue.rules().iter().map(|r| r.meta.id.as_str()));
+        let settings = AzureSettings {
+            metrics: metrics.azure.clone(),
+            ..self.azure.settings()
+        };
+        let source = spec.open(&settings)?;
         tracing::info!(rules = catalogue.rules().len(), source = %self.source, "scan job ready");
         Ok(RuleScan::new(source, catalogue))
     }
@@ -660,6 +685,7 @@ impl AzureArgs {
             retry_budget: self.retry_budget,
             backoff_base: self.backoff_base,
             page_size: self.page_size,
+            metrics: Default::default(),
         }
     }
 }

@@ -526,7 +526,7 @@ pub async fn demo(db: &Db, dbargs: &DbArgs, args: &DemoArgs) -> anyhow::Result<(
         &args.rules,
     )?;
     // Fail before serving if the rules or tenant are broken.
-    serve.worker.job()?;
+    serve.worker.job(&crate::metrics::Metrics::default())?;
     let base = format!("http://{}", args.listen);
     let subscription = args.subscription.clone();
     let exit_after = args.exit;
@@ -563,16 +563,14 @@ pub async fn demo(db: &Db, dbargs: &DbArgs, args: &DemoArgs) -> anyhow::Result<(
         print_demo_summary(&base, scan_id, &status, &findings);
         Ok::<_, anyhow::Error>(())
     };
-    super::serve::serve_with(
-        db,
-        dbargs,
-        Some(&serve.api),
-        Some(&serve.worker),
-        Some(&serve.worker.azure),
-        script,
-        exit_after,
-    )
-    .await
+    let components = super::serve::Components {
+        command: "demo",
+        api: Some(&serve.api),
+        worker: Some(&serve.worker),
+        azure: Some(&serve.worker.azure),
+        ops: &super::OpsArgs::default(),
+    };
+    super::serve::serve_with(db, dbargs, components, script, exit_after).await
 }
 
 fn print_demo_summary(

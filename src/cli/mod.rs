@@ -99,21 +99,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let db = dbargs.open_runtime().await?;
             prepare_runtime(&db, dbargs).await?;
             let result = match command {
-                Command::Serve { args, .. } => {
-                    serve::serve(
-                        &db,
-                        dbargs,
-                        Some(&args.api),
-                        Some(&args.worker),
-                        Some(&args.worker.azure),
-                    )
-                    .await
+                Command::Serve { args, ops, .. } => {
+                    let components = serve::Components {
+                        command: "serve",
+                        api: Some(&args.api),
+                        worker: Some(&args.worker),
+                        azure: Some(&args.worker.azure),
+                        ops,
+                    };
+                    serve::serve(&db, dbargs, components).await
                 }
-                Command::Api { args, azure, .. } => {
-                    serve::serve(&db, dbargs, Some(args), None, Some(azure)).await
+                Command::Api {
+                    args, azure, ops, ..
+                } => {
+                    let components = serve::Components {
+                        command: "api",
+                        api: Some(args),
+                        worker: None,
+                        azure: Some(azure),
+                        ops,
+                    };
+                    serve::serve(&db, dbargs, components).await
                 }
-                Command::Worker { args, .. } => {
-                    serve::serve(&db, dbargs, None, Some(args), None).await
+                Command::Worker { args, ops, .. } => {
+                    let components = serve::Components {
+                        command: "worker",
+                        api: None,
+                        worker: Some(args),
+                        azure: None,
+                        ops,
+                    };
+                    serve::serve(&db, dbargs, components).await
                 }
                 Command::Tokens(cmd) => commands::tokens(&db, cmd).await,
                 Command::Mutes(cmd) => commands::mutes(&db, cmd).await,

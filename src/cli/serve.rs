@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::flags::{ApiArgs, AzureArgs, DbArgs, WorkerArgs};
+use super::flags::{ApiArgs, AzureArgs, DbArgs, OpsArgs, WorkerArgs};
 use crate::api::{self, ApiConfig, AppState, AuthMode};
 use crate::domain::integrity;
 use crate::ledger::audit::Signer;
 use crate::ledger::Ledger;
+use crate::metrics::Metrics;
 use crate::pg::{self, ClusterOptions, Database, LocalCluster};
 use crate::shutdown::Shutdown;
 use crate::worker::{checkpointer, Worker};
@@ -130,23 +131,23 @@ pub async fn create_database(cluster: &LocalCluster, name: &str) -> anyhow::Resu
     Ok(())
 }
 
+/// What one long-running process runs.
+pub(super) struct Components<'a> {
+    /// The command (`serve`, `api`, `worker`, `demo`), for `scanledger_build_info`.
+    pub command: &'static str,
+    pub api: Option<&'a ApiArgs>,
+    pub worker: Option<&'a WorkerArgs>,
+    /// Azure settings for the API's --estates.
+    pub azure: Option<&'a AzureArgs>,
+    pub ops: &'a OpsArgs,
+}
+
 pub(super) async fn serve(
     db: &Db,
     dbargs: &DbArgs,
-    api_args: Option<&ApiArgs>,
-    worker_args: Option<&WorkerArgs>,
-    azure: Option<&AzureArgs>,
+    components: Components<'_>,
 ) -> anyhow::Result<()> {
-    serve_with(
-        db,
-        dbargs,
-        api_args,
-        worker_args,
-        azure,
-        std::future::pending(),
-        false,
-    )
-    .await
+    serve_with(db, dbargs, components, std::future::pending(), false).await
 }
 
 /// Serve until a signal; `script` runs beside the components (the demo's), and when
@@ -154,12 +155,19 @@ pub(super) async fn serve(
 pub(super) async fn serve_with(
     db: &Db,
     dbargs: &DbArgs,
-    api_args: Option<&ApiArgs>,
-    worker_args: Option<&WorkerArgs>,
-    azure: Option<&AzureArgs>,
+    components: Components<'_>,
     script: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
     exit_after_script: bool,
 ) -> anyhow::Result<()> {
+    let Components {
+        command,
+        api: api_args,
+        worker: worker_args,
+        azure,
+        ops,
+    } = components;
+    // One registry for the process: the API's /metrics shows the worker's figures too.
+    let metrics = Arc::new(Metrics::new(command));
     // The worker and the API get pools of their own: readers (long-polls, streams,
     // listings) can never take the connections claims and the reaper need. The worker's
     // heartbeats and outcomes have a connection each besides (`worker::appender`); its
@@ -196,8 +204,10 @@ pub(super) async fn serve_with(
                 .map(Ok),
             );
         }
-        let job = Arc::new(args.job()?);
-        let worker = Worker::new(ledger.clone(), job, args.config())?;
+        metrics.azure.init();
+        let job = Arc::new(args.job(&metrics)?);
+        let worker =
+            Worker::new(ledger.clone(), job, args.config())?.with_metrics(metrics.worker.clone());
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             worker.run(shutdown).await;
@@ -243,7 +253,12 @@ pub(super) async fn serve_with(
             estates: match (args.estates, azure) {
                 (false, _) => None,
                 (true, Some(azure)) => Some(api::estates::Estates(Arc::new(
-                    crate::scanner::azure::AzureSource::new(&azure.settings())?,
+                    crate::scanner::azure::AzureSource::new(
+                        &crate::scanner::azure::AzureSettings {
+                            metrics: metrics.azure.clone(),
+                            ..azure.settings()
+                        },
+                    )?,
                 ))),
                 (true, None) => {
                     return Err(
@@ -252,12 +267,34 @@ pub(super) async fn serve_with(
                 }
             },
         };
-        let state = AppState::new(ledger.clone(), auth, config);
+        let mut state = AppState::new(ledger.clone(), auth, config);
+        state.metrics = metrics.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             api::serve(listener, state, shutdown)
                 .await
                 .context("API server")
+        });
+    }
+
+    if let Some(addr) = &ops.metrics_listen {
+        let pool = worker_pool
+            .as_ref()
+            .or(api_pool.as_ref())
+            .expect("a long-running process has a pool");
+        // A connection of its own: a scrape or a probe never queues behind claims.
+        let ops_pool = Ledger::new(pool.clone())
+            .dedicated(1, std::time::Duration::from_secs(3))
+            .pool()
+            .clone();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding --metrics-listen {addr}"))?;
+        let (metrics, shutdown) = (metrics.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            api::metrics::serve_ops(listener, metrics, ops_pool, shutdown)
+                .await
+                .context("metrics listener")
         });
     }
 

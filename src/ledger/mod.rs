@@ -59,6 +59,9 @@ pub struct Claim {
     pub subscription_id: SubscriptionId,
     pub rules: Vec<String>,
     pub lease_expires_at: DateTime<Utc>,
+    /// How long the scan had been eligible (requested, or its retry due) when this
+    /// claim was recorded, by the database clock.
+    pub waited: std::time::Duration,
 }
 
 /// Outcome of an idempotent request.

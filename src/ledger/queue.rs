@@ -87,6 +87,10 @@ impl Ledger {
                     rules: row.rules,
                     lease_expires_at: e.recorded_at
                         + chrono::Duration::milliseconds(c.lease_ms as i64),
+                    waited: row
+                        .next_eligible_at
+                        .and_then(|at| (e.recorded_at - at).to_std().ok())
+                        .unwrap_or_default(),
                 })
             })
             .collect())

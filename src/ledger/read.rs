@@ -164,19 +164,6 @@ impl Ledger {
         .await?;
         Ok(AttemptFate::of(attempt, worker, after_version, &events))
     }
-
-    /// Claims ever made and attempts ever timed out (both read partial unique indexes,
-    /// not the whole ledger).
-    pub async fn lifetime_counts(&self) -> Result<LifetimeCounts, sqlx::Error> {
-        let (claims, timeouts): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM scan_events WHERE kind = 'Claimed'),
-                    (SELECT count(*) FROM scan_events WHERE kind IN ('Completed', 'Failed', 'TimedOut')
-                                                        AND kind = 'TimedOut')",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(LifetimeCounts { claims, timeouts })
-    }
 }
 
 /// What became of an attempt after the stream version its writer last knew, for a writer
@@ -226,13 +213,6 @@ impl AttemptFate {
         }
         Self::Held { version }
     }
-}
-
-/// Totals over the whole ledger, for metrics.
-#[derive(Clone, Copy, Debug)]
-pub struct LifetimeCounts {
-    pub claims: i64,
-    pub timeouts: i64,
 }
 
 /// The columns `decode_row` reads.

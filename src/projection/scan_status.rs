@@ -325,23 +325,28 @@ pub struct QueueCounts {
     pub oldest_claimable_seconds: Option<f64>,
 }
 
-/// The figures the metrics endpoint reports about scans, read in one place.
+/// The queue figures every process's `/metrics` reports, in one query (one scan of
+/// `scan_status`): scans by status, and the claimable pending ones' count and oldest
+/// wait, by the database clock.
 pub async fn queue_counts(pool: &sqlx::PgPool) -> Result<QueueCounts, sqlx::Error> {
-    let by_status: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM scan_status GROUP BY status")
-            .fetch_all(pool)
-            .await?;
-    let (claimable, oldest): (i64, Option<f64>) = sqlx::query_as(
-        "SELECT count(*), extract(epoch FROM now() - min(next_eligible_at))::float8
-           FROM scan_status WHERE status = 'pending' AND next_eligible_at <= now()",
+    let rows: Vec<(String, i64, i64, Option<f64>)> = sqlx::query_as(
+        "SELECT status, count(*),
+                count(*) FILTER (WHERE status = 'pending' AND next_eligible_at <= now()),
+                extract(epoch FROM now() - min(next_eligible_at)
+                    FILTER (WHERE status = 'pending' AND next_eligible_at <= now()))::float8
+           FROM scan_status GROUP BY status",
     )
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await?;
-    Ok(QueueCounts {
-        by_status,
-        claimable,
-        oldest_claimable_seconds: oldest,
-    })
+    let mut counts = QueueCounts::default();
+    for (status, n, claimable, oldest) in rows {
+        counts.claimable += claimable;
+        if oldest.is_some() {
+            counts.oldest_claimable_seconds = oldest;
+        }
+        counts.by_status.push((status, n));
+    }
+    Ok(counts)
 }
 
 /// The latest completed scan of each subscription (or of one), newest first per

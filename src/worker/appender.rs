@@ -13,6 +13,7 @@ use tracing::Instrument;
 use super::health::Health;
 use crate::domain::RecordedEvent;
 use crate::ledger::{AppendError, Ledger, NewEvent};
+use crate::metrics::WorkerMetrics;
 
 /// Most heartbeats one transaction carries (they are small).
 pub(super) const HEARTBEAT_BATCH_MAX: usize = 256;
@@ -46,9 +47,11 @@ impl Lane {
         ledger: Ledger,
         batch_max: usize,
         health: Arc<Health>,
+        metrics: WorkerMetrics,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(batch_max * 4);
-        let task = tokio::spawn(run(name, ledger, rx, batch_max, health).in_current_span());
+        let task =
+            tokio::spawn(run(name, ledger, rx, batch_max, health, metrics).in_current_span());
         (Self { tx }, task)
     }
 
@@ -79,9 +82,11 @@ async fn run(
     mut rx: mpsc::Receiver<Request>,
     batch_max: usize,
     health: Arc<Health>,
+    metrics: WorkerMetrics,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut batch, batch_max).await > 0 {
+        metrics.append_batch(name, batch.len());
         let (events, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let results = ledger.append_many(events).await;
         health.result(name, &results);

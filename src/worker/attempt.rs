@@ -15,6 +15,7 @@ use super::appender::{self, Reply};
 use super::{ProgressReporter, ScanError, ScanReport, ScanTarget, Shared, WorkerEvent};
 use crate::domain::{Completed, Event, Failed, FailureCode, Heartbeat, PublicError};
 use crate::ledger::{AppendError, AttemptFate, Claim, NewEvent};
+use crate::metrics::AttemptOutcome;
 
 /// First pause between two tries of an outcome; it doubles up to [`OUTCOME_RETRY_MAX`].
 const OUTCOME_RETRY_FIRST: Duration = Duration::from_millis(50);
@@ -32,10 +33,14 @@ type JobResult = Result<Result<ScanReport, ScanError>, JoinError>;
 /// which grants the lease from its own (later) commit time.
 pub(super) async fn run(shared: Arc<Shared>, claim: Claim, claim_sent: Instant) {
     let span = tracing::info_span!("scan", scan_id = %claim.scan_id, attempt = claim.attempt);
-    run_inner(shared, claim, claim_sent).instrument(span).await
+    let metrics = shared.metrics.clone();
+    metrics.attempt_started();
+    let started = Instant::now();
+    let outcome = run_inner(shared, claim, claim_sent).instrument(span).await;
+    metrics.attempt_ended(outcome, started.elapsed().as_secs_f64());
 }
 
-async fn run_inner(shared: Arc<Shared>, claim: Claim, claim_sent: Instant) {
+async fn run_inner(shared: Arc<Shared>, claim: Claim, claim_sent: Instant) -> AttemptOutcome {
     let cfg = &shared.cfg;
     let (progress, progress_rx) = ProgressReporter::new();
     let target = ScanTarget {
@@ -101,7 +106,7 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim, claim_sent: Instant) {
                                 job_stopped("lost");
                                 tracing::warn!(error = %e, ?fate, "attempt lost its lease; abandoning it");
                                 shared.emit(WorkerEvent::Lost { scan_id: claim.scan_id, attempt: claim.attempt });
-                                return;
+                                return AttemptOutcome::Lost;
                             }
                             Ok(Err(read)) => {
                                 shared.health.result("heartbeat", &Err::<(), _>(read));
@@ -132,7 +137,7 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim, claim_sent: Instant) {
                     "no heartbeat confirmed within the lease: scan aborted (self-fenced); it will be timed out and run again"
                 );
                 shared.emit(WorkerEvent::Fenced { scan_id: claim.scan_id, attempt: claim.attempt });
-                return;
+                return AttemptOutcome::Fenced;
             }
             _ = ticker.tick(), if in_flight.is_none() => {
                 let progress = progress_rx.borrow().clone();
@@ -149,7 +154,7 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim, claim_sent: Instant) {
             version = e.version;
         }
     }
-    record_outcome(&shared, &claim, version, outcome).await;
+    record_outcome(&shared, &claim, version, outcome).await
 }
 
 /// Record the outcome; retrying is safe, since the ledger refuses a second outcome of an
@@ -157,7 +162,12 @@ async fn run_inner(shared: Arc<Shared>, claim: Claim, claim_sent: Instant) {
 /// recorded or the ledger says the attempt is no longer this worker's (a `TimedOut` or a
 /// `Cancelled` was recorded) — or, at shutdown, [`SHUTDOWN_OUTCOME_WINDOW`] after the
 /// grace period.
-async fn record_outcome(shared: &Shared, claim: &Claim, version: i32, outcome: Event) {
+async fn record_outcome(
+    shared: &Shared,
+    claim: &Claim,
+    version: i32,
+    outcome: Event,
+) -> AttemptOutcome {
     let mut completed = matches!(outcome, Event::Completed(_));
     let mut outcome = event(shared, claim, version, outcome);
     let mut hard_stop = shared.hard_stop.clone();
@@ -165,12 +175,20 @@ async fn record_outcome(shared: &Shared, claim: &Claim, version: i32, outcome: E
     let mut pause = OUTCOME_RETRY_FIRST;
     let held_since = Instant::now();
     let mut held = false;
-    let finished = |completed: bool| {
+    let finished = |completed: bool, event: &Event| {
+        if let (true, Event::Completed(c)) = (completed, event) {
+            count_completed(shared, &c.summary);
+        }
         shared.emit(WorkerEvent::Finished {
             scan_id: claim.scan_id,
             attempt: claim.attempt,
             completed,
-        })
+        });
+        if completed {
+            AttemptOutcome::Completed
+        } else {
+            AttemptOutcome::Failed
+        }
     };
     loop {
         if deadline.is_none() && *hard_stop.borrow() {
@@ -186,7 +204,7 @@ async fn record_outcome(shared: &Shared, claim: &Claim, version: i32, outcome: E
                 } else {
                     tracing::info!(completed, "attempt finished");
                 }
-                return finished(completed);
+                return finished(completed, &outcome.event);
             }
             // A value the ledger cannot store fails this scan alone, with its own code;
             // the same data would fail every retry.
@@ -213,7 +231,7 @@ async fn record_outcome(shared: &Shared, claim: &Claim, version: i32, outcome: E
                 match fate {
                     Ok(AttemptFate::Recorded { version, completed }) => {
                         tracing::warn!(version, completed, "outcome was already recorded (its acknowledgement was lost): attempt finished");
-                        return finished(completed);
+                        return finished(completed, &outcome.event);
                     }
                     Ok(AttemptFate::Held { version }) if version != outcome.expected_version => {
                         tracing::info!(version, "an earlier heartbeat was recorded although its acknowledgement was lost; recording the outcome after it");
@@ -236,10 +254,11 @@ async fn record_outcome(shared: &Shared, claim: &Claim, version: i32, outcome: E
                         continue;
                     }
                 }
-                return shared.emit(WorkerEvent::Lost {
+                shared.emit(WorkerEvent::Lost {
                     scan_id: claim.scan_id,
                     attempt: claim.attempt,
                 });
+                return AttemptOutcome::Lost;
             }
             Err(e) => {
                 if !held {
@@ -256,11 +275,24 @@ async fn record_outcome(shared: &Shared, claim: &Claim, version: i32, outcome: E
     }
 }
 
-fn gave_up(completed: bool) {
+fn gave_up(completed: bool) -> AttemptOutcome {
     tracing::error!(
         completed,
         "outcome not recorded before shutdown; the attempt will be timed out and the scan run again"
     );
+    AttemptOutcome::Abandoned
+}
+
+/// A recorded `Completed`: its findings by severity and its rules' evaluations and
+/// errors. Severities outside the fixed set are not counted (bounded labels).
+fn count_completed(shared: &Shared, summary: &crate::domain::ScanSummary) {
+    let findings = crate::domain::Severity::ALL.into_iter().filter_map(|s| {
+        let name = s.as_str();
+        summary.findings_by_severity.get(name).map(|n| (name, *n))
+    });
+    let evaluated = summary.rules.values().map(|t| t.evaluated).sum();
+    let errors = summary.rules.iter().map(|(id, t)| (id.as_str(), t.errored));
+    shared.metrics.completed(findings, evaluated, errors);
 }
 
 /// Sleep `pause` (then double it, capped), or until the database is found back or the

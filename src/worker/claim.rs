@@ -57,6 +57,7 @@ pub(super) async fn run(
         let claims = match result {
             Ok(c) => {
                 backoff = Duration::from_millis(100);
+                shared.metrics.claim(sent.elapsed().as_secs_f64(), c.len());
                 c
             }
             Err(e) => {
@@ -84,6 +85,7 @@ pub(super) async fn run(
                 .clone()
                 .try_acquire_owned()
                 .expect("a slot per claimed scan");
+            shared.metrics.claim_waited(claim.waited.as_secs_f64());
             shared.emit(WorkerEvent::Claimed {
                 scan_id: claim.scan_id,
                 attempt: claim.attempt,

@@ -11,11 +11,13 @@ use tokio::time::Instant;
 
 use super::WorkerEvent;
 use crate::ledger;
+use crate::metrics::WorkerMetrics;
 
 pub(super) struct Health {
     state: Mutex<State>,
     reachable: watch::Sender<bool>,
     events: broadcast::Sender<WorkerEvent>,
+    metrics: WorkerMetrics,
 }
 
 #[derive(Default)]
@@ -26,11 +28,12 @@ struct State {
 }
 
 impl Health {
-    pub(super) fn new(events: broadcast::Sender<WorkerEvent>) -> Self {
+    pub(super) fn new(events: broadcast::Sender<WorkerEvent>, metrics: WorkerMetrics) -> Self {
         Self {
             state: Mutex::default(),
             reachable: watch::Sender::new(true),
             events,
+            metrics,
         }
     }
 
@@ -45,6 +48,7 @@ impl Health {
                 "database reachable again: claiming resumes, held outcomes are being recorded"
             );
             self.reachable.send_replace(true);
+            self.metrics.database_reachable(true);
             let _ = self.events.send(WorkerEvent::Reconnected);
         }
     }
@@ -66,6 +70,7 @@ impl Health {
                  and retried until the database takes them"
             );
             self.reachable.send_replace(false);
+            self.metrics.database_reachable(false);
             let _ = self.events.send(WorkerEvent::Disconnected);
         }
     }

@@ -28,6 +28,7 @@ use tracing::Instrument;
 
 use crate::domain::{ScanId, WorkerId};
 use crate::ledger::Ledger;
+pub use crate::metrics::WorkerMetrics;
 pub use crate::shutdown::{Shutdown, ShutdownTrigger};
 pub use job::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget};
 pub use retry::RetryPolicy;
@@ -183,6 +184,7 @@ pub struct Worker {
     job: Arc<dyn ScanJob>,
     cfg: WorkerConfig,
     events: broadcast::Sender<WorkerEvent>,
+    metrics: WorkerMetrics,
 }
 
 /// What attempt tasks share.
@@ -201,6 +203,7 @@ struct Shared {
     mutes: mutes::MuteCache,
     /// Set when the grace period is over: running attempts hand their scans back.
     hard_stop: watch::Receiver<bool>,
+    metrics: WorkerMetrics,
 }
 
 impl Shared {
@@ -222,7 +225,15 @@ impl Worker {
             job,
             cfg,
             events,
+            metrics: WorkerMetrics::default(),
         })
+    }
+
+    /// Record into these metrics (a process's registry) instead of none.
+    pub fn with_metrics(mut self, metrics: WorkerMetrics) -> Self {
+        metrics.init(crate::domain::Severity::ALL.map(|s| s.as_str()));
+        self.metrics = metrics;
+        self
     }
 
     pub fn id(&self) -> &WorkerId {
@@ -238,7 +249,10 @@ impl Worker {
     pub async fn run(self, mut shutdown: Shutdown) {
         let span = tracing::info_span!("worker", worker_id = %self.cfg.id);
         async move {
-            let health = Arc::new(health::Health::new(self.events.clone()));
+            let health = Arc::new(health::Health::new(
+                self.events.clone(),
+                self.metrics.clone(),
+            ));
             let lane_ledgers =
                 [1, 2].map(|_| self.ledger.dedicated(1, appender::LANE_ACQUIRE_TIMEOUT));
             let (heartbeats, heartbeat_lane) = appender::Lane::spawn(
@@ -246,12 +260,14 @@ impl Worker {
                 lane_ledgers[0].clone(),
                 appender::HEARTBEAT_BATCH_MAX,
                 health.clone(),
+                self.metrics.clone(),
             );
             let (outcomes, outcome_lane) = appender::Lane::spawn(
                 "outcome",
                 lane_ledgers[1].clone(),
                 appender::OUTCOME_BATCH_MAX,
                 health.clone(),
+                self.metrics.clone(),
             );
             let (hard_stop_tx, hard_stop) = watch::channel(false);
             let shared = Arc::new(Shared {
@@ -264,6 +280,7 @@ impl Worker {
                 health,
                 mutes: mutes::MuteCache::default(),
                 hard_stop,
+                metrics: self.metrics,
             });
             let wake = Arc::new(Notify::new());
             let events = shared.events.clone();

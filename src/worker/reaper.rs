@@ -57,6 +57,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut shutdown: Shutdown) {
             shared.health.result("reaper", &result);
             match result {
                 Ok(reaped) => {
+                    shared.metrics.lease_expiries(reaped.len());
                     for e in &reaped {
                         tracing::warn!(scan_id = %e.scan_id, attempt = e.attempt, "lease expired: attempt timed out");
                         shared.emit(WorkerEvent::Reaped {

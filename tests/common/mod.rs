@@ -9,18 +9,20 @@
 //! - `jobs`: scripted scan jobs, workers that run them, "script, request, wait until finished";
 //! - `fake_arm`: a fake ARM + Resource Graph + Entra token server over TLS;
 //! - `sse`: a reader of `text/event-stream` responses, frame by frame;
+//! - `ops`: a `scanledger` process with its metrics listener and its log;
 //! - `proxy`: a path to the test database that a test can cut (a network partition).
 #![allow(dead_code)]
 
 mod app;
 mod fake_arm;
 mod jobs;
+mod ops;
 mod proxy;
 mod sse;
 
 // A binary that uses nothing of a module would see its re-export as an unused import.
 #[allow(unused_imports)]
-pub use {app::*, fake_arm::*, jobs::*, proxy::*, sse::*};
+pub use {app::*, fake_arm::*, jobs::*, ops::*, proxy::*, sse::*};
 
 use std::future::Future;
 use std::time::Duration;

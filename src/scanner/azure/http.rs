@@ -3,6 +3,7 @@
 //! and the Resource Graph quota headers, a retry budget per scan, and the mapping of
 //! answers to [`ScanError`] codes that never carries a token, a secret or a body.
 
+use crate::metrics::AzureMetrics;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -290,6 +291,16 @@ pub enum Api {
     ResourceGraph,
 }
 
+impl Api {
+    /// The `api` label of the Azure metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Arm => "arm",
+            Self::ResourceGraph => "resource_graph",
+        }
+    }
+}
+
 /// One request, rebuilt for each try.
 pub struct Call {
     pub method: Method,
@@ -309,6 +320,7 @@ pub struct Http {
     policy: RequestRetries,
     /// Resource Graph quota is per principal, so the pause is shared by all scans.
     graph_gate: Mutex<Option<Instant>>,
+    metrics: AzureMetrics,
 }
 
 /// What one scan carries through its requests.
@@ -325,6 +337,7 @@ impl Http {
         arm: Url,
         concurrency: usize,
         policy: RequestRetries,
+        metrics: AzureMetrics,
     ) -> Self {
         let scope = format!("{}/.default", arm.as_str().trim_end_matches('/'));
         Self {
@@ -336,6 +349,7 @@ impl Http {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             policy,
             graph_gate: Mutex::new(None),
+            metrics,
         }
     }
 
@@ -439,6 +453,8 @@ impl ScanCalls {
                 return Err(Failure::BudgetExhausted { last });
             }
             let wait = after.unwrap_or_else(|| backoff(http.policy.backoff_base, retry));
+            http.metrics
+                .retry_wait(call.api.label(), wait.as_secs_f64());
             retry += 1;
             tracing::warn!(
                 subscription = %self.subscription,
@@ -488,13 +504,16 @@ impl ScanCalls {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
+                http.metrics.request(call.api.label(), None);
                 return Try::Retry {
                     last: Last::Transport(transport_error(&e)),
                     after: None,
-                }
+                };
             }
         };
         let status = resp.status();
+        http.metrics
+            .request(call.api.label(), Some(status.as_u16()));
         let headers = resp.headers().clone();
         if call.api == Api::ResourceGraph {
             http.graph_pause(&headers, &self.subscription);

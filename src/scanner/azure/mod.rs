@@ -8,6 +8,7 @@ pub mod estate;
 mod graph;
 pub mod http;
 
+use crate::metrics::AzureMetrics;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -83,6 +84,8 @@ pub struct AzureSettings {
     pub backoff_base: Duration,
     /// Resource Graph rows per page (`$top`, at most 1000).
     pub page_size: u32,
+    /// Where requests, throttling and retry waits are counted (default: nowhere).
+    pub metrics: AzureMetrics,
 }
 
 impl Default for AzureSettings {
@@ -103,6 +106,7 @@ impl Default for AzureSettings {
             retry_budget: 100,
             backoff_base: Duration::from_millis(500),
             page_size: 1000,
+            metrics: AzureMetrics::default(),
         }
     }
 }
@@ -200,6 +204,7 @@ impl AzureSource {
                 arm,
                 concurrency,
                 policy,
+                args.metrics.clone(),
             )),
             page_size: args.page_size.clamp(1, 1000),
             concurrency,
