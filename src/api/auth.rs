@@ -98,7 +98,7 @@ pub enum TokenError {
     Db(#[from] sqlx::Error),
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()

@@ -111,8 +111,13 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// A database that cannot be reached is a 503 (try again); anything else a 500.
     fn from(e: sqlx::Error) -> Self {
-        Self::internal(e)
+        if crate::ledger::unreachable(&e) {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::internal(e)
+        }
     }
 }
 

@@ -178,8 +178,7 @@ pub(super) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<EstateView>, ApiError> {
-    let id = Uuid::try_parse(&id)
-        .map_err(|_| ApiError::bad_request(Some("id"), "estate id must be a UUID"))?;
+    let id = super::parse_uuid(&id, "id", "estate id")?;
     // The Requested events of the estate (an index on the estate id), with their status.
     let rows: Vec<(String, String, Option<serde_json::Value>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT r.payload -> 'estate' ->> 'scope', s.status, s.summary, r.recorded_at

@@ -113,16 +113,27 @@ pub struct FeedPage {
     pub next: String,
 }
 
-fn parse_cursor(s: Option<&str>) -> Result<FeedCursor, ApiError> {
+/// A feed cursor in `field`: absent, empty or `0` (the start), or `<tx>.<seq>` of at most
+/// 18 digits each ([`super::openapi::FEED_CURSOR_PATTERN`]).
+fn parse_cursor(s: Option<&str>, field: &str) -> Result<FeedCursor, ApiError> {
+    let digits = |d: &str| (1..=18).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
     match s {
         None | Some("") | Some("0") => Ok(FeedCursor::default()),
-        Some(c) => c.parse().map_err(|_| {
-            ApiError::bad_request(
-                Some("after"),
-                "not a cursor this API issued (use an event's `cursor`)",
-            )
-        }),
+        Some(c)
+            if c.split_once('.')
+                .is_some_and(|(tx, seq)| digits(tx) && digits(seq)) =>
+        {
+            c.parse().map_err(|_| bad_cursor(field))
+        }
+        Some(_) => Err(bad_cursor(field)),
     }
+}
+
+fn bad_cursor(field: &str) -> ApiError {
+    ApiError::bad_request(
+        Some(field),
+        "not a cursor this API issued (use an event's `cursor`)",
+    )
 }
 
 /// The global feed: events after a cursor, never skipping one that commits late.
@@ -136,7 +147,7 @@ pub(super) async fn feed(
     RawQuery(q): RawQuery,
 ) -> Result<Json<FeedPage>, ApiError> {
     let p: FeedParams = parse_query(q.as_deref())?;
-    let after = parse_cursor(p.after.as_deref())?;
+    let after = parse_cursor(p.after.as_deref(), "after")?;
     let limit = page_limit(p.limit, 100, 1000)?;
     let events = state.ledger.feed(after, limit).await?;
     let next = events
@@ -181,11 +192,12 @@ pub(super) async fn stream(
         .ok_or(ApiError::TooMany {
             retry_after_secs: streams::RETRY_AFTER_SECS,
         })?;
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .or(p.after.as_deref());
-    let mut cursor = parse_cursor(resume)?;
+    // Both are checked; a reconnecting client's Last-Event-ID wins over `after`.
+    let after = parse_cursor(p.after.as_deref(), "after")?;
+    let mut cursor = match headers.get("last-event-id") {
+        Some(v) => parse_cursor(Some(v.to_str().unwrap_or("?")), "Last-Event-ID")?,
+        None => after,
+    };
     let mut changes = state.changes.subscribe();
     // Any change wakes the stream; the registration is kept alive while it runs.
     let watch = state

@@ -23,7 +23,7 @@ struct FindingParams {
     severity: Option<Severity>,
     category: Option<String>,
     rule_id: Option<String>,
-    scan_id: Option<Uuid>,
+    scan_id: Option<String>,
     subscription_id: Option<String>,
     limit: Option<i64>,
     cursor: Option<i64>,
@@ -96,6 +96,8 @@ async fn query(
 ) -> Result<FindingPage, ApiError> {
     let limit = page_limit(p.limit, 100, 1000)?;
     let subscription = parse_subscription(p.subscription_id.as_deref())?;
+    super::rule_filter(p.category.as_deref(), "category")?;
+    super::rule_filter(p.rule_id.as_deref(), "rule_id")?;
     let pool = state.ledger.pool();
     // Without a scan: the latest completed scan of each subscription.
     let scans = match scan {
@@ -171,7 +173,11 @@ pub(super) async fn latest(
     RawQuery(q): RawQuery,
 ) -> Result<Json<FindingPage>, ApiError> {
     let p: FindingParams = parse_query(q.as_deref())?;
-    let scan = p.scan_id.map(ScanId);
+    let scan = p
+        .scan_id
+        .as_deref()
+        .map(|s| super::parse_uuid(s, "scan_id", "scan_id").map(ScanId))
+        .transpose()?;
     Ok(Json(query(&state, &p, scan).await?))
 }
 
@@ -209,10 +215,19 @@ pub(super) async fn history(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let sub = crate::domain::SubscriptionId::parse(&id)
-        .map_err(|e| ApiError::bad_request(Some("id"), e.to_string()))?;
+    let sub = super::parse_subscription_in(&id, "id")?;
     let p: HistoryParams = parse_query(q.as_deref())?;
     let limit = page_limit(p.limit, 100, 1000)?;
+    super::rule_filter(p.rule_id.as_deref(), "rule_id")?;
+    if p.cursor
+        .as_deref()
+        .is_some_and(|c| !super::lower_hex(c, 64))
+    {
+        return Err(ApiError::bad_request(
+            Some("cursor"),
+            "not a cursor this API issued",
+        ));
+    }
     let filter = HistoryFilter {
         state: p.state,
         severity: p.severity.map(|s| s.as_str()),
@@ -249,7 +264,7 @@ pub(super) async fn history(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DiffParams {
-    base: Option<Uuid>,
+    base: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -284,13 +299,10 @@ fn decode_diff_cursor(s: &str) -> Option<(Option<ScanId>, String)> {
     let (base, fp) = s.split_once('_')?;
     let base = match base {
         "-" => None,
-        b => Some(ScanId(Uuid::try_parse(b).ok()?)),
+        b if super::lower_hex(b, 32) => Some(ScanId(Uuid::try_parse(b).ok()?)),
+        _ => return None,
     };
-    let hex = fp.len() == 64
-        && fp
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
-    hex.then(|| (base, fp.to_string()))
+    super::lower_hex(fp, 64).then(|| (base, fp.to_string()))
 }
 
 /// New, resolved and unchanged findings against `base` (default: the previous completed
@@ -304,7 +316,8 @@ fn decode_diff_cursor(s: &str) -> Option<(Option<ScanId>, String)> {
               (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
               (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "No such scan", body = Problem, content_type = "application/problem+json"),
-              (status = 409, description = "A scan is not completed", body = Problem, content_type = "application/problem+json")),
+              (status = 409, description = "A scan is not completed", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "`base` is a scan of another subscription, or the cursor was issued for another base", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(super) async fn diff(
     State(state): State<AppState>,
@@ -314,6 +327,11 @@ pub(super) async fn diff(
     let id = super::path_id(&id)?;
     let p: DiffParams = parse_query(q.as_deref())?;
     let limit = page_limit(p.limit, 100, 1000)?;
+    let base_param = p
+        .base
+        .as_deref()
+        .map(|b| super::parse_uuid(b, "base", "base").map(ScanId))
+        .transpose()?;
     let cursor = p
         .cursor
         .as_deref()
@@ -330,10 +348,9 @@ pub(super) async fn diff(
     if scan.status != ScanState::Completed {
         return Err(ApiError::Conflict("the scan has not completed"));
     }
-    let asked = match (p.base.map(ScanId), &cursor) {
+    let asked = match (base_param, &cursor) {
         (Some(b), Some((c, _))) if Some(b) != *c => {
-            return Err(ApiError::bad_request(
-                Some("cursor"),
+            return Err(ApiError::Unprocessable(
                 "the cursor was issued for another base",
             ))
         }
@@ -345,8 +362,7 @@ pub(super) async fn diff(
         Some(Some(b)) => {
             let base = scan_status::get(pool, b).await?.ok_or(ApiError::NotFound)?;
             if base.subscription_id != scan.subscription_id {
-                return Err(ApiError::bad_request(
-                    Some("base"),
+                return Err(ApiError::Unprocessable(
                     "the base scan is of another subscription",
                 ));
             }

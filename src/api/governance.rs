@@ -9,7 +9,7 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,7 +20,6 @@ use crate::domain::governance::{
     Cadence, GovernanceEvent, Mute, MuteAdded, MuteList, MuteRemoved, MuteSelector, Schedule,
     ScheduleRemoved, ScheduleSet,
 };
-use crate::domain::SubscriptionId;
 use crate::ledger::governance::GovernanceError;
 
 impl From<GovernanceError> for ApiError {
@@ -43,7 +42,7 @@ pub(super) async fn active_now(state: &AppState) -> Result<Arc<MuteList>, ApiErr
 }
 
 fn uuid_path(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(id).map_err(|_| ApiError::bad_request(Some("id"), "id must be a UUID"))
+    super::parse_uuid(id, "id", "id")
 }
 
 // ------------------------------------------------------------------------------ mutes
@@ -63,8 +62,9 @@ pub struct CreateMute {
     /// Why (kept forever with the mute).
     #[schema(min_length = 1, max_length = 2000)]
     reason: String,
-    /// When the mute stops applying (RFC 3339; in the future).
-    expires_at: Option<DateTime<Utc>>,
+    /// When the mute stops applying (RFC 3339; in the future, or 422).
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
+    expires_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -80,8 +80,11 @@ struct MuteListParams {
     all: Option<bool>,
 }
 
+/// Free text (a reason, a fingerprint, a rule id, a resource pattern): 1 to `max`
+/// characters, not only whitespace, no control character
+/// ([`super::openapi::TEXT_PATTERN`]).
 fn bounded(field: &'static str, s: &str, max: usize) -> Result<(), ApiError> {
-    if s.trim().is_empty() || s.len() > max {
+    if s.trim().is_empty() || s.chars().count() > max {
         return Err(ApiError::bad_request(
             Some(field),
             format!("1 to {max} characters, not blank"),
@@ -109,6 +112,11 @@ pub(super) async fn create_mute(
 ) -> Result<Response, ApiError> {
     let req: CreateMute = parse_json(&headers, &body)?;
     bounded("reason", &req.reason, 2000)?;
+    let expires_at = req
+        .expires_at
+        .as_deref()
+        .map(|t| super::parse_date_time(t, "expires_at"))
+        .transpose()?;
     let selector = match (req.fingerprint, req.rule_id, req.resource_pattern) {
         (Some(fingerprint), None, None) => {
             bounded("fingerprint", &fingerprint, 200)?;
@@ -129,12 +137,9 @@ pub(super) async fn create_mute(
             ))
         }
     };
-    if let Some(t) = req.expires_at {
+    if let Some(t) = expires_at {
         if t <= Utc::now() {
-            return Err(ApiError::bad_request(
-                Some("expires_at"),
-                "must be in the future",
-            ));
+            return Err(ApiError::Unprocessable("expires_at must be in the future"));
         }
     }
     let id = Uuid::new_v4();
@@ -147,7 +152,7 @@ pub(super) async fn create_mute(
             GovernanceEvent::MuteAdded(MuteAdded {
                 selector,
                 reason: req.reason,
-                expires_at: req.expires_at,
+                expires_at,
             }),
         )
         .await?;
@@ -243,6 +248,29 @@ pub(super) async fn remove_mute(
 
 // -------------------------------------------------------------------------- schedules
 
+/// `every`'s shape ([`super::openapi::EVERY_PATTERN`]): 2 to 32 characters, a digit first,
+/// then letters, digits and spaces (`15m`, `1h 30m`, `90 seconds`).
+fn every_shape(s: &str) -> bool {
+    (2..=32).contains(&s.len())
+        && s.as_bytes()[0].is_ascii_digit()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
+}
+
+/// `cron`'s shape ([`super::openapi::CRON_PATTERN`]): five fields of `0-9 * , / -`
+/// separated by spaces, 9 to 100 characters.
+fn cron_shape(s: &str) -> bool {
+    let field = |f: &str| {
+        !f.is_empty()
+            && f.bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'*' | b',' | b'/' | b'-'))
+    };
+    (9..=100).contains(&s.len())
+        && !s.starts_with(' ')
+        && !s.ends_with(' ')
+        && s.split(' ').filter(|f| !f.is_empty()).count() == 5
+        && s.split(' ').filter(|f| !f.is_empty()).all(field)
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSchedule {
@@ -281,31 +309,47 @@ pub(super) async fn create_schedule(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: CreateSchedule = parse_json(&headers, &body)?;
-    let subscription_id = SubscriptionId::parse(&req.subscription_id)
-        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
+    let subscription_id = super::parse_subscription_in(&req.subscription_id, "subscription_id")?;
+    // The shape of each (the document's pattern) is a 400; a value of that shape the
+    // scheduler cannot use (under a minute, a cron field out of range) a 422.
     let cadence = match (req.every, req.cron) {
         (Some(every), None) => {
+            if !every_shape(&every) {
+                return Err(ApiError::bad_request(
+                    Some("every"),
+                    "a duration such as 15m, 1h or 1d",
+                ));
+            }
             let d = humantime::parse_duration(&every).map_err(|_| {
-                ApiError::bad_request(Some("every"), "a duration such as 15m, 1h or 1d")
+                ApiError::Unprocessable("every is not a duration (such as 15m, 1h or 1d)")
             })?;
             Cadence::Every {
                 every_s: d.as_secs(),
             }
         }
-        (None, Some(cron)) => Cadence::Cron { cron },
+        (None, Some(cron)) => {
+            if !cron_shape(&cron) {
+                return Err(ApiError::bad_request(
+                    Some("cron"),
+                    "five fields of 0-9 * , / - separated by spaces",
+                ));
+            }
+            Cadence::Cron { cron }
+        }
         _ => return Err(ApiError::bad_request(None, "give either every or cron")),
     };
-    cadence.validate().map_err(|e| {
-        let field = match cadence {
-            Cadence::Every { .. } => "every",
-            Cadence::Cron { .. } => "cron",
-        };
-        ApiError::bad_request(Some(field), e)
-    })?;
-    if req.rules.len() > 200 || req.rules.iter().any(|r| r.is_empty() || r.len() > 100) {
+    if let Err(e) = cadence.validate() {
+        tracing::info!(error = %e, "schedule refused");
+        return Err(ApiError::Unprocessable(match cadence {
+            Cadence::Every { .. } => "every must be at least one minute",
+            Cadence::Cron { .. } => "cron has a value out of range or a bad step",
+        }));
+    }
+    if req.rules.len() > 200 || !req.rules.iter().all(|r| super::valid_rule_filter(r)) {
         return Err(ApiError::bad_request(
             Some("rules"),
-            "at most 200 rule ids or categories of 1 to 100 characters",
+            "at most 200 rule ids or categories, each 1 to 128 of A-Z a-z 0-9 . _ -, \
+             starting with a letter or digit",
         ));
     }
     let id = Uuid::new_v4();

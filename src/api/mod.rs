@@ -101,9 +101,106 @@ impl AppState {
 
 /// A scan id from the path, or a 400 naming `id`.
 fn path_id(id: &str) -> Result<crate::domain::ScanId, ApiError> {
-    uuid::Uuid::try_parse(id)
-        .map(crate::domain::ScanId)
-        .map_err(|_| ApiError::bad_request(Some("id"), "scan id must be a UUID"))
+    parse_uuid(id, "id", "scan id").map(crate::domain::ScanId)
+}
+
+/// The one UUID form the API takes, hyphenated (8-4-4-4-12 hex digits), as its OpenAPI
+/// document's `pattern` says ([`openapi::UUID_PATTERN`]); a 400 naming `field` otherwise.
+pub(crate) fn parse_uuid(s: &str, field: &str, what: &str) -> Result<Uuid, ApiError> {
+    // At 36 characters `try_parse` reads only the hyphenated form (not the simple,
+    // braced or URN ones).
+    match (s.len(), Uuid::try_parse(s)) {
+        (36, Ok(id)) => Ok(id),
+        _ => Err(ApiError::bad_request(
+            Some(field),
+            format!("{what} must be a UUID (8-4-4-4-12 hex digits)"),
+        )),
+    }
+}
+
+/// A subscription id in `field`, as a UUID ([`parse_uuid`]).
+pub(crate) fn parse_subscription_in(
+    s: &str,
+    field: &str,
+) -> Result<crate::domain::SubscriptionId, ApiError> {
+    let id = parse_uuid(s, field, "subscription_id")?;
+    crate::domain::SubscriptionId::parse(&id.hyphenated().to_string())
+        .map_err(|e| ApiError::bad_request(Some(field), e.to_string()))
+}
+
+/// A rule id or category as a filter (`rules` of a scan request, `rule_id` and
+/// `category` of finding queries): 1-128 of A-Z a-z 0-9 . _ -, starting with a letter or
+/// digit ([`openapi::RULE_FILTER_PATTERN`]).
+pub(crate) fn valid_rule_filter(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=128).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// `s` is exactly `len` lowercase hex digits.
+pub(crate) fn lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// An RFC 3339 time (`2026-01-31T12:00:00Z`, `…T12:00:00.5+02:00`), exactly the shape of
+/// [`openapi::DATE_TIME_PATTERN`]; a 400 naming `field` otherwise.
+pub(crate) fn parse_date_time(
+    s: &str,
+    field: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && {
+            let mut rest = &s[19..];
+            if let Some(frac) = rest.strip_prefix('.') {
+                let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+                rest = if n == 0 { "?" } else { &frac[n..] };
+            }
+            rest == "Z" || {
+                let o = rest.as_bytes();
+                o.len() == 6
+                    && matches!(o[0], b'+' | b'-')
+                    && o[1..3].iter().all(u8::is_ascii_digit)
+                    && o[3] == b':'
+                    && o[4..6].iter().all(u8::is_ascii_digit)
+            }
+        };
+    shape
+        .then(|| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .flatten()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                Some(field),
+                format!("{field} must be an RFC 3339 time like 2026-01-31T12:00:00Z"),
+            )
+        })
+}
+
+/// An optional rule id or category filter of a query, checked ([`valid_rule_filter`]).
+pub(crate) fn rule_filter(s: Option<&str>, field: &str) -> Result<(), ApiError> {
+    match s {
+        Some(v) if !valid_rule_filter(v) => Err(ApiError::bad_request(
+            Some(field),
+            format!("{field} is 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Who may call what: the one table of route permissions. `None`: no token needed.
@@ -305,9 +402,8 @@ pub(crate) fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i
 pub(crate) fn parse_subscription(
     s: Option<&str>,
 ) -> Result<Option<crate::domain::SubscriptionId>, ApiError> {
-    s.map(crate::domain::SubscriptionId::parse)
+    s.map(|s| parse_subscription_in(s, "subscription_id"))
         .transpose()
-        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))
 }
 
 /// serde names the offending field in backticks ("unknown field `x`", "missing field `y`").

@@ -18,9 +18,7 @@ use super::metrics::LongPollOutcome;
 use super::{
     changes, page_limit, parse_json, parse_query, parse_subscription, path_id, ApiError, AppState,
 };
-use crate::domain::{
-    Cancelled, Event, Progress, PublicError, Requested, ScanId, ScanSummary, SubscriptionId,
-};
+use crate::domain::{Cancelled, Event, Progress, PublicError, Requested, ScanId, ScanSummary};
 use crate::ledger::{AppendError, Idempotent, NewEvent, NewScan};
 use crate::projection::scan_status::{self, ScanState, ScanStatus};
 
@@ -44,7 +42,26 @@ pub struct TriggerRequest {
     pub rules: Vec<String>,
     /// Higher is claimed first.
     #[serde(default)]
-    pub priority: Option<i16>,
+    #[schema(value_type = Option<i16>)]
+    pub priority: Option<serde_json::Number>,
+}
+
+impl TriggerRequest {
+    /// `priority` as an i16: JSON Schema counts `5.0` as the integer 5, so it is one.
+    fn priority(&self) -> Result<i16, ApiError> {
+        let Some(n) = &self.priority else {
+            return Ok(0);
+        };
+        n.as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            .and_then(|p| i16::try_from(p).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    Some("priority"),
+                    "priority is an integer from -32768 to 32767",
+                )
+            })
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -55,10 +72,11 @@ pub struct TriggerResponse {
 }
 
 fn check_rules(rules: &[String]) -> Result<(), ApiError> {
-    if rules.iter().any(|r| r.trim().is_empty() || r.len() > 128) || rules.len() > 500 {
+    if rules.len() > 500 || !rules.iter().all(|r| super::valid_rule_filter(r)) {
         return Err(ApiError::bad_request(
             Some("rules"),
-            "at most 500 rule filters of 1 to 128 characters",
+            "at most 500 rule ids or categories, each 1 to 128 of A-Z a-z 0-9 . _ -, \
+             starting with a letter or digit",
         ));
     }
     Ok(())
@@ -92,23 +110,16 @@ pub(super) async fn trigger(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: TriggerRequest = parse_json(&headers, &body)?;
+    let priority = req.priority()?;
     let Some(subscription) = req.subscription_id.as_deref() else {
         let scope = super::estates::scope_of(req.management_group_id.as_deref(), req.tenant)?;
         check_rules(&req.rules)?;
         if headers.contains_key("idempotency-key") {
-            return Err(ApiError::bad_request(
-                Some("Idempotency-Key"),
-                "not supported for estate requests",
+            return Err(ApiError::Unprocessable(
+                "Idempotency-Key is not supported for estate requests",
             ));
         }
-        return super::estates::request(
-            &state,
-            scope,
-            req.rules,
-            req.priority.unwrap_or(0),
-            &principal.name,
-        )
-        .await;
+        return super::estates::request(&state, scope, req.rules, priority, &principal.name).await;
     };
     if req.management_group_id.is_some() || req.tenant.is_some() {
         return Err(ApiError::bad_request(
@@ -116,24 +127,29 @@ pub(super) async fn trigger(
             "give subscription_id, or management_group_id / tenant, not both",
         ));
     }
-    let subscription_id = SubscriptionId::parse(subscription)
-        .map_err(|e| ApiError::bad_request(Some("subscription_id"), e.to_string()))?;
+    let subscription_id = super::parse_subscription_in(subscription, "subscription_id")?;
     check_rules(&req.rules)?;
     let key = headers
         .get("idempotency-key")
-        .map(|v| v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255))
-        .map(|k| {
-            k.ok_or_else(|| {
-                ApiError::bad_request(Some("Idempotency-Key"), "1 to 255 visible ASCII characters")
-            })
+        .map(|v| {
+            let k = v.as_bytes();
+            ((1..=255).contains(&k.len()) && k.iter().all(|b| (0x21..=0x7e).contains(b)))
+                .then(|| String::from_utf8_lossy(k).into_owned())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        Some("Idempotency-Key"),
+                        "1 to 255 visible ASCII characters, no spaces",
+                    )
+                })
         })
         .transpose()?;
+    let key = key.as_deref();
     let scan_id = ScanId::new();
     let request = Requested {
         origin: None,
         subscription_id,
         rules: req.rules.clone(),
-        priority: req.priority.unwrap_or(0),
+        priority,
         max_attempts: state.config.max_attempts,
         requested_by: Some(principal.name.clone()),
         estate: None,
@@ -165,7 +181,7 @@ pub(super) async fn trigger(
     let normalized = serde_json::to_vec(&serde_json::json!({
         "subscription_id": scan.request.subscription_id.as_str(),
         "rules": req.rules,
-        "priority": req.priority.unwrap_or(0),
+        "priority": priority,
     }))
     .map_err(ApiError::internal)?;
     let hash = Sha256::digest(&normalized);
@@ -385,8 +401,8 @@ fn retry_after(row: &ScanStatus) -> u64 {
 struct ListParams {
     status: Option<ScanState>,
     subscription_id: Option<String>,
-    requested_after: Option<DateTime<Utc>>,
-    requested_before: Option<DateTime<Utc>>,
+    requested_after: Option<String>,
+    requested_before: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -408,12 +424,23 @@ fn encode_cursor(row: &ScanStatus) -> String {
     )
 }
 
+/// `<micros>_<32 lowercase hex>`, exactly as [`encode_cursor`] writes it
+/// ([`super::openapi::SCAN_CURSOR_PATTERN`]).
 fn decode_cursor(s: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let (micros, id) = s.split_once('_')?;
+    let digits = (1..=16).contains(&micros.len()) && micros.bytes().all(|b| b.is_ascii_digit());
+    if !digits || !super::lower_hex(id, 32) {
+        return None;
+    }
     Some((
         DateTime::from_timestamp_micros(micros.parse().ok()?)?,
         Uuid::try_parse(id).ok()?,
     ))
+}
+
+/// An RFC 3339 time in `field` ([`super::openapi::DATE_TIME_PATTERN`]).
+fn parse_time(s: Option<&str>, field: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    s.map(|s| super::parse_date_time(s, field)).transpose()
 }
 
 /// Scans, newest first, in keyset pages.
@@ -432,6 +459,8 @@ pub(super) async fn list(
 ) -> Result<Json<ScanPage>, ApiError> {
     let p: ListParams = parse_query(query.as_deref())?;
     let limit = page_limit(p.limit, 50, 500)?;
+    let requested_after = parse_time(p.requested_after.as_deref(), "requested_after")?;
+    let requested_before = parse_time(p.requested_before.as_deref(), "requested_before")?;
     let subscription = parse_subscription(p.subscription_id.as_deref())?;
     let cursor = p
         .cursor
@@ -447,8 +476,8 @@ pub(super) async fn list(
         &scan_status::ListFilter {
             status: p.status,
             subscription_id: subscription.map(|s| s.to_string()),
-            requested_after: p.requested_after,
-            requested_before: p.requested_before,
+            requested_after,
+            requested_before,
             before: cursor,
         },
         limit + 1,
@@ -488,12 +517,13 @@ pub(super) async fn cancel(
     body: Bytes,
 ) -> Result<Json<ScanView>, ApiError> {
     let id = path_id(&id)?;
+    // No body, or `null`, is no reason given.
     let req: CancelRequest = if body.is_empty() {
         CancelRequest::default()
     } else {
-        parse_json(&headers, &body)?
+        parse_json::<Option<CancelRequest>>(&headers, &body)?.unwrap_or_default()
     };
-    if req.reason.as_ref().is_some_and(|r| r.len() > 500) {
+    if req.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(ApiError::bad_request(
             Some("reason"),
             "reason is at most 500 characters",

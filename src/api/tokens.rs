@@ -89,6 +89,12 @@ pub(super) async fn revoke(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    if !auth::valid_name(&name) {
+        return Err(ApiError::bad_request(
+            Some("name"),
+            TokenError::BadName.to_string(),
+        ));
+    }
     if auth::revoke_token(state.ledger.pool(), &name).await? {
         // This process refuses it from the next request on; the others when the
         // database's announcement reaches them.

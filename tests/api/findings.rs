@@ -232,10 +232,10 @@ async fn finding_history_and_scan_diffs_for_auditors() {
     let p = problem(
         app.get(&format!("/api/scans/{}/diff?base={other}", scans[2]))
             .await,
-        400,
+        422,
     )
     .await;
-    assert_eq!(p["field"], "base");
+    assert_eq!(p["detail"], "the base scan is of another subscription");
 }
 
 /// A diff is served a page at a time, in fingerprint order across its three lists; walking
@@ -360,10 +360,10 @@ async fn diffs_are_paged_and_each_finding_is_served_once() {
             "/api/scans/{scan}/diff?base={base}&cursor={cursor}"
         ))
         .await,
-        400,
+        422,
     )
     .await;
-    assert_eq!(p["field"], "cursor");
+    assert_eq!(p["detail"], "the cursor was issued for another base");
     let p = problem(
         app.get(&format!("/api/scans/{scan}/diff?cursor=abc")).await,
         400,
