@@ -11,6 +11,7 @@ mod findings;
 mod governance;
 pub mod metrics;
 pub mod openapi;
+pub mod reference;
 mod reports;
 mod scans;
 pub mod streams;
@@ -207,6 +208,9 @@ pub(crate) fn rule_filter(s: Option<&str>, field: &str) -> Result<(), ApiError> 
 pub fn required_role(method: &Method, route: &str) -> Option<Role> {
     match (method.as_str(), route) {
         (_, "/healthz" | "/readyz") => None,
+        // The reference page and its assets hold nothing of the deployment; the page asks
+        // for a token to read the document itself.
+        (_, "/docs" | "/docs/app.js" | "/docs/style.css") => None,
         (_, r) if r.starts_with("/api/tokens") => Some(Role::Admin),
         ("POST" | "DELETE", _) => Some(Role::Operator),
         _ => Some(Role::Reader),
@@ -249,6 +253,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi_json))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/docs", get(reference::index))
+        .route("/docs/app.js", get(reference::app))
+        .route("/docs/style.css", get(reference::style))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require))
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::map_response(limit_to_problem))
@@ -504,5 +511,7 @@ mod tests {
             Some(Role::Admin)
         );
         assert_eq!(required_role(&Method::GET, "/metrics"), Some(Role::Reader));
+        assert_eq!(required_role(&Method::GET, "/docs"), None);
+        assert_eq!(required_role(&Method::GET, "/docs/app.js"), None);
     }
 }

@@ -234,3 +234,95 @@ async fn a_wildcard_cors_origin_allows_any_origin() {
         Some("*")
     );
 }
+
+/// `/docs`: the API reference page and its assets, from the binary, without a token,
+/// each with a Content-Security-Policy that allows this origin only and no inline code;
+/// the page loads nothing from elsewhere and renders the served document.
+#[tokio::test]
+async fn the_api_reference_is_served_with_a_strict_policy() {
+    let app = spawn_app().await;
+    let fetch = |path: &'static str| {
+        let (http, url) = (app.http.clone(), app.url(path));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            let h = r.headers().clone();
+            let csp = h["content-security-policy"].to_str().unwrap().to_string();
+            for directive in [
+                "default-src 'none'",
+                "script-src 'self'",
+                "style-src 'self'",
+                "connect-src 'self'",
+                "frame-ancestors 'none'",
+                "base-uri 'none'",
+            ] {
+                assert!(csp.contains(directive), "{path}: {directive} not in {csp}");
+            }
+            assert!(!csp.contains("unsafe"), "{path}: {csp}");
+            assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+            let ct = h["content-type"].to_str().unwrap().to_string();
+            (ct, r.text().await.unwrap())
+        }
+    };
+    let (ct, html) = fetch("/docs").await;
+    assert!(ct.starts_with("text/html"), "{ct}");
+    let lower = html.to_lowercase();
+    // No inline code or style: every script has a src and an empty body; no style
+    // element or attribute; no event-handler attribute.
+    for (i, _) in lower.match_indices("<script") {
+        let tag_end = i + lower[i..].find('>').unwrap();
+        assert!(
+            lower[i..tag_end].contains(" src="),
+            "inline script in {html}"
+        );
+        assert!(
+            lower[tag_end + 1..].starts_with("</script>"),
+            "inline script in {html}"
+        );
+    }
+    assert!(
+        !lower.contains("<style") && !lower.contains(" style="),
+        "{html}"
+    );
+    assert!(
+        !lower.contains(" onload=") && !lower.contains(" onclick="),
+        "{html}"
+    );
+    // Nothing from another origin (no CDN): every src and href is a path of this server.
+    let mut assets = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for (i, _) in html.match_indices(attr) {
+            let v = &html[i + attr.len()..];
+            let v = &v[..v.find('"').unwrap()];
+            assert!(v.starts_with('/') && !v.starts_with("//"), "{attr}{v}");
+            if v.starts_with("/docs/") {
+                assets.push(v.to_string());
+            }
+        }
+    }
+    assets.sort();
+    assert_eq!(assets, ["/docs/app.js", "/docs/style.css"]);
+    let (ct, js) = fetch("/docs/app.js").await;
+    assert!(ct.starts_with("text/javascript"), "{ct}");
+    assert!(js.contains("fetch(\"/api/openapi.json\""));
+    assert!(
+        !js.contains("innerHTML") && !js.contains("eval("),
+        "text only"
+    );
+    assert!(!js.contains("http://") && !js.contains("https://"));
+    let (ct, css) = fetch("/docs/style.css").await;
+    assert!(ct.starts_with("text/css"), "{ct}");
+    assert!(
+        !css.contains("url(") && !css.contains("@import"),
+        "no remote fonts or images"
+    );
+    // The document the page renders, for any token (401 without one: the page asks).
+    assert_eq!(app.get("/api/openapi.json").await.status(), 200);
+    let anonymous = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
