@@ -22,7 +22,87 @@ fn repo() -> PathBuf {
 
 /// Types the catalogue reads that have no extract, and why. Keep this list short and
 /// true: a type here is read without a schema check.
-const EXCEPTIONS: &[(&str, &str)] = &[];
+const EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "Microsoft.Security/securityContacts",
+        "the Defender contact rules accept three API shapes (2017-08-01-preview, \
+         2020-01-01-preview, 2023-12-01-preview) and their fixtures hold all three, while the \
+         source requests 2020-01-01-preview; no pinned SDK has 2023-12-01-preview. To close: \
+         request 2023-12-01-preview, extract it, keep only that shape in the fixtures",
+    ),
+    (
+        "Microsoft.Security/securityContact",
+        "the same documents under the singular type some API versions return",
+    ),
+];
+
+/// Members ARM or Resource Graph returns that the published schema does not declare
+/// (type, path prefix, evidence). A fixture may hold them; a rule should not rely on them.
+const UNDOCUMENTED: &[(&str, &str, &str)] = &[
+    (
+        "Microsoft.Web/sites",
+        "properties.name",
+        "Resource Graph's rows for sites carry the site name in properties; SiteProperties does not declare it",
+    ),
+    (
+        "Microsoft.Web/sites/config",
+        "location",
+        "GET .../config/web and config/authsettingsV2 return the site's location; ProxyOnlyResource does not declare it",
+    ),
+    (
+        "Microsoft.Web/sites/config/web",
+        "location",
+        "as Microsoft.Web/sites/config",
+    ),
+    (
+        "Microsoft.Web/sites/config/authsettingsV2",
+        "location",
+        "as Microsoft.Web/sites/config",
+    ),
+    (
+        "Microsoft.Web/sites/basicPublishingCredentialsPolicies",
+        "location",
+        "as Microsoft.Web/sites/config",
+    ),
+];
+
+/// Fixture members the schema of the requested api-version does not have, left for the
+/// rule's owner to remove (rule, type, path, why). Each is a defect of the fixture or
+/// the rule, listed so it stays visible until fixed; the test fails for any other.
+const FIXTURE_DEFECTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "AZ-COS-001",
+        "Microsoft.DocumentDB/databaseAccounts",
+        "properties.ipRangeFilter",
+        "ipRangeFilter was replaced by ipRules after api 2019-08-01 and is not in 2024-11-15 \
+         (what Resource Graph serves); the rule still reads it for legacy accounts",
+    ),
+    (
+        "AZ-COS-005",
+        "Microsoft.DocumentDB/databaseAccounts",
+        "properties.ipRangeFilter",
+        "as AZ-COS-001",
+    ),
+];
+
+fn allowed(kind: &str, path: &str) -> bool {
+    let under = |prefix: &str| {
+        path == prefix
+            || path.starts_with(&format!("{prefix}."))
+            || path.starts_with(&format!("{prefix}["))
+    };
+    UNDOCUMENTED
+        .iter()
+        .any(|(t, p, _)| t.eq_ignore_ascii_case(kind) && under(p))
+}
+
+fn known_defect(rule: &str, kind: &str, path: &str) -> bool {
+    FIXTURE_DEFECTS.iter().any(|(r, t, p, _)| {
+        rule == *r
+            && t.eq_ignore_ascii_case(kind)
+            && (path == *p || path.starts_with(&format!("{p}.")))
+    })
+}
 
 /// Resource Graph returns these columns for every row, whatever the type's schema
 /// says: allowed at the top level when the schema lacks them, if empty or null.
@@ -226,7 +306,12 @@ fn is_empty(v: &Value) -> bool {
 /// The type of a related document: `providers/NS/type` is an extension resource of
 /// that type; otherwise the child type named by every other segment
 /// (`blobServices/default/containers` → `<type>/blobServices/containers`).
-fn related_type(kind: &str, path: &str) -> String {
+fn related_type(schema: &Schema, kind: &str, path: &str) -> String {
+    // A singleton with its own schema (config/web, config/authsettingsV2) first.
+    let named = format!("{kind}/{path}");
+    if schema.types.contains_key(&named.to_ascii_lowercase()) {
+        return named;
+    }
     let segments: Vec<&str> = path.split('/').collect();
     if let Some(i) = segments
         .iter()
@@ -250,7 +335,7 @@ fn check_document(schema: &Schema, kind: &str, doc: &Value, out: &mut Vec<String
         return;
     };
     if !schema.types.contains_key(&kind.to_ascii_lowercase()) {
-        return; // reported once per type by the caller
+        return; // reported once per type by the caller (or an exception)
     }
     for (key, value) in map {
         if key == "related" {
@@ -258,9 +343,13 @@ fn check_document(schema: &Schema, kind: &str, doc: &Value, out: &mut Vec<String
                 continue;
             };
             for (path, docs) in related {
-                let child_kind = related_type(kind, path);
+                let child_kind = related_type(schema, kind, path);
                 let docs: Vec<&Value> = match docs {
                     Value::Array(items) => items.iter().collect(),
+                    // ARM's list envelope, as a fixture may spell a list.
+                    Value::Object(page) if page.get("value").is_some_and(Value::is_array) => {
+                        page["value"].as_array().unwrap().iter().collect()
+                    }
                     Value::Object(_) => vec![docs],
                     _ => Vec::new(),
                 };
@@ -295,7 +384,7 @@ fn check_document(schema: &Schema, kind: &str, doc: &Value, out: &mut Vec<String
         leaf_paths(value, &mut top.to_vec(), &mut paths);
         for p in paths {
             let steps = parse_path(&p).expect("leaf paths parse");
-            if schema.resolves(kind, &steps) != Some(true) {
+            if schema.resolves(kind, &steps) != Some(true) && !allowed(kind, &p) {
                 out.push(format!("{kind}: `{p}` is not in ARM's schema"));
             }
         }
@@ -352,6 +441,12 @@ fn violations(
                     let kind = doc["type"].as_str().unwrap_or_default();
                     let mut found = Vec::new();
                     check_document(schema, kind, doc, &mut found);
+                    found.retain(|p| {
+                        // "<type>: `<path>` is not in ..." for the document itself.
+                        let path = p.split('`').nth(1).unwrap_or_default();
+                        !(p.starts_with(&format!("{kind}: "))
+                            && known_defect(&rule.meta.id, kind, path))
+                    });
                     out.extend(found.into_iter().map(|p| format!("{section} #{n}: {p}")));
                 }
             }

@@ -36,6 +36,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "tools/arm-schema/sources.json"
@@ -58,12 +59,21 @@ def sdist(package, version):
     return sdist(package, version)
 
 
-def members(tar, prefix):
-    """Path inside the archive → text, for files under the package's source folder."""
+def read_archive(archive):
+    """Path inside the source distribution (below its top folder) → text, for the
+    files we read (`_meta.json`, `_configuration.py`, models)."""
+    wanted = re.compile(r"(_meta\.json|_configuration\.py|_models(_py3)?\.py)$")
     out = {}
-    for m in tar.getmembers():
-        if m.isfile() and m.name.startswith(prefix):
-            out[m.name[len(prefix):]] = tar.extractfile(m).read().decode("utf-8")
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as z:
+            for name in z.namelist():
+                if wanted.search(name):
+                    out[name.split("/", 1)[1]] = z.read(name).decode("utf-8")
+        return out
+    with tarfile.open(archive) as tar:
+        for m in tar.getmembers():
+            if m.isfile() and wanted.search(m.name):
+                out[m.name.split("/", 1)[1]] = tar.extractfile(m).read().decode("utf-8")
     return out
 
 
@@ -130,8 +140,11 @@ def tree_of(name, classes, seen=None):
     if name in seen or name not in classes:
         return {}
     seen = seen | {name}
-    _, attrs, subtypes = classes[name]
+    bases, attrs, subtypes = classes[name]
     tree = {}
+    # A subclass that does not restate its base's map inherits it.
+    for base in bases:
+        merge(tree, tree_of(base, classes, seen))
     for spec in attrs.values():
         key, t = spec.get("key", ""), spec.get("type", "object")
         if key == "":
@@ -169,9 +182,7 @@ def types_in(tree):
 def extract(entry):
     package, version = entry["package"], entry["version"]
     archive = sdist(package, version)
-    with tarfile.open(archive) as tar:
-        top = tar.getmembers()[0].name.split("/")[0] + "/"
-        files = members(tar, top)
+    files = read_archive(archive)
     meta = json.loads(files["_meta.json"])
     folder = entry["folder"].rstrip("/") + "/"
     models_dir = folder + "models/"
@@ -180,7 +191,10 @@ def extract(entry):
         raise SystemExit(f"{package} {version}: no models under {models_dir}")
     classes = parse_models(text)
     dated = re.search(r"/v(\d{4}_\d{2}_\d{2}(?:_preview)?)/$", "/" + folder)
-    found = re.search(r'kwargs\.pop\("api_version",\s*"([^"]+)"\)', files.get(folder + "_configuration.py", ""))
+    config = files.get(folder + "_configuration.py", "")
+    found = re.search(r'kwargs\.pop\("api_version",\s*"([^"]+)"\)', config) or re.search(
+        r'api_version\s*=\s*"(\d{4}-\d{2}-\d{2}[^"]*)"', config
+    )
     if entry.get("api_version"):
         api_version = entry["api_version"]
     elif dated:
@@ -207,9 +221,10 @@ def extract(entry):
         "source": {
             "repo": meta.get("repository_url", "").replace("https://github.com/", ""),
             "commit": meta["commit"],
-            "path": meta.get("readme"),
+            "path": entry.get("spec_path") or meta.get("readme"),
             "tag": entry.get("tag") or (tags[-1] if tags else meta.get("tag")),
             "via": f"{package} {version} (PyPI source distribution, AutoRest), {models_dir}",
+            **({"note": entry["note"]} if "note" in entry else {}),
         },
         "api_version": api_version,
         "types": entry["types"],
