@@ -189,6 +189,13 @@ impl Schema {
         Self { extracts, types }
     }
 
+    /// The extract file holding `kind`.
+    fn file_of(&self, kind: &str) -> &str {
+        self.types
+            .get(&kind.to_ascii_lowercase())
+            .map_or("", |(i, _)| self.extracts[*i].file.as_str())
+    }
+
     /// Does `steps` resolve in the model of `kind`? `None` when there is no extract.
     fn resolves(&self, kind: &str, steps: &[Step]) -> Option<bool> {
         let (i, model) = self.types.get(&kind.to_ascii_lowercase())?;
@@ -255,7 +262,7 @@ fn walk_type(models: &serde_json::Map<String, Value>, t: &str, steps: &[Step]) -
 
 /// Every leaf path of a document (`[]` for array elements; an empty array or object
 /// is a leaf itself).
-fn leaf_paths(v: &Value, prefix: &mut Vec<Step>, out: &mut BTreeSet<String>) {
+fn leaf_paths(v: &Value, prefix: &mut Vec<Step>, out: &mut BTreeMap<String, Vec<Step>>) {
     match v {
         Value::Object(map) if !map.is_empty() => {
             for (k, child) in map {
@@ -272,7 +279,7 @@ fn leaf_paths(v: &Value, prefix: &mut Vec<Step>, out: &mut BTreeSet<String>) {
             prefix.pop();
         }
         _ => {
-            out.insert(render(prefix));
+            out.insert(render(prefix), prefix.clone());
         }
     }
 }
@@ -380,12 +387,14 @@ fn check_document(schema: &Schema, kind: &str, doc: &Value, out: &mut Vec<String
                 continue; // Resource Graph's own columns
             }
         }
-        let mut paths = BTreeSet::new();
+        let mut paths = BTreeMap::new();
         leaf_paths(value, &mut top.to_vec(), &mut paths);
-        for p in paths {
-            let steps = parse_path(&p).expect("leaf paths parse");
+        for (p, steps) in paths {
             if schema.resolves(kind, &steps) != Some(true) && !allowed(kind, &p) {
-                out.push(format!("{kind}: `{p}` is not in ARM's schema"));
+                out.push(format!(
+                    "{kind}: `{p}` is not in ARM's schema ({})",
+                    schema.file_of(kind)
+                ));
             }
         }
     }
@@ -442,7 +451,7 @@ fn violations(
                     let mut found = Vec::new();
                     check_document(schema, kind, doc, &mut found);
                     found.retain(|p| {
-                        // "<type>: `<path>` is not in ..." for the document itself.
+                        // "<type>: `<path>` is not in …" for the document itself.
                         let path = p.split('`').nth(1).unwrap_or_default();
                         !(p.starts_with(&format!("{kind}: "))
                             && known_defect(&rule.meta.id, kind, path))
@@ -548,7 +557,7 @@ deny contains lib.finding(r, "", {}) if {
         .expect("the scratch rule is reported");
     assert_eq!(
         found,
-        &vec!["quiet #0: Microsoft.Network/virtualNetworks: `properties.subnets[].properties.flowLogs[].id` is not in ARM's schema".to_owned()],
+        &vec!["quiet #0: Microsoft.Network/virtualNetworks: `properties.subnets[].properties.flowLogs[].id` is not in ARM's schema (network.json)".to_owned()],
         "only the fixture-only property is reported"
     );
     // And the VNet-level property, which ARM has, resolves.
