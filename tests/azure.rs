@@ -797,7 +797,6 @@ async fn a_rule_scan_through_the_azure_source_finds_indeterminate_and_passing_se
 
 const WATCHERS: &str = "Microsoft.Network/networkWatchers";
 const FLOW_LOGS: &str = "Microsoft.Network/networkWatchers/flowLogs";
-const VNETS: &str = "Microsoft.Network/virtualNetworks";
 
 fn watcher_id(region: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_{region}")
