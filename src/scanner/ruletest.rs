@@ -71,6 +71,13 @@ pub fn run(catalogue: Arc<Catalogue>) -> Vec<RuleCheck> {
                 .problems
                 .push("needs at least one `fire` and one `quiet` fixture".into());
         }
+        // An existence check's third outcome is the one that keeps it honest.
+        if rule.meta.scope == Scope::Subscription && fixtures.indeterminate.is_empty() {
+            check.problems.push(
+                "a subscription rule needs an `indeterminate` fixture (a type it reads not listed)"
+                    .into(),
+            );
+        }
         // Labels count within their section: `quiet #2` is the third `quiet` document.
         let cases = fixtures
             .fire
