@@ -375,7 +375,7 @@ impl Evaluator {
                 continue;
             }
             if !input_set {
-                self.backend.set_input(Value::from(view.input.clone()));
+                self.backend.set_input(view.input.clone());
                 input_set = true;
             }
             match self.run_subscription_rule(rule, view) {

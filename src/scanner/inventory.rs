@@ -234,8 +234,8 @@ pub struct View {
     pub subscription: String,
     /// Lower-cased types listed completely.
     pub listed: BTreeSet<String>,
-    /// The rules' `input`.
-    pub input: Value,
+    /// The rules' `input`, converted once (cloning it is a reference count).
+    pub input: regorus::Value,
     /// Lower-cased id → (name, type) of every resource in the view: what a finding
     /// about one of them is named by.
     pub resources: std::collections::HashMap<String, (String, String)>,
@@ -254,10 +254,11 @@ fn view(subscription_id: &str, listed: BTreeSet<String>, types: Map<String, Valu
             }
         }
     }
-    let input = serde_json::json!({
+    // Converted here, consuming the JSON: the index is never held twice.
+    let input = regorus::Value::from(serde_json::json!({
         "subscription": {"id": subscription, "subscription_id": subscription_id},
         "inventory": {"listed": listed, "types": types},
-    });
+    }));
     View {
         subscription,
         listed,
@@ -413,9 +414,10 @@ mod tests {
         let listed = coverage.listed(&requested);
         let v = index.finish("s", &listed);
         assert_eq!(v.subscription, "/subscriptions/s");
-        assert_eq!(v.input["inventory"]["listed"], json!(["a/b"]));
+        let input = serde_json::to_value(&v.input).unwrap();
+        assert_eq!(input["inventory"]["listed"], json!(["a/b"]));
         assert_eq!(
-            v.input["inventory"]["types"],
+            input["inventory"]["types"],
             json!({"a/b": [{"id": "/subscriptions/s/1", "type": "A/b"}]})
         );
         assert_eq!(coverage.failed()["c/d"], "HTTP 403");
