@@ -64,6 +64,24 @@ const UNDOCUMENTED: &[(&str, &str, &str)] = &[
         "location",
         "as Microsoft.Web/sites/config",
     ),
+    ("Microsoft.Web/sites/slots", "properties.name", "as Microsoft.Web/sites"),
+    (
+        "Microsoft.Search/searchServices",
+        "properties.networkRuleSet.bypass",
+        "in api 2024-06-01-preview and later (Resource Graph serves the provider's newest shape); the pinned SDK's newest is 2023-11-01",
+    ),
+    ("Microsoft.Web/sites/slots/config", "location", "as Microsoft.Web/sites/config"),
+    ("Microsoft.Web/sites/slots/config/web", "location", "as Microsoft.Web/sites/config"),
+    (
+        "Microsoft.Web/sites/slots/config/authsettingsV2",
+        "location",
+        "as Microsoft.Web/sites/config",
+    ),
+    (
+        "Microsoft.Web/sites/slots/basicPublishingCredentialsPolicies",
+        "location",
+        "as Microsoft.Web/sites/config",
+    ),
 ];
 
 /// Fixture members the schema of the requested api-version does not have, left for the

@@ -16,7 +16,8 @@ use crate::worker::ScanError;
 
 /// Subscription-scope types that are not in the Resource Graph `Resources` table:
 /// (type, path under the subscription, api-version).
-pub const SUBSCRIPTION_LISTS: [(&str, &str, &str); 3] = [
+/// The api-versions match the schema extract (tests/fixtures/arm-schema/).
+pub const SUBSCRIPTION_LISTS: [(&str, &str, &str); 8] = [
     (
         "Microsoft.Security/pricings",
         "providers/Microsoft.Security/pricings",
@@ -28,9 +29,34 @@ pub const SUBSCRIPTION_LISTS: [(&str, &str, &str); 3] = [
         "2020-01-01-preview",
     ),
     (
+        "Microsoft.Security/settings",
+        "providers/Microsoft.Security/settings",
+        "2022-05-01",
+    ),
+    (
+        "Microsoft.Security/autoProvisioningSettings",
+        "providers/Microsoft.Security/autoProvisioningSettings",
+        "2017-08-01-preview",
+    ),
+    (
         "Microsoft.Insights/diagnosticSettings",
         "providers/Microsoft.Insights/diagnosticSettings",
         "2021-05-01-preview",
+    ),
+    (
+        "Microsoft.Authorization/roleDefinitions",
+        "providers/Microsoft.Authorization/roleDefinitions",
+        "2022-04-01",
+    ),
+    (
+        "Microsoft.Authorization/roleAssignments",
+        "providers/Microsoft.Authorization/roleAssignments",
+        "2022-04-01",
+    ),
+    (
+        "Microsoft.Authorization/policyAssignments",
+        "providers/Microsoft.Authorization/policyAssignments",
+        "2022-06-01",
     ),
 ];
 
