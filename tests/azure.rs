@@ -48,7 +48,7 @@ fn sub() -> SubscriptionId {
 
 async fn collect(args: &AzureSettings, needs: &Needs) -> Result<Vec<Resource>, ScanError> {
     let source = AzureSource::new(args).expect("source opens");
-    let mut stream = source.resources(&sub(), needs);
+    let mut stream = source.list(&sub(), needs).resources;
     let mut out = Vec::new();
     while let Some(r) = stream.next().await {
         out.push(r?);
@@ -791,4 +791,190 @@ async fn a_rule_scan_through_the_azure_source_finds_indeterminate_and_passing_se
         "the server whose settings could not be fetched is indeterminate, not passing"
     );
     assert_eq!(report.summary.resources_seen, 3);
+}
+
+// ---------------------------------------------------------------- child types
+
+const WATCHERS: &str = "Microsoft.Network/networkWatchers";
+const FLOW_LOGS: &str = "Microsoft.Network/networkWatchers/flowLogs";
+
+fn watcher_id(region: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_{region}")
+}
+
+fn watcher(region: &str) -> Value {
+    json!({
+        "id": watcher_id(region),
+        "name": format!("NetworkWatcher_{region}"),
+        "type": "microsoft.network/networkwatchers",
+        "location": region,
+        "properties": {"provisioningState": "Succeeded"},
+    })
+}
+
+fn vnet_id(name: &str) -> String {
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/{name}"
+    )
+}
+
+fn vnet(name: &str) -> Value {
+    json!({
+        "id": vnet_id(name),
+        "name": name,
+        "type": "microsoft.network/virtualnetworks",
+        "location": "westeurope",
+        "properties": {"subnets": [{"id": format!("{}/subnets/app", vnet_id(name)), "name": "app", "properties": {}}]},
+    })
+}
+
+fn flow_log(region: &str, name: &str, target: &str) -> Value {
+    json!({
+        "id": format!("{}/flowLogs/{name}", watcher_id(region)),
+        "name": name,
+        "type": "Microsoft.Network/networkWatchers/flowLogs",
+        "location": region,
+        "properties": {"targetResourceId": target, "enabled": true},
+    })
+}
+
+/// Watchers in two regions; the flow logs of westeurope over two pages; eastus's list
+/// answers `east` (a status, or the logs).
+fn flow_log_server(east: u16, vnets: Vec<Value>) -> impl Fn(&Seen) -> Option<Response> {
+    move |s: &Seen| {
+        if s.is_graph() {
+            let query = s.json()["query"].as_str().unwrap_or_default().to_owned();
+            let mut items = Vec::new();
+            if query.contains("networkwatchers") {
+                items.extend([watcher("westeurope"), watcher("eastus")]);
+            }
+            if query.contains("virtualnetworks") {
+                items.extend(vnets.clone());
+            }
+            return Some(graph_page(items, None));
+        }
+        let json = |v: Value| axum::Json(v).into_response();
+        if s.path == format!("{}/flowLogs", watcher_id("westeurope")) {
+            return Some(match s.query.get("page").map(String::as_str) {
+                None => json(json!({
+                    "value": [flow_log("westeurope", "fl-a", &vnet_id("vnet-a"))],
+                    "nextLink": format!("{}{}?api-version=2024-03-01&page=2", s.base, s.path),
+                })),
+                Some(_) => json(
+                    json!({"value": [flow_log("westeurope", "fl-b", &format!("{}/subnets/app", vnet_id("vnet-b")))]}),
+                ),
+            });
+        }
+        if s.path == format!("{}/flowLogs", watcher_id("eastus")) {
+            return Some(if east == 200 {
+                json(json!({"value": []}))
+            } else {
+                status(east).into_response()
+            });
+        }
+        None
+    }
+}
+
+#[tokio::test]
+async fn lists_child_types_under_their_parents_and_emits_only_what_rules_read() {
+    let fake = fake(flow_log_server(200, vec![])).await;
+    let source = AzureSource::new(&fake.settings()).expect("source opens");
+    let needs = needs(&[FLOW_LOGS], &[]);
+    let inventory = source.list(&sub(), &needs);
+    let got: Vec<Resource> = inventory.resources.map(|r| r.unwrap()).collect().await;
+
+    assert_eq!(
+        ids(&got),
+        [
+            format!("{}/flowLogs/fl-a", watcher_id("westeurope")),
+            format!("{}/flowLogs/fl-b", watcher_id("westeurope")),
+        ],
+        "the flow logs of every watcher, all pages; the watchers themselves are not emitted"
+    );
+    assert!(inventory.coverage.failed().is_empty());
+    let query = fake.graph_calls()[0].json()["query"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        query.contains("'microsoft.network/networkwatchers'"),
+        "{query}"
+    );
+    assert!(!query.contains("flowlogs"), "{query}");
+    for s in fake.seen().iter().filter(|s| s.path.ends_with("/flowLogs")) {
+        assert_eq!(s.method, Method::GET);
+        assert_eq!(
+            s.query.get("api-version").map(String::as_str),
+            Some("2024-03-01")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_child_list_that_fails_marks_its_type_not_listed_and_the_scan_goes_on() {
+    let fake = fake(flow_log_server(403, vec![])).await;
+    let source = AzureSource::new(&fake.settings()).expect("source opens");
+    let needs = needs(&[FLOW_LOGS, WATCHERS], &[]);
+    let inventory = source.list(&sub(), &needs);
+    let got: Vec<Resource> = inventory.resources.map(|r| r.unwrap()).collect().await;
+    // Both watchers (a rule reads them) and westeurope's flow logs.
+    assert_eq!(got.len(), 4, "{:?}", ids(&got));
+    let failed = inventory.coverage.failed();
+    assert_eq!(
+        failed.keys().collect::<Vec<_>>(),
+        ["microsoft.network/networkwatchers/flowlogs"]
+    );
+    assert!(failed.values().next().unwrap().contains("403"));
+    let listed = inventory.coverage.listed(&needs.types);
+    assert_eq!(
+        listed.into_iter().collect::<Vec<_>>(),
+        ["microsoft.network/networkwatchers"]
+    );
+}
+
+/// AZ-NET-018 through the Azure source: flow-log resources decide, and a flow-log list
+/// that could not be read makes the rule indeterminate, never a pass.
+#[tokio::test]
+async fn vnet_flow_logs_are_decided_by_flow_log_resources_and_unlisted_ones_are_indeterminate() {
+    use scanledger::scanner::rules::Catalogue;
+    let catalogue = Arc::new(
+        Catalogue::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"))
+            .unwrap()
+            .select(&["AZ-NET-018".into()])
+            .unwrap(),
+    );
+    let vnets = vec![vnet("vnet-a"), vnet("vnet-b"), vnet("vnet-c")];
+    for (east, want) in [(200, Some(vec!["vnet-c"])), (403, None)] {
+        let fake = fake(flow_log_server(east, vnets.clone())).await;
+        let source = AzureSource::new(&fake.settings()).expect("source opens");
+        let (progress, _rx) = scanledger::worker::ProgressReporter::new();
+        let report = scanledger::scanner::scan(&source, catalogue.clone(), &sub(), &progress, 2)
+            .await
+            .expect("the scan completes");
+        let names: Vec<&str> = report
+            .findings
+            .iter()
+            .map(|f| f.resource_name.as_str())
+            .collect();
+        let t = report.summary.rules["AZ-NET-018"];
+        match want {
+            Some(want) => {
+                assert_eq!(
+                    names, want,
+                    "vnet-a: its own flow log; vnet-b: its subnet's"
+                );
+                assert_eq!(
+                    report.findings[0].resource_type,
+                    "microsoft.network/virtualnetworks"
+                );
+                assert_eq!((t.evaluated, t.failed, t.indeterminate), (1, 1, 0));
+            }
+            None => {
+                assert!(names.is_empty(), "{names:?}");
+                assert_eq!((t.evaluated, t.failed, t.indeterminate), (1, 0, 1));
+            }
+        }
+        assert_eq!(report.summary.resources_seen, 3 + 2, "VNets and flow logs");
+    }
 }

@@ -586,3 +586,167 @@ async fn duplicate_ids_in_a_chunk_give_the_reference_findings() {
     assert_eq!(reports[1].findings, reports[0].findings);
     assert_eq!(reports[1].summary, reports[0].summary);
 }
+
+/// A source over a fixture file that reports some types as not listed completely.
+struct PartlyListed {
+    inner: FixtureSource,
+    unlisted: Vec<&'static str>,
+}
+
+impl scanledger::scanner::InventorySource for PartlyListed {
+    fn list(
+        &self,
+        subscription: &SubscriptionId,
+        needs: &scanledger::scanner::Needs,
+    ) -> scanledger::scanner::Inventory {
+        let inventory = self.inner.list(subscription, needs);
+        for t in &self.unlisted {
+            inventory.coverage.unlisted(t, "HTTP 403");
+        }
+        inventory
+    }
+}
+
+/// Subscription rules: evaluated once on the projected inventory, with findings about
+/// the subscription, a region or an indexed resource; identical in both engines;
+/// indeterminate (never a pass) when the source could not list a type they read; an
+/// entry naming something outside the view is an error, not a finding.
+#[tokio::test]
+async fn subscription_rules_see_the_inventory_and_are_indeterminate_when_a_type_was_not_listed() {
+    use scanledger::scanner::rules::RuleEngine;
+    let sub_rule = |package: &str, id: &str, body: &str| {
+        rule(package, id, body, "\"scope\": \"subscription\",\n\t\"reads\": {\"Microsoft.Test/widgets\": [\"properties.open\"]},")
+    };
+    let dir = scratch_catalogue(
+        "subscription",
+        &[
+            (
+                "storage/none_open.rego",
+                sub_rule(
+                    "storage.none_open",
+                    "AZ-STG-910",
+                    // Fires on the subscription when no widget is open; per region of a
+                    // closed widget; on each closed widget itself. Reads only `open`.
+                    "widgets := data.scanledger.lib.inventory.resources(\"Microsoft.Test/widgets\")\n\nany_open if {\n\tsome w in widgets\n\tw.properties.open == true\n}\n\ndeny contains data.scanledger.lib.inventory.finding(\"\", {\"widgets\": count(widgets), \"secret_seen\": secret_seen}) if not any_open\n\ndeny contains data.scanledger.lib.inventory.region_finding(data.scanledger.lib.inventory.region(w.location), {}) if {\n\tsome w in widgets\n\tw.properties.open == false\n}\n\ndeny contains lib.finding(w, \"closed\", {}) if {\n\tsome w in widgets\n\tw.properties.open == false\n}\n\nsecret_seen := count([w | some w in widgets; object.get(w.properties, \"secret\", null) != null])",
+                ),
+            ),
+            (
+                "storage/outside.rego",
+                sub_rule(
+                    "storage.outside",
+                    "AZ-STG-911",
+                    "deny contains {\"id\": \"/subscriptions/00000000-0000-0000-0000-000000000002\", \"sub_item\": \"\", \"details\": {}} if true",
+                ),
+            ),
+        ],
+    );
+    let mut closed = widget("closed", json!({"open": false, "secret": "s"}));
+    closed["location"] = json!("West Europe");
+    let other = json!({
+        "id": "/subscriptions/00000000-0000-0000-0000-000000000002/resourceGroups/rg/providers/Microsoft.Test/widgets/elsewhere",
+        "name": "elsewhere", "type": "Microsoft.Test/widgets", "location": "eastus",
+        "properties": {"open": true},
+    });
+    let file = std::env::temp_dir().join(format!(
+        "scanledger-subscription-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&file, serde_json::to_vec(&json!([closed, other])).unwrap()).unwrap();
+    let mut reports = Vec::new();
+    for (engine, unlisted) in [
+        (RuleEngine::Interpreter, vec![]),
+        (RuleEngine::Bytecode, vec![]),
+        (RuleEngine::Bytecode, vec!["microsoft.test/WIDGETS"]),
+    ] {
+        let mut c = Catalogue::load(&dir).unwrap();
+        c.evaluation = engine;
+        let source = PartlyListed {
+            inner: FixtureSource::new(file.clone(), std::time::Duration::ZERO),
+            unlisted,
+        };
+        let (progress, _rx) = ProgressReporter::new();
+        reports.push(
+            scan(
+                &source,
+                Arc::new(c),
+                &SubscriptionId::parse(SUB).unwrap(),
+                &progress,
+                2,
+            )
+            .await
+            .expect("the scan completes"),
+        );
+    }
+    let _ = std::fs::remove_file(file);
+    let subscription = format!("/subscriptions/{SUB}");
+    let found: Vec<(&str, &str, &str)> = reports[0]
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.resource_id.as_str(),
+                f.resource_type.as_str(),
+                f.resource_name.as_str(),
+            )
+        })
+        .collect();
+    let closed_id =
+        format!("{subscription}/resourceGroups/rg/providers/Microsoft.Test/widgets/closed");
+    let region = format!("{subscription}/locations/westeurope");
+    let mut want = vec![
+        (
+            subscription.as_str(),
+            "Microsoft.Resources/subscriptions",
+            SUB,
+        ),
+        (
+            region.as_str(),
+            "Microsoft.Resources/subscriptions/locations",
+            "westeurope",
+        ),
+        (closed_id.as_str(), "Microsoft.Test/widgets", "closed"),
+    ];
+    want.sort();
+    let mut found_sorted = found.clone();
+    found_sorted.sort();
+    assert_eq!(
+        found_sorted, want,
+        "the other subscription's open widget is not in the view"
+    );
+    let on_sub = reports[0]
+        .findings
+        .iter()
+        .find(|f| f.resource_id == subscription)
+        .unwrap();
+    assert_eq!(
+        on_sub.details.as_str(),
+        r#"{"secret_seen":0,"widgets":1}"#,
+        "only the declared `reads` reach the rule"
+    );
+    let t = reports[0].summary.rules["AZ-STG-910"];
+    assert_eq!(
+        (t.evaluated, t.failed, t.indeterminate, t.errored),
+        (1, 1, 0, 0)
+    );
+    let t = reports[0].summary.rules["AZ-STG-911"];
+    assert_eq!(
+        (t.evaluated, t.failed, t.errored),
+        (1, 0, 1),
+        "an id outside the view is an error"
+    );
+    assert_eq!(
+        reports[1].findings, reports[0].findings,
+        "bytecode = interpreter"
+    );
+    assert_eq!(reports[1].summary, reports[0].summary);
+    // Not listed: indeterminate, no finding, whatever the rule would have said.
+    assert!(reports[2].findings.is_empty(), "{:?}", reports[2].findings);
+    for id in ["AZ-STG-910", "AZ-STG-911"] {
+        let t = reports[2].summary.rules[id];
+        assert_eq!(
+            (t.evaluated, t.failed, t.indeterminate, t.errored),
+            (1, 0, 1, 0),
+            "{id}"
+        );
+    }
+}

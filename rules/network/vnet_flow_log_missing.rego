@@ -1,14 +1,22 @@
-# Virtual networks whose traffic is not recorded by a virtual network flow log. This is
-# how the old "NSG without flow logs" check is done right today: NSG flow logs can no
-# longer be created since 30 June 2025 and retire on 30 September 2027, and VNet flow logs
-# (which can target the VNet, a subnet or a NIC) replace them. The VNet and its subnets
-# carry read-only `flowLogs` references; the rule fires when neither the VNet nor any of
-# its subnets has one. NIC-level VNet flow logs and legacy NSG flow logs on the subnets'
-# NSGs (AZ-NET-019 lists those) are not visible here, so it is low.
+# Virtual networks whose traffic no virtual network flow log records. This is how the
+# old "NSG without flow logs" check is done right today: NSG flow logs can no longer be
+# created since 30 June 2025 and retire on 30 September 2027; VNet flow logs replace
+# them and can target a virtual network, a subnet or a NIC.
+#
+# A subscription rule: it reads the subscription's flow-log resources
+# (Microsoft.Network/networkWatchers/flowLogs, listed under each Network Watcher with api
+# 2024-03-01) and its virtual networks, and reports each VNet that no flow log targets,
+# neither the VNet itself nor one of its subnets (properties.targetResourceId, compared
+# case-insensitively); a flow log with enabled = false does not count. ARM's subnet
+# schema has no flowLogs property (only VirtualNetworkPropertiesFormat.flowLogs, read
+# only), so the flow-log resources are what decides. NIC-targeted flow logs and legacy
+# NSG flow logs (AZ-NET-019) are not mapped to VNets here, so it is low. Indeterminate
+# when flow logs or virtual networks could not be listed.
+# REST: Flow Logs 2024-03-01 (https://learn.microsoft.com/rest/api/network-watcher/flow-logs/list).
 package scanledger.rules.network.vnet_flow_log_missing
 
 import data.scanledger.lib
-import data.scanledger.lib.network as nw
+import data.scanledger.lib.inventory as inv
 import rego.v1
 
 metadata := {
@@ -16,7 +24,12 @@ metadata := {
 	"title": "Virtual network has no flow log",
 	"severity": "low",
 	"category": "network",
-	"resource_types": ["Microsoft.Network/virtualNetworks"],
+	"scope": "subscription",
+	"resource_types": ["Microsoft.Network/virtualNetworks", "Microsoft.Network/networkWatchers/flowLogs"],
+	"reads": {
+		"Microsoft.Network/virtualNetworks": ["properties.subnets[].id"],
+		"Microsoft.Network/networkWatchers/flowLogs": ["properties.targetResourceId", "properties.enabled"],
+	},
 	"frameworks": {
 		"nist_csf": ["DE.CM-1", "DE.AE-3"],
 		"iso27001": ["A.8.15", "A.8.16"],
@@ -28,13 +41,24 @@ metadata := {
 	},
 }
 
-subnet_logged(r) if {
-	some s in lib.as_list(lib.prop(r, ["subnets"], []))
-	nw.non_empty(object.get(nw.sub_props(s), "flowLogs", []))
+# Lower-cased targets of the flow logs that are not switched off.
+targets contains lower(t) if {
+	some f in inv.resources("Microsoft.Network/networkWatchers/flowLogs")
+	p := lib.obj(object.get(f, "properties", {}))
+	not lib.is_false(object.get(p, "enabled", true))
+	t := object.get(p, "targetResourceId", "")
+	is_string(t)
 }
 
-deny contains lib.finding(r, "", {"vnet_flow_logs": 0, "subnets": count(lib.as_list(lib.prop(r, ["subnets"], [])))}) if {
-	some r in input.resources
-	not nw.non_empty(lib.prop(r, ["flowLogs"], []))
-	not subnet_logged(r)
+covered(v) if lower(v.id) in targets
+
+covered(v) if {
+	some s in lib.arr(object.get(lib.obj(object.get(v, "properties", {})), "subnets", []))
+	is_string(s.id)
+	lower(s.id) in targets
+}
+
+deny contains lib.finding(v, "", {"vnet_flow_logs": 0, "subnets": count(lib.arr(object.get(lib.obj(object.get(v, "properties", {})), "subnets", [])))}) if {
+	some v in inv.resources("Microsoft.Network/virtualNetworks")
+	not covered(v)
 }

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use crate::domain::RuleTally;
 use regorus::Value;
 
+use super::inventory::View;
 use super::rules::{Catalogue, RuleEngine, TypeQuery};
+use super::{SUBSCRIPTION_LOCATION_TYPE, SUBSCRIPTION_TYPE};
 
 /// Resources per evaluation: large enough to amortize a call, small enough that a
 /// chunk's Rego values stay a few MB.
@@ -103,6 +105,30 @@ impl ChunkOutcome {
         }
         self.evaluations += other.evaluations;
     }
+}
+
+/// One `deny` entry of a subscription rule: about the subscription or a region of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubscriptionHit {
+    pub rule: usize,
+    /// `/subscriptions/<id>`, `/subscriptions/<id>/locations/<region>`, or the id of a
+    /// resource in the view, as the rule spelled it.
+    pub resource_id: String,
+    pub resource_name: String,
+    pub resource_type: String,
+    pub sub_item: String,
+    pub details: crate::domain::Details,
+}
+
+/// What evaluating the subscription rules produced.
+#[derive(Debug, Default)]
+pub struct SubscriptionOutcome {
+    pub hits: Vec<SubscriptionHit>,
+    /// (rule, reason): the rule could not decide (a type it reads was not listed, or
+    /// its `indeterminate` said so).
+    pub undecided: Vec<(usize, String)>,
+    pub tallies: Vec<(usize, RuleTally)>,
+    pub errors: Vec<RuleError>,
 }
 
 /// Instructions one (rule, chunk) evaluation may run: far above what any rule needs on
@@ -318,6 +344,123 @@ impl Evaluator {
             }
         }
         Ok(outputs)
+    }
+
+    /// Evaluate subscription-scope `rules` on the subscription view, once each. A rule
+    /// that reads a type the source did not list is indeterminate without being run:
+    /// an existence check must never pass on a list that was not read.
+    pub fn evaluate_subscription(&mut self, rules: &[usize], view: &View) -> SubscriptionOutcome {
+        let mut outcome = SubscriptionOutcome::default();
+        let catalogue = self.catalogue.clone();
+        let mut input_set = false;
+        for &rule in rules {
+            let r = &catalogue.rules()[rule];
+            let mut tally = RuleTally {
+                evaluated: 1,
+                ..Default::default()
+            };
+            let unlisted: Vec<&str> = r
+                .types
+                .iter()
+                .filter(|t| !view.listed.contains(*t))
+                .map(String::as_str)
+                .collect();
+            if !unlisted.is_empty() {
+                tally.indeterminate = 1;
+                outcome.undecided.push((
+                    rule,
+                    format!("the source could not list {}", unlisted.join(", ")),
+                ));
+                outcome.tallies.push((rule, tally));
+                continue;
+            }
+            if !input_set {
+                self.backend.set_input(view.input.clone());
+                input_set = true;
+            }
+            match self.run_subscription_rule(rule, view) {
+                Ok((hits, undecided)) => {
+                    if !hits.is_empty() {
+                        tally.failed = 1;
+                    } else if let Some(reason) = undecided.into_iter().next() {
+                        tally.indeterminate = 1;
+                        outcome.undecided.push((rule, reason));
+                    }
+                    outcome.hits.extend(hits);
+                }
+                Err(message) => {
+                    tally.errored = 1;
+                    outcome.errors.push(RuleError {
+                        rule,
+                        doc: None,
+                        message,
+                    });
+                }
+            }
+            outcome.tallies.push((rule, tally));
+        }
+        outcome
+    }
+
+    /// One subscription rule on the current input: its findings and indeterminate
+    /// reasons. Entries must name the subscription or one of its regions.
+    #[allow(clippy::type_complexity)]
+    fn run_subscription_rule(
+        &mut self,
+        rule: usize,
+        view: &View,
+    ) -> Result<(Vec<SubscriptionHit>, Vec<String>), String> {
+        let catalogue = self.catalogue.clone();
+        let r = &catalogue.rules()[rule];
+        let subscription = &view.subscription;
+        // (id, name, type) of what an entry is about.
+        let about = |entry: &Value| -> Result<(String, String, String), String> {
+            let id = string_field(entry, "id")?;
+            let lower = id.to_ascii_lowercase();
+            if lower == subscription.to_ascii_lowercase() {
+                let name = id.rsplit('/').next().unwrap_or_default().to_owned();
+                return Ok((id, name, SUBSCRIPTION_TYPE.into()));
+            }
+            let region = lower
+                .strip_prefix(&subscription.to_ascii_lowercase())
+                .and_then(|rest| rest.strip_prefix("/locations/"))
+                .filter(|name| !name.is_empty() && !name.contains('/'))
+                .map(str::to_owned);
+            if let Some(region) = region {
+                return Ok((id, region, SUBSCRIPTION_LOCATION_TYPE.into()));
+            }
+            if let Some((name, kind)) = view.resources.get(&lower) {
+                return Ok((id, name.clone(), kind.clone()));
+            }
+            Err(format!(
+                "entry names {id:?}: a subscription rule's entries name {subscription}, one of its regions ({subscription}/locations/<region>) or a resource of its inventory"
+            ))
+        };
+        let mut hits = Vec::new();
+        for entry in entries(self.backend.eval(&r.deny_path)?)? {
+            let (resource_id, resource_name, resource_type) = about(&entry)?;
+            let details = match field(&entry, "details") {
+                None | Some(Value::Undefined) => crate::domain::Details::of(&serde_json::json!({})),
+                Some(d) => crate::domain::Details::of(d),
+            }
+            .map_err(|e| e.to_string())?;
+            hits.push(SubscriptionHit {
+                rule,
+                resource_id,
+                resource_name,
+                resource_type,
+                sub_item: string_field(&entry, "sub_item")?,
+                details,
+            });
+        }
+        let mut undecided = Vec::new();
+        if let Some(path) = &r.indeterminate_path {
+            for entry in entries(self.backend.eval(path)?)? {
+                about(&entry)?;
+                undecided.push(string_field(&entry, "reason")?);
+            }
+        }
+        Ok((hits, undecided))
     }
 
     /// Evaluate `rules` (indexes into the catalogue) over `docs`, all of one type.

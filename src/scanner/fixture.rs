@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 
-use super::{InventorySource, Needs, Resource};
+use super::{Inventory, InventorySource, Needs, Resource};
 
 use crate::domain::{FailureCode, SubscriptionId};
 use crate::worker::ScanError;
@@ -420,10 +420,16 @@ fn in_subscription(resource: &Resource, prefix: &str) -> bool {
 }
 
 impl InventorySource for FixtureSource {
+    /// A fixture is a whole tenant: every type is listed (what it holds is all there is).
+    fn list(&self, subscription: &SubscriptionId, _needs: &Needs) -> Inventory {
+        Inventory::complete(self.resources(subscription))
+    }
+}
+
+impl FixtureSource {
     fn resources(
         &self,
         subscription: &SubscriptionId,
-        _needs: &Needs,
     ) -> BoxStream<'static, Result<Resource, ScanError>> {
         let prefix = format!("/subscriptions/{subscription}/");
         let delay = self.delay;
@@ -463,7 +469,7 @@ mod tests {
             .unwrap();
         let source = FixtureSource::new(path, Duration::ZERO);
         let sub = SubscriptionId::parse(sub).unwrap();
-        rt.block_on(source.resources(&sub, &Needs::default()).collect())
+        rt.block_on(source.list(&sub, &Needs::default()).resources.collect())
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod azure;
 pub mod bench;
 pub mod engine;
 pub mod fixture;
+pub mod inventory;
 pub mod report;
 pub mod rules;
 pub mod ruletest;
@@ -34,12 +35,29 @@ pub type Resource = serde_json::Value;
 
 /// Where resources come from.
 pub trait InventorySource: Send + Sync + 'static {
-    /// Stream the resources of one subscription; memory stays flat as the tenant grows.
-    fn resources(
-        &self,
-        subscription: &SubscriptionId,
-        needs: &Needs,
-    ) -> BoxStream<'static, Result<Resource, ScanError>>;
+    /// List the resources of one subscription: a stream (memory stays flat as the
+    /// tenant grows), and the types it could not list completely.
+    fn list(&self, subscription: &SubscriptionId, needs: &Needs) -> Inventory;
+}
+
+/// One listing of a subscription.
+pub struct Inventory {
+    /// The resources, as they arrive. An error ends the scan.
+    pub resources: BoxStream<'static, Result<Resource, ScanError>>,
+    /// Filled by the source as it goes: types of `Needs::types` it could not list
+    /// completely (read once the stream has ended). Subscription rules reading them are
+    /// indeterminate.
+    pub coverage: Arc<inventory::Coverage>,
+}
+
+impl Inventory {
+    /// A listing that lists every type it was asked for, or fails the scan.
+    pub fn complete(resources: BoxStream<'static, Result<Resource, ScanError>>) -> Self {
+        Self {
+            resources,
+            coverage: Arc::default(),
+        }
+    }
 }
 
 /// A `--source` value.
@@ -255,6 +273,56 @@ fn evaluate_chunk(evaluator: &mut Evaluator, rules: &[usize], docs: Vec<Doc>) ->
     }
 }
 
+/// The subscription rules' findings, as one more "chunk".
+fn evaluate_subscription(
+    evaluator: &mut Evaluator,
+    rules: &[usize],
+    view: &inventory::View,
+) -> ChunkResult {
+    let outcome = evaluator.evaluate_subscription(rules, view);
+    let catalogue = evaluator.catalogue();
+    for e in &outcome.errors {
+        tracing::warn!(
+            rule_id = %catalogue.rules()[e.rule].meta.id,
+            resource_id = %view.subscription,
+            error = %e.message,
+            "rule errored"
+        );
+    }
+    let findings = outcome
+        .hits
+        .into_iter()
+        .map(|hit| {
+            let rule = &catalogue.rules()[hit.rule];
+            let shared = &rule.shared;
+            Finding {
+                fingerprint: Finding::fingerprint(&shared.id, &hit.resource_id, &hit.sub_item),
+                rule_id: shared.id.clone(),
+                rule_name: shared.title.clone(),
+                severity: rule.meta.severity,
+                category: shared.category.clone(),
+                resource_id: hit.resource_id,
+                resource_name: hit.resource_name,
+                resource_type: hit.resource_type,
+                description: shared.description.clone(),
+                remediation: shared.remediation.clone(),
+                frameworks: shared.frameworks.clone(),
+                details: hit.details,
+                detected_at: None,
+            }
+        })
+        .collect();
+    ChunkResult {
+        findings,
+        evaluations: outcome.tallies.len() as u64,
+        tallies: outcome.tallies,
+    }
+}
+
+/// The `resource_type` of a finding about a subscription, and about one of its regions.
+pub const SUBSCRIPTION_TYPE: &str = "Microsoft.Resources/subscriptions";
+pub const SUBSCRIPTION_LOCATION_TYPE: &str = "Microsoft.Resources/subscriptions/locations";
+
 /// Run one scan: stream the source, evaluate chunks on `threads` engines, summarize.
 /// Memory holds at most `threads` chunks in flight plus one filling buffer per type.
 pub async fn scan(
@@ -287,7 +355,14 @@ pub async fn scan_with(
     engines: EnginePool,
 ) -> Result<ScanReport, ScanError> {
     let by_type = catalogue.by_type();
-    let mut resources = source.resources(subscription, &Needs::of(&catalogue));
+    let needs = Needs::of(&catalogue);
+    let Inventory {
+        mut resources,
+        coverage,
+    } = source.list(subscription, &needs);
+    // What subscription rules read: projected documents of their types, by type.
+    let subscription_rules = catalogue.subscription_rules();
+    let mut index = inventory::IndexBuilder::new(&catalogue.inventory_reads());
     let mut inflight = FuturesUnordered::new();
     // Raw JSON until a chunk is dispatched: the conversion to Rego values then runs on
     // the evaluation threads, in parallel, and only for types some rule reads.
@@ -351,6 +426,9 @@ pub async fn scan_with(
             .resources_by_type
             .entry(kind.clone())
             .or_default() += 1;
+        if index.wants(&kind) {
+            index.add(&kind, &resource);
+        }
         let Some(rules) = by_type.get(&kind) else {
             continue;
         };
@@ -382,6 +460,33 @@ pub async fn scan_with(
         inflight.push(dispatch(by_type[&kind].clone(), docs, permit));
     }
     while let Some(done) = inflight.next().await {
+        merge(done, &mut report)?;
+    }
+    if !subscription_rules.is_empty() {
+        for (kind, why) in coverage.failed() {
+            tracing::warn!(subscription = %subscription, resource_type = %kind, reason = %why, "type not listed completely; subscription rules reading it report indeterminate");
+        }
+        let view = index.finish(subscription.as_str(), &coverage.listed(&needs.types));
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("open semaphore");
+        let engines = engines.clone();
+        let catalogue = catalogue.clone();
+        let rules = subscription_rules.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut evaluator = engines
+                .lock()
+                .expect("engine pool")
+                .pop()
+                .unwrap_or_else(|| Evaluator::private(&catalogue));
+            let result = evaluate_subscription(&mut evaluator, &rules, &view);
+            engines.lock().expect("engine pool").push(evaluator);
+            drop(permit);
+            result
+        })
+        .await;
         merge(done, &mut report)?;
     }
 

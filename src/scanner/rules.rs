@@ -56,6 +56,32 @@ pub struct RuleMeta {
     /// to the resource id → the ARM `api-version` to fetch it with.
     #[serde(default)]
     pub related: BTreeMap<String, String>,
+    /// What the rule is evaluated on: each resource of its types (the default), or the
+    /// whole subscription's inventory index (`input.inventory`, see [`Scope`]).
+    #[serde(default)]
+    pub scope: Scope,
+    /// Property paths the rule reads, by type (`properties.flowLogs`,
+    /// `properties.securityRules[].properties.access`; `[]` is every element of an
+    /// array). Checked against ARM's published schema (tests/schema.rs). For a
+    /// subscription rule it is also what the inventory index keeps of each resource
+    /// besides `id`, `name`, `type` and `location`: a path not named here is absent.
+    #[serde(default)]
+    pub reads: BTreeMap<String, Vec<String>>,
+}
+
+/// What a rule is evaluated on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// `input.resources`: a batch of documents of the rule's types; findings name them.
+    #[default]
+    Resource,
+    /// `input.inventory`: every resource of the rule's types in the subscription
+    /// (projected to `reads`), and which types the source listed completely; findings
+    /// name the subscription (`/subscriptions/<id>`) or one of its regions
+    /// (`/subscriptions/<id>/locations/<region>`). Evaluated once per scan, after
+    /// listing; indeterminate when the source could not list one of its types.
+    Subscription,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -167,6 +193,25 @@ pub struct Rule {
     pub(crate) types: Vec<String>,
 }
 
+impl Rule {
+    /// This rule's own `reads`: lower-cased type → paths, for every type it reads.
+    pub fn own_reads(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.types
+            .iter()
+            .map(|t| {
+                let paths = self
+                    .meta
+                    .reads
+                    .iter()
+                    .filter(|(kind, _)| kind.eq_ignore_ascii_case(t))
+                    .flat_map(|(_, p)| p.iter().cloned())
+                    .collect();
+                (t.clone(), paths)
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
     // The io error is the source: printed once by whoever prints the chain.
@@ -234,6 +279,9 @@ pub(crate) struct TypeQuery {
 fn type_queries(rules: &[Rule]) -> (Vec<(String, String)>, HashMap<String, TypeQuery>) {
     let mut by_type: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, r) in rules.iter().enumerate() {
+        if r.meta.scope != Scope::Resource {
+            continue;
+        }
         for t in &r.types {
             by_type.entry(t.as_str()).or_default().push(i);
         }
@@ -590,12 +638,43 @@ impl Catalogue {
         Ok(self)
     }
 
-    /// Lower-cased resource type → indexes of the rules that read it.
+    /// Lower-cased resource type → indexes of the per-resource rules that read it.
     pub(crate) fn by_type(&self) -> HashMap<String, Vec<usize>> {
         let mut map: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, r) in self.rules.iter().enumerate() {
+            if r.meta.scope != Scope::Resource {
+                continue;
+            }
             for t in &r.types {
                 map.entry(t.clone()).or_default().push(i);
+            }
+        }
+        map
+    }
+
+    /// Indexes of the subscription-scope rules, in catalogue order.
+    pub fn subscription_rules(&self) -> Vec<usize> {
+        (0..self.rules.len())
+            .filter(|&i| self.rules[i].meta.scope == Scope::Subscription)
+            .collect()
+    }
+
+    /// What the inventory index keeps: lower-cased type → the property paths the
+    /// subscription rules reading it declared (union; empty: `id`, `name`, `type` and
+    /// `location` only). Types no subscription rule reads are not in it.
+    pub fn inventory_reads(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in &self.rules {
+            if r.meta.scope != Scope::Subscription {
+                continue;
+            }
+            for t in &r.types {
+                let paths = map.entry(t.clone()).or_default();
+                for (kind, read) in &r.meta.reads {
+                    if kind.eq_ignore_ascii_case(t) {
+                        paths.extend(read.iter().cloned());
+                    }
+                }
             }
         }
         map
@@ -715,6 +794,28 @@ fn validate(meta: &RuleMeta, package_tail: &str) -> Result<(), String> {
     }
     if meta.frameworks.values().all(|ids| ids.is_empty()) {
         return Err("maps to no framework control".into());
+    }
+    for (kind, paths) in &meta.reads {
+        if !meta
+            .resource_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(kind))
+        {
+            return Err(format!(
+                "reads names {kind:?}, which is not in resource_types"
+            ));
+        }
+        for path in paths {
+            if let Err(e) = super::inventory::parse_path(path) {
+                return Err(format!("reads {kind:?}: {e}"));
+            }
+        }
+    }
+    if meta.scope == Scope::Subscription && !meta.related.is_empty() {
+        return Err(
+            "a subscription rule cannot declare related documents: list the child type in resource_types instead"
+                .into(),
+        );
     }
     Ok(())
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::engine::{Doc, Evaluator};
-use super::rules::Catalogue;
+use super::inventory::FixtureInventory;
+use super::rules::{Catalogue, Rule, Scope};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +71,13 @@ pub fn run(catalogue: Arc<Catalogue>) -> Vec<RuleCheck> {
                 .problems
                 .push("needs at least one `fire` and one `quiet` fixture".into());
         }
+        // An existence check's third outcome is the one that keeps it honest.
+        if rule.meta.scope == Scope::Subscription && fixtures.indeterminate.is_empty() {
+            check.problems.push(
+                "a subscription rule needs an `indeterminate` fixture (a type it reads not listed)"
+                    .into(),
+            );
+        }
         // Labels count within their section: `quiet #2` is the third `quiet` document.
         let cases = fixtures
             .fire
@@ -93,6 +101,14 @@ pub fn run(catalogue: Arc<Catalogue>) -> Vec<RuleCheck> {
         for (expect, n, json) in cases {
             check.cases += 1;
             let label = format!("{expect:?} #{n}").to_lowercase();
+            if rule.meta.scope == Scope::Subscription {
+                if let Err(problem) =
+                    subscription_case(&mut evaluator, bytecode.as_mut(), index, rule, expect, json)
+                {
+                    check.problems.push(format!("{label}: {problem}"));
+                }
+                continue;
+            }
             let Some(doc) = Doc::from_json(json) else {
                 check
                     .problems
@@ -148,4 +164,50 @@ pub fn run(catalogue: Arc<Catalogue>) -> Vec<RuleCheck> {
         checks.push(check);
     }
     checks
+}
+
+/// One fixture case of a subscription rule: an inventory (see [`FixtureInventory`]).
+fn subscription_case(
+    evaluator: &mut Evaluator,
+    bytecode: Option<&mut Evaluator>,
+    index: usize,
+    rule: &Rule,
+    expect: Expect,
+    json: serde_json::Value,
+) -> Result<(), String> {
+    let fixture: FixtureInventory =
+        serde_json::from_value(json).map_err(|e| format!("not a subscription inventory ({e})"))?;
+    let view = fixture.view(&rule.own_reads(), &rule.meta.resource_types)?;
+    let out = evaluator.evaluate_subscription(&[index], &view);
+    if let Some(vm) = bytecode {
+        let b = vm.evaluate_subscription(&[index], &view);
+        if b.hits != out.hits || b.undecided != out.undecided || b.errors.len() != out.errors.len()
+        {
+            return Err(format!(
+                "the bytecode VM and the interpreter disagree (interpreter: {} findings, {} indeterminate, {} errors; VM: {}, {}, {})",
+                out.hits.len(),
+                out.undecided.len(),
+                out.errors.len(),
+                b.hits.len(),
+                b.undecided.len(),
+                b.errors.len()
+            ));
+        }
+    }
+    let got = if let Some(e) = out.errors.first() {
+        return Err(format!("error: {}", e.message));
+    } else if !out.hits.is_empty() {
+        Expect::Fire
+    } else if !out.undecided.is_empty() {
+        Expect::Indeterminate
+    } else {
+        Expect::Quiet
+    };
+    if got != expect {
+        return Err(format!(
+            "expected {expect:?}, got {got:?} (subscription {})",
+            fixture.subscription_id
+        ));
+    }
+    Ok(())
 }

@@ -16,7 +16,8 @@ use crate::worker::ScanError;
 
 /// Subscription-scope types that are not in the Resource Graph `Resources` table:
 /// (type, path under the subscription, api-version).
-pub const SUBSCRIPTION_LISTS: [(&str, &str, &str); 3] = [
+/// The api-versions match the schema extract (tests/fixtures/arm-schema/).
+pub const SUBSCRIPTION_LISTS: [(&str, &str, &str); 8] = [
     (
         "Microsoft.Security/pricings",
         "providers/Microsoft.Security/pricings",
@@ -28,11 +29,86 @@ pub const SUBSCRIPTION_LISTS: [(&str, &str, &str); 3] = [
         "2020-01-01-preview",
     ),
     (
+        "Microsoft.Security/settings",
+        "providers/Microsoft.Security/settings",
+        "2022-05-01",
+    ),
+    (
+        "Microsoft.Security/autoProvisioningSettings",
+        "providers/Microsoft.Security/autoProvisioningSettings",
+        "2017-08-01-preview",
+    ),
+    (
         "Microsoft.Insights/diagnosticSettings",
         "providers/Microsoft.Insights/diagnosticSettings",
         "2021-05-01-preview",
     ),
+    (
+        "Microsoft.Authorization/roleDefinitions",
+        "providers/Microsoft.Authorization/roleDefinitions",
+        "2022-04-01",
+    ),
+    (
+        "Microsoft.Authorization/roleAssignments",
+        "providers/Microsoft.Authorization/roleAssignments",
+        "2022-04-01",
+    ),
+    (
+        "Microsoft.Authorization/policyAssignments",
+        "providers/Microsoft.Authorization/policyAssignments",
+        "2022-06-01",
+    ),
 ];
+
+/// Child types listed under each resource of their parent type through ARM,
+/// `GET {parent id}/{last segment}?api-version=...` (all pages): (type, api-version).
+/// The parent type is the type without its last segment; it is listed too (through
+/// Resource Graph, or this table), and emitted only if a rule reads it.
+pub const CHILD_LISTS: [(&str, &str); 8] = [
+    ("Microsoft.Network/networkWatchers/flowLogs", "2024-03-01"),
+    ("Microsoft.KeyVault/vaults/keys", "2023-07-01"),
+    ("Microsoft.KeyVault/vaults/secrets", "2023-07-01"),
+    (
+        "Microsoft.Sql/servers/databases/transparentDataEncryption",
+        "2021-11-01",
+    ),
+    ("Microsoft.Sql/servers/encryptionProtector", "2021-11-01"),
+    (
+        "Microsoft.Storage/storageAccounts/fileServices",
+        "2023-05-01",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts/blobServices",
+        "2023-05-01",
+    ),
+    ("Microsoft.Web/sites/slots", "2023-12-01"),
+];
+
+/// The child-list entry of a type: (parent type, path segment, api-version).
+pub fn child_list(resource_type: &str) -> Option<(String, &'static str, &'static str)> {
+    CHILD_LISTS
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(resource_type))
+        .and_then(|(t, version)| {
+            let (parent, segment) = t.rsplit_once('/')?;
+            Some((parent.to_owned(), segment, *version))
+        })
+}
+
+/// Every page of a child list under `parent_id`: the items of `value` (a document
+/// without `value` is one item; 404 is none).
+pub async fn list_children(
+    scan: &ScanCalls,
+    parent_id: &str,
+    segment: &str,
+    version: &str,
+) -> Result<Vec<Value>, Failure> {
+    match related_one(scan, parent_id, segment, version).await? {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => Ok(items),
+        one => Ok(vec![one]),
+    }
+}
 
 /// The list entry for a type, if it is listed through ARM rather than Resource Graph.
 pub fn subscription_list(resource_type: &str) -> Option<(&'static str, &'static str)> {

@@ -9,7 +9,7 @@ mod graph;
 pub mod http;
 
 use crate::metrics::AzureMetrics;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +17,15 @@ use std::time::Duration;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use reqwest::Url;
 
-use super::{InventorySource, Needs, Resource, SourceSpecError};
+use super::inventory::Coverage;
+use super::{Inventory, InventorySource, Needs, Resource, SourceSpecError};
 use crate::domain::SubscriptionId;
 use crate::worker::ScanError;
 
 use auth::CredentialConfig;
 pub use azure_core::credentials::Secret;
 use http::RequestRetries;
+use http::ScanCalls;
 
 /// Which azure_identity credential signs in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -213,17 +215,166 @@ impl AzureSource {
 }
 
 impl InventorySource for AzureSource {
+    fn list(&self, subscription: &SubscriptionId, needs: &Needs) -> Inventory {
+        let coverage = Arc::new(Coverage::default());
+        let resources = self.resources(subscription, needs, coverage.clone());
+        Inventory {
+            resources,
+            coverage,
+        }
+    }
+}
+
+/// How one scan's listing is laid out: what to emit, which children to list under
+/// which parents, and which related documents to attach.
+struct Plan {
+    /// Lower-cased types a rule reads: only these are emitted.
+    emit: BTreeSet<String>,
+    /// Lower-cased parent type → child lists under it: (child type as the catalogue
+    /// spells it, path segment, api-version).
+    children: BTreeMap<String, Vec<(String, &'static str, &'static str)>>,
+    /// Lower-cased type → related path → api-version.
+    related: BTreeMap<String, Arc<BTreeMap<String, String>>>,
+}
+
+impl Plan {
+    /// Types to list in bulk (Resource Graph or subscription lists), as spelled, and the
+    /// plan for the rest: child types are listed under their parents, whose types are
+    /// added (recursively) when no rule reads them.
+    fn of(needs: &Needs) -> (BTreeSet<String>, Self) {
+        let mut bulk = BTreeSet::new();
+        let mut children: BTreeMap<String, Vec<(String, &'static str, &'static str)>> =
+            BTreeMap::new();
+        let mut pending: Vec<String> = needs.types.iter().cloned().collect();
+        let mut seen = BTreeSet::new();
+        while let Some(t) = pending.pop() {
+            if !seen.insert(t.to_ascii_lowercase()) {
+                continue;
+            }
+            match arm::child_list(&t) {
+                Some((parent, segment, version)) => {
+                    children
+                        .entry(parent.to_ascii_lowercase())
+                        .or_default()
+                        .push((t.clone(), segment, version));
+                    pending.push(parent);
+                }
+                None => {
+                    bulk.insert(t);
+                }
+            }
+        }
+        let plan = Self {
+            emit: needs.types.iter().map(|t| t.to_ascii_lowercase()).collect(),
+            children,
+            related: needs
+                .related
+                .iter()
+                .map(|(t, paths)| (t.to_ascii_lowercase(), Arc::new(paths.clone())))
+                .collect(),
+        };
+        (bulk, plan)
+    }
+
+    /// `kind` and every type listed beneath it.
+    fn with_descendants(&self, kind: &str) -> Vec<String> {
+        let mut out = vec![kind.to_ascii_lowercase()];
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(list) = self.children.get(&out[i]) {
+                out.extend(list.iter().map(|(t, _, _)| t.to_ascii_lowercase()));
+            }
+            i += 1;
+        }
+        out
+    }
+}
+
+/// One listed resource, with its related documents and the children listed under it,
+/// depth first: what the stream yields for it. A child list that fails (after retries,
+/// or refused) marks its type, and every type beneath it, as not listed.
+fn expand(
+    scan: Arc<ScanCalls>,
+    plan: Arc<Plan>,
+    coverage: Arc<Coverage>,
+    mut resource: Resource,
+) -> futures_util::future::BoxFuture<'static, Vec<Result<Resource, ScanError>>> {
+    Box::pin(async move {
+        let kind = resource
+            .get("type")
+            .and_then(|t| t.as_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        let id = resource
+            .get("id")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let mut listed: Vec<Resource> = Vec::new();
+        for (child, segment, version) in plan.children.get(&kind).into_iter().flatten() {
+            match arm::list_children(&scan, &id, segment, version).await {
+                Ok(items) => {
+                    for mut item in items {
+                        // Lists usually name each item's type; make sure they do.
+                        if let Some(obj) = item.as_object_mut() {
+                            if !obj.get("type").is_some_and(|t| t.is_string()) {
+                                obj.insert("type".into(), child.clone().into());
+                            }
+                        }
+                        listed.push(item);
+                    }
+                }
+                Err(f) if f.is_fatal() => {
+                    return vec![Err(f.into_scan_error(&format!("{segment} of {id}")))];
+                }
+                Err(f) => {
+                    let reason = match f.status() {
+                        Some(status) => format!("listing {segment} of {id} failed: HTTP {status}"),
+                        None => format!("listing {segment} of {id} failed"),
+                    };
+                    tracing::warn!(
+                        subscription = %scan.subscription,
+                        resource_id = %id,
+                        child_type = %child,
+                        status = f.status(),
+                        error = %f.into_scan_error("child list").detail,
+                        "child resources not listed; rules needing them report indeterminate"
+                    );
+                    for t in plan.with_descendants(child) {
+                        coverage.unlisted(&t, reason.clone());
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if plan.emit.contains(&kind) {
+            let paths = plan.related.get(&kind).cloned();
+            match arm::attach_related(scan.clone(), resource, paths).await {
+                Ok(r) => resource = r,
+                Err(e) => return vec![Err(e)],
+            }
+            out.push(Ok(resource));
+        }
+        for child in listed {
+            out.extend(expand(scan.clone(), plan.clone(), coverage.clone(), child).await);
+        }
+        out
+    })
+}
+
+impl AzureSource {
     fn resources(
         &self,
         subscription: &SubscriptionId,
         needs: &Needs,
+        coverage: Arc<Coverage>,
     ) -> BoxStream<'static, Result<Resource, ScanError>> {
         let scan = Arc::new(http::ScanCalls::new(
             self.http.clone(),
             subscription.clone(),
         ));
-        let (listed, graphed): (Vec<&String>, Vec<&String>) = needs
-            .types
+        let (bulk, plan) = Plan::of(needs);
+        let (listed, graphed): (Vec<&String>, Vec<&String>) = bulk
             .iter()
             .partition(|t| arm::subscription_list(t).is_some());
 
@@ -240,30 +391,23 @@ impl InventorySource for AzureSource {
             parts.push(arm::list(scan.clone(), url));
         }
 
-        let related: Arc<BTreeMap<String, Arc<BTreeMap<String, String>>>> = Arc::new(
-            needs
-                .related
-                .iter()
-                .map(|(t, paths)| (t.to_ascii_lowercase(), Arc::new(paths.clone())))
-                .collect(),
-        );
-        // `buffered` fetches related documents for several resources at once and still
-        // yields them in listing order; the HTTP permits bound the calls themselves.
+        let plan = Arc::new(plan);
+        // `buffered` expands several resources at once (related documents, child
+        // lists) and still yields them in listing order; the HTTP permits bound the
+        // calls themselves.
         stream::iter(parts)
             .flatten()
             .map(move |item| {
-                let scan = scan.clone();
-                let related = related.clone();
+                let (scan, plan, coverage) = (scan.clone(), plan.clone(), coverage.clone());
                 async move {
-                    let resource = item?;
-                    let paths = resource
-                        .get("type")
-                        .and_then(|t| t.as_str())
-                        .and_then(|t| related.get(&t.to_ascii_lowercase()).cloned());
-                    arm::attach_related(scan, resource, paths).await
+                    match item {
+                        Ok(resource) => expand(scan, plan, coverage, resource).await,
+                        Err(e) => vec![Err(e)],
+                    }
                 }
             })
             .buffered(self.concurrency)
+            .flat_map(stream::iter)
             .boxed()
     }
 }

@@ -1,0 +1,48 @@
+# No enabled activity log alert rule watches "Delete SQL Server Firewall Rule" (Microsoft.Sql/servers/firewallRules/delete) for the whole
+# subscription, so SQL server firewall rules are deleted without anyone being notified. A subscription rule: it reads
+# every activity log alert rule of the subscription (input.inventory) and fires once for
+# the subscription when none is enabled, scoped to the subscription, and conditioned on
+# category Administrative and this operation (narrowing leaves such as level or status
+# are accepted). If the alert rules could not be listed, it is indeterminate.
+# REST: Activity Log Alerts 2020-10-01, properties.scopes / enabled / condition.allOf
+# (https://learn.microsoft.com/rest/api/monitor/activity-log-alerts/get).
+package scanledger.rules.monitoring.alert_sql_firewall_rule_delete
+
+import data.scanledger.lib.inventory as inv
+import rego.v1
+
+metadata := {
+	"id": "AZ-MON-108",
+	"title": "No activity log alert for Delete SQL Server Firewall Rule",
+	"severity": "medium",
+	"category": "monitoring",
+	"scope": "subscription",
+	"resource_types": ["Microsoft.Insights/activityLogAlerts"],
+	"reads": {
+		"Microsoft.Insights/activityLogAlerts": [
+			"properties.enabled",
+			"properties.scopes",
+			"properties.condition.allOf[].field",
+			"properties.condition.allOf[].equals",
+			"properties.condition.allOf[].anyOf[].field",
+			"properties.condition.allOf[].anyOf[].equals",
+		],
+	},
+	"frameworks": {
+		"cis_azure": ["5.2.8"],
+		"cis_v3": ["6.1.2.8"],
+		"nist_csf": ["DE.CM-1", "DE.AE-3"],
+		"iso27001": ["A.8.16"],
+	},
+	"description": "No enabled activity log alert rule scoped to this subscription fires on Microsoft.Sql/servers/firewallRules/delete, so SQL server firewall rules are deleted silently: a firewall rule being removed would go unnoticed until someone reads the activity log.",
+	"remediation": {
+		"portal": "Monitor > Alerts > Create > Alert rule > scope: the subscription > Condition: See all signals > Delete SQL Server Firewall Rule > Actions: an action group that reaches the security team > Create.",
+		"cli": "az monitor activity-log alert create --resource-group <rg> --name <alert> --scopes /subscriptions/<subscription-id> --condition category=Administrative and operationName=Microsoft.Sql/servers/firewallRules/delete --action-group <action-group-id>",
+	},
+}
+
+operation := "Microsoft.Sql/servers/firewallRules/delete"
+
+deny contains inv.finding("", {"operation": operation, "alert_rules": count(inv.alerts)}) if {
+	not inv.operation_watched(operation)
+}
