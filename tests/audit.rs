@@ -298,10 +298,13 @@ async fn a_whole_deleted_scan_is_caught_by_the_checkpoint() {
     )
     .await;
     let broken = verify_online(&env, &[]).await;
-    // Every remaining stream is intact: only the checkpoint can tell.
-    assert_eq!(broken.len(), 1, "{broken:#?}");
+    // Every remaining stream is intact: only the checkpoints can tell (one, or two when
+    // other tests' transactions held the horizon and the scan's events straddle them).
+    assert!(!broken.is_empty());
     assert!(
-        matches!(&broken[0], Broken::CheckpointRoot { events, declared, .. } if events < declared),
+        broken.iter().all(
+            |b| matches!(b, Broken::CheckpointRoot { events, declared, .. } if events < declared)
+        ),
         "{broken:#?}"
     );
 }
