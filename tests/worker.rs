@@ -362,7 +362,13 @@ async fn shutdown_lets_running_scans_finish_within_the_grace_period() {
     })
     .await;
     w.trigger.trigger();
-    // Requested after shutdown began: must not be claimed by this worker.
+    // Requested once the claim loop has stopped (a claim in flight when shutdown began
+    // may still land), while the running scan is still within its grace period: it must
+    // not be claimed by this worker.
+    wait_event(&mut w.events, Duration::from_secs(10), |e| {
+        matches!(e, WorkerEvent::Draining)
+    })
+    .await;
     let late = request_scans(&env.ledger, 1, 3).await[0];
     w.handle.await.unwrap();
     assert_eq!(

@@ -177,6 +177,9 @@ pub enum WorkerEvent {
     Idle,
     /// LISTEN is in effect: from now on a new scan wakes this worker at once.
     Listening,
+    /// Shutdown began and the claim loop has ended (a claim that was in flight when it
+    /// began has been taken): this worker claims nothing more.
+    Draining,
 }
 
 pub struct Worker {
@@ -307,6 +310,7 @@ impl Worker {
             tracing::info!(concurrency = shared.cfg.concurrency, "worker started");
 
             claim::run(&shared, &slots, &wake, &mut shutdown).await;
+            shared.emit(WorkerEvent::Draining);
 
             tracing::info!(grace = ?shared.cfg.grace, "worker stopping: no new claims");
             let all = shared.cfg.concurrency as u32;
