@@ -1,4 +1,4 @@
-// A few helpers to build the page with the DOM (never innerHTML with data: text stays text).
+// A few helpers to build the page with the DOM: data always becomes text nodes, never markup.
 
 /** h('a', {href: '#/x', class: 'c'}, 'text', child…) */
 export function h(tag, attrs, ...children) {
