@@ -1,4 +1,4 @@
-// Scan: live status (long-poll GET /api/scans/{id}?wait=30 with If-None-Match), the event
+// Scan: live status (long-poll GET /api/scans/{id}?wait=10 with If-None-Match), the event
 // timeline exactly as stored (GET /api/scans/{id}/events) checked against its proof bundle
 // (GET /api/scans/{id}/proof), findings by severity (GET /api/scans/{id}/findings), the
 // diff against the previous completed scan (GET /api/scans/{id}/diff) and the reports
@@ -35,11 +35,11 @@ export async function scanView(main, parts, query, signal) {
   }
 
   // Live: wait for each change of the scan (the server answers at once on a change, or
-  // after 30 s unchanged), until it ends or the page moves on.
+  // after 10 s unchanged: claims and heartbeats wake no one), until it ends or the page moves on.
   while (!TERMINAL.has(scan.status) && !signal.aborted) {
     let resp;
     try {
-      resp = await request(`/api/scans/${id}?wait=30`, { signal, extraHeaders: { 'If-None-Match': `"${scan.version}"` } });
+      resp = await request(`/api/scans/${id}?wait=10`, { signal, extraHeaders: { 'If-None-Match': `"${scan.version}"` } });
     } catch (e) {
       if (signal.aborted) return;
       head.append(errorBox(e));

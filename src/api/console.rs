@@ -27,6 +27,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("../../ui/console.css"),
     ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../ui/favicon.svg"),
+    ),
     ("app.js", JS, include_str!("../../ui/app.js")),
     ("api.js", JS, include_str!("../../ui/api.js")),
     ("dom.js", JS, include_str!("../../ui/dom.js")),

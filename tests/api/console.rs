@@ -564,6 +564,8 @@ async fn the_console_is_served_without_a_token_under_a_strict_csp() {
         let ct = h["content-type"].to_str().unwrap().to_string();
         let want = if path.ends_with(".js") {
             "text/javascript; charset=utf-8"
+        } else if path.ends_with(".svg") {
+            "image/svg+xml"
         } else if path.ends_with(".css") {
             "text/css; charset=utf-8"
         } else {

@@ -170,13 +170,11 @@ impl Browser {
         path: &str,
         body: Value,
     ) -> Result<Value, String> {
-        let resp = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
         let ok = resp.status().is_success();
         let v: Value = resp.json().await.map_err(|e| e.to_string())?;
         if ok {
