@@ -182,7 +182,8 @@ async function loadFindings(list, id, state, cursor, signal) {
   for (const f of page.findings) {
     let group = list.querySelector(`[data-severity="${f.severity}"]`);
     if (!group) {
-      group = h('details', { class: `group sev-${f.severity}`, 'data-severity': f.severity, open: true },
+      // The worst are open; the others one click away.
+      group = h('details', { class: `group sev-${f.severity}`, 'data-severity': f.severity, open: f.severity === 'critical' || f.severity === 'high' },
         h('summary', {}, h('span', { class: `chip sev-${f.severity}` }, f.severity), ' ', h('span', { class: 'n' }, '0')),
         table(['rule', 'title', 'resource', 'type', 'category'], [], { class: 'list' }));
       // Keep the groups in severity order.

@@ -99,17 +99,27 @@ async function renderCompliance(section, id, signal) {
 }
 
 async function renderHistory(section, id, state, signal) {
-  const tabs = h('p', { class: 'tabs' }, ['open', 'resolved'].map((s) =>
-    h('a', { href: `#/subscription/${id}?state=${s}`, class: s === state ? 'active' : '' }, s)));
-  const page = await getJson(`/api/subscriptions/${id}/findings/history?state=${state}&limit=200`, { signal });
-  section.append(tabs, table(['severity', 'rule', 'resource', 'first seen', 'last seen', 'resolved', 'reopened'],
-    page.history.map((f) => h('tr', {},
-      h('td', {}, h('span', { class: `chip sev-${f.severity}` }, f.severity)),
-      h('td', { class: 'mono', title: f.rule_name }, f.rule_id),
-      h('td', { title: f.resource_id }, f.resource_name),
-      h('td', {}, time(f.first_seen_at)), h('td', {}, time(f.last_seen_at)),
-      h('td', {}, time(f.resolved_at)), h('td', { class: 'num' }, f.reopened_count))), { class: 'list' }),
-  page.next_cursor ? h('p', { class: 'hint' }, `First ${page.count} shown; the API pages the rest.`) : null);
+  section.append(h('p', { class: 'tabs' }, ['open', 'resolved'].map((s) =>
+    h('a', { href: `#/subscription/${id}?state=${s}`, class: s === state ? 'active' : '' }, s))),
+  table(['severity', 'rule', 'resource', 'first seen', 'last seen', 'resolved', 'reopened'], [], { class: 'list' }));
+  await moreHistory(section, id, state, null, signal);
+}
+
+async function moreHistory(section, id, state, cursor, signal) {
+  const q = new URLSearchParams({ state, limit: '50' });
+  if (cursor) q.set('cursor', cursor);
+  const page = await getJson(`/api/subscriptions/${id}/findings/history?${q}`, { signal });
+  section.querySelector('tbody').append(...page.history.map((f) => h('tr', {},
+    h('td', {}, h('span', { class: `chip sev-${f.severity}` }, f.severity)),
+    h('td', { class: 'mono', title: f.rule_name }, f.rule_id),
+    h('td', { title: f.resource_id }, f.resource_name),
+    h('td', {}, time(f.first_seen_at)), h('td', {}, time(f.last_seen_at)),
+    h('td', {}, time(f.resolved_at)), h('td', { class: 'num' }, f.reopened_count))));
+  section.querySelector('.more')?.remove();
+  if (!page.count && !cursor) section.append(h('p', { class: 'empty' }, `No ${state} finding.`));
+  if (page.next_cursor) {
+    section.append(h('button', { type: 'button', class: 'more', onclick: () => moreHistory(section, id, state, page.next_cursor, signal) }, 'More'));
+  }
 }
 
 async function renderScans(section, id, signal) {
