@@ -391,7 +391,9 @@ async fn demo_starts_everything_scans_the_demo_tenant_and_prints_findings_and_cu
         "the history command is printed: {out}"
     );
     assert!(
-        out.contains(&format!("Console (this scan; no token in the demo): http://127.0.0.1:{port}/ui/#/scan/")),
+        out.contains(&format!(
+            "Console (this scan; no token in the demo): http://127.0.0.1:{port}/ui/#/scan/"
+        )),
         "the console's address is printed: {out}"
     );
     assert!(
