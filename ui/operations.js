@@ -41,6 +41,7 @@ function render(body, o) {
           h('td', {}, r.progress ? `${r.progress.phase}, ${num(r.progress.resources_seen)} resources` : '—'))), { class: 'list' })
         : h('p', { class: 'empty' }, 'No attempt is running.')),
     h('section', { id: 'workers' }, h('h2', {}, 'Workers seen'),
+      h('p', { class: 'hint' }, `From the attempts running now and the latest ${num(o.workers_sample)} scans that ended in the window (at most 1,000).`),
       o.workers.length ? table(['worker', 'last seen', 'running', 'completed', 'failed'],
         o.workers.map((w) => h('tr', {}, h('td', { class: 'mono' }, w.worker_id), h('td', {}, time(w.last_seen)),
           h('td', { class: 'num' }, w.running), h('td', { class: 'num' }, num(w.completed)), h('td', { class: 'num' }, num(w.failed)))), { class: 'list' })

@@ -192,17 +192,21 @@ pub struct RunningScan {
     pub progress: Option<Progress>,
 }
 
-/// A worker, as the scans it ran show it.
+/// How many of the latest scans that ended the workers list is read from.
+pub const WORKERS_SAMPLE: i64 = 1000;
+
+/// A worker, as the scans it ran show it: the attempts running now, and the latest
+/// [`WORKERS_SAMPLE`] scans that ended in the window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerSeen {
     pub worker_id: String,
-    /// Its latest claim, heartbeat or outcome among the scans counted here.
+    /// Its latest claim, heartbeat or outcome among those scans.
     pub last_seen: DateTime<Utc>,
     /// Attempts it holds now.
     pub running: i64,
-    /// Scans it completed in the window.
+    /// Scans it completed, among the latest that ended in the window.
     pub completed: i64,
-    /// Scans that ended failed on its attempt in the window.
+    /// Scans that ended failed on its attempt, among the latest that ended in the window.
     pub failed: i64,
 }
 
@@ -227,16 +231,23 @@ pub struct Operations {
     pub queue: QueueFigures,
     /// Running attempts, the soonest lease expiry first (at most `limit`).
     pub running: Vec<RunningScan>,
-    /// Workers that held an attempt now, or completed or failed one in the window, the
-    /// most recently seen first (at most `limit`).
+    /// Workers that hold an attempt now, or completed or failed one of the latest scans
+    /// that ended in the window (`workers_sample` of them), the most recently seen first
+    /// (at most `limit`).
     pub workers: Vec<WorkerSeen>,
+    /// How many scans that ended in the window `workers` was read from (at most 1,000:
+    /// the latest).
+    pub workers_sample: i64,
     /// Failure codes of scans that ended failed in the window or wait to be retried.
     pub failures: Vec<FailureCount>,
 }
 
-/// The operations figures: counts from the partial indexes of each state, running attempts
-/// from `scan_status_leases`, workers and failures from the running rows and
-/// `scan_status_ended` within `window`. One round trip, one snapshot.
+/// The operations figures, in one round trip and one snapshot: counts from the partial
+/// index of each state (an index-only count: its cost grows with the scans in that state,
+/// about 2 ms per 10,000), running attempts from `scan_status_leases`, workers from the
+/// running rows and the latest [`WORKERS_SAMPLE`] scans that ended in `window` (two
+/// bounded reads of `scan_status_ended`), failures from the failed scans of the window
+/// and the pending scans waiting for a retry.
 pub async fn operations(
     pool: &PgPool,
     window: std::time::Duration,
@@ -244,7 +255,19 @@ pub async fn operations(
 ) -> Result<Operations, sqlx::Error> {
     let secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
     let v: serde_json::Value = sqlx::query_scalar(
-        "WITH w AS (SELECT now() AS now, now() - make_interval(secs => $1::float8) AS since)
+        "WITH w AS (SELECT now() AS now, now() - make_interval(secs => $1::float8) AS since),
+         -- The latest scans that ended in the window, completed or failed: each status
+         -- read backwards from its range of scan_status_ended, at most $3 of each.
+         ended AS (
+           SELECT worker_id, status, finished_at, code FROM (
+             (SELECT worker_id, status, finished_at, error ->> 'code' AS code FROM scan_status, w
+               WHERE status = 'completed' AND finished_at >= w.since
+               ORDER BY finished_at DESC LIMIT $3)
+             UNION ALL
+             (SELECT worker_id, status, finished_at, error ->> 'code' FROM scan_status, w
+               WHERE status = 'failed' AND finished_at >= w.since
+               ORDER BY finished_at DESC LIMIT $3)) e
+           ORDER BY finished_at DESC LIMIT $3)
          SELECT jsonb_build_object(
            'as_of', w.now,
            'window_seconds', $1,
@@ -275,17 +298,14 @@ pub async fn operations(
                   FROM (SELECT worker_id, status, greatest(claimed_at, heartbeat_at) AS seen
                           FROM scan_status WHERE status = 'running'
                         UNION ALL
-                        SELECT worker_id, status, finished_at
-                          FROM scan_status WHERE status = 'completed' AND finished_at >= w.since
-                        UNION ALL
-                        -- A scan whose lease ran out on its last attempt ended without
-                        -- its worker: that worker was not seen then.
-                        SELECT worker_id, status, finished_at
-                          FROM scan_status WHERE status = 'failed' AND finished_at >= w.since
-                           AND error ->> 'code' IS DISTINCT FROM 'lease_expired') seen
+                        SELECT worker_id, status, finished_at FROM ended
+                         -- A scan whose lease ran out on its last attempt ended without
+                         -- its worker: that worker was not seen then.
+                         WHERE code IS DISTINCT FROM 'lease_expired') seen
                  WHERE worker_id IS NOT NULL
                  GROUP BY worker_id
                  ORDER BY last_seen DESC, worker_id LIMIT $2) x), '[]'::jsonb),
+           'workers_sample', (SELECT count(*) FROM ended),
            'failures', coalesce((SELECT jsonb_agg(f ORDER BY f.failed + f.retrying DESC, f.code) FROM (
                 SELECT code, count(*) FILTER (WHERE status = 'failed') AS failed,
                        count(*) FILTER (WHERE status = 'pending') AS retrying
@@ -300,6 +320,7 @@ pub async fn operations(
     )
     .bind(secs)
     .bind(limit)
+    .bind(WORKERS_SAMPLE)
     .fetch_one(pool)
     .await?;
     decode(v)

@@ -504,6 +504,10 @@ async fn operations_show_the_queue_running_attempts_workers_and_failures() {
         ]),
         "a worker whose attempt will be retried is not counted as seen by its scan's row"
     );
+    assert_eq!(
+        ops["workers_sample"], 2,
+        "the completed and the failed scan"
+    );
     let failures: BTreeMap<String, (i64, i64)> = ops["failures"]
         .as_array()
         .unwrap()

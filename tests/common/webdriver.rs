@@ -303,7 +303,7 @@ impl Browser {
         .await
     }
 
-    /// A PNG of the whole page (the window grown to the page's height, at most 4000 px).
+    /// A PNG of the page (the window grown to the page's height, at most 2400 px).
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;
         let height = self
@@ -314,7 +314,7 @@ impl Browser {
             .await
             .as_u64()
             .unwrap_or(1000)
-            .clamp(600, 4000);
+            .clamp(600, 2400);
         self.call(
             reqwest::Method::POST,
             "/window/rect",
