@@ -6,7 +6,8 @@ import { getJson, download, ApiError } from './api.js';
 import { h, clear, badge, time, num, table, errorBox } from './dom.js';
 
 const FRAMEWORKS = [
-  ['cis_azure', 'CIS Microsoft Azure Foundations'],
+  ['cis_azure', 'CIS Microsoft Azure Foundations v2.1.0'],
+  ['cis_v3', 'CIS Microsoft Azure Foundations v3.0.0'],
   ['nist_csf', 'NIST CSF'],
   ['iso27001', 'ISO/IEC 27001:2022'],
 ];

@@ -190,8 +190,9 @@ async function loadFindings(list, id, state, cursor, signal) {
       const after = [...list.children].find((g) => SEVERITIES.indexOf(g.dataset.severity) > SEVERITIES.indexOf(f.severity));
       list.insertBefore(group, after || list.querySelector('.more'));
     }
-    group.querySelector('tbody').append(h('tr', { class: 'finding', 'data-rule': f.rule_id },
-      h('td', { class: 'mono' }, f.rule_id), h('td', {}, f.rule_name),
+    group.querySelector('tbody').append(h('tr', { class: f.muted ? 'finding is-muted' : 'finding', 'data-rule': f.rule_id },
+      h('td', { class: 'mono' }, f.rule_id),
+      h('td', {}, f.rule_name, f.muted ? [' ', h('span', { class: 'chip muted-chip', title: `muted by ${f.muted.by}: ${f.muted.reason}` }, 'muted')] : null),
       h('td', { class: 'mono', title: f.resource_id }, f.resource_name),
       h('td', {}, f.resource_type), h('td', {}, f.category)));
     const n = group.querySelector('.n');

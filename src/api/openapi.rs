@@ -6,7 +6,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::{audit, estates, events, findings, governance, reports, rollups, scans, tokens, Health};
+use super::{
+    audit, estates, events, findings, governance, reports, rollups, scans, tokens, Health,
+};
 use crate::api::auth::{Role, TokenInfo};
 use crate::domain::{
     EventKind, FailureCode, Phase, Progress, PublicError, ScanId, ScanSummary, Severity,

@@ -169,7 +169,7 @@ pub(super) async fn posture(
     }))
 }
 
-/// A framework key of the rules' metadata (`cis_azure`, `nist_csf`, `iso27001`).
+/// A framework key of the rules' metadata (`cis_azure`, `cis_v3`, `nist_csf`, `iso27001`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FrameworkKey(pub String);
 
@@ -193,8 +193,9 @@ impl utoipa::PartialSchema for FrameworkKey {
             .schema_type(utoipa::openapi::schema::Type::String)
             .enum_values(Some(compliance::frameworks().iter().copied()))
             .description(Some(
-                "A framework the rules map to: CIS Microsoft Azure Foundations (`cis_azure`), \
-                 NIST CSF (`nist_csf`), ISO/IEC 27001:2022 (`iso27001`)",
+                "A framework the rules map to: CIS Microsoft Azure Foundations v2.1.0 \
+                 (`cis_azure`) and v3.0.0 (`cis_v3`), NIST CSF (`nist_csf`), ISO/IEC \
+                 27001:2022 (`iso27001`)",
             ))
             .into()
     }
@@ -260,17 +261,29 @@ pub(super) async fn compliance(
             ApiError::NotFound
         });
     };
-    let found: HashMap<String, RuleFindings> = findings::by_rule(pool, scan.scan_id)
-        .await?
-        .into_iter()
-        .map(|(rule, failing, muted)| {
-            let found = RuleFindings {
-                failing: failing.max(0) as u64,
-                muted: muted.max(0) as u64,
-            };
-            (rule, found)
-        })
-        .collect();
+    // Muted as the findings routes mark them: by the mutes in effect now. Without any, the
+    // database counts each rule's failing resources; with some, each finding is matched.
+    let mutes = super::governance::active_now(&state).await?;
+    let found: HashMap<String, RuleFindings> = if mutes.is_empty() {
+        findings::failing_by_rule(pool, scan.scan_id)
+            .await?
+            .into_iter()
+            .map(|(rule, failing)| {
+                let found = RuleFindings {
+                    failing: failing.max(0) as u64,
+                    muted: 0,
+                };
+                (rule, found)
+            })
+            .collect()
+    } else {
+        let keys = findings::keys(pool, scan.scan_id).await?;
+        compliance::rule_findings(
+            keys.iter()
+                .map(|(f, r, res)| (f.as_str(), r.as_str(), res.as_str())),
+            |f, r, res| mutes.mute_for_parts(f, r, res).is_some(),
+        )
+    };
     let controls = state
         .config
         .controls

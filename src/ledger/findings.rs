@@ -141,24 +141,30 @@ pub async fn page(
     rows.iter().map(stored).collect()
 }
 
-/// Whether a stored finding (the row `f`) is muted. No finding carries a mute yet; when
-/// findings do, this expression is the one thing to change.
-const MUTED: &str = "false";
-
-/// Per rule of a scan: the resources it has findings on, and those of them whose every
-/// finding is muted (compliance counts the first as failing unless they are the second).
-pub async fn by_rule(pool: &PgPool, scan: ScanId) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-    // Resources as the fingerprint reads them (ARM ids are case-insensitive).
-    sqlx::query_as(&format!(
-        "SELECT rule_id, count(*), count(*) FILTER (WHERE all_muted)
-           FROM (SELECT f.rule_id, lower(f.resource_id), bool_and({MUTED}) AS all_muted
-                   FROM findings f WHERE f.scan_id = $1
-                  GROUP BY 1, 2) r
-          GROUP BY rule_id"
-    ))
+/// Per rule of a scan: the resources it has findings on (ARM ids compare
+/// case-insensitively, as fingerprints do).
+pub async fn failing_by_rule(
+    pool: &PgPool,
+    scan: ScanId,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT rule_id, count(DISTINCT lower(resource_id)) FROM findings
+          WHERE scan_id = $1 GROUP BY rule_id",
+    )
     .bind(scan.0)
     .fetch_all(pool)
     .await
+}
+
+/// Each finding of a scan as (fingerprint, rule id, resource id): what a mute matches.
+pub async fn keys(
+    pool: &PgPool,
+    scan: ScanId,
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT fingerprint, rule_id, resource_id FROM findings WHERE scan_id = $1")
+        .bind(scan.0)
+        .fetch_all(pool)
+        .await
 }
 
 /// How a finding of a scan compares with a base scan.

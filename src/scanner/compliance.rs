@@ -3,8 +3,8 @@
 //!
 //! Pure: the inputs are the catalogue's mappings, the scan's per-rule tallies (its
 //! `Completed` summary) and, per rule, the resources with findings and those whose every
-//! finding is muted (read from the scan's findings). A mute on a finding changes only
-//! that last input.
+//! finding is muted by a mute in effect now ([`rule_findings`]). Mutes change only that
+//! last input.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -18,7 +18,7 @@ use crate::domain::{RuleTally, Severity};
 /// A framework's display name.
 pub fn framework_title(key: &str) -> &str {
     match key {
-        "cis_azure" => "CIS Microsoft Azure Foundations Benchmark",
+        "cis_azure" => "CIS Microsoft Azure Foundations Benchmark v2.1.0",
         "cis_v3" => "CIS Microsoft Azure Foundations Benchmark v3.0.0",
         "nist_csf" => "NIST Cybersecurity Framework",
         "iso27001" => "ISO/IEC 27001:2022 Annex A",
@@ -92,6 +92,29 @@ impl Controls {
 pub struct RuleFindings {
     pub failing: u64,
     pub muted: u64,
+}
+
+/// Per rule, from a scan's findings as (fingerprint, rule id, resource id) and whether a
+/// mute covers each: a resource is muted for a rule when every finding of the rule on it
+/// is. Resource ids compare case-insensitively (ARM's, and the fingerprint's).
+pub fn rule_findings<'a>(
+    findings: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    muted: impl Fn(&str, &str, &str) -> bool,
+) -> HashMap<String, RuleFindings> {
+    let mut resources: HashMap<(&str, String), bool> = HashMap::new();
+    for (fingerprint, rule, resource) in findings {
+        let all_muted = resources
+            .entry((rule, resource.to_ascii_lowercase()))
+            .or_insert(true);
+        *all_muted = *all_muted && muted(fingerprint, rule, resource);
+    }
+    let mut out: HashMap<String, RuleFindings> = HashMap::new();
+    for ((rule, _), all_muted) in resources {
+        let r = out.entry(rule.to_string()).or_default();
+        r.failing += 1;
+        r.muted += u64::from(all_muted);
+    }
+    out
 }
 
 /// A check's outcome over resources: each resource a rule was given counts once, in
@@ -400,6 +423,57 @@ mod tests {
         assert_eq!(f.controls[1].rules[0].state, ControlState::Indeterminate);
         let nist = framework(&controls, "nist_csf", &tallies, &none);
         assert_eq!(nist.controls.len(), 1, "B and C map to no NIST control");
+    }
+
+    #[test]
+    fn a_resource_is_muted_for_a_rule_when_all_its_findings_of_the_rule_are() {
+        let findings = [
+            ("f1", "A", "/r/ONE"),
+            ("f2", "A", "/r/one"), // the same resource, another sub-item
+            ("f3", "A", "/r/two"),
+            ("f4", "B", "/r/one"),
+        ];
+        let none = rule_findings(findings, |_, _, _| false);
+        assert_eq!(
+            none["A"],
+            RuleFindings {
+                failing: 2,
+                muted: 0
+            }
+        );
+        assert_eq!(
+            none["B"],
+            RuleFindings {
+                failing: 1,
+                muted: 0
+            }
+        );
+        // One of /r/one's two findings of A is muted: the resource still fails A.
+        let one = rule_findings(findings, |fp, _, _| fp == "f1");
+        assert_eq!(
+            one["A"],
+            RuleFindings {
+                failing: 2,
+                muted: 0
+            }
+        );
+        let both = rule_findings(findings, |fp, _, _| fp == "f1" || fp == "f2");
+        assert_eq!(
+            both["A"],
+            RuleFindings {
+                failing: 2,
+                muted: 1
+            }
+        );
+        let rule_b = rule_findings(findings, |_, rule, _| rule == "B");
+        assert_eq!(
+            rule_b["B"],
+            RuleFindings {
+                failing: 1,
+                muted: 1
+            }
+        );
+        assert_eq!(rule_b["A"].muted, 0);
     }
 
     #[test]

@@ -298,7 +298,7 @@ async fn compliance_counts_each_rule_s_resources_on_the_latest_completed_scan() 
         .iter()
         .map(|f| f["framework"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["cis_azure", "nist_csf", "iso27001"]);
+    assert_eq!(names, scanledger::scanner::rules::FRAMEWORKS);
 
     // Each rule's failing resources, as the scan's findings list them.
     let mut failing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -367,6 +367,40 @@ async fn compliance_counts_each_rule_s_resources_on_the_latest_completed_scan() 
         }
     }
     assert!(failed_controls > 0, "the demo tenant fails some controls");
+
+    // A mute in effect moves a rule's failing resources from fail to muted, at once.
+    let (rule, resources) = failing
+        .iter()
+        .find(|(_, r)| r.len() > 1)
+        .map(|(k, v)| (k.clone(), v.len() as u64))
+        .expect("a rule failing on two resources or more");
+    let mute = json!({"rule_id": rule, "resource_pattern": "*", "reason": "accepted risk"});
+    assert_eq!(
+        app.post("/api/mutes", &mute.to_string()).await.status(),
+        201
+    );
+    let muted = app
+        .json(&format!("/api/subscriptions/{SUB}/compliance"))
+        .await;
+    let mut seen = 0;
+    for fw in muted["frameworks"].as_array().unwrap() {
+        for c in fw["controls"].as_array().unwrap() {
+            for r in c["rules"].as_array().unwrap() {
+                if r["rule_id"] == rule.as_str() {
+                    seen += 1;
+                    assert_eq!(
+                        (r["fail"].as_u64(), r["muted"].as_u64()),
+                        (Some(0), Some(resources)),
+                        "{r}"
+                    );
+                    assert_eq!(r["state"], "muted", "{r}");
+                } else {
+                    assert_eq!(r["muted"], 0, "{r}");
+                }
+            }
+        }
+    }
+    assert!(seen > 0, "{rule} is mapped to some control");
 
     // One framework, and the same as CSV.
     let nist = app
