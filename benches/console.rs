@@ -32,6 +32,9 @@ use scanledger::shutdown::Shutdown;
 use scanledger::testing::{TestCluster, TestDatabase};
 use uuid::Uuid;
 
+/// The path of a route's `i`-th request.
+type PathOf = Box<dyn Fn(usize) -> String>;
+
 fn arg(name: &str) -> Option<usize> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -101,6 +104,7 @@ fn outcome(c: &Claim, worker: &WorkerId, rules: &Rules) -> NewEvent {
                         failed,
                         indeterminate: u64::from(k % 11 == 5),
                         errored: 0,
+                        muted: 0,
                     },
                 )
             })
@@ -117,6 +121,7 @@ fn outcome(c: &Claim, worker: &WorkerId, rules: &Rules) -> NewEvent {
                 findings_by_severity: by_severity,
                 rules: tallies,
                 score: Some((roll % 100) as f64 + 0.5),
+                muted: 0,
             },
             findings: findings.into(),
         })
@@ -148,6 +153,7 @@ async fn generate(db: &TestDatabase, scans: usize, subs: usize, rules: &Arc<Rule
                     priority: 0,
                     max_attempts: 1,
                     requested_by: Some("bench".into()),
+                    estate: None,
                 },
             })
             .collect();
@@ -183,6 +189,7 @@ async fn generate(db: &TestDatabase, scans: usize, subs: usize, rules: &Arc<Rule
                 priority: 0,
                 max_attempts: 1,
                 requested_by: Some("bench".into()),
+                estate: None,
             },
         })
         .collect();
@@ -319,8 +326,8 @@ async fn main() {
         .iter()
         .map(|s| s["subscription_id"].as_str().unwrap().to_string())
         .collect();
-    let sub = |i: usize| subscription((i * 37) % subs);
-    let routes: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let sub = move |i: usize| subscription((i * 37) % subs);
+    let routes: Vec<(&str, PathOf)> = vec![
         (
             "GET /api/subscriptions?limit=100",
             Box::new(|_| "/api/subscriptions?limit=100".to_string()),

@@ -366,6 +366,7 @@ mod tests {
             failed,
             indeterminate,
             errored,
+            muted: 0,
         }
     }
 
