@@ -71,7 +71,7 @@ function renderHead(head, s) {
       h('dt', {}, 'Claimed'), h('dd', {}, time(s.claimed_at)),
       h('dt', {}, 'Last heartbeat'), h('dd', {}, time(s.heartbeat_at)),
       h('dt', {}, 'Finished'), h('dd', {}, time(s.finished_at)),
-      s.status === 'running' || p ? [h('dt', {}, 'Progress'), h('dd', { id: 'scan-progress' },
+      !TERMINAL.has(s.status) ? [h('dt', {}, 'Progress'), h('dd', { id: 'scan-progress' },
         p ? `${p.phase}: ${num(p.resources_seen)} resources seen, ${num(p.rules_evaluated)} rule evaluations` : '—')] : null,
       s.next_attempt_at ? [h('dt', {}, 'Next attempt'), h('dd', {}, time(s.next_attempt_at))] : null,
       s.error ? [h('dt', {}, 'Error'), h('dd', { class: 'error' }, `${s.error.code}: ${s.error.message}`,
