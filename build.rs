@@ -22,7 +22,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    // Read when the script runs, not when it was compiled: a target folder copied from
+    // another checkout would otherwise embed that checkout's rules.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("rules");
     // A directory makes cargo rerun this script when anything under it changes.
     println!("cargo:rerun-if-changed=rules");
     let mut files = Vec::new();

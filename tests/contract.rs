@@ -80,6 +80,10 @@ fn the_document_is_sound() {
         "/api/schedules",
         "/api/schedules/{id}",
         "/api/estates/{id}",
+        "/api/subscriptions",
+        "/api/subscriptions/{id}/posture",
+        "/api/subscriptions/{id}/compliance",
+        "/api/operations",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -281,6 +285,20 @@ async fn live_responses_of_every_route_match_the_document() {
         ("/readyz".to_string(), "/readyz"),
         (format!("/api/scans/{id}/proof"), "/api/scans/{id}/proof"),
         ("/api/audit/public-key".to_string(), "/api/audit/public-key"),
+        ("/api/subscriptions".to_string(), "/api/subscriptions"),
+        (
+            format!("/api/subscriptions/{SUB}/posture"),
+            "/api/subscriptions/{id}/posture",
+        ),
+        (
+            format!("/api/subscriptions/{SUB}/compliance"),
+            "/api/subscriptions/{id}/compliance",
+        ),
+        (
+            format!("/api/subscriptions/{SUB}/compliance?framework=nist_csf&format=csv"),
+            "/api/subscriptions/{id}/compliance",
+        ),
+        ("/api/operations".to_string(), "/api/operations"),
     ] {
         let (s, ct, body) = call(M::GET, path.clone(), a, None).await;
         assert_eq!(s, 200, "{path}: {body}");
@@ -333,6 +351,36 @@ async fn live_responses_of_every_route_match_the_document() {
         (
             "/api/subscriptions/x/findings/history".to_string(),
             "/api/subscriptions/{id}/findings/history",
+            400,
+        ),
+        (
+            "/api/subscriptions?cursor=x".to_string(),
+            "/api/subscriptions",
+            400,
+        ),
+        (
+            "/api/subscriptions/x/posture".to_string(),
+            "/api/subscriptions/{id}/posture",
+            400,
+        ),
+        (
+            format!("/api/subscriptions/{}/posture", uuid::Uuid::new_v4()),
+            "/api/subscriptions/{id}/posture",
+            404,
+        ),
+        (
+            format!("/api/subscriptions/{SUB}/compliance?framework=pci"),
+            "/api/subscriptions/{id}/compliance",
+            400,
+        ),
+        (
+            format!("/api/subscriptions/{}/compliance", uuid::Uuid::new_v4()),
+            "/api/subscriptions/{id}/compliance",
+            404,
+        ),
+        (
+            "/api/operations?window=0".to_string(),
+            "/api/operations",
             400,
         ),
     ] {

@@ -579,7 +579,7 @@ async fn migrate_is_idempotent_and_refuses_a_projection_it_cannot_trust() {
             err,
             SchemaError::ProjectionVersion {
                 found: 99,
-                wanted: 2,
+                wanted: 3,
                 ..
             }
         ),

@@ -391,6 +391,12 @@ async fn demo_starts_everything_scans_the_demo_tenant_and_prints_findings_and_cu
         "the history command is printed: {out}"
     );
     assert!(
+        out.contains(&format!(
+            "Console (this scan; no token in the demo): http://127.0.0.1:{port}/ui/#/scan/"
+        )),
+        "the console's address is printed: {out}"
+    );
+    assert!(
         !root.join("pg/postmaster.pid").exists(),
         "the local cluster was stopped on exit"
     );

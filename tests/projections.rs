@@ -365,28 +365,34 @@ async fn finding_history_follows_findings_across_scans_and_rebuilds_identically(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
+async fn a_v2_scan_status_is_served_only_after_its_rebuild_to_v3() {
     use scanledger::domain::Severity;
     let env = env().await;
     let owner = env.db.owner.pool(1).await.unwrap();
     // Scans run, then the table is put in the shape the previous release left it:
-    // scan_status v1 is v2 without total_findings, with the same rows otherwise.
+    // scan_status v2 is v3 without the score, resources and severity columns and the
+    // console's indexes, with the same rows otherwise (v1 was v2 without total_findings).
     let job = Arc::new(ScriptedJob::new(Behaviour::Find(vec![
         finding("storage-https-only", "st1", Severity::High, "storage"),
         finding("nsg-ssh-open", "nsg1", Severity::Critical, "network"),
     ])));
     let ids = request_scans(&env.ledger, 3, 3).await;
-    let w = spawn_worker(&env.ledger, job, fast_config("v1"));
+    let w = spawn_worker(&env.ledger, job, fast_config("v2"));
     wait_until("scans completed", Duration::from_secs(20), || async {
         count_status(&env.pool, "completed").await == 3
     })
     .await;
     w.stop().await;
-    sqlx::raw_sql("ALTER TABLE scan_status DROP COLUMN total_findings; UPDATE projections SET version = 1 WHERE name = 'scan_status'")
-        .execute(&owner)
-        .await
-        .unwrap();
-    let gone = count(&env.pool, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'scan_status' AND column_name = 'total_findings'").await;
+    sqlx::raw_sql(
+        "ALTER TABLE scan_status DROP COLUMN score, DROP COLUMN resources_seen,
+                                 DROP COLUMN findings_by_severity;
+         DROP INDEX scan_status_subscription, scan_status_completed, scan_status_ended;
+         UPDATE projections SET version = 2 WHERE name = 'scan_status'",
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    let gone = count(&env.pool, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'scan_status' AND column_name = 'findings_by_severity'").await;
     assert_eq!(gone, 0);
 
     // This release refuses to serve it, and says how to fix it.
@@ -394,8 +400,8 @@ async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("version 1")
-            && stderr.contains("version 2")
+        stderr.contains("version 2")
+            && stderr.contains("version 3")
             && stderr.contains("projections rebuild scan_status"),
         "{stderr}"
     );
@@ -413,23 +419,34 @@ async fn a_v1_scan_status_is_served_only_after_its_rebuild_to_v2() {
         cli(&env.db.owner_url, &["migrate"]).status.success(),
         "served after the rebuild"
     );
-    let totals: Vec<Option<i64>> =
-        sqlx::query_scalar("SELECT total_findings FROM scan_status WHERE scan_id = ANY($1)")
-            .bind(ids.iter().map(|i| i.0).collect::<Vec<_>>())
-            .fetch_all(&env.pool)
-            .await
-            .unwrap();
-    assert_eq!(
-        totals,
-        vec![Some(2); 3],
-        "the new column is filled from the ledger"
-    );
+    let filled = count(
+        &env.pool,
+        &format!(
+            "SELECT count(*) FROM scan_status WHERE scan_id IN ({})
+                AND total_findings = 2 AND resources_seen = (summary ->> 'resources_seen')::bigint
+                AND findings_by_severity = summary -> 'findings_by_severity'
+                AND score IS NOT DISTINCT FROM (summary ->> 'score')::float8",
+            ids.iter()
+                .map(|i| format!("'{i}'"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    )
+    .await;
+    assert_eq!(filled, 3, "the new columns are filled from the ledger");
+    let indexes = count(
+        &env.pool,
+        "SELECT count(*) FROM pg_indexes WHERE tablename = 'scan_status'
+            AND indexname IN ('scan_status_subscription', 'scan_status_completed', 'scan_status_ended')",
+    )
+    .await;
+    assert_eq!(indexes, 3, "the rebuilt table has the console's indexes");
     let version: i32 =
         sqlx::query_scalar("SELECT version FROM projections WHERE name = 'scan_status'")
             .fetch_one(&env.pool)
             .await
             .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let mut conn = env.db.owner.owner_connection().await.unwrap();
     assert!(rebuild::verify(&mut conn, "scan_status", &mut quiet)
         .await

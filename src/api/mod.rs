@@ -4,6 +4,7 @@
 mod audit;
 pub mod auth;
 mod changes;
+pub mod console;
 mod error;
 pub mod estates;
 mod events;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod reference;
 mod reports;
+mod rollups;
 mod scans;
 pub mod streams;
 pub mod token_cache;
@@ -59,6 +61,9 @@ pub struct ApiConfig {
     pub audit_public_key: Option<Vec<u8>>,
     /// Lists an estate's subscriptions; `None`: estate requests are refused (503).
     pub estates: Option<estates::Estates>,
+    /// The rules' framework mappings compliance is reported against; `None`: the
+    /// embedded catalogue's.
+    pub controls: Option<Arc<crate::scanner::compliance::Controls>>,
 }
 
 impl Default for ApiConfig {
@@ -69,6 +74,7 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             audit_public_key: None,
             estates: None,
+            controls: None,
         }
     }
 }
@@ -211,6 +217,8 @@ pub fn required_role(method: &Method, route: &str) -> Option<Role> {
         // The reference page and its assets hold nothing of the deployment; the page asks
         // for a token to read the document itself.
         (_, "/docs" | "/docs/app.js" | "/docs/style.css") => None,
+        // The console's files: the page asks for a token itself, for the API.
+        (_, "/ui" | "/ui/" | "/ui/{file}") => None,
         (_, r) if r.starts_with("/api/tokens") => Some(Role::Admin),
         ("POST" | "DELETE", _) => Some(Role::Operator),
         _ => Some(Role::Reader),
@@ -235,6 +243,13 @@ pub fn router(state: AppState) -> Router {
             "/api/subscriptions/{id}/findings/history",
             get(findings::history),
         )
+        .route("/api/subscriptions", get(rollups::subscriptions))
+        .route("/api/subscriptions/{id}/posture", get(rollups::posture))
+        .route(
+            "/api/subscriptions/{id}/compliance",
+            get(rollups::compliance),
+        )
+        .route("/api/operations", get(rollups::operations))
         .route("/api/events", get(events::feed))
         .route("/api/events/stream", get(events::stream))
         .route(
@@ -251,6 +266,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tokens/{name}", delete(tokens::revoke))
         .route("/metrics", get(metrics_text))
         .route("/api/openapi.json", get(openapi_json))
+        .route("/ui", get(console::index))
+        .route("/ui/", get(console::index))
+        .route("/ui/{file}", get(console::file))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/docs", get(reference::index))
@@ -513,5 +531,10 @@ mod tests {
         assert_eq!(required_role(&Method::GET, "/metrics"), Some(Role::Reader));
         assert_eq!(required_role(&Method::GET, "/docs"), None);
         assert_eq!(required_role(&Method::GET, "/docs/app.js"), None);
+        assert_eq!(required_role(&Method::GET, "/ui/{file}"), None);
+        assert_eq!(
+            required_role(&Method::GET, "/api/subscriptions/{id}/compliance"),
+            Some(Role::Reader)
+        );
     }
 }

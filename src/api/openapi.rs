@@ -6,7 +6,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::{audit, estates, events, findings, governance, reports, scans, tokens, Health};
+use super::{
+    audit, estates, events, findings, governance, reports, rollups, scans, tokens, Health,
+};
 use crate::api::auth::{Role, TokenInfo};
 use crate::domain::{
     EventKind, FailureCode, Phase, Progress, PublicError, ScanId, ScanSummary, Severity,
@@ -24,6 +26,7 @@ use crate::projection::ScanState;
         audit::proof, audit::public_key, estates::get,
         governance::create_mute, governance::list_mutes, governance::remove_mute,
         governance::create_schedule, governance::list_schedules, governance::remove_schedule,
+        rollups::subscriptions, rollups::posture, rollups::compliance, rollups::operations,
         super::healthz, super::readyz, super::metrics_text, super::openapi_json,
     ),
     components(schemas(
@@ -32,6 +35,12 @@ use crate::projection::ScanState;
         findings::FindingView, findings::FindingPage, findings::HistoryPage, findings::ScanDiff,
         crate::projection::finding_history::FindingHistory, crate::projection::finding_history::FindingState,
         audit::PublicKey, reports::ReportFormat,
+        rollups::SubscriptionPage, rollups::PosturePage, rollups::ComplianceReport, rollups::FrameworkKey, rollups::ComplianceFormat,
+        crate::projection::rollups::SubscriptionSummary, crate::projection::rollups::LatestScan, crate::projection::rollups::PosturePoint,
+        crate::projection::rollups::Operations, crate::projection::rollups::StatusCounts, crate::projection::rollups::QueueFigures,
+        crate::projection::rollups::RunningScan, crate::projection::rollups::WorkerSeen, crate::projection::rollups::FailureCount,
+        crate::scanner::compliance::Framework, crate::scanner::compliance::Control, crate::scanner::compliance::RuleOutcome,
+        crate::scanner::compliance::Counts, crate::scanner::compliance::ControlState,
         tokens::CreateToken, tokens::CreatedToken, tokens::TokenList, TokenInfo, Role,
         governance::CreateMute, governance::MuteListView, crate::domain::governance::Mute,
         governance::CreateSchedule, governance::ScheduleListView, crate::domain::governance::Schedule,

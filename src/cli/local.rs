@@ -618,6 +618,8 @@ fn print_demo_summary(
         }
     }
     println!();
+    println!("Console (this scan; no token in the demo): {base}/ui/#/scan/{scan_id}");
+    println!();
     println!("Try it (authentication is off in the demo):");
     println!("  curl -s {base}/api/scans/{scan_id}                  # status");
     println!("  curl -s '{base}/api/scans/{scan_id}?wait=30'        # long-poll: answers when the status changes");

@@ -266,6 +266,14 @@ pub(super) async fn serve_with(
                     )
                 }
             },
+            // Compliance reads the worker's catalogue when it layers a folder over the
+            // embedded one (an `api` process reads the embedded catalogue).
+            controls: match worker_args {
+                Some(w) if w.rules.rules_dir.is_some() => Some(Arc::new(
+                    crate::scanner::compliance::Controls::of(&w.rules.load()?),
+                )),
+                _ => None,
+            },
         };
         let mut state = AppState::new(ledger.clone(), auth, config);
         state.metrics = metrics.clone();

@@ -141,6 +141,32 @@ pub async fn page(
     rows.iter().map(stored).collect()
 }
 
+/// Per rule of a scan: the resources it has findings on (ARM ids compare
+/// case-insensitively, as fingerprints do).
+pub async fn failing_by_rule(
+    pool: &PgPool,
+    scan: ScanId,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT rule_id, count(DISTINCT lower(resource_id)) FROM findings
+          WHERE scan_id = $1 GROUP BY rule_id",
+    )
+    .bind(scan.0)
+    .fetch_all(pool)
+    .await
+}
+
+/// Each finding of a scan as (fingerprint, rule id, resource id): what a mute matches.
+pub async fn keys(
+    pool: &PgPool,
+    scan: ScanId,
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT fingerprint, rule_id, resource_id FROM findings WHERE scan_id = $1")
+        .bind(scan.0)
+        .fetch_all(pool)
+        .await
+}
+
 /// How a finding of a scan compares with a base scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {

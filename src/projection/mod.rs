@@ -5,6 +5,7 @@
 //! projection tables.
 
 pub mod finding_history;
+pub mod rollups;
 pub mod scan_status;
 pub mod table;
 
@@ -21,8 +22,8 @@ use table::{Projection, TableDef};
 pub const PROJECTIONS: &[Projection] = &[
     Projection {
         name: scan_status::TABLE,
-        version: 2,
-        ddl: include_str!("../../projections/scan_status/v2.sql"),
+        version: 3,
+        ddl: include_str!("../../projections/scan_status/v3.sql"),
         tables: &[TableDef {
             name: scan_status::TABLE,
             key: &["scan_id"],

@@ -1,6 +1,6 @@
 //! `scan_status`: one row per scan, the status clients poll and workers claim from.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,15 @@ pub struct ScanStatus {
     /// v2: the summary's finding count, as a column.
     #[serde(default)]
     pub total_findings: Option<i64>,
+    /// v3: the summary's score (absent for imported scans), as a column.
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// v3: the summary's resources seen, as a column.
+    #[serde(default)]
+    pub resources_seen: Option<i64>,
+    /// v3: the summary's findings by severity, as a column.
+    #[serde(default)]
+    pub findings_by_severity: Option<BTreeMap<String, u64>>,
     /// The stream version this row has applied.
     pub version: i32,
     /// The global position of the last event applied.
@@ -103,6 +112,9 @@ pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, F
                 error: None,
                 summary: None,
                 total_findings: None,
+                score: None,
+                resources_seen: None,
+                findings_by_severity: None,
                 version: e.version,
                 last_seq: e.seq,
             })
@@ -140,6 +152,9 @@ pub fn fold(prev: Option<ScanStatus>, e: &RecordedEvent) -> Result<ScanStatus, F
             row.error = None;
             row.summary = Some(c.summary.clone());
             row.total_findings = Some(c.summary.findings as i64);
+            row.score = c.summary.score;
+            row.resources_seen = Some(c.summary.resources_seen as i64);
+            row.findings_by_severity = Some(c.summary.findings_by_severity.clone());
         }
         Event::Failed(f) => {
             row.error = Some(f.error.clone());
@@ -309,6 +324,8 @@ pub(crate) async fn upsert_into(
             lease_expires_at = EXCLUDED.lease_expires_at,
             next_eligible_at = EXCLUDED.next_eligible_at, progress = EXCLUDED.progress,
             error = EXCLUDED.error, summary = EXCLUDED.summary, total_findings = EXCLUDED.total_findings,
+            score = EXCLUDED.score, resources_seen = EXCLUDED.resources_seen,
+            findings_by_severity = EXCLUDED.findings_by_severity,
             version = EXCLUDED.version, last_seq = EXCLUDED.last_seq"
     ))
     .bind(json)

@@ -4,6 +4,7 @@
 
 pub mod azure;
 pub mod bench;
+pub mod compliance;
 pub mod engine;
 pub mod fixture;
 pub mod inventory;

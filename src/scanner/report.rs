@@ -368,7 +368,7 @@ const CSV_HEADER: &[u8] =
 /// One CSV cell. A cell a spreadsheet would read as a formula (starting with `=`, `+`,
 /// `-`, `@`, tab or carriage return: OWASP's CSV injection list) gets a leading `'`,
 /// which spreadsheets show as text; then the usual RFC 4180 quoting.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     let guarded;
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         guarded = format!("'{s}");

@@ -6,11 +6,14 @@
 //! - `findings`: findings per scan and per subscription, finding history, scan diffs;
 //! - `events`: the global feed and its event stream;
 //! - `health`: health, readiness, metrics, request ids, CORS, the request time budget;
-//! - `reports`: scan reports (SARIF, CSV, OCSF, JSON), equal to the CLI's, streamed.
+//! - `reports`: scan reports (SARIF, CSV, OCSF, JSON), equal to the CLI's, streamed;
+//! - `console`: the console's roll-ups (subscriptions, posture, compliance, operations)
+//!   and its files under `/ui`.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod console;
 mod estates;
 mod events;
 mod findings;

@@ -10,7 +10,8 @@
 //! - `fake_arm`: a fake ARM + Resource Graph + Entra token server over TLS;
 //! - `sse`: a reader of `text/event-stream` responses, frame by frame;
 //! - `ops`: a `scanledger` process with its metrics listener and its log;
-//! - `proxy`: a path to the test database that a test can cut (a network partition).
+//! - `proxy`: a path to the test database that a test can cut (a network partition);
+//! - `webdriver`: chromedriver and a small WebDriver client, for the console's browser tests.
 #![allow(dead_code)]
 
 mod app;
@@ -19,10 +20,11 @@ mod jobs;
 mod ops;
 mod proxy;
 mod sse;
+mod webdriver;
 
 // A binary that uses nothing of a module would see its re-export as an unused import.
 #[allow(unused_imports)]
-pub use {app::*, fake_arm::*, jobs::*, ops::*, proxy::*, sse::*};
+pub use {app::*, fake_arm::*, jobs::*, ops::*, proxy::*, sse::*, webdriver::*};
 
 use std::future::Future;
 use std::time::Duration;
