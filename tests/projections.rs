@@ -234,7 +234,7 @@ async fn start_up_refuses_a_stale_projection_until_it_is_rebuilt() {
             line["stored_version"].as_i64(),
             line["code_version"].as_i64()
         ),
-        (Some(0), Some(2))
+        (Some(0), Some(3))
     );
     assert_eq!(line["lag_events"], 0);
 

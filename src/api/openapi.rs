@@ -156,7 +156,10 @@ fn constrain(doc: &mut Value) {
                     ("query", "subscription_id" | "scan_id" | "base") => uuid_schema(),
                     ("query", "category" | "rule_id") => string_with(RULE_FILTER_PATTERN),
                     ("query", "limit") => {
-                        let max = if path == "/api/scans" { 500 } else { 1000 };
+                        // The handler's own bound when its annotation states one.
+                        let max = param["schema"]["maximum"]
+                            .as_i64()
+                            .unwrap_or(if path == "/api/scans" { 500 } else { 1000 });
                         json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": max})
                     }
                     ("query", "wait") => {
