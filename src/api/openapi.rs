@@ -171,11 +171,13 @@ fn constrain(doc: &mut Value) {
                         "/api/subscriptions/{id}/findings/history" => {
                             string_with(HISTORY_CURSOR_PATTERN)
                         }
+                        "/api/subscriptions" => uuid_schema(),
+                        "/api/subscriptions/{id}/posture" => string_with(SCAN_CURSOR_PATTERN),
                         _ => continue,
                     },
                     ("query", "after") | ("header", "Last-Event-ID") => feed_cursor.clone(),
                     ("query", "reason") => text(2000, false),
-                    ("query", "requested_after" | "requested_before") => json!({
+                    ("query", "requested_after" | "requested_before" | "since") => json!({
                         "type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN
                     }),
                     ("header", "Idempotency-Key") => string_with(IDEMPOTENCY_KEY_PATTERN),
@@ -260,6 +262,10 @@ fn constrain(doc: &mut Value) {
         ("ScanView", "subscription_id"),
         ("HistoryPage", "subscription_id"),
         ("FindingHistory", "subscription_id"),
+        ("SubscriptionSummary", "subscription_id"),
+        ("PosturePage", "subscription_id"),
+        ("ComplianceReport", "subscription_id"),
+        ("RunningScan", "subscription_id"),
     ] {
         schemas[schema]["properties"][field] = uuid_schema();
     }
@@ -267,8 +273,10 @@ fn constrain(doc: &mut Value) {
     schemas["EventView"]["properties"]["kind"] = json!({"type": "string", "enum": kinds});
     schemas["EventView"]["properties"]["cursor"] = feed_cursor.clone();
     schemas["FeedPage"]["properties"]["next"] = feed_cursor;
+    schemas["SubscriptionPage"]["properties"]["next_cursor"] = nullable(uuid_schema());
     for (schema, pattern) in [
         ("ScanPage", SCAN_CURSOR_PATTERN),
+        ("PosturePage", SCAN_CURSOR_PATTERN),
         ("ScanDiff", DIFF_CURSOR_PATTERN),
         ("HistoryPage", HISTORY_CURSOR_PATTERN),
     ] {

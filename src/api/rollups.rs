@@ -20,9 +20,9 @@ use crate::ledger::findings;
 use crate::projection::rollups::{self, Operations, PosturePoint, SubscriptionSummary};
 use crate::scanner::compliance::{self, Controls, RuleFindings};
 
-/// A subscription id from the path, or a 400 naming `id`.
+/// A subscription id from the path (hyphenated), or a 400 naming `id`.
 fn path_subscription(id: &str) -> Result<SubscriptionId, ApiError> {
-    SubscriptionId::parse(id).map_err(|e| ApiError::bad_request(Some("id"), e.to_string()))
+    super::parse_subscription_in(id, "id")
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,10 +61,7 @@ pub(super) async fn subscriptions(
     let after = p
         .cursor
         .as_deref()
-        .map(|c| {
-            SubscriptionId::parse(c)
-                .map_err(|_| ApiError::bad_request(Some("cursor"), "not a cursor this API issued"))
-        })
+        .map(|c| super::parse_subscription_in(c, "cursor"))
         .transpose()?;
     let rows = rollups::subscriptions(
         state.ledger.pool(),
@@ -87,7 +84,7 @@ pub(super) async fn subscriptions(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PostureParams {
-    since: Option<DateTime<Utc>>,
+    since: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -100,7 +97,7 @@ pub struct PosturePage {
     pub count: usize,
     pub points: Vec<PosturePoint>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
-    #[schema(pattern = "^[0-9]+_[0-9a-f]{32}$")]
+    #[schema(pattern = "^[0-9]{1,16}_[0-9a-f]{32}$")]
     pub next_cursor: Option<String>,
 }
 
@@ -115,6 +112,10 @@ fn encode_posture_cursor(p: &PosturePoint) -> String {
 
 fn decode_posture_cursor(s: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let (micros, id) = s.split_once('_')?;
+    let digits = (1..=16).contains(&micros.len()) && micros.bytes().all(|b| b.is_ascii_digit());
+    if !digits || !super::lower_hex(id, 32) {
+        return None;
+    }
     Some((
         DateTime::from_timestamp_micros(micros.parse().ok()?)?,
         Uuid::try_parse(id).ok()?,
@@ -127,7 +128,7 @@ fn decode_posture_cursor(s: &str) -> Option<(DateTime<Utc>, Uuid)> {
     params(("id" = uuid::Uuid, Path, description = "Subscription id"),
            ("since" = Option<DateTime<Utc>>, Query, description = "Only scans completed at or after this time (RFC 3339)"),
            ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100"),
-           ("cursor" = Option<String>, Query, pattern = "^[0-9]+_[0-9a-f]{32}$", description = "`next_cursor` of the previous page")),
+           ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,16}_[0-9a-f]{32}$", description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "A page of posture points", body = PosturePage),
               (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
               (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
@@ -142,6 +143,11 @@ pub(super) async fn posture(
     let sub = path_subscription(&id)?;
     let p: PostureParams = parse_query(q.as_deref())?;
     let limit = page_limit(p.limit, 100, 1000)?;
+    let since = p
+        .since
+        .as_deref()
+        .map(|s| super::parse_date_time(s, "since"))
+        .transpose()?;
     let before = p
         .cursor
         .as_deref()
@@ -155,7 +161,7 @@ pub(super) async fn posture(
     if !rollups::subscription_known(pool, sub.as_str()).await? {
         return Err(ApiError::NotFound);
     }
-    let rows = rollups::posture(pool, sub.as_str(), p.since, before, limit + 1).await?;
+    let rows = rollups::posture(pool, sub.as_str(), since, before, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     let points: Vec<PosturePoint> = rows.into_iter().take(limit as usize).collect();
     let next_cursor = more

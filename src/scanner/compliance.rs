@@ -39,6 +39,9 @@ pub struct RuleControls {
     pub severity: Severity,
     /// Framework → control ids.
     pub frameworks: BTreeMap<String, Vec<String>>,
+    /// Evaluated once on the whole subscription (an existence check), not per resource:
+    /// its check is the subscription, however many resources or regions its findings name.
+    pub per_subscription: bool,
 }
 
 /// The catalogue's framework mappings, rule by rule.
@@ -58,6 +61,7 @@ impl Controls {
                     title: r.meta.title.clone(),
                     severity: r.meta.severity,
                     frameworks: r.meta.frameworks.clone(),
+                    per_subscription: r.meta.scope == super::rules::Scope::Subscription,
                 })
                 .collect(),
         }
@@ -220,12 +224,23 @@ pub struct Framework {
 }
 
 /// One rule's outcome on the scan, from its tally and its findings.
-fn rule_counts(tally: Option<&RuleTally>, found: RuleFindings) -> (u64, Counts) {
+fn rule_counts(
+    tally: Option<&RuleTally>,
+    found: RuleFindings,
+    per_subscription: bool,
+) -> (u64, Counts) {
     let t = tally.copied().unwrap_or_default();
-    // The tally's `failed` is the findings' resource count for a scan this service ran;
-    // an imported scan has findings and no tallies.
-    let failing = t.failed.max(found.failing);
-    let muted = found.muted.min(failing);
+    let (failing, muted) = if per_subscription {
+        // One check, the subscription: failing if it has findings, muted if all are.
+        let failing = t.failed.max(u64::from(found.failing > 0)).min(1);
+        let muted = u64::from(failing == 1 && found.failing > 0 && found.muted == found.failing);
+        (failing, muted)
+    } else {
+        // The tally's `failed` is the findings' resource count for a scan this service
+        // ran; an imported scan has findings and no tallies.
+        let failing = t.failed.max(found.failing);
+        (failing, found.muted.min(failing))
+    };
     let counts = Counts {
         pass: t
             .evaluated
@@ -250,7 +265,8 @@ pub fn framework(
             continue;
         };
         let found = findings.get(&rule.rule_id).copied().unwrap_or_default();
-        let (evaluated, counts) = rule_counts(tallies.get(&rule.rule_id), found);
+        let (evaluated, counts) =
+            rule_counts(tallies.get(&rule.rule_id), found, rule.per_subscription);
         for id in ids {
             by_control
                 .entry(id.as_str())
@@ -357,6 +373,7 @@ mod tests {
             title: format!("title of {id}"),
             severity: Severity::High,
             frameworks,
+            per_subscription: false,
         }
     }
 
@@ -475,6 +492,30 @@ mod tests {
             }
         );
         assert_eq!(rule_b["A"].muted, 0);
+    }
+
+    #[test]
+    fn a_subscription_rule_counts_the_subscription_once() {
+        let mut r = rule("S", &["5.1.2"], &[]);
+        r.per_subscription = true;
+        let controls = Controls::from_rules(vec![r]);
+        let tallies = BTreeMap::from([("S".to_string(), tally(1, 1, 0, 0))]);
+        // Its findings name three regions.
+        let found = |muted| HashMap::from([("S".to_string(), RuleFindings { failing: 3, muted })]);
+        let f = framework(&controls, "cis_azure", &tallies, &found(0));
+        let r = &f.controls[0].rules[0];
+        assert_eq!((r.evaluated, r.counts.fail, r.counts.pass), (1, 1, 0));
+        let f = framework(&controls, "cis_azure", &tallies, &found(2));
+        assert_eq!(
+            f.controls[0].rules[0].counts.fail, 1,
+            "one region still fails"
+        );
+        let f = framework(&controls, "cis_azure", &tallies, &found(3));
+        let r = &f.controls[0].rules[0];
+        assert_eq!((r.counts.fail, r.counts.muted), (0, 1));
+        let passing = BTreeMap::from([("S".to_string(), tally(1, 0, 0, 0))]);
+        let f = framework(&controls, "cis_azure", &passing, &HashMap::new());
+        assert_eq!(f.controls[0].rules[0].counts.pass, 1);
     }
 
     #[test]
