@@ -326,6 +326,39 @@ async fn an_auditor_signs_in_reads_a_scan_requests_one_and_watches_it_complete()
     b.wait_for("#workers tbody tr", WAIT).await;
     screenshot(&b, "operations").await;
 
+    // The marks are computed, not asserted: tamper with the first scan as a superuser
+    // with triggers off (one payload, one finding) and the page names both places.
+    let mut owner = env.db.owner.owner_connection().await.unwrap();
+    sqlx::raw_sql(&format!(
+        "SET session_replication_role = replica;
+         UPDATE scan_events SET payload = jsonb_set(payload, '{{requested_by}}', '\"mallory\"')
+          WHERE scan_id = '{first}' AND version = 1;
+         UPDATE findings SET details = '{{\"tampered\": true}}'
+          WHERE finding_id = (SELECT min(finding_id) FROM findings WHERE scan_id = '{first}');"
+    ))
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    b.goto(&format!("{base}/ui/#/scan/{first}")).await;
+    b.wait_for_text(
+        "#events tr.event[data-version='1'] .verify",
+        "the edited Requested is broken",
+        WAIT,
+        |t| t.contains("✗ broken") && t.contains("contents"),
+    )
+    .await;
+    b.wait_for_text(
+        completed_row,
+        "the Completed's findings digest is broken",
+        WAIT,
+        |t| t.contains("✗ broken") && t.contains("findings digest"),
+    )
+    .await;
+    let intact = b
+        .find_all("#events tr.event[data-kind='Claimed'] .verify .verified")
+        .await;
+    assert_eq!(intact.len(), 1, "the untouched events still verify");
+
     // Nothing was refused by the Content-Security-Policy, nothing failed but the first
     // unauthenticated call that asked for the token.
     let violations = b.execute("return window.cspViolations;", json!([])).await;
