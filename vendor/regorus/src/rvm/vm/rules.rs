@@ -235,7 +235,7 @@ impl RegoVM {
         let rule_info = program
             .rule_infos
             .get(rule_idx)
-            .ok_or(VmError::RuleInfoMissing {
+            .ok_or_else(|| VmError::RuleInfoMissing {
                 index: rule_index,
                 pc: self.pc,
                 available: program.rule_infos.len(),
@@ -248,7 +248,7 @@ impl RegoVM {
                 *self
                     .rule_cache
                     .get(rule_idx)
-                    .ok_or(VmError::RuleIndexOutOfBounds {
+                    .ok_or_else(|| VmError::RuleIndexOutOfBounds {
                         index: rule_index,
                         pc: self.pc,
                         available: self.rule_cache.len(),
@@ -275,7 +275,7 @@ impl RegoVM {
                 let entry =
                     self.rule_cache
                         .get_mut(rule_idx)
-                        .ok_or(VmError::RuleIndexOutOfBounds {
+                        .ok_or_else(|| VmError::RuleIndexOutOfBounds {
                             index: rule_index,
                             pc: self.pc,
                             available,
@@ -304,7 +304,7 @@ impl RegoVM {
         let call_context = self
             .call_rule_stack
             .pop()
-            .ok_or(VmError::CallRuleStackUnderflow { pc: self.pc })?;
+            .ok_or_else(|| VmError::CallRuleStackUnderflow { pc: self.pc })?;
         // Stack discipline: the context we just popped must belong to the
         // rule we are finalizing. A mismatch indicates a missing push or an
         // extra pop somewhere in this rule's execution and would otherwise
@@ -363,7 +363,7 @@ impl RegoVM {
             let entry = self
                 .rule_cache
                 .get_mut(rule_idx)
-                .ok_or(VmError::RuleIndexOutOfBounds {
+                .ok_or_else(|| VmError::RuleIndexOutOfBounds {
                     index: rule_index,
                     pc: self.pc,
                     available,
@@ -401,7 +401,7 @@ impl RegoVM {
             .program
             .rule_infos
             .get(rule_idx)
-            .ok_or(VmError::RuleInfoMissing {
+            .ok_or_else(|| VmError::RuleInfoMissing {
                 index: rule_index,
                 pc: self.pc,
                 available: self.program.rule_infos.len(),
@@ -415,7 +415,7 @@ impl RegoVM {
                 *self
                     .rule_cache
                     .get(rule_idx)
-                    .ok_or(VmError::RuleIndexOutOfBounds {
+                    .ok_or_else(|| VmError::RuleIndexOutOfBounds {
                         index: rule_index,
                         pc: self.pc,
                         available: self.rule_cache.len(),
@@ -437,7 +437,7 @@ impl RegoVM {
                 let entry =
                     self.rule_cache
                         .get_mut(rule_idx)
-                        .ok_or(VmError::RuleIndexOutOfBounds {
+                        .ok_or_else(|| VmError::RuleIndexOutOfBounds {
                             index: rule_index,
                             pc: self.pc,
                             available,
@@ -526,7 +526,7 @@ impl RegoVM {
 
         let initial_pc = self
             .prepare_rule_frame_initial_pc(&mut frame_data, &rule_info)?
-            .ok_or(VmError::RuleFrameMissingInitialPc { pc: self.pc })?;
+            .ok_or_else(|| VmError::RuleFrameMissingInitialPc { pc: self.pc })?;
 
         let frame = ExecutionFrame::new(initial_pc, FrameKind::Rule(frame_data));
         self.execution_stack.push(frame);
@@ -538,7 +538,7 @@ impl RegoVM {
         let current_ctx = self
             .call_rule_stack
             .last_mut()
-            .ok_or(VmError::CallRuleStackUnderflow { pc: self.pc })?;
+            .ok_or_else(|| VmError::CallRuleStackUnderflow { pc: self.pc })?;
         current_ctx.result_reg = result_reg;
         match current_ctx.rule_type {
             RuleType::Complete => {
@@ -750,7 +750,7 @@ impl RegoVM {
             .program
             .rule_infos
             .get(rule_idx)
-            .ok_or(VmError::RuleInfoMissing {
+            .ok_or_else(|| VmError::RuleInfoMissing {
                 index: rule_index,
                 pc: self.pc,
                 available: self.program.rule_infos.len(),
@@ -787,7 +787,7 @@ impl RegoVM {
             let slot =
                 parent_registers
                     .get_mut(dest_idx)
-                    .ok_or(VmError::RegisterIndexOutOfBounds {
+                    .ok_or_else(|| VmError::RegisterIndexOutOfBounds {
                         index: dest_reg,
                         pc: self.pc,
                         register_count,
@@ -803,7 +803,7 @@ impl RegoVM {
             match rule_type {
                 RuleType::PartialSet => {
                     let register_count = parent_registers.len();
-                    let slot = parent_registers.get_mut(dest_idx).ok_or(
+                    let slot = parent_registers.get_mut(dest_idx).ok_or_else(|| 
                         VmError::RegisterIndexOutOfBounds {
                             index: dest_reg,
                             pc: self.pc,
@@ -814,7 +814,7 @@ impl RegoVM {
                 }
                 RuleType::PartialObject => {
                     let register_count = parent_registers.len();
-                    let slot = parent_registers.get_mut(dest_idx).ok_or(
+                    let slot = parent_registers.get_mut(dest_idx).ok_or_else(|| 
                         VmError::RegisterIndexOutOfBounds {
                             index: dest_reg,
                             pc: self.pc,
@@ -832,7 +832,7 @@ impl RegoVM {
                             .cloned()
                         {
                             let register_count = parent_registers.len();
-                            let slot = parent_registers.get_mut(dest_idx).ok_or(
+                            let slot = parent_registers.get_mut(dest_idx).ok_or_else(|| 
                                 VmError::RegisterIndexOutOfBounds {
                                     index: dest_reg,
                                     pc: self.pc,
@@ -851,7 +851,7 @@ impl RegoVM {
             parent_registers
                 .get(dest_idx)
                 .cloned()
-                .ok_or(VmError::RegisterIndexOutOfBounds {
+                .ok_or_else(|| VmError::RegisterIndexOutOfBounds {
                     index: dest_reg,
                     pc: self.pc,
                     register_count,
@@ -862,7 +862,7 @@ impl RegoVM {
             let entry = self
                 .rule_cache
                 .get_mut(rule_idx)
-                .ok_or(VmError::RuleIndexOutOfBounds {
+                .ok_or_else(|| VmError::RuleIndexOutOfBounds {
                     index: rule_index,
                     pc: self.pc,
                     available,
@@ -912,7 +912,7 @@ impl RegoVM {
             .rule_infos
             .get(idx)
             .cloned()
-            .ok_or(VmError::RuleInfoMissing {
+            .ok_or_else(|| VmError::RuleInfoMissing {
                 index: rule_index,
                 pc: self.pc,
                 available: self.program.rule_infos.len(),
