@@ -14,21 +14,25 @@ import rego.v1
 api := "2023-12-01"
 
 # Null-safe helpers (regorus errors on lower(null) and on `some x in null`).
-str(x) := x if is_string(x)
+str(x) := x if {
+	is_string(x)
+} else := ""
 
-str(x) := "" if not is_string(x)
+lc(x) := lower(x) if {
+	is_string(x)
+} else := ""
 
-lc(x) := lower(str(x))
+obj(x) := x if {
+	is_object(x)
+} else := {}
 
-obj(x) := x if is_object(x)
+arr(x) := x if {
+	is_array(x)
+} else := []
 
-obj(x) := {} if not is_object(x)
-
-arr(x) := x if is_array(x)
-
-arr(x) := [] if not is_array(x)
-
-get(x, path) := object.get(obj(x), path, null)
+get(x, path) := object.get(x, path, null) if {
+	is_object(x)
+} else := null
 
 # is_function_app(r): Azure Functions and Logic Apps Standard ("functionapp,workflowapp")
 # sites; their kind contains "functionapp".

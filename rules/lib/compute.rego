@@ -10,25 +10,29 @@ import rego.v1
 # Null-safe access
 
 # str(x): x if it is a string, "" otherwise.
-str(x) := x if is_string(x)
-
-str(x) := "" if not is_string(x)
+str(x) := x if {
+	is_string(x)
+} else := ""
 
 # lc(x): lower-case string, "" for anything that is not a string.
-lc(x) := lower(str(x))
+lc(x) := lower(x) if {
+	is_string(x)
+} else := ""
 
 # obj(x): x if it is an object, {} otherwise.
-obj(x) := x if is_object(x)
-
-obj(x) := {} if not is_object(x)
+obj(x) := x if {
+	is_object(x)
+} else := {}
 
 # arr(x): x if it is an array, [] otherwise.
-arr(x) := x if is_array(x)
-
-arr(x) := [] if not is_array(x)
+arr(x) := x if {
+	is_array(x)
+} else := []
 
 # get(x, path): x.<path>, or null when absent (through nulls too).
-get(x, path) := object.get(obj(x), path, null)
+get(x, path) := object.get(x, path, null) if {
+	is_object(x)
+} else := null
 
 # ---------------------------------------------------------------------------------------
 # Virtual machines and scale sets
@@ -44,9 +48,9 @@ model(r) := models[r.id]
 
 models := {r.id: model_of(r) | some r in input.resources}
 
-model_of(r) := obj(get(r, ["properties", "virtualMachineProfile"])) if is_vmss(r)
-
-model_of(r) := obj(get(r, ["properties"])) if not is_vmss(r)
+model_of(r) := obj(get(r, ["properties", "virtualMachineProfile"])) if {
+	is_vmss(r)
+} else := obj(get(r, ["properties"]))
 
 os_profile(r) := obj(get(model(r), ["osProfile"]))
 

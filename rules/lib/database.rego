@@ -9,22 +9,24 @@ import rego.v1
 # Small value helpers
 
 # str(x): x when it is a string, "" otherwise (so lower() never sees null or a number).
-str(x) := x if is_string(x)
-
-str(x) := "" if not is_string(x)
+str(x) := x if {
+	is_string(x)
+} else := ""
 
 # lstr(x): lower-cased, trimmed string form of x ("" for non-strings).
-lstr(x) := lower(trim_space(str(x)))
+lstr(x) := lower(trim_space(x)) if {
+	is_string(x)
+} else := ""
 
 # obj(x): x when it is an object, {} otherwise.
-obj(x) := x if is_object(x)
-
-obj(x) := {} if not is_object(x)
+obj(x) := x if {
+	is_object(x)
+} else := {}
 
 # arr(x): x when it is an array, [] otherwise (null, absent, or a malformed value).
-arr(x) := x if is_array(x)
-
-arr(x) := [] if not is_array(x)
+arr(x) := x if {
+	is_array(x)
+} else := []
 
 # nonempty(x): a string with something in it.
 nonempty(x) if lstr(x) != ""

@@ -48,9 +48,9 @@ blank(x) if {
 }
 
 # obj(x): x if it is an object, {} otherwise (so object.get never sees null).
-obj(x) := x if is_object(x)
-
-obj(x) := {} if not is_object(x)
+obj(x) := x if {
+	is_object(x)
+} else := {}
 
 # values_ci(o, key): the values stored in object o under `key`, matching the key
 # case-insensitively (addonProfiles spells `azurepolicy` and `azurePolicy` depending on the

@@ -14,14 +14,14 @@ import rego.v1
 # Null-safe basics
 
 # lc(x): lower-case x if it is a string, "" otherwise (absent, null, number, ...).
-lc(x) := lower(x) if is_string(x)
-
-lc(x) := "" if not is_string(x)
+lc(x) := lower(x) if {
+	is_string(x)
+} else := ""
 
 # arr(x): x if it is an array, [] otherwise.
-arr(x) := x if is_array(x)
-
-arr(x) := [] if not is_array(x)
+arr(x) := x if {
+	is_array(x)
+} else := []
 
 # ---------------------------------------------------------------------------------------
 # Storage account kinds and SKUs
