@@ -489,7 +489,7 @@ fn the_catalogue_compiles_to_bytecode() {
     use scanledger::scanner::engine::Evaluator;
     assert!(
         Evaluator::bytecode(catalogue()).is_some(),
-        "the rule catalogue no longer compiles to bytecode: see the warning logged by Catalogue::load"
+        "the rule catalogue no longer compiles to bytecode: see the warning logged when it is compiled"
     );
     // As scans compile it: a private copy adds one query module and entry point per type
     // (regorus capped a program at 256 source files, which the copy passed first).

@@ -258,8 +258,8 @@ impl Evaluator {
             RuleEngine::Interpreter => None,
         };
         let backend = match bytecode {
-            Some((policy, program)) => {
-                let mut vm = regorus::rvm::vm::RegoVM::new_with_policy(policy.clone());
+            Some(program) => {
+                let mut vm = regorus::rvm::vm::RegoVM::new();
                 vm.load_program(program.clone());
                 vm.set_max_instructions(MAX_INSTRUCTIONS);
                 // As in the interpreter: a builtin error is an error, never undefined,

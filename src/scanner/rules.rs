@@ -242,21 +242,23 @@ pub enum RuleEngine {
     Interpreter,
 }
 
-/// Every rule under a folder, parsed once into one interpreter engine and compiled to
-/// one bytecode program with an entry point per rule's `deny` and `indeterminate`.
+/// Every rule under a folder, parsed into an interpreter engine and compiled to one
+/// bytecode program with an entry point per rule's `deny` and `indeterminate`.
+///
+/// Both are built when first asked for, from `sources`: a parsed engine of the whole
+/// catalogue is ~50 MB, and a scan on the bytecode VM needs neither the loaded
+/// catalogue's engine nor its program (each evaluation thread compiles a private copy
+/// and keeps only that copy's program).
 #[derive(Clone)]
 pub struct Catalogue {
     pub root: PathBuf,
     rules: Vec<Rule>,
-    engine: regorus::Engine,
+    engine: std::sync::OnceLock<regorus::Engine>,
     /// What scans use; `rules test` checks the two agree on every fixture.
     pub evaluation: RuleEngine,
     /// Every `.rego` file (path, text), to build private engines from.
     sources: std::sync::Arc<Vec<(String, String)>>,
-    compiled: Option<(
-        regorus::CompiledPolicy,
-        std::sync::Arc<regorus::rvm::program::Program>,
-    )>,
+    compiled: std::sync::OnceLock<Option<std::sync::Arc<regorus::rvm::program::Program>>>,
     /// Lower-cased type → one query for all of the type's rules (private copies only).
     type_queries: std::sync::Arc<HashMap<String, TypeQuery>>,
 }
@@ -547,13 +549,14 @@ impl Catalogue {
             }
         }
         rules.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
-        let compiled = compile(&mut engine, &rules, &[]);
+        // The engine that read the metadata is dropped here (see the type's comment).
+        drop(engine);
         Ok(Self {
             root,
             rules,
-            engine,
+            engine: std::sync::OnceLock::new(),
             evaluation: RuleEngine::default(),
-            compiled,
+            compiled: std::sync::OnceLock::new(),
             sources: std::sync::Arc::new(sources),
             type_queries: Default::default(),
         })
@@ -564,13 +567,7 @@ impl Catalogue {
     /// threads evaluating one shared engine keep bouncing the same cache lines between
     /// cores; one private engine per thread scales (measured in performance.md).
     pub fn private_copy(&self) -> Self {
-        let mut engine = regorus::Engine::new();
-        engine.set_strict_builtin_errors(true);
-        for (path, text) in self.sources.iter() {
-            engine
-                .add_policy(path.clone(), text.clone())
-                .expect("the sources parsed when the catalogue was loaded");
-        }
+        let mut engine = self.parse();
         // Built here, for the selected rules: only evaluation threads use them, and only
         // with the default engine; the reference (interpreter) evaluates rule by rule.
         let (modules, queries) = match self.evaluation {
@@ -587,12 +584,18 @@ impl Catalogue {
             RuleEngine::Bytecode => compile(&mut engine, &self.rules, &extra),
             RuleEngine::Interpreter => None,
         };
+        // The VM runs the program alone: the parsed engine is kept only when there is no
+        // program and the interpreter evaluates with it.
+        let engine = match compiled {
+            Some(_) => std::sync::OnceLock::new(),
+            None => std::sync::OnceLock::from(engine),
+        };
         Self {
             root: self.root.clone(),
             rules: self.rules.clone(),
             engine,
             evaluation: self.evaluation,
-            compiled,
+            compiled: std::sync::OnceLock::from(compiled),
             sources: self.sources.clone(),
             type_queries: std::sync::Arc::new(queries),
         }
@@ -605,13 +608,10 @@ impl Catalogue {
 
     /// The bytecode program (None: the catalogue uses something the RVM compiler does
     /// not support, and evaluation falls back to the interpreter).
-    pub(crate) fn program(
-        &self,
-    ) -> Option<&(
-        regorus::CompiledPolicy,
-        std::sync::Arc<regorus::rvm::program::Program>,
-    )> {
-        self.compiled.as_ref()
+    pub(crate) fn program(&self) -> Option<&std::sync::Arc<regorus::rvm::program::Program>> {
+        self.compiled
+            .get_or_init(|| compile(&mut self.parse(), &self.rules, &[]))
+            .as_ref()
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -619,7 +619,21 @@ impl Catalogue {
     }
 
     pub(crate) fn engine(&self) -> &regorus::Engine {
-        &self.engine
+        self.engine.get_or_init(|| self.parse())
+    }
+
+    /// Every source parsed into a fresh interpreter engine.
+    fn parse(&self) -> regorus::Engine {
+        let mut engine = regorus::Engine::new();
+        // Builtin errors (e.g. `to_number("x")`) become evaluation errors we report as
+        // `errored`, never silent undefined values that would read as a pass.
+        engine.set_strict_builtin_errors(true);
+        for (path, text) in self.sources.iter() {
+            engine
+                .add_policy(path.clone(), text.clone())
+                .expect("the sources parsed when the catalogue was loaded");
+        }
+        engine
     }
 
     /// Keep only rules whose id or category is named (case-insensitive); empty keeps all.
@@ -708,10 +722,7 @@ fn compile(
     engine: &mut regorus::Engine,
     rules: &[Rule],
     extra_entry_points: &[String],
-) -> Option<(
-    regorus::CompiledPolicy,
-    std::sync::Arc<regorus::rvm::program::Program>,
-)> {
+) -> Option<std::sync::Arc<regorus::rvm::program::Program>> {
     let entry_points: Vec<&str> = rules
         .iter()
         .flat_map(|r| std::iter::once(r.deny_path.as_str()).chain(r.indeterminate_path.as_deref()))
@@ -723,7 +734,7 @@ fn compile(
             &policy,
             &entry_points,
         )?;
-        Ok((policy, program))
+        Ok(program)
     });
     match result {
         Ok(compiled) => Some(compiled),
