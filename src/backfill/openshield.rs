@@ -179,8 +179,8 @@ async fn findings(
             rule_name: get("rule_name").into(),
             severity,
             category: get("category").into(),
-            resource_name: get("resource_name"),
-            resource_type: get("resource_type"),
+            resource_name: get("resource_name").into(),
+            resource_type: get("resource_type").into(),
             description: get("description").into(),
             remediation: get("remediation").into(),
             frameworks: r
@@ -192,7 +192,7 @@ async fn findings(
             details: serde_json::Value::Object(details).into(),
             detected_at: r.try_get("detected_at").map_err(BackfillError::Source)?,
             rule_id: rule_id.into(),
-            resource_id,
+            resource_id: resource_id.into(),
         });
     }
     Ok(out)

@@ -120,9 +120,11 @@ pub struct Finding {
     pub rule_name: Arc<str>,
     pub severity: Severity,
     pub category: Arc<str>,
-    pub resource_id: String,
-    pub resource_name: String,
-    pub resource_type: String,
+    // Shared (`Arc`) by the findings of one resource: a resource has several findings,
+    // and its id is the longest string a finding holds.
+    pub resource_id: Arc<str>,
+    pub resource_name: Arc<str>,
+    pub resource_type: Arc<str>,
     pub description: Arc<str>,
     pub remediation: Arc<str>,
     /// Framework → control ids, e.g. `{"cis_azure": ["3.1"], "nist_csf": ["PR.DS-2"]}`.

@@ -19,22 +19,23 @@ pub const CHUNK: usize = 256;
 /// A resource ready for evaluation: what a finding needs to name it, and its Rego form.
 #[derive(Clone, Debug)]
 pub struct Doc {
-    pub id: String,
-    pub name: String,
-    pub kind: String,
+    // Shared with every finding about the resource.
+    pub id: std::sync::Arc<str>,
+    pub name: std::sync::Arc<str>,
+    pub kind: std::sync::Arc<str>,
     pub value: Value,
 }
 
 impl Doc {
     /// `None` when the document has no string `id` or `type` (not an ARM resource).
     pub fn from_json(resource: serde_json::Value) -> Option<Self> {
-        let id = resource.get("id")?.as_str()?.to_owned();
-        let kind = resource.get("type")?.as_str()?.to_owned();
+        let id: std::sync::Arc<str> = resource.get("id")?.as_str()?.into();
+        let kind = resource.get("type")?.as_str()?.into();
         let name = resource
             .get("name")
             .and_then(|n| n.as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| id.rsplit('/').next().unwrap_or_default().to_owned());
+            .unwrap_or_else(|| id.rsplit('/').next().unwrap_or_default())
+            .into();
         Some(Self {
             id,
             name,

@@ -238,7 +238,7 @@ fn evaluate_chunk(evaluator: &mut Evaluator, rules: &[usize], docs: Vec<Doc>) ->
         let rule = &catalogue.rules()[e.rule];
         tracing::warn!(
             rule_id = %rule.meta.id,
-            resource_id = e.doc.map(|d| docs[d].id.as_str()).unwrap_or(""),
+            resource_id = e.doc.map(|d| &*docs[d].id).unwrap_or(""),
             error = %e.message,
             "rule errored"
         );
@@ -302,9 +302,9 @@ fn evaluate_subscription(
                 rule_name: shared.title.clone(),
                 severity: rule.meta.severity,
                 category: shared.category.clone(),
-                resource_id: hit.resource_id,
-                resource_name: hit.resource_name,
-                resource_type: hit.resource_type,
+                resource_id: hit.resource_id.into(),
+                resource_name: hit.resource_name.into(),
+                resource_type: hit.resource_type.into(),
                 description: shared.description.clone(),
                 remediation: shared.remediation.clone(),
                 frameworks: shared.frameworks.clone(),
