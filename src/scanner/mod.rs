@@ -492,13 +492,23 @@ pub async fn scan_with(
     }
 
     // Stable order: severity (worst first), rule, resource.
-    report.findings.sort_by(|a, b| {
-        (b.severity, &a.rule_id, &a.resource_id, &a.fingerprint).cmp(&(
-            a.severity,
-            &b.rule_id,
-            &b.resource_id,
-            &b.fingerprint,
-        ))
+    // In place (a stable sort borrows half the list again, at the scan's peak); the
+    // details break ties, so which of two same-fingerprint findings stays is fixed.
+    report.findings.sort_unstable_by(|a, b| {
+        (
+            b.severity,
+            &a.rule_id,
+            &a.resource_id,
+            &a.fingerprint,
+            a.details.as_str(),
+        )
+            .cmp(&(
+                a.severity,
+                &b.rule_id,
+                &b.resource_id,
+                &b.fingerprint,
+                b.details.as_str(),
+            ))
     });
     report
         .findings
