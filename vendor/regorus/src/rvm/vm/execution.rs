@@ -140,6 +140,13 @@ impl RegoVM {
 
     pub(super) fn jump_to(&mut self, target: u32) -> Result<Value> {
         let program = self.program.clone();
+        self.jump_to_in(&program, target)
+    }
+
+    /// `jump_to` with the program the caller already holds: rule and function calls
+    /// run a body per call, and cloning the program's `Arc` for each was an atomic
+    /// increment and decrement per call (scanledger patch).
+    pub(super) fn jump_to_in(&mut self, program: &Program, target: u32) -> Result<Value> {
         let target = self.convert_pc(target, "jump target")?;
         self.pc = target;
         while self.pc < program.instructions.len() {
@@ -166,7 +173,7 @@ impl RegoVM {
                 },
             )?;
 
-            match self.execute_instruction(&program, instruction)? {
+            match self.execute_instruction(program, instruction)? {
                 InstructionOutcome::Continue => {
                     self.pc = self.pc.saturating_add(1);
                 }

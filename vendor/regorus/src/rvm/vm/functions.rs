@@ -8,9 +8,13 @@ use super::execution_model::ExecutionMode;
 use super::machine::RegoVM;
 
 impl RegoVM {
-    pub(super) fn execute_function_call(&mut self, params_index: u16) -> Result<()> {
-        // Borrowed through a handle on the program, not cloned per call (scanledger patch).
-        let program = self.program.clone();
+    pub(super) fn execute_function_call(
+        &mut self,
+        program: &crate::rvm::program::Program,
+        params_index: u16,
+    ) -> Result<()> {
+        // Borrowed from the program the dispatcher holds, not cloned per call
+        // (scanledger patch).
         let params = program
             .instruction_data
             .get_function_call_params(params_index)
@@ -21,7 +25,7 @@ impl RegoVM {
             })?;
         let call_result = match self.execution_mode {
             ExecutionMode::RunToCompletion => {
-                self.execute_call_rule_common(params.dest, params.func_rule_index, Some(params))
+                self.execute_call_rule_in(program, params.dest, params.func_rule_index, Some(params))
             }
             ExecutionMode::Suspendable => self.execute_call_rule_suspendable(
                 params.dest,
