@@ -78,7 +78,7 @@ fn finding(scan: &ScanId) -> Finding {
         rule_name: "Storage accounts require HTTPS".into(),
         severity: Severity::High,
         category: "storage".into(),
-        resource_id,
+        resource_id: resource_id.into(),
         resource_name: "st".into(),
         resource_type: "Microsoft.Storage/storageAccounts".into(),
         description: "Secure transfer is disabled".into(),

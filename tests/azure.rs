@@ -778,11 +778,7 @@ async fn a_rule_scan_through_the_azure_source_finds_indeterminate_and_passing_se
     let report = scanledger::scanner::scan(&source, Arc::new(catalogue), &sub(), &progress, 2)
         .await
         .expect("the scan completes despite one failed related document");
-    let names: Vec<&str> = report
-        .findings
-        .iter()
-        .map(|f| f.resource_name.as_str())
-        .collect();
+    let names: Vec<&str> = report.findings.iter().map(|f| &*f.resource_name).collect();
     assert_eq!(names, ["sql-silent"]);
     let t = report.summary.rules["AZ-SQL-001"];
     assert_eq!(
@@ -952,11 +948,7 @@ async fn vnet_flow_logs_are_decided_by_flow_log_resources_and_unlisted_ones_are_
         let report = scanledger::scanner::scan(&source, catalogue.clone(), &sub(), &progress, 2)
             .await
             .expect("the scan completes");
-        let names: Vec<&str> = report
-            .findings
-            .iter()
-            .map(|f| f.resource_name.as_str())
-            .collect();
+        let names: Vec<&str> = report.findings.iter().map(|f| &*f.resource_name).collect();
         let t = report.summary.rules["AZ-NET-018"];
         match want {
             Some(want) => {
@@ -965,7 +957,7 @@ async fn vnet_flow_logs_are_decided_by_flow_log_resources_and_unlisted_ones_are_
                     "vnet-a: its own flow log; vnet-b: its subnet's"
                 );
                 assert_eq!(
-                    report.findings[0].resource_type,
+                    &*report.findings[0].resource_type,
                     "microsoft.network/virtualnetworks"
                 );
                 assert_eq!((t.evaluated, t.failed, t.indeterminate), (1, 1, 0));

@@ -296,8 +296,8 @@ async fn requeued_rows_are_run_by_workers_and_skipped_rows_are_not_imported() {
 /// A finding as the legacy fixture names it (`res-<rule>` in the subscription), seen live.
 fn legacy_shaped(rule: &str) -> scanledger::domain::Finding {
     let mut f = finding(rule, "x", scanledger::domain::Severity::High, "security");
-    f.resource_id = format!("/subscriptions/{SUB}/rg/res-{rule}");
-    f.resource_name = format!("res-{rule}");
+    f.resource_id = format!("/subscriptions/{SUB}/rg/res-{rule}").into();
+    f.resource_name = format!("res-{rule}").into();
     f.fingerprint = scanledger::domain::Finding::fingerprint(rule, &f.resource_id, "");
     f
 }

@@ -396,7 +396,7 @@ fn sarif_output_is_valid_sarif_2_1_0() {
         assert_eq!(r["ruleId"], &*f.rule_id);
         assert_eq!(
             r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
-            f.resource_id.as_str()
+            &*f.resource_id
         );
         let index = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(
@@ -682,13 +682,7 @@ async fn subscription_rules_see_the_inventory_and_are_indeterminate_when_a_type_
     let found: Vec<(&str, &str, &str)> = reports[0]
         .findings
         .iter()
-        .map(|f| {
-            (
-                f.resource_id.as_str(),
-                f.resource_type.as_str(),
-                f.resource_name.as_str(),
-            )
-        })
+        .map(|f| (&*f.resource_id, &*f.resource_type, &*f.resource_name))
         .collect();
     let closed_id =
         format!("{subscription}/resourceGroups/rg/providers/Microsoft.Test/widgets/closed");
@@ -716,7 +710,7 @@ async fn subscription_rules_see_the_inventory_and_are_indeterminate_when_a_type_
     let on_sub = reports[0]
         .findings
         .iter()
-        .find(|f| f.resource_id == subscription)
+        .find(|f| *f.resource_id == *subscription)
         .unwrap();
     assert_eq!(
         on_sub.details.as_str(),

@@ -301,7 +301,7 @@ fn sarif_reports_meet_github_code_scannings_upload_rules_and_the_oasis_schema() 
             );
             assert_eq!(
                 locations[0]["logicalLocations"][0]["fullyQualifiedName"],
-                f.resource_id.as_str()
+                &*f.resource_id
             );
             // GitHub keys alerts by primaryLocationLineHash: the finding fingerprint.
             assert_eq!(
@@ -358,7 +358,7 @@ fn ocsf_reports_are_detection_findings_valid_against_the_ocsf_schema() {
         });
         assert_eq!(event["finding_info"]["uid"], f.fingerprint.as_str());
         assert_eq!(event["finding_info"]["analytic"]["uid"], &*f.rule_id);
-        assert_eq!(event["resources"][0]["uid"], f.resource_id.as_str());
+        assert_eq!(event["resources"][0]["uid"], &*f.resource_id);
         assert_eq!(event["cloud"]["account"]["uid"], SUB);
         assert_eq!(event["metadata"]["version"], report::OCSF_VERSION);
     }

@@ -543,7 +543,7 @@ mod tests {
             rule_name: "r".into(),
             severity: Severity::High,
             category: "c".into(),
-            resource_id: format!("/res/{fp}"),
+            resource_id: format!("/res/{fp}").into(),
             resource_name: fp.into(),
             resource_type: "t".into(),
             description: "d".into(),

@@ -768,7 +768,8 @@ mod tests {
             category: "network".into(),
             resource_id: format!(
                 "/subscriptions/S/resourceGroups/RG/providers/T/x/{resource_name}"
-            ),
+            )
+            .into(),
             resource_name: resource_name.into(),
             resource_type: "T/x".into(),
             description: "d".into(),

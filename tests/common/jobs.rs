@@ -263,7 +263,7 @@ pub fn finding(
         severity,
         category: category.into(),
         resource_name: resource.into(),
-        resource_id,
+        resource_id: resource_id.into(),
         resource_type: "Microsoft.Storage/storageAccounts".into(),
         description: "what is wrong".into(),
         remediation: "how to fix it".into(),
