@@ -166,6 +166,8 @@ pub(super) async fn serve_with(
         azure,
         ops,
     } = components;
+    // Before anything starts: a SIGTERM during start-up must drain, not kill.
+    let signalled = crate::shutdown::signal();
     // One registry for the process: the API's /metrics shows the worker's figures too.
     let metrics = Arc::new(Metrics::new(command));
     // The worker and the API get pools of their own: readers (long-polls, streams,
@@ -315,7 +317,7 @@ pub(super) async fn serve_with(
         }
     };
     tokio::select! {
-        _ = crate::shutdown::signal() => {}
+        _ = signalled => {}
         Some(res) = tasks.join_next() => {
             // A component ended on its own: stop the rest.
             res??;
