@@ -35,9 +35,7 @@ arr(x) := x if {
 kind(r) := k if {
 	k := lc(object.get(r, "kind", ""))
 	k != ""
-}
-
-kind(r) := "storagev2" if lc(object.get(r, "kind", "")) == ""
+} else := "storagev2"
 
 sku_name(r) := lc(object.get(r, ["sku", "name"], ""))
 
@@ -108,12 +106,10 @@ public_network_off(r) if lc(lib.prop(r, ["publicNetworkAccess"], null)) in {"dis
 
 # default_action(r): networkAcls.defaultAction, "allow" when networkAcls or the action is
 # absent (ARM's documented default: accept connections from any network).
-default_action(r) := "allow" if lc(lib.prop(r, ["networkAcls", "defaultAction"], null)) == ""
-
 default_action(r) := a if {
 	a := lc(lib.prop(r, ["networkAcls", "defaultAction"], null))
 	a != ""
-}
+} else := "allow"
 
 # An IPv4 range in CIDR notation (a.b.c.d/n).
 ipv4_cidr := `^[ ]*[0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}[ ]*/[ ]*[0-9]{1,2}[ ]*$`
