@@ -41,6 +41,34 @@ pub(super) async fn active_now(state: &AppState) -> Result<Arc<MuteList>, ApiErr
     Ok(Arc::new(MuteList::active(&mutes, now)))
 }
 
+/// Starts a governance stream with `event` and answers `201 Created`: `Location`
+/// `{collection}/{id}`, and as body what the fold of that one event holds (`pick` takes
+/// it out of the fold).
+async fn create<T: Serialize>(
+    state: &AppState,
+    principal: &Principal,
+    collection: &str,
+    event: GovernanceEvent,
+    pick: impl FnOnce(&mut crate::domain::governance::Governance, Uuid) -> Option<T>,
+) -> Result<Response, ApiError> {
+    let id = Uuid::new_v4();
+    let e = state
+        .ledger
+        .append_governance(id, 0, &principal.name, event)
+        .await?;
+    tracing::info!(id = %id, kind = e.event.kind().as_str(), by = %principal.name, "governance stream started");
+    let mut g = crate::domain::governance::Governance::default();
+    g.apply(&e);
+    let created = pick(&mut g, id).expect("the fold of a stream's first event holds it");
+    let location = HeaderValue::from_str(&format!("{collection}/{id}")).expect("ascii");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(created),
+    )
+        .into_response())
+}
+
 fn uuid_path(id: &str) -> Result<Uuid, ApiError> {
     super::parse_uuid(id, "id", "id")
 }
@@ -142,34 +170,15 @@ pub(super) async fn create_mute(
             return Err(ApiError::Unprocessable("expires_at must be in the future"));
         }
     }
-    let id = Uuid::new_v4();
-    let e = state
-        .ledger
-        .append_governance(
-            id,
-            0,
-            &principal.name,
-            GovernanceEvent::MuteAdded(MuteAdded {
-                selector,
-                reason: req.reason,
-                expires_at,
-            }),
-        )
-        .await?;
-    tracing::info!(mute_id = %id, by = %principal.name, "mute added");
-    let mut g = crate::domain::governance::Governance::default();
-    g.apply(&e);
-    let mute = g
-        .mutes
-        .remove(&id)
-        .expect("the fold of a MuteAdded holds its mute");
-    let location = HeaderValue::from_str(&format!("/api/mutes/{id}")).expect("ascii");
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(mute),
-    )
-        .into_response())
+    let added = GovernanceEvent::MuteAdded(MuteAdded {
+        selector,
+        reason: req.reason,
+        expires_at,
+    });
+    create(&state, &principal, "/api/mutes", added, |g, id| {
+        g.mutes.remove(&id)
+    })
+    .await
 }
 
 /// The mutes in effect (with `all=true`: every mute ever made, removed and expired ones
@@ -352,34 +361,15 @@ pub(super) async fn create_schedule(
              starting with a letter or digit",
         ));
     }
-    let id = Uuid::new_v4();
-    let e = state
-        .ledger
-        .append_governance(
-            id,
-            0,
-            &principal.name,
-            GovernanceEvent::ScheduleSet(ScheduleSet {
-                subscription_id,
-                cadence,
-                rules: req.rules,
-            }),
-        )
-        .await?;
-    tracing::info!(schedule_id = %id, by = %principal.name, "schedule created");
-    let mut g = crate::domain::governance::Governance::default();
-    g.apply(&e);
-    let schedule = g
-        .schedules
-        .remove(&id)
-        .expect("the fold of a ScheduleSet holds its schedule");
-    let location = HeaderValue::from_str(&format!("/api/schedules/{id}")).expect("ascii");
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(schedule),
-    )
-        .into_response())
+    let set = GovernanceEvent::ScheduleSet(ScheduleSet {
+        subscription_id,
+        cadence,
+        rules: req.rules,
+    });
+    create(&state, &principal, "/api/schedules", set, |g, id| {
+        g.schedules.remove(&id)
+    })
+    .await
 }
 
 /// The schedules in effect (with `all=true`, removed ones too).
