@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::error::Problem;
 use super::{page_limit, parse_query, ApiError, AppState};
@@ -103,23 +102,7 @@ pub struct PosturePage {
 
 /// Keyset cursor: the last point's (finished_at, scan_id), opaque to clients.
 fn encode_posture_cursor(p: &PosturePoint) -> String {
-    format!(
-        "{}_{}",
-        p.finished_at.timestamp_micros(),
-        p.scan_id.0.simple()
-    )
-}
-
-fn decode_posture_cursor(s: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let (micros, id) = s.split_once('_')?;
-    let digits = (1..=16).contains(&micros.len()) && micros.bytes().all(|b| b.is_ascii_digit());
-    if !digits || !super::lower_hex(id, 32) {
-        return None;
-    }
-    Some((
-        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        Uuid::try_parse(id).ok()?,
-    ))
+    super::scans::time_id_cursor(p.finished_at, p.scan_id.0)
 }
 
 /// A subscription's posture over time: score and findings of each completed scan,
@@ -152,7 +135,7 @@ pub(super) async fn posture(
         .cursor
         .as_deref()
         .map(|c| {
-            decode_posture_cursor(c).ok_or_else(|| {
+            super::scans::decode_cursor(c).ok_or_else(|| {
                 ApiError::bad_request(Some("cursor"), "not a cursor this API issued")
             })
         })
@@ -388,7 +371,7 @@ mod tests {
     #[test]
     fn posture_cursors_round_trip_and_reject_garbage() {
         let p = PosturePoint {
-            scan_id: ScanId(Uuid::new_v4()),
+            scan_id: ScanId(uuid::Uuid::new_v4()),
             finished_at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
             score: None,
             findings: 0,
@@ -397,11 +380,11 @@ mod tests {
         };
         let c = encode_posture_cursor(&p);
         assert_eq!(
-            decode_posture_cursor(&c),
+            crate::api::scans::decode_cursor(&c),
             Some((p.finished_at, p.scan_id.0))
         );
-        assert_eq!(decode_posture_cursor("x_y"), None);
-        assert_eq!(decode_posture_cursor("12"), None);
+        assert_eq!(crate::api::scans::decode_cursor("x_y"), None);
+        assert_eq!(crate::api::scans::decode_cursor("12"), None);
     }
 
     #[test]

@@ -417,16 +417,18 @@ pub struct ScanPage {
 
 /// Keyset cursor: the last row's (requested_at, scan_id), opaque to clients.
 fn encode_cursor(row: &ScanStatus) -> String {
-    format!(
-        "{}_{}",
-        row.requested_at.timestamp_micros(),
-        row.scan_id.0.simple()
-    )
+    time_id_cursor(row.requested_at, row.scan_id.0)
+}
+
+/// A keyset cursor over (time, scan id): `<micros>_<32 lowercase hex>`. The console's
+/// roll-ups page the same way.
+pub(super) fn time_id_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}_{}", at.timestamp_micros(), id.simple())
 }
 
 /// `<micros>_<32 lowercase hex>`, exactly as [`encode_cursor`] writes it
 /// ([`super::openapi::SCAN_CURSOR_PATTERN`]).
-fn decode_cursor(s: &str) -> Option<(DateTime<Utc>, Uuid)> {
+pub(super) fn decode_cursor(s: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let (micros, id) = s.split_once('_')?;
     let digits = (1..=16).contains(&micros.len()) && micros.bytes().all(|b| b.is_ascii_digit());
     if !digits || !super::lower_hex(id, 32) {
