@@ -744,3 +744,84 @@ async fn subscription_rules_see_the_inventory_and_are_indeterminate_when_a_type_
         );
     }
 }
+
+/// What each rule found on the demo and the synthetic tenant, as recorded in
+/// `tests/fixtures/golden-findings.txt`: the tallies and a digest of the findings (fingerprint and
+/// details). The engine-equality tests compare two engines on the *same* rules, so a rule or
+/// helper rewrite that changes meaning in both would pass them; this catches it. After a
+/// change of meaning that is intended, regenerate the file with
+/// `SCANLEDGER_BLESS=1 cargo test --test rules golden` and review its diff: each changed
+/// line names a rule whose results changed.
+#[test]
+fn every_rule_finds_what_the_golden_record_says_on_the_demo_and_synthetic_tenants() {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let mut lines = String::new();
+    for (label, tenant, subscription) in [
+        ("demo", "demo/tenant", scanledger::cli::DEMO_SUBSCRIPTION),
+        (
+            "synth-2000",
+            "tests/fixtures/synth-tenant-2000.jsonl",
+            "5b9c0a39-2f4e-4d7a-8c1b-3e6f9a2d7c41",
+        ),
+    ] {
+        let (_, report) = report_with(
+            scanledger::scanner::rules::RuleEngine::default(),
+            tenant,
+            subscription,
+        );
+        let mut by_rule: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for f in &report.findings {
+            by_rule.entry(&f.rule_id).or_default().push(format!(
+                "{}\t{}",
+                f.fingerprint,
+                serde_json::to_string(&f.details).unwrap()
+            ));
+        }
+        for (rule, t) in &report.summary.rules {
+            let mut found = by_rule.remove(rule.as_str()).unwrap_or_default();
+            found.sort_unstable();
+            let mut h = Sha256::new();
+            for f in &found {
+                h.update(f.as_bytes());
+                h.update(b"\n");
+            }
+            let digest: String = h.finalize()[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            writeln!(
+                lines,
+                "{label} {rule} evaluated={} failed={} indeterminate={} errored={} findings={} {digest}",
+                t.evaluated,
+                t.failed,
+                t.indeterminate,
+                t.errored,
+                found.len()
+            )
+            .unwrap();
+        }
+        assert!(
+            by_rule.is_empty(),
+            "findings of rules without a tally: {by_rule:?}"
+        );
+    }
+    let path = repo().join("tests/fixtures/golden-findings.txt");
+    if std::env::var_os("SCANLEDGER_BLESS").is_some() {
+        std::fs::write(&path, &lines).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).expect("tests/fixtures/golden-findings.txt");
+    let changed: Vec<String> = lines
+        .lines()
+        .zip(want.lines())
+        .filter(|(got, want)| got != want)
+        .map(|(got, want)| format!("  recorded: {want}\n  now:      {got}"))
+        .collect();
+    assert!(
+        changed.is_empty() && lines.lines().count() == want.lines().count(),
+        "rules whose results differ from tests/fixtures/golden-findings.txt ({} lines now, {} recorded):\n{}",
+        lines.lines().count(),
+        want.lines().count(),
+        changed.join("\n")
+    );
+}
