@@ -24,77 +24,46 @@ arr(x) := x if {
 } else := []
 
 # ---------------------------------------------------------------------------------------
-# Storage account kinds and SKUs
+# Storage account kinds, SKUs and services: facts (`r.facts.storage`)
+#
+# The scanner computes these once per account, in Rust, before the rules run
+# (src/scanner/facts.rs, checked against the Rego definitions they replaced by
+# tests/facts.rs): every storage rule asks, and deriving them here cost each rule a chain of
+# helper calls per account.
 #
 # kind: StorageV2 (general-purpose v2), Storage (general-purpose v1), BlobStorage (legacy),
-# BlockBlobStorage (premium block blobs), FileStorage (premium file shares).
-# A StorageV2/Storage account on a Premium_* SKU is a premium page-blob account.
-# ARM always returns `kind`; if a document lacks it we assume general-purpose v2 (the
-# default kind), so the account is checked rather than silently skipped.
+# BlockBlobStorage (premium block blobs), FileStorage (premium file shares), lower case.
+# A document without `kind` reads as general-purpose v2 (ARM's default kind), so the
+# account is checked rather than silently skipped. A StorageV2/Storage account on a
+# Premium_* SKU is a premium page-blob account.
 
-kind(r) := k if {
-	k := lc(object.get(r, "kind", ""))
-	k != ""
-} else := "storagev2"
+kind(r) := r.facts.storage.kind
 
-sku_name(r) := lc(object.get(r, ["sku", "name"], ""))
+sku_name(r) := r.facts.storage.sku
 
-premium(r) if startswith(sku_name(r), "premium_")
+premium(r) if r.facts.storage.premium
 
 # Premium page-blob account: no queues, tables, lifecycle policies, versioning, object replication.
-premium_page_blob(r) if {
-	kind(r) in {"storagev2", "storage"}
-	premium(r)
-}
+premium_page_blob(r) if r.facts.storage.premium_page_blob
 
-hns(r) if lib.is_true(lib.prop(r, ["isHnsEnabled"], false))
+hns(r) if r.facts.storage.hns
 
-nfs_v3(r) if lib.is_true(lib.prop(r, ["isNfsV3Enabled"], false))
+nfs_v3(r) if r.facts.storage.nfs_v3
 
 # has_blob(r): the account offers the Blob service (every kind but FileStorage).
-has_blob(r) if services[r.id].blob
+has_blob(r) if r.facts.storage.blob
 
 # block_blob(r): the account holds block blobs: general-purpose v2 (standard), legacy
 # BlobStorage, premium BlockBlobStorage. These support lifecycle management, versioning
 # and container soft delete.
-block_blob(r) if services[r.id].block_blob
+block_blob(r) if r.facts.storage.block_blob
 
 # queue_table(r): the account offers the Queue and Table services (standard general-purpose v1/v2).
-queue_table(r) if services[r.id].queue_table
+queue_table(r) if r.facts.storage.queue_table
 
-# services: what each account of the input offers, by id. A rule, not a function, so it is
-# computed once per query: the scanner evaluates all storage rules of a chunk in one
-# query, and most of them ask.
-services := {r.id: s |
-	some r in input.resources
-	s := {
-		"blob": offers_blob(r),
-		"block_blob": holds_block_blobs(r),
-		"queue_table": offers_queue_table(r),
-	}
-}
-
-offers_blob(r) := true if kind(r) in {"storagev2", "storage", "blobstorage", "blockblobstorage"}
-
-offers_blob(r) := false if not kind(r) in {"storagev2", "storage", "blobstorage", "blockblobstorage"}
-
-holds_block_blobs(r) := true if {
-	kind(r) in {"storagev2", "blobstorage", "blockblobstorage"}
-	not premium_page_blob(r)
-}
-
-holds_block_blobs(r) := false if not kind(r) in {"storagev2", "blobstorage", "blockblobstorage"}
-
-holds_block_blobs(r) := false if premium_page_blob(r)
-
-offers_queue_table(r) := true if {
-	kind(r) in {"storagev2", "storage"}
-	not premium(r)
-}
-
-offers_queue_table(r) := false if not kind(r) in {"storagev2", "storage"}
-
-offers_queue_table(r) := false if premium(r)
+# offers_files(r): the account has the Azure Files service (general-purpose v1/v2 and
+# premium FileStorage; not BlobStorage or BlockBlobStorage).
+offers_files(r) if r.facts.storage.files
 
 # ---------------------------------------------------------------------------------------
 # Network
@@ -294,10 +263,6 @@ groups_unknown(r, path) if {
 # shared_key_allowed(r): account keys (and the SAS tokens signed with them) authorize
 # requests. allowSharedKeyAccess absent or null means true (Azure's documented default).
 shared_key_allowed(r) if not lib.is_false(lib.prop(r, ["allowSharedKeyAccess"], true))
-
-# offers_files(r): the account has the Azure Files service (general-purpose v1/v2 and
-# premium FileStorage; not BlobStorage or BlockBlobStorage).
-offers_files(r) if kind(r) in {"storagev2", "storage", "filestorage"}
 
 # list_items(r, path): the documents of a related list (an array or a list page's value).
 list_items(r, path) := arr(v) if {

@@ -28,9 +28,12 @@ pub struct Doc {
 
 impl Doc {
     /// `None` when the document has no string `id` or `type` (not an ARM resource).
-    pub fn from_json(resource: serde_json::Value) -> Option<Self> {
+    /// The resource's facts (`super::facts`) are added to its Rego form here, the one
+    /// place every path to the rules (scan, `rules test`, `rules bench`) goes through.
+    pub fn from_json(mut resource: serde_json::Value) -> Option<Self> {
         let id: std::sync::Arc<str> = resource.get("id")?.as_str()?.into();
-        let kind = resource.get("type")?.as_str()?.into();
+        let kind: std::sync::Arc<str> = resource.get("type")?.as_str()?.into();
+        super::facts::attach(&kind, &mut resource);
         let name = resource
             .get("name")
             .and_then(|n| n.as_str())

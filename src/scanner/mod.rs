@@ -6,6 +6,7 @@ pub mod azure;
 pub mod bench;
 pub mod compliance;
 pub mod engine;
+pub mod facts;
 pub mod fixture;
 pub mod inventory;
 pub mod report;
