@@ -552,7 +552,7 @@ async fn an_error_inside_a_helper_under_not_is_errored_in_every_engine() {
 }
 
 /// Two documents with one id in one chunk (a fixture can hold that; ARM never lists it):
-/// per-chunk tables keyed by id, such as `lib.network.allow_ranges`, must not mix them
+/// per-chunk tables keyed by id, such as `lib.compute.models`, must not mix them
 /// up. The scanner splits such chunks, so both engines agree.
 #[tokio::test]
 async fn duplicate_ids_in_a_chunk_give_the_reference_findings() {

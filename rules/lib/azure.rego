@@ -167,127 +167,26 @@ range_width(range) := w if {
 # protocol_covers(rule, proto): the rule's protocol is "*" or proto (e.g. "tcp").
 protocol_covers(rule, proto) if in_ci(object.get(obj(rule.properties), "protocol", "*"), {"*", proto})
 
-security_rules(nsg) := arr(object.get(obj(object.get(nsg, "properties", {})), "securityRules", []))
-
-inbound(rule) if eq_ci(object.get(obj(rule.properties), "direction", ""), "Inbound")
-
-allows(rule) if eq_ci(object.get(obj(rule.properties), "access", ""), "Allow")
-
-denies(rule) if eq_ci(object.get(obj(rule.properties), "access", ""), "Deny")
-
-from_internet(rule) if {
-	some p in source_prefixes(rule)
-	is_internet(p)
-}
-
-# A higher-priority (lower number) inbound Deny shadows an Allow for a port only when it
-# covers everything the Allow admits there: the port and protocol, every internet
-# source (`*`/Internet), every source port, and every destination (`*`, or the same
-# destination prefixes). A narrower Deny (one host, one source port) leaves the Allow
-# exposing the rest, so it does not count: a missed exposure is worse than a duplicate.
-shadowed(nsg, allow_rule, port, proto) if {
-	some d in security_rules(nsg)
-	inbound(d)
-	denies(d)
-	from_internet(d)
-	protocol_covers(d, proto)
-	is_number(d.properties.priority)
-	is_number(allow_rule.properties.priority)
-	d.properties.priority < allow_rule.properties.priority
-	some range in port_ranges(d)
-	covers_port(range, port)
-	all_source_ports(d)
-	covers_destinations(d, allow_rule)
-}
-
-source_port_ranges(rule) := array.concat(
-	as_list(object.get(obj(rule.properties), "sourcePortRange", [])),
-	as_list(object.get(obj(rule.properties), "sourcePortRanges", [])),
-)
-
-# No source port given means any (ARM requires one, but be lenient).
-all_source_ports(rule) if count(source_port_ranges(rule)) == 0
-
-all_source_ports(rule) if {
-	some r in source_port_ranges(rule)
-	is_string(r)
-	trim_space(r) == "*"
-}
-
-destination_prefixes(rule) := array.concat(
-	as_list(object.get(obj(rule.properties), "destinationAddressPrefix", [])),
-	as_list(object.get(obj(rule.properties), "destinationAddressPrefixes", [])),
-)
-
-covers_destinations(deny, _) if {
-	some p in destination_prefixes(deny)
-	in_ci(p, {"*", "any", "0.0.0.0/0"})
-}
-
-covers_destinations(deny, allow) if {
-	allowed := {lower(p) | some p in destination_prefixes(allow); is_string(p)}
-	denied := {lower(p) | some p in destination_prefixes(deny); is_string(p)}
-	count(allowed) > 0
-	count(allowed - denied) == 0
-}
-
-# port_bounds(range): [low, high] of an NSG port range ("*", "22", "20-30").
-port_bounds(range) := [0, 65535] if {
-	is_string(range)
-	trim_space(range) == "*"
-}
-
-port_bounds(range) := [n, n] if {
-	is_string(range)
-	regex.match(`^[ ]*[0-9]+[ ]*$`, range)
-	n := to_number(trim_space(range))
-}
-
-port_bounds(range) := [lo, hi] if {
-	is_string(range)
-	regex.match(`^[ ]*[0-9]+[ ]*-[ ]*[0-9]+[ ]*$`, range)
-	parts := split(range, "-")
-	lo := to_number(trim_space(parts[0]))
-	hi := to_number(trim_space(parts[1]))
-}
-
-# internet_allow_ranges(nsg): every (inbound Allow rule from the internet, port range)
-# with its bounds. Computed once per NSG, so checking many ports stays cheap (most NSGs
-# have none, and the port checks then cost nothing).
-internet_allow_ranges(nsg) := [c |
-	some rule in security_rules(nsg)
-	inbound(rule)
-	allows(rule)
-	sources := [p | some p in source_prefixes(rule); is_internet(p)]
-	count(sources) > 0
-	some range in port_ranges(rule)
-	b := port_bounds(range)
-	c := {"rule": rule, "range": range, "lo": b[0], "hi": b[1], "source": sources[0]}
-]
-
-# exposing_in(nsg, candidates, port, protos): of the candidates (internet_allow_ranges),
-# the Allow rules that open port (for one of the protocols) and are not shadowed; each
-# as {rule, port, matched_range, protocol, source, priority}.
-exposing_in(nsg, candidates, port, protos) := {x |
-	some c in candidates
-	c.lo <= port
-	port <= c.hi
-	some proto in protos
-	protocol_covers(c.rule, proto)
-	not shadowed(nsg, c.rule, port, proto)
+# exposing_rules(nsg, port, protos): the inbound Allow rules that open port to the internet
+# for one of the protocols ("tcp", "udp") and are not shadowed by a higher-priority Deny,
+# each as {rule, port, matched_range, protocol, source, priority}. Read from the NSG's
+# facts (`nsg.facts.nsg.allows`, computed by the scanner: src/scanner/facts.rs says
+# exactly when a Deny shadows an Allow), so checking many ports costs a few comparisons.
+exposing_rules(nsg, port, protos) := {x |
+	some a in nsg.facts.nsg.allows
+	some o in a.open
+	o.proto in protos
+	o.lo <= port
+	port <= o.hi
 	x := {
-		"rule": c.rule.name,
+		"rule": a.rule,
 		"port": port,
-		"matched_range": c.range,
-		"protocol": object.get(obj(c.rule.properties), "protocol", "*"),
-		"source": c.source,
-		"priority": object.get(obj(c.rule.properties), "priority", null),
+		"matched_range": o.range,
+		"protocol": a.protocol,
+		"source": a.source,
+		"priority": a.priority,
 	}
 }
-
-# exposing_rules(nsg, port, protos): the inbound Allow rules that open port (for one of
-# the protocols) to the internet and are not shadowed.
-exposing_rules(nsg, port, protos) := exposing_in(nsg, internet_allow_ranges(nsg), port, protos)
 
 # ---------------------------------------------------------------------------------------
 # Diagnostic settings

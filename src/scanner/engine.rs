@@ -470,7 +470,7 @@ impl Evaluator {
     /// Evaluate `rules` (indexes into the catalogue) over `docs`, all of one type.
     pub fn evaluate(&mut self, rules: &[usize], docs: &[Doc]) -> ChunkOutcome {
         // Entries name resources by id, and rules may key per-chunk tables by id (e.g.
-        // `lib.network.allow_ranges`; the VM's object comprehensions keep the last of
+        // `lib.compute.models`; the VM's object comprehensions keep the last of
         // duplicate keys where the interpreter errors): a chunk's ids must be unique.
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = docs

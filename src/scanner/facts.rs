@@ -31,6 +31,11 @@ pub fn facts_of(kind: &str, resource: &Value) -> Option<Value> {
         facts.insert("storage".to_owned(), storage::account(resource));
         return Some(Value::Object(facts));
     }
+    if kind.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups") {
+        let mut facts = Map::new();
+        facts.insert("nsg".to_owned(), nsg::exposure(resource));
+        return Some(Value::Object(facts));
+    }
     None
 }
 
@@ -103,6 +108,361 @@ pub mod storage {
             "hns": is_true(at(r, &["properties", "isHnsEnabled"])),
             "nfs_v3": is_true(at(r, &["properties", "isNfsV3Enabled"])),
         })
+    }
+}
+
+/// Network security groups: which inbound rules open which ports to the internet once
+/// higher-priority Denies are taken into account.
+///
+/// Two shadowing semantics are kept, as the rules used them:
+/// - per port (`open`, for the named-service rules): a port of an Allow is closed when a
+///   higher-priority inbound internet Deny covers that port for the protocol, every source
+///   port, and every destination (`*`/`Any`/`0.0.0.0/0`, or all of the Allow's address
+///   prefixes);
+/// - per range (`wide`, `udp`): a range of an Allow is closed only when one such Deny
+///   covers the whole range, and destinations are compared with application security
+///   groups as well (a Deny aimed at one ASG does not hide an Allow to every host).
+///
+/// Ports are parsed as decimal numbers: `"022"` is port 22 (the Rego helpers raised an
+/// error on a leading zero).
+pub mod nsg {
+    use super::*;
+
+    /// Source prefixes meaning "anyone on the internet" (after trimming, lower case).
+    const INTERNET: [&str; 7] = ["*", "0.0.0.0", "0.0.0.0/0", "internet", "any", "::/0", "::"];
+
+    /// One security rule, read once.
+    struct SecurityRule<'a> {
+        name: Option<&'a Value>,
+        inbound: bool,
+        access: String,
+        /// `protocol` as written, `"*"` when absent.
+        protocol: Value,
+        /// Lower-case `protocol`; "" when it is not a string.
+        protocol_lc: String,
+        priority: Option<f64>,
+        priority_raw: Value,
+        /// Internet source prefixes, as written, in document order.
+        internet_sources: Vec<&'a Value>,
+        port_ranges: Vec<&'a Value>,
+        all_source_ports: bool,
+        /// Lower-case destination address prefixes (strings only).
+        dest_prefixes: Vec<String>,
+        /// Lower-case destination application security group ids ("" for a bad reference).
+        dest_asgs: Vec<String>,
+    }
+
+    /// The catalogue's `as_list`: an array, a non-empty string as a list of one, else none.
+    fn as_list(v: Option<&Value>) -> Vec<&Value> {
+        match v {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(s @ Value::String(text)) if !text.is_empty() => vec![s],
+            _ => Vec::new(),
+        }
+    }
+
+    fn both<'a>(props: &'a Map<String, Value>, one: &str, many: &str) -> Vec<&'a Value> {
+        let mut v = as_list(props.get(one));
+        v.extend(as_list(props.get(many)));
+        v
+    }
+
+    fn is_internet(p: &Value) -> bool {
+        p.as_str()
+            .is_some_and(|s| INTERNET.contains(&s.trim().to_lowercase().as_str()))
+    }
+
+    fn dedup_lc(mut v: Vec<String>) -> Vec<String> {
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    impl<'a> SecurityRule<'a> {
+        /// `None` when the rule has no `properties` object (never inbound).
+        fn read(rule: &'a Value) -> Option<Self> {
+            let props = rule.get("properties")?.as_object()?;
+            let text_lc = |key: &str| {
+                props
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .map(str::to_lowercase)
+            };
+            let protocol = props.get("protocol").cloned().unwrap_or_else(|| json!("*"));
+            let protocol_lc = protocol.as_str().map(str::to_lowercase).unwrap_or_default();
+            let source_ports = both(props, "sourcePortRange", "sourcePortRanges");
+            let asgs = match props.get("destinationApplicationSecurityGroups") {
+                Some(Value::Array(groups)) => groups
+                    .iter()
+                    .map(|g| {
+                        g.get("id")
+                            .and_then(Value::as_str)
+                            .filter(|_| g.is_object())
+                            .unwrap_or("")
+                            .to_lowercase()
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Some(Self {
+                name: rule.get("name"),
+                inbound: text_lc("direction").as_deref() == Some("inbound"),
+                access: text_lc("access").unwrap_or_default(),
+                protocol,
+                protocol_lc,
+                priority: props.get("priority").and_then(Value::as_f64),
+                priority_raw: props.get("priority").cloned().unwrap_or(Value::Null),
+                internet_sources: both(props, "sourceAddressPrefix", "sourceAddressPrefixes")
+                    .into_iter()
+                    .filter(|p| is_internet(p))
+                    .collect(),
+                port_ranges: both(props, "destinationPortRange", "destinationPortRanges"),
+                all_source_ports: source_ports.is_empty()
+                    || source_ports
+                        .iter()
+                        .any(|r| r.as_str().is_some_and(|s| s.trim() == "*")),
+                dest_prefixes: dedup_lc(
+                    both(
+                        props,
+                        "destinationAddressPrefix",
+                        "destinationAddressPrefixes",
+                    )
+                    .into_iter()
+                    .filter_map(|p| p.as_str().map(str::to_lowercase))
+                    .collect(),
+                ),
+                dest_asgs: dedup_lc(asgs),
+            })
+        }
+
+        /// `lib.protocol_covers`: the rule's protocol is `*` or `proto`.
+        fn covers_protocol(&self, proto: &str) -> bool {
+            self.protocol_lc == "*" || self.protocol_lc == proto
+        }
+
+        /// An inbound internet Deny that could shadow something (protocol aside).
+        fn is_shadowing_deny(&self) -> bool {
+            self.inbound
+                && self.access == "deny"
+                && !self.internet_sources.is_empty()
+                && self.all_source_ports
+                && self.priority.is_some()
+        }
+
+        /// Ahead of `allow`: both priorities are numbers and this one is lower.
+        fn ahead_of(&self, allow: &SecurityRule) -> bool {
+            matches!((self.priority, allow.priority), (Some(d), Some(a)) if d < a)
+        }
+
+        /// `lib.covers_destinations`: every destination, or all of the Allow's prefixes.
+        fn covers_destinations_of(&self, allow: &SecurityRule) -> bool {
+            self.dest_prefixes
+                .iter()
+                .any(|p| matches!(p.as_str(), "*" | "any" | "0.0.0.0/0"))
+                || (!allow.dest_prefixes.is_empty()
+                    && allow
+                        .dest_prefixes
+                        .iter()
+                        .all(|p| self.dest_prefixes.contains(p)))
+        }
+
+        /// `lib.network.covers_destinations`: as above, with application security groups.
+        fn covers_destinations_with_asgs(&self, allow: &SecurityRule) -> bool {
+            (self.dest_asgs.is_empty()
+                && self
+                    .dest_prefixes
+                    .iter()
+                    .any(|p| matches!(p.as_str(), "*" | "any" | "0.0.0.0/0")))
+                || (allow.dest_asgs.is_empty()
+                    && !allow.dest_prefixes.is_empty()
+                    && allow
+                        .dest_prefixes
+                        .iter()
+                        .all(|p| self.dest_prefixes.contains(p)))
+                || (allow.dest_prefixes.is_empty()
+                    && !allow.dest_asgs.is_empty()
+                    && allow.dest_asgs.iter().all(|g| self.dest_asgs.contains(g)))
+        }
+    }
+
+    /// A decimal port (spaces around it allowed), as a number.
+    fn port_number(s: &str) -> Option<f64> {
+        let t = s.trim_matches(' ');
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| {
+            t.parse::<u64>()
+                .map(|n| n as f64)
+                .unwrap_or_else(|_| t.parse().unwrap_or(f64::INFINITY))
+        })
+    }
+
+    /// `[low, high]` of a port range: `*` (all of 0-65535), `22`, `20-30`; `None` for
+    /// anything else.
+    fn bounds(range: &Value) -> Option<(f64, f64)> {
+        let s = range.as_str()?;
+        if s.trim() == "*" {
+            return Some((0.0, 65535.0));
+        }
+        if let Some(n) = port_number(s) {
+            return Some((n, n));
+        }
+        let (lo, hi) = s.split_once('-')?;
+        Some((port_number(lo)?, port_number(hi)?))
+    }
+
+    /// The ports a Deny's range covers: `*` covers every port (not only 0-65535).
+    fn coverage(range: &Value) -> Option<(f64, f64)> {
+        match range.as_str() {
+            Some(s) if s.trim() == "*" => Some((f64::NEG_INFINITY, f64::INFINITY)),
+            _ => bounds(range),
+        }
+    }
+
+    /// Ports a range spans (`lib.range_width`): 65536 for `*`, 1 for a port, else
+    /// high - low + 1 (which a reversed range makes zero or negative).
+    fn width(range: &Value) -> Option<f64> {
+        let s = range.as_str()?;
+        if s.trim() == "*" {
+            return Some(65536.0);
+        }
+        if port_number(s).is_some() {
+            return Some(1.0);
+        }
+        bounds(range).map(|(lo, hi)| hi - lo + 1.0)
+    }
+
+    /// `[lo, hi]` minus the union of `holes`, as closed integer intervals.
+    fn subtract(lo: f64, hi: f64, holes: &[(f64, f64)]) -> Vec<(f64, f64)> {
+        let mut open = vec![(lo, hi)];
+        for &(h_lo, h_hi) in holes {
+            open = open
+                .into_iter()
+                .flat_map(|(a, b)| {
+                    if h_hi < a || b < h_lo {
+                        return vec![(a, b)];
+                    }
+                    let mut kept = Vec::new();
+                    if a < h_lo {
+                        kept.push((a, h_lo - 1.0));
+                    }
+                    if h_hi < b {
+                        kept.push((h_hi + 1.0, b));
+                    }
+                    kept
+                })
+                .collect();
+        }
+        open
+    }
+
+    /// A number as JSON: an integer when it is one.
+    fn number(n: f64) -> Value {
+        if n.fract() == 0.0 && n.abs() < 9.0e15 {
+            json!(n as i64)
+        } else {
+            json!(n)
+        }
+    }
+
+    /// `facts.nsg` of a network security group: `allows`, one entry per inbound Allow
+    /// rule with a name and at least one internet source, in document order:
+    /// - `rule`, `priority` (null when absent), `protocol` (`"*"` when absent), as written;
+    /// - `source`: its first internet source, `sources`: all of them, sorted, distinct;
+    /// - `open`: per port semantics, for TCP and UDP, `{proto, lo, hi, range}`: the ports
+    ///   of each of its ranges no Deny closes;
+    /// - `wide` (protocol `*`, TCP or UDP): `open`, its ranges no single Deny for its
+    ///   protocol closes (as written, distinct), and `ports`, how many ports they span
+    ///   (at most 65536);
+    /// - `udp` (protocol `*` or UDP): its ranges no single Deny for UDP closes, sorted,
+    ///   distinct.
+    pub fn exposure(nsg: &Value) -> Value {
+        let rules: Vec<SecurityRule> = match at(nsg, &["properties", "securityRules"]) {
+            Some(Value::Array(rules)) => rules.iter().filter_map(SecurityRule::read).collect(),
+            _ => Vec::new(),
+        };
+        let denies: Vec<&SecurityRule> = rules.iter().filter(|d| d.is_shadowing_deny()).collect();
+        let allows = rules
+            .iter()
+            .filter(|a| a.inbound && a.access == "allow" && !a.internet_sources.is_empty())
+            .filter_map(|a| a.name.map(|name| allow_facts(a, name, &denies)))
+            .collect();
+        json!({ "allows": Value::Array(allows) })
+    }
+
+    fn allow_facts(a: &SecurityRule, name: &Value, denies: &[&SecurityRule]) -> Value {
+        let mut open = Vec::new();
+        for proto in ["tcp", "udp"] {
+            if !a.covers_protocol(proto) {
+                continue;
+            }
+            let holes: Vec<(f64, f64)> = denies
+                .iter()
+                .filter(|d| {
+                    d.covers_protocol(proto) && d.ahead_of(a) && d.covers_destinations_of(a)
+                })
+                .flat_map(|d| d.port_ranges.iter().filter_map(|r| coverage(r)))
+                .collect();
+            for range in &a.port_ranges {
+                let Some((lo, hi)) = bounds(range) else {
+                    continue;
+                };
+                for (lo, hi) in subtract(lo, hi, &holes) {
+                    open.push(
+                        json!({"proto": proto, "lo": number(lo), "hi": number(hi), "range": range}),
+                    );
+                }
+            }
+        }
+        let mut sources: Vec<&str> = a
+            .internet_sources
+            .iter()
+            .filter_map(|s| s.as_str())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        let mut facts = json!({
+            "rule": name,
+            "priority": a.priority_raw,
+            "protocol": a.protocol,
+            "source": a.internet_sources[0],
+            "sources": sources,
+            "open": open,
+        });
+        // Per range: closed when one Deny for `proto` covers all of it.
+        let closed = |range: &Value, proto: &str| {
+            bounds(range).is_some_and(|(lo, hi)| {
+                denies.iter().any(|d| {
+                    d.covers_protocol(proto)
+                        && d.ahead_of(a)
+                        && d.covers_destinations_with_asgs(a)
+                        && d.port_ranges
+                            .iter()
+                            .filter_map(|r| bounds(r))
+                            .any(|(d_lo, d_hi)| d_lo <= lo && hi <= d_hi)
+                })
+            })
+        };
+        if matches!(a.protocol_lc.as_str(), "*" | "tcp" | "udp") {
+            let mut wide: Vec<&Value> = Vec::new();
+            for r in &a.port_ranges {
+                if !closed(r, &a.protocol_lc) && !wide.contains(r) {
+                    wide.push(r);
+                }
+            }
+            let ports: f64 = wide.iter().filter_map(|r| width(r)).sum();
+            facts["wide"] = json!({"open": wide, "ports": number(ports.min(65536.0))});
+        }
+        if matches!(a.protocol_lc.as_str(), "*" | "udp") {
+            let mut udp: Vec<&str> = a
+                .port_ranges
+                .iter()
+                .filter(|r| bounds(r).is_some() && !closed(r, "udp"))
+                .filter_map(|r| r.as_str())
+                .collect();
+            udp.sort_unstable();
+            udp.dedup();
+            facts["udp"] = json!(udp);
+        }
+        facts
     }
 }
 

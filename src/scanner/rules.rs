@@ -265,7 +265,7 @@ pub struct Catalogue {
 
 /// One query that evaluates every rule of a resource type on a chunk: an array of each
 /// rule's `deny` set and, where declared, its `indeterminate` set. Complete rules a
-/// type's rules share (e.g. `lib.network.allow_ranges`) are then evaluated once per
+/// type's rules share (e.g. `lib.compute.models`) are then evaluated once per
 /// chunk instead of once per rule, and the engine is entered once instead of ~10 times.
 #[derive(Clone, Debug)]
 pub(crate) struct TypeQuery {
