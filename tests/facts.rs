@@ -430,3 +430,176 @@ fn nsg_exposure_facts_agree_with_the_rego_helpers_they_replaced() {
         );
     }
 }
+
+fn machine(rng: &mut fastrand::Rng) -> (&'static str, Value) {
+    let vmss = rng.bool();
+    let os_types = [
+        json!("Windows"),
+        json!("linux"),
+        json!("LINUX"),
+        json!("Other"),
+        json!(null),
+        json!(3),
+    ];
+    let patch_modes = [
+        json!("AutomaticByPlatform"),
+        json!("Manual"),
+        json!("ImageDefault"),
+        json!("AutomaticByOS"),
+        json!(""),
+        json!(null),
+    ];
+    let flags = [json!(true), json!(false), json!("False"), json!(null)];
+    let os_config = |rng: &mut fastrand::Rng| -> Option<Value> {
+        match rng.u8(..5) {
+            0 => None,
+            1 => Some(json!(null)),
+            2 => Some(json!("text")),
+            _ => {
+                let mut c = serde_json::Map::new();
+                let mut patch = serde_json::Map::new();
+                put(&mut patch, "patchMode", pick(rng, &patch_modes));
+                put(
+                    &mut c,
+                    "patchSettings",
+                    pick(rng, &[Value::Object(patch), json!(null)]),
+                );
+                put(&mut c, "enableAutomaticUpdates", pick(rng, &flags));
+                put(&mut c, "disablePasswordAuthentication", pick(rng, &flags));
+                Some(Value::Object(c))
+            }
+        }
+    };
+    let mut model = serde_json::Map::new();
+    let mut os_profile = serde_json::Map::new();
+    put(&mut os_profile, "windowsConfiguration", os_config(rng));
+    put(&mut os_profile, "linuxConfiguration", os_config(rng));
+    if rng.bool() {
+        os_profile.insert("computerName".into(), json!("vm"));
+    }
+    put(
+        &mut model,
+        "osProfile",
+        pick(rng, &[Value::Object(os_profile), json!({}), json!(null)]),
+    );
+    let os_type = pick(rng, &os_types);
+    put(
+        &mut model,
+        "storageProfile",
+        pick(
+            rng,
+            &[
+                json!({"osDisk": {"osType": os_type}}),
+                json!({"osDisk": null}),
+            ],
+        ),
+    );
+    let security_types = [
+        json!("TrustedLaunch"),
+        json!("confidentialVM"),
+        json!("Standard"),
+        json!(""),
+        json!(null),
+    ];
+    let security_type = pick(rng, &security_types);
+    put(
+        &mut model,
+        "securityProfile",
+        pick(
+            rng,
+            &[
+                json!({"securityType": security_type}),
+                json!({"uefiSettings": {"secureBootEnabled": true}}),
+                json!(null),
+            ],
+        ),
+    );
+    let model = Value::Object(model);
+    let properties = if vmss {
+        pick(
+            rng,
+            &[
+                json!({"virtualMachineProfile": model}),
+                json!({"virtualMachineProfile": null}),
+            ],
+        )
+    } else {
+        pick(rng, &[model])
+    };
+    let mut doc = serde_json::Map::new();
+    doc.insert(
+        "id".into(),
+        json!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/x/m"),
+    );
+    let kind = if vmss {
+        "Microsoft.Compute/virtualMachineScaleSets"
+    } else {
+        "Microsoft.Compute/virtualMachines"
+    };
+    doc.insert("type".into(), json!(kind));
+    put(&mut doc, "properties", properties);
+    let tags = [
+        json!({"aks-managed-poolName": "p"}),
+        json!({"AKS-Managed-createOperationID": "x", "env": "dev"}),
+        json!({"env": "dev", "aks-managed": "no"}),
+        json!(null),
+        json!([]),
+    ];
+    put(&mut doc, "tags", pick(rng, &tags));
+    (kind, Value::Object(doc))
+}
+
+/// Every generated VM and scale set: `facts.compute` equals what the compute helpers it
+/// replaced computed.
+#[test]
+fn compute_facts_agree_with_the_rego_helpers_they_replaced() {
+    let mut engine = Engine::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        "rules/lib/azure.rego",
+        "tests/fixtures/facts-oracle/compute.rego",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        engine.add_policy(file.into(), text).unwrap();
+    }
+    let seed = 0x5eed_0003;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut seen = std::collections::BTreeSet::new();
+    for n in 0..2000 {
+        let (kind, mut doc) = machine(&mut rng);
+        let raw = doc.clone();
+        facts::attach(kind, &mut doc);
+        engine.set_input(RegoValue::from(json!({ "resources": [raw] })));
+        let want = engine
+            .eval_rule("data.oracle.compute.facts".into())
+            .unwrap_or_else(|e| panic!("the oracle fails on {raw}: {e}"));
+        let mut got = doc["facts"]["compute"].clone();
+        got.as_object_mut().unwrap().remove("vmss");
+        assert_eq!(
+            RegoValue::from(got.clone()),
+            want,
+            "document {n} (seed {seed:#x}): {raw}"
+        );
+        seen.insert(format!(
+            "{}/{}",
+            got["os_type"], got["effective_patch_mode"]
+        ));
+        if got["aks_managed"] == true {
+            seen.insert("aks".into());
+        }
+        if got["trusted_or_confidential"] == true {
+            seen.insert("trusted".into());
+        }
+    }
+    for case in [
+        "\"windows\"/\"manual\"",
+        "\"windows\"/\"automaticbyos\"",
+        "\"windows\"/\"automaticbyplatform\"",
+        "\"linux\"/\"imagedefault\"",
+        "\"\"/\"\"",
+        "aks",
+        "trusted",
+    ] {
+        assert!(seen.contains(case), "{case} never generated: {seen:?}");
+    }
+}

@@ -54,72 +54,43 @@ model_of(r) := obj(get(r, ["properties", "virtualMachineProfile"])) if {
 
 os_profile(r) := obj(get(model(r), ["osProfile"]))
 
-# has_os_profile(r): the VM was provisioned from an image with an OS profile. VMs created
-# by attaching an existing (specialized) OS disk have none, and their guest settings
-# (patch mode, SSH password login) cannot be read or set through ARM.
-has_os_profile(r) if count(os_profile(r)) > 0
-
 windows_config(r) := obj(get(os_profile(r), ["windowsConfiguration"]))
 
 linux_config(r) := obj(get(os_profile(r), ["linuxConfiguration"]))
 
+security_profile(r) := obj(get(model(r), ["securityProfile"]))
+
+# The scanner computes the rest once per machine, in Rust, before the rules run
+# (`r.facts.compute`, src/scanner/facts.rs; checked against the Rego definitions they
+# replaced by tests/facts.rs): most VM rules ask for them, and each was a chain of calls.
+
+# has_os_profile(r): the VM was provisioned from an image with an OS profile. VMs created
+# by attaching an existing (specialized) OS disk have none, and their guest settings
+# (patch mode, SSH password login) cannot be read or set through ARM.
+has_os_profile(r) if r.facts.compute.has_os_profile
+
 # os_type(r): "windows" or "linux" (from the OS disk, else from the OS profile), or "".
-os_type(r) := t if {
-	t := lc(get(model(r), ["storageProfile", "osDisk", "osType"]))
-	t in {"windows", "linux"}
-} else := "windows" if {
-	is_object(get(os_profile(r), ["windowsConfiguration"]))
-} else := "linux" if {
-	is_object(get(os_profile(r), ["linuxConfiguration"]))
-} else := ""
+os_type(r) := r.facts.compute.os_type
 
 # patch_mode(r): the patch mode as set, lower-case, "" when not set.
-patch_mode(r) := lc(get(windows_config(r), ["patchSettings", "patchMode"])) if os_type(r) == "windows"
-
-patch_mode(r) := lc(get(linux_config(r), ["patchSettings", "patchMode"])) if os_type(r) == "linux"
-
-patch_mode(r) := "" if not os_type(r) in {"windows", "linux"}
+patch_mode(r) := r.facts.compute.patch_mode
 
 # effective_patch_mode(r): Azure's documented defaults applied. Windows: "AutomaticByOS"
 # when enableAutomaticUpdates is true or absent (its default is true), "Manual" when it is
-# false. Linux: "ImageDefault".
-effective_patch_mode(r) := m if {
-	m := patch_mode(r)
-	m != ""
-} else := "manual" if {
-	os_type(r) == "windows"
-	lib.is_false(get(windows_config(r), ["enableAutomaticUpdates"]))
-} else := "automaticbyos" if {
-	os_type(r) == "windows"
-} else := "imagedefault" if {
-	os_type(r) == "linux"
-} else := ""
-
-security_profile(r) := obj(get(model(r), ["securityProfile"]))
+# false. Linux: "ImageDefault". Lower case.
+effective_patch_mode(r) := r.facts.compute.effective_patch_mode
 
 # security_type(r): "trustedlaunch", "confidentialvm", or "" / "standard" for neither.
-security_type(r) := lc(get(security_profile(r), ["securityType"]))
+security_type(r) := r.facts.compute.security_type
 
-trusted_or_confidential(r) if security_type(r) in {"trustedlaunch", "confidentialvm"}
+trusted_or_confidential(r) if r.facts.compute.trusted_or_confidential
 
 # aks_managed(r): a scale set or VM that AKS creates and manages for a node pool (tags
 # aks-managed-*, also on VMs of "Virtual Machines" node pools). Their OS settings, patching,
 # identity and security agents are governed through the cluster (node OS upgrade channel,
 # node pool security profile, Defender for Containers), so the VM rules leave them to the
 # AKS rules. Their standalone disks (persistent volumes) are still judged.
-aks_managed(r) if managed_by_aks[r.id]
-
-# Once per query, like `models`.
-managed_by_aks := {r.id: aks_tagged(r) | some r in input.resources}
-
-aks_tagged(r) := true if any_aks_tag(r)
-
-aks_tagged(r) := false if not any_aks_tag(r)
-
-any_aks_tag(r) if {
-	some k, _ in obj(object.get(r, "tags", {}))
-	startswith(lower(k), "aks-managed-")
-}
+aks_managed(r) if r.facts.compute.aks_managed
 
 # ---------------------------------------------------------------------------------------
 # Extensions

@@ -31,6 +31,12 @@ pub fn facts_of(kind: &str, resource: &Value) -> Option<Value> {
         facts.insert("storage".to_owned(), storage::account(resource));
         return Some(Value::Object(facts));
     }
+    let vm = kind.eq_ignore_ascii_case("Microsoft.Compute/virtualMachines");
+    if vm || kind.eq_ignore_ascii_case("Microsoft.Compute/virtualMachineScaleSets") {
+        let mut facts = Map::new();
+        facts.insert("compute".to_owned(), compute::machine(resource, !vm));
+        return Some(Value::Object(facts));
+    }
     if kind.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups") {
         let mut facts = Map::new();
         facts.insert("nsg".to_owned(), nsg::exposure(resource));
@@ -60,6 +66,21 @@ fn is_true(x: Option<&Value>) -> bool {
         Some(Value::String(s)) => s.to_lowercase() == "true",
         _ => false,
     }
+}
+
+/// The catalogue's `lib.is_false`: `false`, or a string reading "false" in any case.
+fn is_false(x: Option<&Value>) -> bool {
+    match x {
+        Some(Value::Bool(b)) => !*b,
+        Some(Value::String(s)) => s.to_lowercase() == "false",
+        _ => false,
+    }
+}
+
+/// The object at `path`, `None` when absent or not an object (the catalogue's
+/// `obj(get(x, path))`, with `None` for `{}`'s "nothing there").
+fn object_at<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Map<String, Value>> {
+    at(doc, path)?.as_object()
 }
 
 /// Storage accounts: the kind and SKU, and the services the account offers.
@@ -107,6 +128,84 @@ pub mod storage {
             "files": matches!(kind.as_str(), "storagev2" | "storage" | "filestorage"),
             "hns": is_true(at(r, &["properties", "isHnsEnabled"])),
             "nfs_v3": is_true(at(r, &["properties", "isNfsV3Enabled"])),
+        })
+    }
+}
+
+/// Virtual machines and scale sets: the guest OS and how it is patched, the security
+/// type, and whether AKS manages the machine.
+pub mod compute {
+    use super::*;
+
+    /// `facts.compute` of a VM (`vmss` false) or scale set, read from its model (a VM's
+    /// `properties`, a scale set's `properties.virtualMachineProfile`):
+    /// - `vmss`; `aks_managed`: a tag `aks-managed-*` (any case): AKS creates and governs
+    ///   the machine for a node pool;
+    /// - `has_os_profile`: a non-empty `osProfile` (machines attached to an existing OS
+    ///   disk have none, and their guest settings cannot be read through ARM);
+    /// - `os_type`: `windows` or `linux` from `storageProfile.osDisk.osType`, else from
+    ///   which `osProfile` configuration is an object, else "";
+    /// - `patch_mode`: the OS configuration's `patchSettings.patchMode`, lower case, "" when
+    ///   unset; `effective_patch_mode`: with Azure's defaults (Windows `automaticbyos`, or
+    ///   `manual` when `enableAutomaticUpdates` is false; Linux `imagedefault`);
+    /// - `security_type`: lower-case `securityProfile.securityType`;
+    ///   `trusted_or_confidential`: Trusted Launch or a confidential VM.
+    pub fn machine(r: &Value, vmss: bool) -> Value {
+        let model = if vmss {
+            at(r, &["properties", "virtualMachineProfile"])
+        } else {
+            r.get("properties")
+        }
+        .filter(|m| m.is_object());
+        let none = Value::Object(Map::new());
+        let model = model.unwrap_or(&none);
+        let os_profile = object_at(model, &["osProfile"]);
+        let config = |key: &str| {
+            os_profile
+                .and_then(|p| p.get(key))
+                .filter(|c| c.is_object())
+        };
+        let (windows, linux) = (config("windowsConfiguration"), config("linuxConfiguration"));
+        let os_type = match lc(at(model, &["storageProfile", "osDisk", "osType"])).as_str() {
+            t @ ("windows" | "linux") => t.to_owned(),
+            _ if windows.is_some() => "windows".to_owned(),
+            _ if linux.is_some() => "linux".to_owned(),
+            _ => String::new(),
+        };
+        let os_config = match os_type.as_str() {
+            "windows" => windows,
+            "linux" => linux,
+            _ => None,
+        };
+        let patch_mode = os_config
+            .map(|c| lc(at(c, &["patchSettings", "patchMode"])))
+            .unwrap_or_default();
+        let effective_patch_mode = match os_type.as_str() {
+            _ if !patch_mode.is_empty() => patch_mode.clone(),
+            "windows" if is_false(windows.and_then(|c| c.get("enableAutomaticUpdates"))) => {
+                "manual".to_owned()
+            }
+            "windows" => "automaticbyos".to_owned(),
+            "linux" => "imagedefault".to_owned(),
+            _ => String::new(),
+        };
+        let security_type = lc(at(model, &["securityProfile", "securityType"]));
+        let aks_managed = r
+            .get("tags")
+            .and_then(Value::as_object)
+            .is_some_and(|tags| {
+                tags.keys()
+                    .any(|k| k.to_lowercase().starts_with("aks-managed-"))
+            });
+        json!({
+            "vmss": vmss,
+            "aks_managed": aks_managed,
+            "has_os_profile": os_profile.is_some_and(|p| !p.is_empty()),
+            "os_type": os_type,
+            "patch_mode": patch_mode,
+            "effective_patch_mode": effective_patch_mode,
+            "trusted_or_confidential": matches!(security_type.as_str(), "trustedlaunch" | "confidentialvm"),
+            "security_type": security_type,
         })
     }
 }
@@ -518,8 +617,8 @@ mod tests {
         let mut doc = json!({"kind": "Storage", "facts": "forged"});
         attach("microsoft.storage/storageaccounts", &mut doc);
         assert_eq!(doc["facts"]["storage"]["kind"], "storage");
-        let mut vm = json!({"facts": "forged"});
-        attach("Microsoft.Compute/virtualMachines", &mut vm);
-        assert_eq!(vm.get("facts"), None);
+        let mut vault = json!({"facts": "forged"});
+        attach("Microsoft.KeyVault/vaults", &mut vault);
+        assert_eq!(vault.get("facts"), None);
     }
 }
