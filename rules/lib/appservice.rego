@@ -42,34 +42,17 @@ is_function_app(r) if contains(lc(object.get(r, "kind", "")), "functionapp")
 # Site configuration (related `config/web`)
 
 # has_config(r): the config/web document was fetched. A null (404) cannot happen for an
-# existing site, so it is treated like a failed fetch: undecidable.
-has_config(r) if site_configs[r.id].fetched
+# existing site, so it is treated like a failed fetch: undecidable. A fact the scanner
+# computes once per site (`r.facts.site`, src/scanner/facts.rs): nearly every rule asks.
+has_config(r) if r.facts.site.config_fetched
 
 config_unknown(r) if not has_config(r)
 
-# config(r): the site configuration's properties.
-config(r) := site_configs[r.id].config
-
-# site_configs: has_config and config of every site of the input, by id. A rule, not a
-# function, so it is computed once per query: the scanner evaluates all App Service rules
-# of a chunk in one query, and nearly all of them read the configuration.
-site_configs := {r.id: {"fetched": fetched, "config": config_of(r, fetched)} |
-	some r in input.resources
-	fetched := config_fetched(r)
-}
-
-config_fetched(r) := true if config_present(r)
-
-config_fetched(r) := false if not config_present(r)
-
-config_present(r) if {
-	lib.has_related(r, "config/web")
-	is_object(lib.related(r, "config/web"))
-}
-
-config_of(r, fetched) := obj(get(lib.related(r, "config/web"), ["properties"])) if fetched
-
-config_of(_, fetched) := {} if not fetched
+# config(r): the site configuration's properties ({} when not fetched).
+config(r) := c if {
+	c := r.related["config/web"].properties
+	is_object(c)
+} else := {}
 
 # ---------------------------------------------------------------------------------------
 # TLS versions ("1.0", "1.1", "1.2", "1.3"; parsed safely: to_number errors on non-numbers)
@@ -117,34 +100,9 @@ has_managed_identity(x) if {
 # stack_version(r, stack): the version the site runs for a stack ("php", "python",
 # "java"), from linuxFxVersion or the Windows setting; undefined when the site does not
 # run it. Java: the JRE version of JAVA|, TOMCAT|, JBOSSEAP| images (after "-java").
-stack_version(r, stack) := v if {
-	fx := lc(get(config(r), ["linuxFxVersion"]))
-	startswith(fx, concat("", [stack, "|"]))
-	stack != "java"
-	v := trim_space(substring(fx, count(stack) + 1, -1))
-}
-
-stack_version(r, "java") := v if {
-	fx := lc(get(config(r), ["linuxFxVersion"]))
-	contains(fx, "|")
-	contains(fx, "-java")
-	parts := split(fx, "-java")
-	v := trim_space(parts[count(parts) - 1])
-}
-
-stack_version(r, "java") := v if {
-	fx := lc(get(config(r), ["linuxFxVersion"]))
-	startswith(fx, "java|")
-	not contains(fx, "-java")
-	v := trim_space(substring(fx, 5, -1))
-}
-
-stack_version(r, stack) := v if {
-	lc(get(config(r), ["linuxFxVersion"])) == ""
-	key := {"php": "phpVersion", "python": "pythonVersion", "java": "javaVersion"}[stack]
-	v := trim_space(lc(get(config(r), [key])))
-	v != ""
-}
+# A fact (`r.facts.site.versions`): the four ways to read it were four bodies the VM ran
+# on every call.
+stack_version(r, stack) := r.facts.site.versions[stack]
 
 # version_number(v): "8.2" -> 802, "3.10" -> 310, "1.8" (Java 8) -> 8, "17" -> 1700;
 # undefined unless v starts with digits (optionally ".digits").

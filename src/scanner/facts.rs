@@ -31,6 +31,13 @@ pub fn facts_of(kind: &str, resource: &Value) -> Option<Value> {
         facts.insert("storage".to_owned(), storage::account(resource));
         return Some(Value::Object(facts));
     }
+    if kind.eq_ignore_ascii_case("Microsoft.Web/sites")
+        || kind.eq_ignore_ascii_case("Microsoft.Web/sites/slots")
+    {
+        let mut facts = Map::new();
+        facts.insert("site".to_owned(), site::site(resource));
+        return Some(Value::Object(facts));
+    }
     let vm = kind.eq_ignore_ascii_case("Microsoft.Compute/virtualMachines");
     if vm || kind.eq_ignore_ascii_case("Microsoft.Compute/virtualMachineScaleSets") {
         let mut facts = Map::new();
@@ -129,6 +136,53 @@ pub mod storage {
             "hns": is_true(at(r, &["properties", "isHnsEnabled"])),
             "nfs_v3": is_true(at(r, &["properties", "isNfsV3Enabled"])),
         })
+    }
+}
+
+/// App Service sites and slots: whether the site configuration was fetched, and the
+/// language runtimes it runs.
+pub mod site {
+    use super::*;
+
+    /// `facts.site` of a site or slot:
+    /// - `config_fetched`: the related `config/web` document is an object (a failed fetch
+    ///   or a null leaves the configuration unknown);
+    /// - `versions`: per stack (`php`, `python`, `java`) the version the site runs, lower
+    ///   case, from `linuxFxVersion` (`PHP|8.2`, `PYTHON|3.12`; Java: after `-java` in
+    ///   `TOMCAT|10.1-java17`-style images, else after `JAVA|`) or, when that is empty, the
+    ///   Windows setting (`phpVersion`, `pythonVersion`, `javaVersion`); absent when the
+    ///   site does not run the stack.
+    pub fn site(r: &Value) -> Value {
+        let related = at(r, &["related", "config/web"]);
+        let fetched = related.is_some_and(Value::is_object);
+        let config = related
+            .filter(|_| fetched)
+            .and_then(|c| c.get("properties"))
+            .filter(|p| p.is_object());
+        let get = |key: &str| config.and_then(|c| c.get(key));
+        let fx = lc(get("linuxFxVersion"));
+        let mut versions = Map::new();
+        for (stack, windows_key) in [
+            ("php", "phpVersion"),
+            ("python", "pythonVersion"),
+            ("java", "javaVersion"),
+        ] {
+            let version = if fx.is_empty() {
+                Some(lc(get(windows_key)).trim().to_owned()).filter(|v| !v.is_empty())
+            } else if stack != "java" {
+                fx.strip_prefix(stack)
+                    .and_then(|rest| rest.strip_prefix('|'))
+                    .map(|v| v.trim().to_owned())
+            } else if fx.contains('|') && fx.contains("-java") {
+                fx.rsplit("-java").next().map(|v| v.trim().to_owned())
+            } else {
+                fx.strip_prefix("java|").map(|v| v.trim().to_owned())
+            };
+            if let Some(v) = version {
+                versions.insert(stack.to_owned(), Value::String(v));
+            }
+        }
+        json!({"config_fetched": fetched, "versions": versions})
     }
 }
 
