@@ -74,16 +74,18 @@ fn finding(scan: &ScanId) -> Finding {
     );
     Finding {
         fingerprint: Finding::fingerprint("storage-https-only", &resource_id, ""),
-        rule_id: "storage-https-only".into(),
-        rule_name: "Storage accounts require HTTPS".into(),
-        severity: Severity::High,
-        category: "storage".into(),
+        rule: Arc::new(scanledger::domain::FindingRule {
+            id: "storage-https-only".into(),
+            name: "Storage accounts require HTTPS".into(),
+            severity: Severity::High,
+            category: "storage".into(),
+            description: "Secure transfer is disabled".into(),
+            remediation: "Enable secure transfer".into(),
+            frameworks: Arc::new(serde_json::json!({"cis_azure": ["3.1"]})),
+        }),
         resource_id: resource_id.into(),
         resource_name: "st".into(),
         resource_type: "Microsoft.Storage/storageAccounts".into(),
-        description: "Secure transfer is disabled".into(),
-        remediation: "Enable secure transfer".into(),
-        frameworks: Arc::new(serde_json::json!({"cis_azure": ["3.1"]})),
         details: Details::from(serde_json::json!({"supportsHttpsTrafficOnly": false})),
         detected_at: None,
     }

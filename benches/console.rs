@@ -59,16 +59,18 @@ fn finding(rule: &(String, Severity), sub: &str, n: usize) -> Finding {
     );
     Finding {
         fingerprint: Finding::fingerprint(&rule.0, &resource_id, ""),
-        rule_id: rule.0.as_str().into(),
-        rule_name: "a rule".into(),
-        severity: rule.1,
-        category: "storage".into(),
+        rule: Arc::new(scanledger::domain::FindingRule {
+            id: rule.0.as_str().into(),
+            name: "a rule".into(),
+            severity: rule.1,
+            category: "storage".into(),
+            description: "what is wrong".into(),
+            remediation: "how to fix it".into(),
+            frameworks: Arc::new(serde_json::json!({"cis_azure": ["3.1"]})),
+        }),
         resource_id: resource_id.into(),
         resource_name: format!("st{n}").into(),
         resource_type: "Microsoft.Storage/storageAccounts".into(),
-        description: "what is wrong".into(),
-        remediation: "how to fix it".into(),
-        frameworks: Arc::new(serde_json::json!({"cis_azure": ["3.1"]})),
         details: Details::from(serde_json::json!({"value": false})),
         detected_at: None,
     }
@@ -90,7 +92,7 @@ fn outcome(c: &Claim, worker: &WorkerId, rules: &Rules) -> NewEvent {
         let mut by_severity = BTreeMap::new();
         for f in &findings {
             *by_severity
-                .entry(f.severity.as_str().to_string())
+                .entry(f.rule.severity.as_str().to_string())
                 .or_insert(0u64) += 1;
         }
         let tallies = (0..40)

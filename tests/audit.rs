@@ -57,7 +57,8 @@ async fn history(env: &TestEnv) -> History {
         finding("AZ-STG-002", "beta", Severity::Low, "storage"),
         finding("AZ-NET-001", "gamma", Severity::Critical, "network"),
     ];
-    findings[0].description = "quotes \" and\nnewlines, é and 😀".into();
+    std::sync::Arc::make_mut(&mut findings[0].rule).description =
+        "quotes \" and\nnewlines, é and 😀".into();
     findings[1].details = serde_json::json!({"b": [1, 2.5, null], "a": "\u{0001}"}).into();
     env.ledger
         .append(NewEvent {

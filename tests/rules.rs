@@ -393,7 +393,7 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), report.findings.len());
     for (r, f) in results.iter().zip(&report.findings) {
-        assert_eq!(r["ruleId"], &*f.rule_id);
+        assert_eq!(r["ruleId"], &*f.rule.id);
         assert_eq!(
             r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
             &*f.resource_id
@@ -401,7 +401,7 @@ fn sarif_output_is_valid_sarif_2_1_0() {
         let index = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(
             sarif["runs"][0]["tool"]["driver"]["rules"][index]["id"],
-            &*f.rule_id
+            &*f.rule.id
         );
     }
 }
@@ -440,7 +440,7 @@ fn the_demo_tenant_summary_is_consistent_with_its_findings() {
         let n = report
             .findings
             .iter()
-            .filter(|f| *f.rule_id == **id)
+            .filter(|f| *f.rule.id == **id)
             .count() as u64;
         assert!(t.failed <= n, "{id}: {t:?} vs {n} findings");
         assert!(
@@ -582,7 +582,7 @@ async fn duplicate_ids_in_a_chunk_give_the_reference_findings() {
     assert!(reports[0]
         .findings
         .iter()
-        .any(|f| &*f.rule_id == "AZ-NET-001"));
+        .any(|f| &*f.rule.id == "AZ-NET-001"));
     assert_eq!(reports[1].findings, reports[0].findings);
     assert_eq!(reports[1].summary, reports[0].summary);
 }
@@ -772,7 +772,7 @@ fn every_rule_finds_what_the_golden_record_says_on_the_demo_and_synthetic_tenant
         );
         let mut by_rule: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for f in &report.findings {
-            by_rule.entry(&f.rule_id).or_default().push(format!(
+            by_rule.entry(&f.rule.id).or_default().push(format!(
                 "{}\t{}",
                 f.fingerprint,
                 serde_json::to_string(&f.details).unwrap()

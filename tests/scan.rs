@@ -270,7 +270,7 @@ fn sarif_reports_meet_github_code_scannings_upload_rules_and_the_oasis_schema() 
             // result: ruleId naming a listed rule (ruleIndex agreeing), message.text, a
             // level, 1 to 10 locations, partialFingerprints.
             let rule_id = text(&res["ruleId"], "ruleId");
-            assert_eq!(rule_id, &*f.rule_id);
+            assert_eq!(rule_id, &*f.rule.id);
             let index = res["ruleIndex"].as_u64().unwrap() as usize;
             assert_eq!(rules[index]["id"], rule_id, "ruleIndex points at its rule");
             text(&res["message"]["text"], "message.text");
@@ -350,14 +350,14 @@ fn ocsf_reports_are_detection_findings_valid_against_the_ocsf_schema() {
             captions[event["severity_id"].as_u64().unwrap() as usize]
         );
         assert_eq!(event["severity_id"].as_u64().unwrap() as usize, {
-            let s = f.severity.as_str();
+            let s = f.rule.severity.as_str();
             ["", "info", "low", "medium", "high", "critical"]
                 .iter()
                 .position(|x| *x == s)
                 .unwrap()
         });
         assert_eq!(event["finding_info"]["uid"], f.fingerprint.as_str());
-        assert_eq!(event["finding_info"]["analytic"]["uid"], &*f.rule_id);
+        assert_eq!(event["finding_info"]["analytic"]["uid"], &*f.rule.id);
         assert_eq!(event["resources"][0]["uid"], &*f.resource_id);
         assert_eq!(event["cloud"]["account"]["uid"], SUB);
         assert_eq!(event["metadata"]["version"], report::OCSF_VERSION);

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 
 use super::error::Problem;
 use super::{parse_query, ApiError, AppState};
-use crate::domain::{Finding, ScanId};
+use crate::domain::{Finding, FindingRule, ScanId};
 use crate::ledger::findings::{self, FindingFilter, StoredFinding};
 use crate::projection::scan_status::{self, ScanState};
 use crate::scanner::report::{self, Format};
@@ -166,16 +166,18 @@ async fn next_page(state: Option<Pages>) -> std::io::Result<Option<(Bytes, Optio
 fn finding(f: StoredFinding, completed_at: DateTime<Utc>) -> Finding {
     Finding {
         fingerprint: f.fingerprint,
-        rule_id: f.rule_id.into(),
-        rule_name: f.rule_name.into(),
-        severity: f.severity,
-        category: f.category.into(),
+        rule: Arc::new(FindingRule {
+            id: f.rule_id.into(),
+            name: f.rule_name.into(),
+            severity: f.severity,
+            category: f.category.into(),
+            description: f.description.into(),
+            remediation: f.remediation.into(),
+            frameworks: Arc::new(f.frameworks),
+        }),
         resource_id: f.resource_id.into(),
         resource_name: f.resource_name.into(),
         resource_type: f.resource_type.into(),
-        description: f.description.into(),
-        remediation: f.remediation.into(),
-        frameworks: Arc::new(f.frameworks),
         details: f.details.into(),
         detected_at: (f.detected_at != completed_at).then_some(f.detected_at),
     }

@@ -18,9 +18,11 @@ use serde::Serialize;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use crate::domain::{
-    Cancelled, Claimed, Completed, Event, Failed, FailureCode, Finding, Origin, PublicError,
-    Requested, ScanId, ScanSummary, Severity, SubscriptionId, WorkerId,
+    Cancelled, Claimed, Completed, Event, Failed, FailureCode, Finding, FindingRule, Origin,
+    PublicError, Requested, ScanId, ScanSummary, Severity, SubscriptionId, WorkerId,
 };
 use crate::ledger::{AppendError, Ledger, NewEvent};
 
@@ -174,13 +176,11 @@ async fn findings(
         if let Some(s) = original_severity {
             details.insert("openshield_severity".into(), s.into());
         }
-        out.entry(scan_id).or_default().push(Finding {
-            fingerprint,
-            rule_name: get("rule_name").into(),
+        let rule = FindingRule {
+            id: rule_id.into(),
+            name: get("rule_name").into(),
             severity,
             category: get("category").into(),
-            resource_name: get("resource_name").into(),
-            resource_type: get("resource_type").into(),
             description: get("description").into(),
             remediation: get("remediation").into(),
             frameworks: r
@@ -189,9 +189,14 @@ async fn findings(
                 .flatten()
                 .unwrap_or_else(|| serde_json::json!({}))
                 .into(),
+        };
+        out.entry(scan_id).or_default().push(Finding {
+            fingerprint,
+            rule: Arc::new(rule),
+            resource_name: get("resource_name").into(),
+            resource_type: get("resource_type").into(),
             details: serde_json::Value::Object(details).into(),
             detected_at: r.try_get("detected_at").map_err(BackfillError::Source)?,
-            rule_id: rule_id.into(),
             resource_id: resource_id.into(),
         });
     }
@@ -261,7 +266,7 @@ fn stream(
             let mut by_severity = BTreeMap::new();
             for f in &findings {
                 *by_severity
-                    .entry(f.severity.as_str().to_string())
+                    .entry(f.rule.severity.as_str().to_string())
                     .or_insert(0u64) += 1;
             }
             vec![

@@ -438,7 +438,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             .findings
             .iter()
             .zip(&muted)
-            .filter(|(f, muted)| f.severity >= threshold && !**muted)
+            .filter(|(f, muted)| f.rule.severity >= threshold && !**muted)
             .count();
         if n > 0 {
             crate::telemetry::notice(&format!(

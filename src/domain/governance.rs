@@ -293,7 +293,7 @@ impl MuteList {
 
     /// The mute that applies to `f`, if any (the oldest, so the answer is stable).
     pub fn mute_for(&self, f: &Finding) -> Option<&Mute> {
-        self.mute_for_parts(&f.fingerprint, &f.rule_id, &f.resource_id)
+        self.mute_for_parts(&f.fingerprint, &f.rule.id, &f.resource_id)
     }
 
     /// The mute that applies to a finding of `rule` on `resource_id`.

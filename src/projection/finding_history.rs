@@ -62,10 +62,10 @@ impl<'a> From<&'a Finding> for Seen<'a> {
     fn from(f: &'a Finding) -> Self {
         Seen {
             fingerprint: &f.fingerprint,
-            rule_id: &f.rule_id,
-            rule_name: &f.rule_name,
-            severity: f.severity.as_str(),
-            category: &f.category,
+            rule_id: &f.rule.id,
+            rule_name: &f.rule.name,
+            severity: f.rule.severity.as_str(),
+            category: &f.rule.category,
             resource_id: &f.resource_id,
             resource_name: &f.resource_name,
             resource_type: &f.resource_type,
@@ -539,16 +539,18 @@ mod tests {
     fn f(fp: &str) -> Finding {
         Finding {
             fingerprint: fp.into(),
-            rule_id: format!("rule-{fp}").into(),
-            rule_name: "r".into(),
-            severity: Severity::High,
-            category: "c".into(),
+            rule: std::sync::Arc::new(crate::domain::FindingRule {
+                id: format!("rule-{fp}").into(),
+                name: "r".into(),
+                severity: Severity::High,
+                category: "c".into(),
+                description: "d".into(),
+                remediation: "m".into(),
+                frameworks: serde_json::json!({}).into(),
+            }),
             resource_id: format!("/res/{fp}").into(),
             resource_name: fp.into(),
             resource_type: "t".into(),
-            description: "d".into(),
-            remediation: "m".into(),
-            frameworks: serde_json::json!({}).into(),
             details: serde_json::json!({}).into(),
             detected_at: None,
         }

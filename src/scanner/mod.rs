@@ -253,16 +253,10 @@ fn evaluate_chunk(evaluator: &mut Evaluator, rules: &[usize], docs: Vec<Doc>) ->
             let doc = &docs[hit.doc];
             Finding {
                 fingerprint: Finding::fingerprint(&shared.id, &doc.id, &hit.sub_item),
-                rule_id: shared.id.clone(),
-                rule_name: shared.title.clone(),
-                severity: rule.meta.severity,
-                category: shared.category.clone(),
+                rule: shared.clone(),
                 resource_id: doc.id.clone(),
                 resource_name: doc.name.clone(),
                 resource_type: doc.kind.clone(),
-                description: shared.description.clone(),
-                remediation: shared.remediation.clone(),
-                frameworks: shared.frameworks.clone(),
                 details: hit.details,
                 detected_at: None,
             }
@@ -299,16 +293,10 @@ fn evaluate_subscription(
             let shared = &rule.shared;
             Finding {
                 fingerprint: Finding::fingerprint(&shared.id, &hit.resource_id, &hit.sub_item),
-                rule_id: shared.id.clone(),
-                rule_name: shared.title.clone(),
-                severity: rule.meta.severity,
-                category: shared.category.clone(),
+                rule: shared.clone(),
                 resource_id: hit.resource_id.into(),
                 resource_name: hit.resource_name.into(),
                 resource_type: hit.resource_type.into(),
-                description: shared.description.clone(),
-                remediation: shared.remediation.clone(),
-                frameworks: shared.frameworks.clone(),
                 details: hit.details,
                 detected_at: None,
             }
@@ -497,15 +485,15 @@ pub async fn scan_with(
     // details break ties, so which of two same-fingerprint findings stays is fixed.
     report.findings.sort_unstable_by(|a, b| {
         (
-            b.severity,
-            &a.rule_id,
+            b.rule.severity,
+            &a.rule.id,
             &a.resource_id,
             &a.fingerprint,
             a.details.as_str(),
         )
             .cmp(&(
-                a.severity,
-                &b.rule_id,
+                a.rule.severity,
+                &b.rule.id,
                 &b.resource_id,
                 &b.fingerprint,
                 b.details.as_str(),
@@ -519,7 +507,7 @@ pub async fn scan_with(
     for f in &report.findings {
         *summary
             .findings_by_severity
-            .entry(f.severity.as_str().to_owned())
+            .entry(f.rule.severity.as_str().to_owned())
             .or_default() += 1;
     }
     // Only rules that were given something: the ledger keeps every Completed forever,
@@ -554,7 +542,7 @@ pub fn apply_mutes<'m>(
     let mut all_muted: HashMap<(&str, &str), bool> = HashMap::new();
     for (f, m) in report.findings.iter().zip(&marks) {
         let e = all_muted
-            .entry((&f.rule_id, &f.resource_id))
+            .entry((&f.rule.id, &f.resource_id))
             .or_insert(true);
         *e &= m.is_some();
     }

@@ -358,10 +358,10 @@ fn table_row(f: &Finding) -> [String; 4] {
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
     [
-        f.severity.as_str().to_uppercase(),
-        f.rule_id.to_string(),
+        f.rule.severity.as_str().to_uppercase(),
+        f.rule.id.to_string(),
         format!("{}{sub}", f.resource_name),
-        f.rule_name.to_string(),
+        f.rule.name.to_string(),
     ]
 }
 
@@ -443,10 +443,10 @@ pub(crate) fn csv_field(s: &str) -> String {
 fn csv_row(f: &Finding, mute: Option<&Mute>, out: &mut dyn Write) -> std::io::Result<()> {
     let muted_by = mute.map(|m| m.mute_id.to_string()).unwrap_or_default();
     let fields: [&str; 10] = [
-        f.severity.as_str(),
-        &f.rule_id,
-        &f.rule_name,
-        &f.category,
+        f.rule.severity.as_str(),
+        &f.rule.id,
+        &f.rule.name,
+        &f.rule.category,
         &f.resource_id,
         &f.resource_name,
         &f.resource_type,
@@ -531,8 +531,8 @@ fn first_text<'a>(texts: &[&'a str]) -> &'a str {
 /// The rule of `f`, as a SARIF reporting descriptor. Reports are built from findings
 /// alone (the API has no rule catalogue), so a rule appears when it has a result.
 fn sarif_rule(f: &Finding) -> Value {
-    let mut tags = vec!["security".to_string(), f.category.to_string()];
-    if let Some(frameworks) = f.frameworks.as_object() {
+    let mut tags = vec!["security".to_string(), f.rule.category.to_string()];
+    if let Some(frameworks) = f.rule.frameworks.as_object() {
         for (framework, ids) in frameworks {
             for id in ids.as_array().into_iter().flatten() {
                 if let Some(id) = id.as_str() {
@@ -543,39 +543,39 @@ fn sarif_rule(f: &Finding) -> Value {
     }
     tags.dedup();
     tags.truncate(SARIF_MAX_TAGS);
-    let title = first_text(&[&f.rule_name, &f.rule_id]);
+    let title = first_text(&[&f.rule.name, &f.rule.id]);
     json!({
-        "id": f.rule_id,
+        "id": f.rule.id,
         "name": clip(title, 255),
         "shortDescription": {"text": clip(title, 1024)},
-        "fullDescription": {"text": clip(first_text(&[&f.description, title]), 1024)},
-        "help": {"text": first_text(&[&f.remediation, &f.description, title])},
-        "defaultConfiguration": {"level": level(f.severity)},
+        "fullDescription": {"text": clip(first_text(&[&f.rule.description, title]), 1024)},
+        "help": {"text": first_text(&[&f.rule.remediation, &f.rule.description, title])},
+        "defaultConfiguration": {"level": level(f.rule.severity)},
         "properties": {
-            "security-severity": security_severity(f.severity),
-            "severity": f.severity.as_str(),
-            "category": f.category,
+            "security-severity": security_severity(f.rule.severity),
+            "severity": f.rule.severity.as_str(),
+            "category": f.rule.category,
             "tags": tags,
         },
     })
 }
 
 fn sarif_result(f: &Finding, rules: &mut SarifRules) -> Value {
-    let index = match rules.index.get(&*f.rule_id) {
+    let index = match rules.index.get(&*f.rule.id) {
         Some(i) => *i,
         None => {
             rules.rules.push(sarif_rule(f));
             rules
                 .index
-                .insert(f.rule_id.to_string(), rules.rules.len() - 1);
+                .insert(f.rule.id.to_string(), rules.rules.len() - 1);
             rules.rules.len() - 1
         }
     };
     json!({
-        "ruleId": f.rule_id,
+        "ruleId": f.rule.id,
         "ruleIndex": index,
-        "level": level(f.severity),
-        "message": {"text": format!("{}: {}", f.resource_name, f.rule_name)},
+        "level": level(f.rule.severity),
+        "message": {"text": format!("{}: {}", f.resource_name, f.rule.name)},
         "locations": [{
             "physicalLocation": {
                 "artifactLocation": {
@@ -599,7 +599,7 @@ fn sarif_result(f: &Finding, rules: &mut SarifRules) -> Value {
             "scanledger/v1": f.fingerprint,
         },
         "properties": {
-            "severity": f.severity.as_str(),
+            "severity": f.rule.severity.as_str(),
             "resourceType": f.resource_type,
             "details": f.details,
         },
@@ -672,17 +672,17 @@ fn ocsf_severity(s: Severity) -> (u8, &'static str) {
 /// One finding as an OCSF Detection Finding (class 2004) with the cloud profile; the
 /// mapping is in docs/api.md ("Report formats").
 fn ocsf(f: &Finding, header: &Header) -> Value {
-    let (severity_id, severity) = ocsf_severity(f.severity);
+    let (severity_id, severity) = ocsf_severity(f.rule.severity);
     let time = f.detected_at.unwrap_or(header.completed_at);
-    let title = first_text(&[&f.rule_name, &f.rule_id]);
+    let title = first_text(&[&f.rule.name, &f.rule.id]);
     let mut finding_info = json!({
         "uid": f.fingerprint,
         "title": title,
-        "types": [f.category],
-        "analytic": {"uid": f.rule_id, "name": title, "type_id": 1, "type": "Rule"},
+        "types": [f.rule.category],
+        "analytic": {"uid": f.rule.id, "name": title, "type_id": 1, "type": "Rule"},
     });
-    if !f.description.trim().is_empty() {
-        finding_info["desc"] = json!(f.description);
+    if !f.rule.description.trim().is_empty() {
+        finding_info["desc"] = json!(f.rule.description);
     }
     let mut event = json!({
         "activity_id": 1,
@@ -719,12 +719,12 @@ fn ocsf(f: &Finding, header: &Header) -> Value {
             "type": f.resource_type,
         }],
         "unmapped": {
-            "frameworks": f.frameworks,
+            "frameworks": f.rule.frameworks,
             "details": f.details,
         },
     });
-    if !f.remediation.trim().is_empty() {
-        event["remediation"] = json!({"desc": f.remediation});
+    if !f.rule.remediation.trim().is_empty() {
+        event["remediation"] = json!({"desc": f.rule.remediation});
     }
     event
 }
@@ -819,19 +819,21 @@ mod tests {
     fn finding(resource_name: &str, details: Value) -> Finding {
         Finding {
             fingerprint: Finding::fingerprint("AZ-T-001", "/subscriptions/s/x", resource_name),
-            rule_id: "AZ-T-001".into(),
-            rule_name: "A test rule".into(),
-            severity: Severity::High,
-            category: "network".into(),
+            rule: Arc::new(crate::domain::FindingRule {
+                id: "AZ-T-001".into(),
+                name: "A test rule".into(),
+                severity: Severity::High,
+                category: "network".into(),
+                description: "d".into(),
+                remediation: "r".into(),
+                frameworks: Arc::new(json!({"cis_azure": ["1.1"]})),
+            }),
             resource_id: format!(
                 "/subscriptions/S/resourceGroups/RG/providers/T/x/{resource_name}"
             )
             .into(),
             resource_name: resource_name.into(),
             resource_type: "T/x".into(),
-            description: "d".into(),
-            remediation: "r".into(),
-            frameworks: Arc::new(json!({"cis_azure": ["1.1"]})),
             details: details.into(),
             detected_at: None,
         }
@@ -914,9 +916,9 @@ mod tests {
     fn sarif_rules_keep_githubs_tag_and_text_limits() {
         let mut f = finding("r", json!({}));
         let ids: Vec<String> = (0..40).map(|i| format!("{i}.1")).collect();
-        f.frameworks = Arc::new(json!({ "cis_azure": ids }));
-        f.rule_name = "t".repeat(2000).into();
-        f.description = "".into();
+        Arc::make_mut(&mut f.rule).frameworks = Arc::new(json!({ "cis_azure": ids }));
+        Arc::make_mut(&mut f.rule).name = "t".repeat(2000).into();
+        Arc::make_mut(&mut f.rule).description = "".into();
         let rule = sarif_rule(&f);
         assert_eq!(
             rule["properties"]["tags"].as_array().unwrap().len(),

@@ -100,30 +100,17 @@ impl Remediation {
     }
 }
 
-/// A rule's metadata as every finding of it carries it, allocated once.
-#[derive(Clone, Debug)]
-pub struct FindingMeta {
-    pub id: std::sync::Arc<str>,
-    pub title: std::sync::Arc<str>,
-    pub category: std::sync::Arc<str>,
-    pub description: std::sync::Arc<str>,
-    pub remediation: std::sync::Arc<str>,
-    pub frameworks: std::sync::Arc<serde_json::Value>,
-}
-
-impl FindingMeta {
-    fn of(meta: &RuleMeta) -> Self {
-        Self {
-            id: meta.id.as_str().into(),
-            title: meta.title.as_str().into(),
-            category: meta.category.as_str().into(),
-            description: meta.description.as_str().into(),
-            remediation: meta.remediation.text().into(),
-            frameworks: std::sync::Arc::new(
-                serde_json::to_value(&meta.frameworks).unwrap_or_default(),
-            ),
-        }
-    }
+/// A rule's metadata as every finding of it carries it, allocated once per rule.
+fn finding_rule(meta: &RuleMeta) -> std::sync::Arc<crate::domain::FindingRule> {
+    std::sync::Arc::new(crate::domain::FindingRule {
+        id: meta.id.as_str().into(),
+        name: meta.title.as_str().into(),
+        severity: meta.severity,
+        category: meta.category.as_str().into(),
+        description: meta.description.as_str().into(),
+        remediation: meta.remediation.text().into(),
+        frameworks: std::sync::Arc::new(serde_json::to_value(&meta.frameworks).unwrap_or_default()),
+    })
 }
 
 /// Where a rule's file came from.
@@ -178,7 +165,7 @@ fn package_line(text: &str) -> Option<&str> {
 #[derive(Clone, Debug)]
 pub struct Rule {
     pub meta: RuleMeta,
-    pub shared: FindingMeta,
+    pub shared: std::sync::Arc<crate::domain::FindingRule>,
     /// The file it came from, relative to the catalogue root.
     pub file: PathBuf,
     /// Embedded in the binary, or the file of a rules folder.
@@ -512,7 +499,7 @@ impl Catalogue {
             rules.push(Rule {
                 origin,
                 fixtures,
-                shared: FindingMeta::of(&meta),
+                shared: finding_rule(&meta),
                 types: meta
                     .resource_types
                     .iter()

@@ -41,7 +41,7 @@ async fn completed(
     let mut by_severity = BTreeMap::new();
     for f in &findings {
         *by_severity
-            .entry(f.severity.as_str().to_string())
+            .entry(f.rule.severity.as_str().to_string())
             .or_insert(0) += 1;
     }
     app.env

@@ -93,7 +93,7 @@ impl ScanJob for ScriptedJob {
                         findings_by_severity: findings.iter().fold(
                             Default::default(),
                             |mut m: std::collections::BTreeMap<String, u64>, f| {
-                                *m.entry(f.severity.as_str().to_string()).or_default() += 1;
+                                *m.entry(f.rule.severity.as_str().to_string()).or_default() += 1;
                                 m
                             },
                         ),
@@ -258,16 +258,18 @@ pub fn finding(
     let resource_id = format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{resource}");
     scanledger::domain::Finding {
         fingerprint: scanledger::domain::Finding::fingerprint(rule_id, &resource_id, ""),
-        rule_id: rule_id.into(),
-        rule_name: format!("Rule {rule_id}").into(),
-        severity,
-        category: category.into(),
+        rule: std::sync::Arc::new(scanledger::domain::FindingRule {
+            id: rule_id.into(),
+            name: format!("Rule {rule_id}").into(),
+            severity: severity,
+            category: category.into(),
+            description: "what is wrong".into(),
+            remediation: "how to fix it".into(),
+            frameworks: serde_json::json!({"cis_azure": ["3.1"]}).into(),
+        }),
         resource_name: resource.into(),
         resource_id: resource_id.into(),
         resource_type: "Microsoft.Storage/storageAccounts".into(),
-        description: "what is wrong".into(),
-        remediation: "how to fix it".into(),
-        frameworks: serde_json::json!({"cis_azure": ["3.1"]}).into(),
         details: serde_json::json!({"property": "supportsHttpsTrafficOnly", "value": false}).into(),
         detected_at: None,
     }
