@@ -26,30 +26,21 @@ pub fn attach(kind: &str, resource: &mut Value) {
 
 /// The facts of one document, `None` for types without any.
 pub fn facts_of(kind: &str, resource: &Value) -> Option<Value> {
-    if kind.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts") {
-        let mut facts = Map::new();
-        facts.insert("storage".to_owned(), storage::account(resource));
-        return Some(Value::Object(facts));
-    }
-    if kind.eq_ignore_ascii_case("Microsoft.Web/sites")
-        || kind.eq_ignore_ascii_case("Microsoft.Web/sites/slots")
-    {
-        let mut facts = Map::new();
-        facts.insert("site".to_owned(), site::site(resource));
-        return Some(Value::Object(facts));
-    }
-    let vm = kind.eq_ignore_ascii_case("Microsoft.Compute/virtualMachines");
-    if vm || kind.eq_ignore_ascii_case("Microsoft.Compute/virtualMachineScaleSets") {
-        let mut facts = Map::new();
-        facts.insert("compute".to_owned(), compute::machine(resource, !vm));
-        return Some(Value::Object(facts));
-    }
-    if kind.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups") {
-        let mut facts = Map::new();
-        facts.insert("nsg".to_owned(), nsg::exposure(resource));
-        return Some(Value::Object(facts));
-    }
-    None
+    let is = |t: &str| kind.eq_ignore_ascii_case(t);
+    let (family, facts) = if is("Microsoft.Storage/storageAccounts") {
+        ("storage", storage::account(resource))
+    } else if is("Microsoft.Web/sites") || is("Microsoft.Web/sites/slots") {
+        ("site", site::configuration(resource))
+    } else if is("Microsoft.Compute/virtualMachines") {
+        ("compute", compute::machine(resource, false))
+    } else if is("Microsoft.Compute/virtualMachineScaleSets") {
+        ("compute", compute::machine(resource, true))
+    } else if is("Microsoft.Network/networkSecurityGroups") {
+        ("nsg", nsg::exposure(resource))
+    } else {
+        return None;
+    };
+    Some(json!({ family: facts }))
 }
 
 /// `lower(x)` for a string, "" for anything else (the catalogue's `lc`).
@@ -152,7 +143,7 @@ pub mod site {
     ///   `TOMCAT|10.1-java17`-style images, else after `JAVA|`) or, when that is empty, the
     ///   Windows setting (`phpVersion`, `pythonVersion`, `javaVersion`); absent when the
     ///   site does not run the stack.
-    pub fn site(r: &Value) -> Value {
+    pub fn configuration(r: &Value) -> Value {
         let related = at(r, &["related", "config/web"]);
         let fetched = related.is_some_and(Value::is_object);
         let config = related
