@@ -261,7 +261,7 @@ pub fn finding(
         rule: std::sync::Arc::new(scanledger::domain::FindingRule {
             id: rule_id.into(),
             name: format!("Rule {rule_id}").into(),
-            severity: severity,
+            severity,
             category: category.into(),
             description: "what is wrong".into(),
             remediation: "how to fix it".into(),
