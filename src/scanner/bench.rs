@@ -147,7 +147,7 @@ pub fn render(catalogue: &Catalogue, report: &BenchReport) -> String {
         together.as_secs_f64() * 1e3
     ));
     out.push_str(&format!(
-        "\n{} resources read; rules {:.1} ms, converting documents to Rego values {:.1} ms (one thread, engine {:?})\n",
+        "\n{} resources read; rules {:.1} ms, facts and conversion to Rego values {:.1} ms (one thread, engine {:?})\n",
         report.resources,
         total.as_secs_f64() * 1e3,
         report.conversion.as_secs_f64() * 1e3,
