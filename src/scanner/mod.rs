@@ -313,6 +313,84 @@ fn evaluate_subscription(
 pub const SUBSCRIPTION_TYPE: &str = "Microsoft.Resources/subscriptions";
 pub const SUBSCRIPTION_LOCATION_TYPE: &str = "Microsoft.Resources/subscriptions/locations";
 
+/// Order findings for reports: severity (worst first), rule, resource, then fingerprint
+/// and details, so which of two same-fingerprint findings stays is fixed.
+///
+/// In place (a stable sort borrows half the list again, at the scan's peak) and on every
+/// core: findings are first grouped by (severity, rule) with one counting pass that swaps
+/// them into place, then each group is sorted by resource on whichever thread is free.
+/// One thread comparing rule ids and long resource ids was half a second of a 100k scan.
+pub fn sort_findings(findings: &mut [Finding]) {
+    use std::cmp::Reverse;
+    use std::collections::HashMap;
+    // The groups in report order; owned keys, as the findings are about to move.
+    let keys: Vec<(crate::domain::Severity, String)> = findings
+        .iter()
+        .map(|f| (Reverse(f.rule.severity), &*f.rule.id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|(Reverse(severity), id)| (severity, id.to_owned()))
+        .collect();
+    let rank: HashMap<(crate::domain::Severity, &str), usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (s, id))| ((*s, id.as_str()), i))
+        .collect();
+    let group_of = |f: &Finding| rank[&(f.rule.severity, &*f.rule.id)];
+    let mut ends = vec![0usize; keys.len()];
+    for f in findings.iter() {
+        ends[group_of(f)] += 1;
+    }
+    let mut start = 0;
+    for end in &mut ends {
+        start += *end;
+        *end = start;
+    }
+    // `next[g]`: the first position of group g not yet holding one of its findings.
+    let mut next: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).collect();
+    next.pop();
+    let starts = next.clone();
+    for g in 0..ends.len() {
+        while next[g] < ends[g] {
+            let h = group_of(&findings[next[g]]);
+            if h == g {
+                next[g] += 1;
+            } else {
+                findings.swap(next[g], next[h]);
+                next[h] += 1;
+            }
+        }
+    }
+    let by_resource = |a: &Finding, b: &Finding| {
+        (&a.resource_id, &a.fingerprint, a.details.as_str()).cmp(&(
+            &b.resource_id,
+            &b.fingerprint,
+            b.details.as_str(),
+        ))
+    };
+    let mut rest = &mut *findings;
+    let mut work = Vec::with_capacity(ends.len());
+    for (s, e) in starts.iter().zip(&ends) {
+        let (group, tail) = rest.split_at_mut(e - s);
+        work.push(group);
+        rest = tail;
+    }
+    // Largest groups first, so no thread is left with a big one at the end.
+    work.sort_unstable_by_key(|g| Reverse(g.len()));
+    let work = Mutex::new(work.into_iter());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let Some(group) = work.lock().expect("sort queue").next() else {
+                    break;
+                };
+                group.sort_unstable_by(by_resource);
+            });
+        }
+    });
+}
+
 /// Run one scan: stream the source, evaluate chunks on `threads` engines, summarize.
 /// Memory holds at most `threads` chunks in flight plus one filling buffer per type.
 pub async fn scan(
@@ -480,25 +558,7 @@ pub async fn scan_with(
         merge(done, &mut report)?;
     }
 
-    // Stable order: severity (worst first), rule, resource.
-    // In place (a stable sort borrows half the list again, at the scan's peak); the
-    // details break ties, so which of two same-fingerprint findings stays is fixed.
-    report.findings.sort_unstable_by(|a, b| {
-        (
-            b.rule.severity,
-            &a.rule.id,
-            &a.resource_id,
-            &a.fingerprint,
-            a.details.as_str(),
-        )
-            .cmp(&(
-                a.rule.severity,
-                &b.rule.id,
-                &b.resource_id,
-                &b.fingerprint,
-                b.details.as_str(),
-            ))
-    });
+    sort_findings(&mut report.findings);
     report
         .findings
         .dedup_by(|a, b| a.fingerprint == b.fingerprint);
@@ -604,5 +664,65 @@ mod tests {
         assert!("fixture:".parse::<SourceSpec>().is_err());
         assert!("fixture:/x?speed=1".parse::<SourceSpec>().is_err());
         assert!("s3://bucket".parse::<SourceSpec>().is_err());
+    }
+
+    /// The grouped, parallel sort gives exactly the order of one comparison sort over
+    /// (severity worst first, rule, resource, fingerprint, details), ties and
+    /// same-fingerprint duplicates included.
+    #[test]
+    fn findings_sort_in_report_order() {
+        use crate::domain::{FindingRule, Severity};
+        let mut rng = fastrand::Rng::with_seed(7);
+        let rules: Vec<Arc<FindingRule>> = (0..40)
+            .map(|i| {
+                Arc::new(FindingRule {
+                    id: format!("AZ-T-{:03}", rng.u32(..60)).into(),
+                    name: "n".into(),
+                    severity: Severity::ALL[i % Severity::ALL.len()],
+                    category: "c".into(),
+                    description: "d".into(),
+                    remediation: "r".into(),
+                    frameworks: Arc::new(serde_json::json!({})),
+                })
+            })
+            .collect();
+        let mut findings: Vec<Finding> = (0..20_000)
+            .map(|_| {
+                let rule = rules[rng.usize(..rules.len())].clone();
+                let resource = format!(
+                    "/subscriptions/s/resourceGroups/rg/providers/T/x/r{}",
+                    rng.u32(..500)
+                );
+                let sub = rng.u8(..3).to_string();
+                Finding {
+                    fingerprint: Finding::fingerprint(&rule.id, &resource, &sub),
+                    rule,
+                    resource_id: resource.as_str().into(),
+                    resource_name: "r".into(),
+                    resource_type: "T/x".into(),
+                    details: serde_json::json!({"n": rng.u8(..3)}).into(),
+                    detected_at: None,
+                }
+            })
+            .collect();
+        let mut want = findings.clone();
+        want.sort_by(|a, b| {
+            (
+                b.rule.severity,
+                &a.rule.id,
+                &a.resource_id,
+                &a.fingerprint,
+                a.details.as_str(),
+            )
+                .cmp(&(
+                    a.rule.severity,
+                    &b.rule.id,
+                    &b.resource_id,
+                    &b.fingerprint,
+                    b.details.as_str(),
+                ))
+        });
+        sort_findings(&mut findings);
+        assert!(findings == want);
     }
 }
