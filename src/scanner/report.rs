@@ -90,6 +90,7 @@ pub struct Writer<W: Write> {
     count: u64,
     table: Vec<[String; 4]>,
     sarif: SarifRules,
+    rule_json: RuleJson,
 }
 
 #[derive(Default)]
@@ -126,6 +127,7 @@ impl<W: Write> Writer<W> {
             count: 0,
             table: Vec::new(),
             sarif: SarifRules::default(),
+            rule_json: RuleJson::default(),
         })
     }
 
@@ -169,7 +171,15 @@ impl<W: Write> Writer<W> {
                 }
             }
             Format::Json | Format::Csv | Format::Ocsf => {
-                encode(self.format, &self.header, f, self.count == 0, &mut self.out)?
+                let first = self.count == 0;
+                encode(
+                    self.format,
+                    &self.header,
+                    f,
+                    first,
+                    &mut self.rule_json,
+                    &mut self.out,
+                )?
             }
         }
         self.count += 1;
@@ -196,11 +206,12 @@ impl<W: Write> Writer<W> {
                     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
                     let blocks = &blocks;
                     scope.spawn(move || {
+                        let mut rules = RuleJson::default();
                         for (b, block) in blocks.iter().enumerate().skip(k).step_by(encoders) {
                             let mut buf = Vec::with_capacity(block.len() * 1536);
                             let encoded = block.iter().enumerate().try_for_each(|(j, f)| {
                                 let first = before == 0 && b == 0 && j == 0;
-                                encode(format, header, f, first, &mut buf)
+                                encode(format, header, f, first, &mut rules, &mut buf)
                             });
                             if tx.send(encoded.map(|()| buf)).is_err() {
                                 return;
@@ -265,6 +276,7 @@ fn encode(
     header: &Header,
     f: &Finding,
     first: bool,
+    rules: &mut RuleJson,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     let mute = header.mutes.mute_for(f);
@@ -272,7 +284,7 @@ fn encode(
         Format::Json => {
             out.write_all(if first { b"\n    " } else { b",\n    " })?;
             match mute {
-                None => pretty_at(out, f, 4),
+                None => rules.finding(f, out),
                 Some(m) => {
                     let mut v = serde_json::to_value(f)?;
                     v["muted"] = mute_mark(m);
@@ -291,6 +303,90 @@ fn encode(
             out.write_all(b"\n")
         }
         Format::Table | Format::Sarif => unreachable!("{format:?} findings are not independent"),
+    }
+}
+
+/// A finding as `serde_json::to_vec_pretty` writes it, nested four spaces deep (what
+/// [`pretty_at`] would write), without re-encoding what every finding of a rule repeats:
+/// its name, description, remediation and frameworks are escaped once per rule.
+/// Escaping them for each of 300,000 findings was most of a large report's encoding.
+#[derive(Default)]
+struct RuleJson {
+    /// Rule id → the rule, and its fields as they appear in a finding: those between
+    /// `fingerprint` and `resource_id`, and those between `resource_type` and `details`.
+    encoded: HashMap<Arc<str>, (Arc<crate::domain::FindingRule>, Vec<u8>, Vec<u8>)>,
+}
+
+/// Between two members of a finding nested four deep.
+const NEXT: &[u8] = b",\n      ";
+
+impl RuleJson {
+    fn finding(&mut self, f: &Finding, out: &mut impl Write) -> std::io::Result<()> {
+        let (_, head, tail) = self.rule(&f.rule)?;
+        out.write_all(b"{\n      \"fingerprint\": ")?;
+        serde_json::to_writer(&mut *out, &f.fingerprint)?;
+        out.write_all(NEXT)?;
+        out.write_all(head)?;
+        out.write_all(b"\"resource_id\": ")?;
+        serde_json::to_writer(&mut *out, &*f.resource_id)?;
+        out.write_all(NEXT)?;
+        out.write_all(b"\"resource_name\": ")?;
+        serde_json::to_writer(&mut *out, &*f.resource_name)?;
+        out.write_all(NEXT)?;
+        out.write_all(b"\"resource_type\": ")?;
+        serde_json::to_writer(&mut *out, &*f.resource_type)?;
+        out.write_all(NEXT)?;
+        out.write_all(tail)?;
+        // Compact JSON text, which the pretty printer copies as it is.
+        out.write_all(b"\"details\": ")?;
+        out.write_all(f.details.as_str().as_bytes())?;
+        if let Some(t) = &f.detected_at {
+            out.write_all(NEXT)?;
+            out.write_all(b"\"detected_at\": ")?;
+            serde_json::to_writer(&mut *out, t)?;
+        }
+        out.write_all(b"\n    }")
+    }
+
+    /// The rule's encoded fields; encoded again if a rule of the same id differs (two
+    /// catalogues in one report, or findings read back from the ledger).
+    #[allow(clippy::type_complexity)]
+    fn rule(
+        &mut self,
+        rule: &Arc<crate::domain::FindingRule>,
+    ) -> std::io::Result<&(Arc<crate::domain::FindingRule>, Vec<u8>, Vec<u8>)> {
+        let fresh = match self.encoded.get(&rule.id) {
+            Some((cached, _, _)) => !(Arc::ptr_eq(cached, rule) || **cached == **rule),
+            None => true,
+        };
+        if fresh {
+            let mut head = Vec::new();
+            for (key, value) in [
+                ("rule_id", &*rule.id),
+                ("rule_name", &*rule.name),
+                ("severity", rule.severity.as_str()),
+                ("category", &*rule.category),
+            ] {
+                write!(head, "\"{key}\": ")?;
+                serde_json::to_writer(&mut head, value)?;
+                head.extend_from_slice(NEXT);
+            }
+            let mut tail = Vec::new();
+            for (key, value) in [
+                ("description", &*rule.description),
+                ("remediation", &*rule.remediation),
+            ] {
+                write!(tail, "\"{key}\": ")?;
+                serde_json::to_writer(&mut tail, value)?;
+                tail.extend_from_slice(NEXT);
+            }
+            tail.extend_from_slice(b"\"frameworks\": ");
+            pretty_at(&mut tail, &*rule.frameworks, 6)?;
+            tail.extend_from_slice(NEXT);
+            self.encoded
+                .insert(rule.id.clone(), (rule.clone(), head, tail));
+        }
+        Ok(&self.encoded[&rule.id])
     }
 }
 
@@ -947,8 +1043,16 @@ mod tests {
 
     #[test]
     fn streamed_json_is_what_serde_pretty_prints() {
+        let mut odd = finding("c\"\n", json!({"s": "x\u{1}é"}));
+        odd.detected_at = Some(DateTime::UNIX_EPOCH);
+        let rule = Arc::make_mut(&mut odd.rule);
+        rule.description = "quotes \" and\nnewlines, é and 😀 \\ \u{7f}".into();
+        rule.frameworks = Arc::new(json!({}));
+        rule.severity = Severity::Critical;
+        // Same rule id, other content: encoded again, not taken from the first finding.
         let findings = vec![
             finding("a", json!({"port": 22})),
+            odd,
             finding("b", json!([1, 2])),
         ];
         let text = render(Format::Json, header(), &findings);
