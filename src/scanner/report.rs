@@ -312,9 +312,15 @@ fn encode(
 /// Escaping them for each of 300,000 findings was most of a large report's encoding.
 #[derive(Default)]
 struct RuleJson {
-    /// Rule id → the rule, and its fields as they appear in a finding: those between
-    /// `fingerprint` and `resource_id`, and those between `resource_type` and `details`.
-    encoded: HashMap<Arc<str>, (Arc<crate::domain::FindingRule>, Vec<u8>, Vec<u8>)>,
+    encoded: HashMap<Arc<str>, EncodedRule>,
+}
+
+/// A rule, and its fields as they appear in a finding: those between `fingerprint` and
+/// `resource_id` (`head`), and those between `resource_type` and `details` (`tail`).
+struct EncodedRule {
+    rule: Arc<crate::domain::FindingRule>,
+    head: Vec<u8>,
+    tail: Vec<u8>,
 }
 
 /// Between two members of a finding nested four deep.
@@ -322,7 +328,7 @@ const NEXT: &[u8] = b",\n      ";
 
 impl RuleJson {
     fn finding(&mut self, f: &Finding, out: &mut impl Write) -> std::io::Result<()> {
-        let (_, head, tail) = self.rule(&f.rule)?;
+        let EncodedRule { head, tail, .. } = self.rule(&f.rule)?;
         out.write_all(b"{\n      \"fingerprint\": ")?;
         serde_json::to_writer(&mut *out, &f.fingerprint)?;
         out.write_all(NEXT)?;
@@ -350,13 +356,9 @@ impl RuleJson {
 
     /// The rule's encoded fields; encoded again if a rule of the same id differs (two
     /// catalogues in one report, or findings read back from the ledger).
-    #[allow(clippy::type_complexity)]
-    fn rule(
-        &mut self,
-        rule: &Arc<crate::domain::FindingRule>,
-    ) -> std::io::Result<&(Arc<crate::domain::FindingRule>, Vec<u8>, Vec<u8>)> {
+    fn rule(&mut self, rule: &Arc<crate::domain::FindingRule>) -> std::io::Result<&EncodedRule> {
         let fresh = match self.encoded.get(&rule.id) {
-            Some((cached, _, _)) => !(Arc::ptr_eq(cached, rule) || **cached == **rule),
+            Some(e) => !(Arc::ptr_eq(&e.rule, rule) || *e.rule == **rule),
             None => true,
         };
         if fresh {
@@ -383,10 +385,11 @@ impl RuleJson {
             tail.extend_from_slice(b"\"frameworks\": ");
             pretty_at(&mut tail, &*rule.frameworks, 6)?;
             tail.extend_from_slice(NEXT);
+            let rule = rule.clone();
             self.encoded
-                .insert(rule.id.clone(), (rule.clone(), head, tail));
+                .insert(rule.id.clone(), EncodedRule { rule, head, tail });
         }
-        Ok(&self.encoded[&rule.id])
+        Ok(&self.encoded[&*rule.id])
     }
 }
 
