@@ -7,91 +7,17 @@ use regorus::{Engine, Value as RegoValue};
 use scanledger::scanner::facts;
 use serde_json::{json, Value};
 
-/// The storage helpers of rules/lib/storage.rego and rules/lib/azure.rego before
-/// `facts.storage` replaced them, verbatim but for the package.
-const STORAGE_ORACLE: &str = r#"
-package oracle.storage
-
-import rego.v1
-
-lc(x) := lower(x) if {
-	is_string(x)
-} else := ""
-
-is_true(x) if x == true
-
-is_true(x) if {
-	is_string(x)
-	lower(x) == "true"
+/// regorus' interpreter with these files of the repository loaded (the catalogue's lib
+/// files and the oracles under tests/fixtures/facts-oracle/).
+fn oracle(files: &[&str]) -> Engine {
+    let mut engine = Engine::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in files {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        engine.add_policy((*file).into(), text).unwrap();
+    }
+    engine
 }
-
-prop(r, path, fallback) := object.get(r, array.concat(["properties"], path), fallback)
-
-kind(r) := k if {
-	k := lc(object.get(r, "kind", ""))
-	k != ""
-} else := "storagev2"
-
-sku_name(r) := lc(object.get(r, ["sku", "name"], ""))
-
-premium(r) if startswith(sku_name(r), "premium_")
-
-premium_page_blob(r) if {
-	kind(r) in {"storagev2", "storage"}
-	premium(r)
-}
-
-hns(r) if is_true(prop(r, ["isHnsEnabled"], false))
-
-nfs_v3(r) if is_true(prop(r, ["isNfsV3Enabled"], false))
-
-offers_blob(r) := true if kind(r) in {"storagev2", "storage", "blobstorage", "blockblobstorage"}
-
-offers_blob(r) := false if not kind(r) in {"storagev2", "storage", "blobstorage", "blockblobstorage"}
-
-holds_block_blobs(r) := true if {
-	kind(r) in {"storagev2", "blobstorage", "blockblobstorage"}
-	not premium_page_blob(r)
-}
-
-holds_block_blobs(r) := false if not kind(r) in {"storagev2", "blobstorage", "blockblobstorage"}
-
-holds_block_blobs(r) := false if premium_page_blob(r)
-
-offers_queue_table(r) := true if {
-	kind(r) in {"storagev2", "storage"}
-	not premium(r)
-}
-
-offers_queue_table(r) := false if not kind(r) in {"storagev2", "storage"}
-
-offers_queue_table(r) := false if premium(r)
-
-offers_files(r) if kind(r) in {"storagev2", "storage", "filestorage"}
-
-b_premium := true if premium(input) else := false
-
-b_premium_page_blob := true if premium_page_blob(input) else := false
-
-b_files := true if offers_files(input) else := false
-
-b_hns := true if hns(input) else := false
-
-b_nfs_v3 := true if nfs_v3(input) else := false
-
-facts := {
-	"kind": kind(input),
-	"sku": sku_name(input),
-	"premium": b_premium,
-	"premium_page_blob": b_premium_page_blob,
-	"blob": offers_blob(input),
-	"block_blob": holds_block_blobs(input),
-	"queue_table": offers_queue_table(input),
-	"files": b_files,
-	"hns": b_hns,
-	"nfs_v3": b_nfs_v3,
-}
-"#;
 
 /// One of `choices`, or the key left out (`None`).
 fn pick(rng: &mut fastrand::Rng, choices: &[Value]) -> Option<Value> {
@@ -191,10 +117,7 @@ fn storage_account(rng: &mut fastrand::Rng) -> Value {
 /// Every generated storage account: the Rust facts equal what the old helpers computed.
 #[test]
 fn storage_account_facts_agree_with_the_rego_helpers_they_replaced() {
-    let mut engine = Engine::new();
-    engine
-        .add_policy("oracle/storage.rego".into(), STORAGE_ORACLE.into())
-        .unwrap();
+    let mut engine = oracle(&["tests/fixtures/facts-oracle/storage.rego"]);
     let seed = 0x5eed_0001;
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut kinds = std::collections::BTreeSet::new();
@@ -373,18 +296,13 @@ fn nsg_rule(rng: &mut fastrand::Rng) -> Value {
 /// neighbours.
 #[test]
 fn nsg_exposure_facts_agree_with_the_rego_helpers_they_replaced() {
-    let mut engine = Engine::new();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for file in [
+    let mut engine = oracle(&[
         "rules/lib/azure.rego",
         "rules/lib/network.rego",
         "tests/fixtures/facts-oracle/nsg-lib.rego",
         "tests/fixtures/facts-oracle/nsg-network.rego",
         "tests/fixtures/facts-oracle/nsg-check.rego",
-    ] {
-        let text = std::fs::read_to_string(root.join(file)).unwrap();
-        engine.add_policy(file.into(), text).unwrap();
-    }
+    ]);
     // Every bound the generator writes, and its neighbours.
     let ports: Vec<i64> = [
         0, 20, 22, 30, 53, 80, 443, 1000, 1433, 1434, 2000, 3389, 65535,
@@ -553,15 +471,10 @@ fn machine(rng: &mut fastrand::Rng) -> (&'static str, Value) {
 /// replaced computed.
 #[test]
 fn compute_facts_agree_with_the_rego_helpers_they_replaced() {
-    let mut engine = Engine::new();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for file in [
+    let mut engine = oracle(&[
         "rules/lib/azure.rego",
         "tests/fixtures/facts-oracle/compute.rego",
-    ] {
-        let text = std::fs::read_to_string(root.join(file)).unwrap();
-        engine.add_policy(file.into(), text).unwrap();
-    }
+    ]);
     let seed = 0x5eed_0003;
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut seen = std::collections::BTreeSet::new();
@@ -676,16 +589,11 @@ fn site(rng: &mut fastrand::Rng) -> Value {
 /// runtime versions read through `facts.site` equal what the helpers they replaced read.
 #[test]
 fn site_facts_agree_with_the_rego_helpers_they_replaced() {
-    let mut engine = Engine::new();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for file in [
+    let mut engine = oracle(&[
         "rules/lib/azure.rego",
         "rules/lib/appservice.rego",
         "tests/fixtures/facts-oracle/appservice.rego",
-    ] {
-        let text = std::fs::read_to_string(root.join(file)).unwrap();
-        engine.add_policy(file.into(), text).unwrap();
-    }
+    ]);
     let seed = 0x5eed_0004;
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut runs = std::collections::BTreeMap::<String, u32>::new();
