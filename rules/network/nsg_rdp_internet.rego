@@ -1,6 +1,6 @@
 # RDP (3389) open to the internet through an NSG. RDP listens on TCP 3389 and, for its
 # UDP transport, on UDP 3389, so both protocols count. Ranges, `*`, lists, protocol and
-# shadowing Denies are handled by lib.exposing_rules; one finding per NSG rule.
+# shadowing Denies are worked out by the scanner (r.facts.nsg); one finding per NSG rule.
 package scanledger.rules.network.nsg_rdp_internet
 
 import data.scanledger.lib

@@ -1,6 +1,7 @@
 # SSH (TCP 22) open to the internet through an NSG. Handles single ports, ranges, `*`,
 # port lists, source lists, protocol, and higher-priority denies that shadow the allow
-# (lib.exposing_rules); one finding per offending NSG rule (lib.network.exposures).
+# (r.facts.nsg, computed by the scanner); one finding per offending NSG rule
+# (lib.network.exposures).
 package scanledger.rules.network.nsg_ssh_internet
 
 import data.scanledger.lib
