@@ -375,10 +375,19 @@ pub fn sort_findings(findings: &mut [Finding]) {
         work.push(group);
         rest = tail;
     }
+    // A small list (most scans) is sorted here; threads are for the large ones.
+    let threads = match ends.last().copied().unwrap_or(0) {
+        0..4096 => 1,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    if threads == 1 {
+        work.into_iter()
+            .for_each(|g| g.sort_unstable_by(by_resource));
+        return;
+    }
     // Largest groups first, so no thread is left with a big one at the end.
     work.sort_unstable_by_key(|g| Reverse(g.len()));
     let work = Mutex::new(work.into_iter());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| loop {
@@ -686,7 +695,7 @@ mod tests {
                 })
             })
             .collect();
-        let mut findings: Vec<Finding> = (0..20_000)
+        let findings: Vec<Finding> = (0..20_000)
             .map(|_| {
                 let rule = rules[rng.usize(..rules.len())].clone();
                 let resource = format!(
@@ -705,7 +714,17 @@ mod tests {
                 }
             })
             .collect();
-        let mut want = findings.clone();
+        // A small list (sorted on this thread) and a large one (on every core).
+        for n in [1_000, findings.len()] {
+            let mut mine = findings[..n].to_vec();
+            let mut want = mine.clone();
+            sort_reference(&mut want);
+            sort_findings(&mut mine);
+            assert!(mine == want, "{n} findings");
+        }
+    }
+
+    fn sort_reference(want: &mut [Finding]) {
         want.sort_by(|a, b| {
             (
                 b.rule.severity,
@@ -722,7 +741,5 @@ mod tests {
                     b.details.as_str(),
                 ))
         });
-        sort_findings(&mut findings);
-        assert!(findings == want);
     }
 }
