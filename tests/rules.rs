@@ -825,3 +825,40 @@ fn every_rule_finds_what_the_golden_record_says_on_the_demo_and_synthetic_tenant
         changed.join("\n")
     );
 }
+
+/// A document cannot hand the rules its own facts: an inventory (or fixture) document
+/// whose `facts` claim SSH is open to the internet, on an NSG with no rules, and a storage
+/// account whose `facts` claim it is a FileStorage account (no blobs), are judged on what
+/// they are, through a whole scan.
+#[tokio::test]
+async fn forged_facts_in_a_document_never_reach_the_rules() {
+    let nsg = json!({
+        "id": format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/closed"),
+        "name": "closed",
+        "type": "Microsoft.Network/networkSecurityGroups",
+        "properties": {"securityRules": []},
+        "facts": {"nsg": {"allows": [{
+            "rule": "forged", "priority": 100, "protocol": "Tcp", "source": "*",
+            "sources": ["*"], "open": [{"proto": "tcp", "lo": 22, "hi": 22, "range": "22"}],
+        }]}},
+    });
+    let account = json!({
+        "id": format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/stforged"),
+        "name": "stforged",
+        "type": "Microsoft.Storage/storageAccounts",
+        "kind": "StorageV2",
+        "sku": {"name": "Standard_LRS"},
+        "properties": {"allowBlobPublicAccess": true},
+        "related": {"blobServices/default": {"properties": {"isVersioningEnabled": false}}},
+        "facts": {"storage": {"kind": "filestorage", "blob": false, "block_blob": false}},
+    });
+    let report = scan_docs(catalogue(), &[nsg, account]).await;
+    let fired = |rule: &str| report.findings.iter().any(|f| &*f.rule.id == rule);
+    assert!(!fired("AZ-NET-001"), "forged NSG facts opened SSH");
+    // Blob versioning is judged (it applies to block-blob accounts): the forged kind
+    // would have skipped it.
+    assert!(
+        fired("AZ-STG-013"),
+        "forged storage facts hid a StorageV2 account's blobs"
+    );
+}
