@@ -64,7 +64,7 @@ use crate::*;
 ///    - [`Value::Number`] has at least 100 digits of precision for computations.
 ///
 /// Value can be efficiently cloned due to the use of reference counting.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// JSON null.
     Null,
@@ -94,6 +94,79 @@ pub enum Value {
     /// Undefined value.
     /// Used to indicate the absence of a value.
     Undefined,
+}
+
+/// Lexicographic byte order, as `<[u8]>::cmp`, compared eight bytes at a time inline:
+/// object keys are short strings, and a `memcmp` call per binary-search probe was the
+/// largest single cost of a field lookup (scanledger patch).
+#[inline]
+pub(crate) fn cmp_bytes(a: &[u8], b: &[u8]) -> core::cmp::Ordering {
+    let n = a.len().min(b.len());
+    let (mut ca, mut cb) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let (x, y) = (
+            u64::from_be_bytes(x.try_into().unwrap_or_default()),
+            u64::from_be_bytes(y.try_into().unwrap_or_default()),
+        );
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+impl Value {
+    /// The variant's position in the order the derived `Ord` used.
+    #[inline]
+    const fn rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Number(_) => 2,
+            Value::String(_) => 3,
+            Value::Array(_) => 4,
+            Value::Set(_) => 5,
+            Value::Object(_) => 6,
+            Value::Undefined => 7,
+        }
+    }
+}
+
+/// The order `#[derive(Ord)]` gave (variant, then contents), with strings compared by
+/// `cmp_bytes` and shared strings recognised by pointer (scanledger patch).
+impl Ord for Value {
+    #[inline]
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        use core::cmp::Ordering::Equal;
+        match (self, other) {
+            (Value::String(a), Value::String(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    Equal
+                } else {
+                    cmp_bytes(a.as_bytes(), b.as_bytes())
+                }
+            }
+            (Value::Null, Value::Null) | (Value::Undefined, Value::Undefined) => Equal,
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::Number(a), Value::Number(b)) => a.cmp(b),
+            (Value::Array(a), Value::Array(b)) => a.cmp(b),
+            (Value::Set(a), Value::Set(b)) => a.cmp(b),
+            (Value::Object(a), Value::Object(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl PartialOrd for Value {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 #[inline]

@@ -40,8 +40,13 @@ impl RegoVM {
         Ok(())
     }
 
-    pub(super) fn execute_builtin_call(&mut self, params_index: u16) -> Result<()> {
-        let program = self.program.clone();
+    /// `program` is the one the dispatcher holds: borrowed, not an `Arc` cloned per call
+    /// (scanledger patch).
+    pub(super) fn execute_builtin_call(
+        &mut self,
+        program: &crate::rvm::program::Program,
+        params_index: u16,
+    ) -> Result<()> {
         let params = program
             .instruction_data
             .get_builtin_call_params(params_index)
@@ -77,7 +82,7 @@ impl RegoVM {
             });
         }
 
-        if args.iter().any(|a| a == &Value::Undefined) {
+        if args.iter().any(|a| matches!(a, Value::Undefined)) {
             self.cached_builtin_args = args;
             self.set_register(params.dest, Value::Undefined)?;
             self.memory_check()?;
@@ -96,10 +101,14 @@ impl RegoVM {
             }
         };
         let cache_name = builtins::must_cache(builtin_info.name.as_str());
-        drop(program);
 
         self.ensure_dummy_exprs(args.len())?;
-        let dummy_span = self.get_dummy_span()?.clone();
+        self.get_dummy_span()?;
+        // Taken out and put back like `dummy_exprs`, not cloned per call (scanledger patch).
+        let dummy_span = self.dummy_span.take().ok_or_else(|| VmError::Internal {
+            message: alloc::string::String::from("dummy span not initialized"),
+            pc: self.pc,
+        })?;
         // Take the dummy_exprs vec out of self so we can pass it to the builtin
         // while still calling &mut self methods afterwards.
         let dummy_exprs = core::mem::take(&mut self.dummy_exprs);
@@ -110,6 +119,7 @@ impl RegoVM {
                     if entry.0.as_slice() == args.as_slice() {
                         let cached = entry.1.clone();
                         self.dummy_exprs = dummy_exprs;
+                        self.dummy_span = Some(dummy_span);
                         self.cached_builtin_args = args;
                         self.set_register(params.dest, cached)?;
                         self.memory_check()?;
@@ -131,6 +141,7 @@ impl RegoVM {
             Err(e) if !self.strict_builtin_errors => {
                 if e.downcast_ref::<crate::LimitError>().is_some() {
                     self.dummy_exprs = dummy_exprs;
+                    self.dummy_span = Some(dummy_span);
                     self.cached_builtin_args = args;
                     return Err(e.into());
                 }
@@ -138,6 +149,7 @@ impl RegoVM {
             }
             Err(err) => {
                 self.dummy_exprs = dummy_exprs;
+                self.dummy_span = Some(dummy_span);
                 self.cached_builtin_args = args;
                 return Err(err.into());
             }
@@ -145,6 +157,7 @@ impl RegoVM {
 
         // Put dummy_exprs back for reuse.
         self.dummy_exprs = dummy_exprs;
+        self.dummy_span = Some(dummy_span);
 
         if let Some(name) = cache_name {
             // Move args into the cache. The now-empty (zero-capacity) Vec is

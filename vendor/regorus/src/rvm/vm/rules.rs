@@ -60,6 +60,7 @@ impl RegoVM {
     pub(super) fn execute_rule_definitions_common(
         &mut self,
         program: &Program,
+        rule_idx: usize,
         rule_definitions: &[Vec<u32>],
         rule_info: &RuleInfo,
         function_call_params: Option<&FunctionCallParams>,
@@ -115,7 +116,26 @@ impl RegoVM {
                     .resize(num_retained_registers, Value::Undefined);
                 self.registers.resize(num_registers, Value::Undefined);
 
-                if let Some(destructuring_entry_point) =
+                let plain = self
+                    .destructuring_moves
+                    .get(rule_idx)
+                    .and_then(|d| d.get(def_idx))
+                    .and_then(|m| m.as_ref())
+                    .map(|m| m.len());
+                if let Some(plain) = plain {
+                    // The block's moves, done here (see `destructuring_moves`); an
+                    // undefined argument fails the definition as the Guard would.
+                    for i in 0..plain {
+                        let (dest, src) = self.destructuring_moves[rule_idx][def_idx]
+                            .as_ref()
+                            .map_or((0, 0), |m| m[i]);
+                        let value = self.get_register(src)?.clone();
+                        if matches!(value, Value::Undefined) {
+                            continue 'outer;
+                        }
+                        self.set_register(dest, value)?;
+                    }
+                } else if let Some(destructuring_entry_point) =
                     rule_info.destructuring_blocks.get(def_idx).and_then(|x| *x)
                 {
                     match self.jump_to_in(program, destructuring_entry_point) {
@@ -137,7 +157,7 @@ impl RegoVM {
                     Ok(_) => {
                         if matches!(rule_info.rule_type, RuleType::Complete) || is_function_call {
                             let current_result = self.get_register(result_reg)?.clone();
-                            if current_result != Value::Undefined {
+                            if !matches!(current_result, Value::Undefined) {
                                 if let Some(ref expected) = first_successful_result {
                                     if *expected != current_result {
                                         rule_failed_due_to_inconsistency = true;
@@ -145,7 +165,7 @@ impl RegoVM {
                                         break;
                                     }
                                 } else {
-                                    first_successful_result = Some(current_result.clone());
+                                    first_successful_result = Some(current_result);
                                     // All definitions produce the same static value;
                                     // no need to verify consistency with the rest.
                                     if rule_info.early_exit_on_first_success {
@@ -310,9 +330,7 @@ impl RegoVM {
         });
 
         let (final_result, rule_failed_due_to_inconsistency) = self
-            .execute_rule_definitions_common(program, rule_definitions, rule_info, function_call_params)?;
-
-        self.set_register(dest, Value::Undefined)?;
+            .execute_rule_definitions_common(program, rule_idx, rule_definitions, rule_info, function_call_params)?;
 
         let call_context = self
             .call_rule_stack
@@ -333,44 +351,26 @@ impl RegoVM {
         }
         self.pc = call_context.return_pc;
 
-        let result_from_rule = if !rule_failed_due_to_inconsistency {
-            final_result
-        } else {
+        // The rule's value, its default when it produced none, set once and cloned only
+        // into the cache of a non-function rule (scanledger patch: upstream set the
+        // register three times and cloned the value for functions too).
+        let result = if rule_failed_due_to_inconsistency {
             Value::Undefined
+        } else if matches!(final_result, Value::Undefined) {
+            match call_context.rule_type {
+                RuleType::PartialSet => Value::new_set(),
+                RuleType::PartialObject => Value::new_object(),
+                RuleType::Complete => program
+                    .rule_infos
+                    .get(usize::from(call_context.rule_index))
+                    .and_then(|meta| meta.default_literal_index)
+                    .and_then(|i| self.program.literals.get(usize::from(i)).cloned())
+                    .unwrap_or(Value::Undefined),
+            }
+        } else {
+            final_result
         };
 
-        self.set_register(dest, result_from_rule.clone())?;
-
-        if self.get_register(dest)? == &Value::Undefined && !rule_failed_due_to_inconsistency {
-            match call_context.rule_type {
-                RuleType::PartialSet => {
-                    self.set_register(dest, Value::new_set())?;
-                }
-                RuleType::PartialObject => {
-                    self.set_register(dest, Value::new_object())?;
-                }
-                RuleType::Complete => {
-                    if let Some(rule_metadata) = self
-                        .program
-                        .rule_infos
-                        .get(usize::from(call_context.rule_index))
-                    {
-                        if let Some(default_literal_index) = rule_metadata.default_literal_index {
-                            if let Some(default_value) = self
-                                .program
-                                .literals
-                                .get(usize::from(default_literal_index))
-                                .cloned()
-                            {
-                                self.set_register(dest, default_value)?;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-
-        let final_value = self.get_register(dest)?.clone();
         if !is_function_rule {
             let available = self.rule_cache.len();
             let entry = self
@@ -381,8 +381,9 @@ impl RegoVM {
                     pc: self.pc,
                     available,
                 })?;
-            *entry = (true, final_value.clone());
+            *entry = (true, result.clone());
         }
+        self.set_register(dest, result)?;
         Ok(())
     }
     pub(super) fn execute_call_rule(

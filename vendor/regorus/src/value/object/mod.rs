@@ -93,9 +93,22 @@ impl Object {
     pub fn get(&self, key: &Value) -> Option<&Value> {
         match &self.repr {
             Repr::Empty => None,
-            Repr::Frozen(v) => match v.binary_search_by(|(k, _)| k.cmp(key)) {
-                Ok(i) => Some(&v[i].1),
-                Err(_) => None,
+            // A string key (nearly every lookup) is compared as bytes without going
+            // through `Value::cmp` per probe (scanledger patch).
+            Repr::Frozen(v) => match key {
+                Value::String(ks) => {
+                    let kb = ks.as_bytes();
+                    v.binary_search_by(|(k, _)| match k {
+                        Value::String(s) => crate::value::cmp_bytes(s.as_bytes(), kb),
+                        other => other.cmp(key),
+                    })
+                    .ok()
+                    .map(|i| &v[i].1)
+                }
+                _ => match v.binary_search_by(|(k, _)| k.cmp(key)) {
+                    Ok(i) => Some(&v[i].1),
+                    Err(_) => None,
+                },
             },
             Repr::BTree(m) => m.get(key),
         }
