@@ -17,6 +17,11 @@ mod set;
 
 #[cfg(feature = "std")]
 mod interning;
+/// Share object keys between the documents converted while a guard is held: a chunk of
+/// documents of one type then has one allocation per distinct key, which field lookups
+/// find in cache (scanledger patch).
+#[cfg(feature = "std")]
+pub use interning::InternGuard;
 
 #[cfg(test)]
 mod tests;

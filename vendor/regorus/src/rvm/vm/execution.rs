@@ -147,6 +147,18 @@ impl RegoVM {
     /// run a body per call, and cloning the program's `Arc` for each was an atomic
     /// increment and decrement per call (scanledger patch).
     pub(super) fn jump_to_in(&mut self, program: &Program, target: u32) -> Result<Value> {
+        self.run_from(program, target, true)
+    }
+
+    /// `jump_to_in` for a rule body or destructuring block, whose callers read the
+    /// result register themselves: no clone of register 0 on the way out (scanledger
+    /// patch).
+    pub(super) fn run_body_in(&mut self, program: &Program, target: u32) -> Result<()> {
+        self.run_from(program, target, false).map(drop)
+    }
+
+    #[inline(always)]
+    fn run_from(&mut self, program: &Program, target: u32, want_value: bool) -> Result<Value> {
         let target = self.convert_pc(target, "jump target")?;
         self.pc = target;
         while self.pc < program.instructions.len() {
@@ -180,6 +192,7 @@ impl RegoVM {
                 InstructionOutcome::Return(value) => {
                     return Ok(value);
                 }
+                InstructionOutcome::Break if !want_value => return Ok(Value::Undefined),
                 InstructionOutcome::Break => {
                     return Ok(self.registers.first().cloned().unwrap_or(Value::Undefined));
                 }

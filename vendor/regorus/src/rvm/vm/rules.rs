@@ -138,7 +138,7 @@ impl RegoVM {
                 } else if let Some(destructuring_entry_point) =
                     rule_info.destructuring_blocks.get(def_idx).and_then(|x| *x)
                 {
-                    match self.jump_to_in(program, destructuring_entry_point) {
+                    match self.run_body_in(program, destructuring_entry_point) {
                         Ok(_result) => {}
                         Err(e) if self.propagates(&e) => {
                             self.restore_rule_state(
@@ -153,7 +153,7 @@ impl RegoVM {
                     }
                 }
 
-                match self.jump_to_in(program, *body_entry_point) {
+                match self.run_body_in(program, *body_entry_point) {
                     Ok(_) => {
                         if matches!(rule_info.rule_type, RuleType::Complete) || is_function_call {
                             let current_result = self.get_register(result_reg)?.clone();
