@@ -581,3 +581,69 @@ impl Evaluator {
         outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Short strings over a small alphabet, so prefixes, equal strings, 8-byte
+    /// boundaries and multi-byte characters all occur.
+    fn word(rng: &mut fastrand::Rng) -> String {
+        const PARTS: [&str; 8] = ["a", "b", "/", "é", "\u{0}", "aaaaaaaa", "z", "properties"];
+        (0..rng.usize(0..6))
+            .map(|_| PARTS[rng.usize(0..PARTS.len())])
+            .collect()
+    }
+
+    // The vendored regorus compares strings with its own byte loop and looks object keys
+    // up with it (vendor/regorus/PATCH.diff); sets, objects and findings depend on that
+    // order being exactly the byte order the derived `Ord` gave.
+    #[test]
+    fn rego_strings_order_and_object_lookups_follow_byte_order() {
+        let mut rng = fastrand::Rng::with_seed(13);
+        for _ in 0..20_000 {
+            let (s, t) = (word(&mut rng), word(&mut rng));
+            assert_eq!(
+                Value::from(s.as_str()).cmp(&Value::from(t.as_str())),
+                s.as_bytes().cmp(t.as_bytes()),
+                "{s:?} vs {t:?}"
+            );
+        }
+        for _ in 0..500 {
+            let keys: Vec<String> = (0..rng.usize(0..20)).map(|_| word(&mut rng)).collect();
+            let json: serde_json::Map<String, serde_json::Value> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.clone(), serde_json::json!(i)))
+                .collect();
+            let object = Value::from(serde_json::Value::Object(json.clone()));
+            for _ in 0..20 {
+                let probe = word(&mut rng);
+                let expected = json.get(&probe).map(|v| Value::from(v.clone()));
+                let found = &object[&Value::from(probe.as_str())];
+                assert_eq!(
+                    expected.unwrap_or(Value::Undefined),
+                    found.clone(),
+                    "{probe:?} in {keys:?}"
+                );
+            }
+        }
+        // Across kinds, the derived order: null < bool < number < string < array < set <
+        // object < undefined.
+        let ranked = [
+            Value::Null,
+            Value::from(true),
+            Value::from(1u64),
+            Value::from("a"),
+            Value::from(vec![Value::Null]),
+            Value::new_set(),
+            Value::new_object(),
+            Value::Undefined,
+        ];
+        for (i, a) in ranked.iter().enumerate() {
+            for (j, b) in ranked.iter().enumerate() {
+                assert_eq!(a.cmp(b), i.cmp(&j), "{a} vs {b}");
+            }
+        }
+    }
+}
