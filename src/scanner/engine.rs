@@ -271,6 +271,11 @@ impl Evaluator {
                 // making the body fail quietly (which would read as a pass).
                 vm.set_strict_builtin_errors(true);
                 vm.set_strict_rule_errors(true);
+                // The rules of a type call the same helpers on the same resource
+                // (`lib.storage.has_blob(r)` in 15 rules): a repeated call is answered from
+                // the evaluation's memo. Exact: functions are pure within an evaluation
+                // (vendor/regorus, `set_function_call_memo`).
+                vm.set_function_call_memo(true);
                 Backend::Vm(Box::new(vm))
             }
             None => Backend::Interpreter(Box::new(catalogue.engine().clone())),
@@ -644,6 +649,67 @@ mod tests {
             for (j, b) in ranked.iter().enumerate() {
                 assert_eq!(a.cmp(b), i.cmp(&j), "{a} vs {b}");
             }
+        }
+    }
+
+    fn vm_for(policy: &str, entry: &str) -> regorus::rvm::vm::RegoVM {
+        let mut engine = regorus::Engine::new();
+        engine.add_policy("t.rego".into(), policy.into()).unwrap();
+        let compiled = engine.compile_with_entrypoint(&entry.into()).unwrap();
+        let program =
+            regorus::languages::rego::compiler::Compiler::compile_from_policy(&compiled, &[entry])
+                .unwrap();
+        let mut vm = regorus::rvm::vm::RegoVM::new();
+        vm.load_program(program);
+        vm.set_max_instructions(MAX_INSTRUCTIONS);
+        vm.set_strict_builtin_errors(true);
+        vm.set_strict_rule_errors(true);
+        vm.set_function_call_memo(true);
+        vm
+    }
+
+    // The memo answers a call by its arguments' allocations. Each argument here is a new
+    // object freed right after the call, so the allocator hands its address to the next
+    // one: a memo that did not keep its arguments alive would answer with an earlier
+    // object's result.
+    #[test]
+    fn memoized_calls_never_answer_for_a_freed_argument_whose_address_was_reused() {
+        let policy = r#"
+package t
+import rego.v1
+
+double(o) := o.v * 2
+
+wrong := [i | some i in numbers.range(0, 5000); double({"v": i}) != i * 2]
+
+# The same object in every rule and call: answered from the memo after the first.
+same := {"v": 21}
+repeated := [x | some _ in numbers.range(1, 3000); x := double(same)]
+
+from_input := double(input.o)
+"#;
+        let mut vm = vm_for(policy, "data.t.wrong");
+        for _ in 0..3 {
+            let wrong = vm.execute_entry_point_by_name("data.t.wrong").unwrap();
+            assert_eq!(wrong, Value::from(Vec::<Value>::new()), "{wrong}");
+        }
+        let mut vm = vm_for(policy, "data.t.repeated");
+        let repeated = vm.execute_entry_point_by_name("data.t.repeated").unwrap();
+        assert_eq!(repeated, Value::from(vec![Value::from(42u64); 3000]));
+        let report = vm.function_memo_report();
+        let (_, lookups, hits, _, off) = report
+            .iter()
+            .find(|(name, ..)| name == "data.t.double")
+            .expect("double was memoized");
+        assert_eq!((*lookups, *hits, *off), (3000, 2999, false));
+        // A new input per evaluation (as each chunk is): every answer is the new
+        // input's.
+        let mut vm = vm_for(policy, "data.t.from_input");
+        for v in 1..=50u64 {
+            let input: Value = serde_json::json!({"o": {"v": v}}).into();
+            vm.set_input(input);
+            let out = vm.execute_entry_point_by_name("data.t.from_input").unwrap();
+            assert_eq!(out, Value::from(2 * v));
         }
     }
 }

@@ -150,6 +150,17 @@ pub struct RegoVM {
     /// the interpreter) instead of making that body fail silently (scanledger patch).
     pub(super) strict_rule_errors: bool,
 
+    /// Results of user function calls in the current evaluation, by function and argument
+    /// identity (`FnCallKey`); `None` when off (scanledger patch, see
+    /// `set_function_call_memo`).
+    pub(super) function_memo: Option<FunctionMemo>,
+
+    /// Per rule index: what the memo saved and cost for that function, and whether it
+    /// stopped being asked (a function whose calls rarely repeat, or cost little, pays a
+    /// lookup and an insert per call for nothing). Kept across evaluations of the
+    /// program (scanledger patch).
+    pub(super) function_memo_stats: Vec<MemoStats>,
+
     /// Cache for builtin calls that must stay deterministic across a single evaluation.
     ///
     /// Two-level structure: outer BTreeMap keyed by builtin name, inner Vec of
@@ -283,6 +294,8 @@ impl RegoVM {
             frame_pc_overridden: false,
             strict_builtin_errors: false,
             strict_rule_errors: false,
+            function_memo: None,
+            function_memo_stats: Vec::new(),
             builtins_cache: BTreeMap::new(),
             execution_timer_config: None,
             execution_timer: ExecutionTimer::new(fallback_timer),
@@ -337,6 +350,7 @@ impl RegoVM {
 
         // Initialize rule cache
         self.rule_cache = vec![(false, Value::Undefined); program.rule_infos.len()];
+        self.function_memo_stats = vec![MemoStats::default(); program.rule_infos.len()];
         self.destructuring_moves = program
             .rule_infos
             .iter()
@@ -454,6 +468,30 @@ impl RegoVM {
     /// Off by default: absorbing is the VM's documented behaviour (PR #705).
     pub const fn set_strict_rule_errors(&mut self, strict: bool) {
         self.strict_rule_errors = strict;
+    }
+
+    /// Remember, for the rest of an evaluation, the result of each user function call by
+    /// the function and the identity of its arguments, and answer a repeated call from it.
+    /// Exact because Rego functions are pure within an evaluation (input and data are
+    /// fixed; the VM does not compile `with`; the non-deterministic builtins are already
+    /// cached per evaluation) and because an argument's identity (the allocation of a
+    /// string, array, set or object, or a scalar's value) implies its value: the memo
+    /// keeps a clone of every argument, so no allocation it names is freed and reused
+    /// while the entry exists. A call that errors is not remembered. Off by default
+    /// (scanledger patch).
+    pub fn set_function_call_memo(&mut self, on: bool) {
+        self.function_memo = on.then(FunctionMemo::default);
+    }
+
+    /// Per function the memo was asked for: (path, lookups, hits, instructions of the
+    /// calls that missed, stopped). For `rules bench` and profiling (scanledger patch).
+    pub fn function_memo_report(&self) -> Vec<(String, u32, u32, u64, bool)> {
+        self.function_memo_stats
+            .iter()
+            .zip(self.program.rule_infos.iter())
+            .filter(|(s, _)| s.lookups > 0)
+            .map(|(s, info)| (info.name.clone(), s.lookups, s.hits, s.missed_work, s.off))
+            .collect()
     }
 
     /// Returns whether errors in rule bodies propagate
@@ -1831,6 +1869,117 @@ fn plain_moves(program: &Program, entry: u32) -> Option<alloc::boxed::Box<[(u8, 
                 _ => return None,
             },
             _ => return None,
+        }
+    }
+}
+
+/// A user function call's identity: the function and, per argument, a kind tag and either
+/// its scalar value or the address of its shared allocation (scanledger patch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct FnCallKey {
+    rule: u16,
+    tags: [u8; 4],
+    words: [u64; 4],
+}
+
+impl FnCallKey {
+    /// `None` for more than four arguments.
+    pub(super) fn new<'a>(rule: u16, args: impl ExactSizeIterator<Item = &'a Value>) -> Option<Self> {
+        use crate::number::Number;
+        if args.len() > 4 {
+            return None;
+        }
+        let mut key = FnCallKey {
+            rule,
+            tags: [u8::MAX; 4],
+            words: [0; 4],
+        };
+        for (i, arg) in args.enumerate() {
+            let (tag, word) = match arg {
+                Value::Null => (0, 0),
+                Value::Bool(b) => (1, u64::from(*b)),
+                Value::Number(Number::UInt(u)) => (2, *u),
+                Value::Number(Number::Int(n)) => (3, u64::from_ne_bytes(n.to_ne_bytes())),
+                Value::Number(Number::Float(f)) => (4, f.to_bits()),
+                Value::Number(Number::BigInt(b)) => (5, crate::Rc::as_ptr(b) as usize as u64),
+                Value::String(s) => (6, crate::Rc::as_ptr(s).cast::<u8>() as usize as u64),
+                Value::Array(a) => (7, crate::Rc::as_ptr(a) as usize as u64),
+                Value::Set(a) => (8, crate::Rc::as_ptr(a) as usize as u64),
+                Value::Object(a) => (9, crate::Rc::as_ptr(a) as usize as u64),
+                Value::Undefined => (10, 0),
+            };
+            key.tags[i] = tag;
+            key.words[i] = word;
+        }
+        Some(key)
+    }
+}
+
+/// FxHash-style: the key is a few machine words already well spread (addresses, small
+/// integers), and SipHash would cost as much as the lookup saves.
+#[derive(Debug, Default)]
+pub(super) struct WordHasher(u64);
+
+impl core::hash::Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// Memoized function results of one evaluation, with the arguments they were computed
+/// from (kept alive so their addresses stay theirs).
+pub(super) type FunctionMemo = std::collections::HashMap<
+    FnCallKey,
+    (alloc::boxed::Box<[Value]>, Value),
+    core::hash::BuildHasherDefault<WordHasher>,
+>;
+
+/// How useful the memo is for one function (scanledger patch).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct MemoStats {
+    pub(super) lookups: u32,
+    pub(super) hits: u32,
+    /// Instructions the calls that missed executed (what a hit saves, on average).
+    pub(super) missed_work: u64,
+    pub(super) off: bool,
+}
+
+impl MemoStats {
+    /// Lookups before deciding (several rules of a type call a helper on each resource
+    /// of a chunk in turn, so hits only show once a second rule runs); the memo's own
+    /// cost per lookup, in instructions.
+    const TRIAL: u32 = 4096;
+    const COST: u64 = 8;
+
+    pub(super) fn record(&mut self, hit: bool, work: u64) {
+        self.lookups = self.lookups.saturating_add(1);
+        if hit {
+            self.hits = self.hits.saturating_add(1);
+        } else {
+            self.missed_work = self.missed_work.saturating_add(work);
+        }
+        if self.lookups == Self::TRIAL {
+            let misses = u64::from(self.lookups - self.hits).max(1);
+            // A call's overhead counts as a few instructions beyond those it executed.
+            let per_call = self.missed_work / misses + Self::COST;
+            self.off = u64::from(self.hits) * per_call < u64::from(self.lookups) * Self::COST;
         }
     }
 }

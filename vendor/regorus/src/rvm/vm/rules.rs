@@ -292,6 +292,35 @@ impl RegoVM {
             }
         }
 
+        // A repeated call of a function with the same arguments (see
+        // `set_function_call_memo`).
+        let memo_wanted = self
+            .function_memo_stats
+            .get(rule_idx)
+            .is_some_and(|stats| !stats.off);
+        let memo_key = match (function_call_params, self.function_memo.as_ref()) {
+            (Some(params), Some(memo)) if memo_wanted => {
+                let args = params
+                    .arg_registers()
+                    .iter()
+                    .map(|&r| self.registers.get(usize::from(r)).unwrap_or(&Value::Undefined));
+                match super::machine::FnCallKey::new(rule_index, args) {
+                    Some(key) => {
+                        if let Some(value) = memo.get(&key).map(|(_, value)| value.clone()) {
+                            if let Some(stats) = self.function_memo_stats.get_mut(rule_idx) {
+                                stats.record(true, 0);
+                            }
+                            self.set_register(dest, value)?;
+                            return Ok(());
+                        }
+                        Some((key, self.executed_instructions))
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+
         let rule_type = rule_info.rule_type.clone();
         let rule_definitions = &rule_info.definitions;
 
@@ -382,6 +411,20 @@ impl RegoVM {
                     available,
                 })?;
             *entry = (true, result.clone());
+        }
+        if let (Some((key, started)), Some(params)) = (memo_key, function_call_params) {
+            let work = self.executed_instructions.saturating_sub(started) as u64;
+            if let Some(stats) = self.function_memo_stats.get_mut(rule_idx) {
+                stats.record(false, work);
+            }
+            let args: alloc::boxed::Box<[Value]> = params
+                .arg_registers()
+                .iter()
+                .map(|&r| self.registers.get(usize::from(r)).cloned().unwrap_or(Value::Undefined))
+                .collect();
+            if let Some(memo) = self.function_memo.as_mut() {
+                memo.insert(key, (args, result.clone()));
+            }
         }
         self.set_register(dest, result)?;
         Ok(())

@@ -34,6 +34,9 @@ impl RegoVM {
         self.execution_stack.clear();
         self.return_to_pools();
         self.rule_cache.clear();
+        if let Some(memo) = self.function_memo.as_mut() {
+            memo.clear();
+        }
         self.registers.clear();
         self.builtins_cache.clear();
         self.cached_builtin_args.clear();
