@@ -470,14 +470,14 @@ pub async fn scan_with(
                 .expect("engine pool")
                 .pop()
                 .unwrap_or_else(|| Evaluator::private(&catalogue));
-            // The chunk's documents (one type) share their object keys: one allocation
-            // per distinct key, which the rules' field lookups then find in cache.
-            let interned = regorus::value::InternGuard::install();
+            // The chunk's documents (one type) share their object keys.
+            let mut keys = engine::Keys::default();
             let docs = docs
                 .into_iter()
-                .map(|r| Doc::from_json(r).expect("id and type checked when listed"))
+                .map(|r| {
+                    Doc::from_json_with(r, &mut keys).expect("id and type checked when listed")
+                })
                 .collect();
-            drop(interned);
             let result = evaluate_chunk(&mut evaluator, &rules, docs);
             engines.lock().expect("engine pool").push(evaluator);
             drop(permit);

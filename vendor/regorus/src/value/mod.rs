@@ -17,11 +17,6 @@ mod set;
 
 #[cfg(feature = "std")]
 mod interning;
-/// Share object keys between the documents converted while a guard is held: a chunk of
-/// documents of one type then has one allocation per distinct key, which field lookups
-/// find in cache (scanledger patch).
-#[cfg(feature = "std")]
-pub use interning::InternGuard;
 
 #[cfg(test)]
 mod tests;
@@ -1076,6 +1071,24 @@ impl From<BTreeMap<Value, Value>> for Value {
 }
 
 impl Value {
+    /// An object from entries sorted by key with no key twice, stored as they are: no
+    /// intermediate `BTreeMap` (scanledger patch: converting a large inventory document
+    /// by document). Entries that are not strictly sorted are sorted, and of equal keys
+    /// the last is kept, as a map would.
+    pub fn from_sorted_entries(mut entries: Vec<(Value, Value)>) -> Value {
+        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            let map: BTreeMap<Value, Value> = entries.into_iter().collect();
+            return Value::from(map);
+        }
+        if entries.is_empty() {
+            return Value::new_object();
+        }
+        entries.shrink_to_fit();
+        Value::Object(crate::Rc::new(Object {
+            repr: object::Repr::Frozen(entries.into_boxed_slice()),
+        }))
+    }
+
     pub(crate) fn from_array(a: Vec<Value>) -> Value {
         Value::from(a)
     }
