@@ -1875,11 +1875,22 @@ fn plain_moves(program: &Program, entry: u32) -> Option<alloc::boxed::Box<[(u8, 
 
 /// A user function call's identity: the function and, per argument, a kind tag and either
 /// its scalar value or the address of its shared allocation (scanledger patch).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct FnCallKey {
     rule: u16,
     tags: [u8; 4],
     words: [u64; 4],
+}
+
+/// Five word writes: the derived `Hash` hashed the arrays as byte slices, a round per
+/// byte.
+impl core::hash::Hash for FnCallKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.rule) << 32 | u64::from(u32::from_ne_bytes(self.tags)));
+        for w in self.words {
+            state.write_u64(w);
+        }
+    }
 }
 
 impl FnCallKey {
@@ -1922,7 +1933,9 @@ pub(super) struct WordHasher(u64);
 
 impl core::hash::Hasher for WordHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves the low bits (those a table indexes by) depending only on
+        // the inputs' low bits, which are zero for aligned addresses: fold the high half in.
+        self.0 ^ (self.0 >> 32)
     }
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
