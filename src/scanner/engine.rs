@@ -318,8 +318,8 @@ impl Evaluator {
                 vm.set_strict_builtin_errors(true);
                 vm.set_strict_rule_errors(true);
                 // The rules of a type call the same helpers on the same resource
-                // (`lib.storage.has_blob(r)` in 15 rules): a repeated call is answered from
-                // the evaluation's memo. Exact: functions are pure within an evaluation
+                // (`lib.no_properties(r)` 16 times per storage account): a repeated call
+                // is answered from the evaluation's memo. Exact: functions are pure within an evaluation
                 // (vendor/regorus, `set_function_call_memo`).
                 vm.set_function_call_memo(true);
                 Backend::Vm(Box::new(vm))
