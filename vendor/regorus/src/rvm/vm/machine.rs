@@ -413,11 +413,6 @@ impl RegoVM {
         self.context = context;
     }
 
-    /// Instructions executed by the last execution (scanledger patch: for profiling).
-    pub fn executed_instructions(&self) -> usize {
-        self.executed_instructions
-    }
-
     /// Get the number of entry points available
     pub fn get_entry_point_count(&self) -> usize {
         self.program.entry_points.len()
