@@ -202,9 +202,12 @@ impl Backend {
 
     fn eval(&mut self, path: &str) -> Result<Value, String> {
         match self {
-            Self::Vm(vm) => vm
-                .execute_entry_point_by_name(path)
-                .map_err(|e| e.to_string()),
+            Self::Vm(vm) => {
+                let result = vm.execute_entry_point_by_name(path);
+                // The memo's entries hold the chunk's documents: let them go with it.
+                vm.clear_function_call_memo();
+                result.map_err(|e| e.to_string())
+            }
             Self::Interpreter(engine) => engine
                 .eval_rule(path.to_owned())
                 .map_err(|e| format!("{e:#}")),

@@ -478,6 +478,14 @@ impl RegoVM {
         self.function_memo = on.then(FunctionMemo::default);
     }
 
+    /// Empty the memo now rather than when the next evaluation starts: its entries keep
+    /// their arguments (the input's documents) alive (scanledger patch).
+    pub fn clear_function_call_memo(&mut self) {
+        if let Some(memo) = self.function_memo.as_mut() {
+            memo.clear();
+        }
+    }
+
     /// Per function the memo was asked for: (path, lookups, hits, instructions of the
     /// calls that missed, stopped). For `rules bench` and profiling (scanledger patch).
     pub fn function_memo_report(&self) -> Vec<(String, u32, u32, u64, bool)> {
