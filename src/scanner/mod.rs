@@ -154,7 +154,29 @@ pub struct RuleScan {
 }
 
 /// Idle evaluators, each with its own engine.
-pub type EnginePool = Arc<Mutex<Vec<Evaluator>>>;
+pub type EnginePool = Arc<Pool>;
+
+/// Evaluators kept between chunks and scans.
+#[derive(Default)]
+pub struct Pool(Mutex<Vec<Evaluator>>);
+
+impl Pool {
+    /// An idle evaluator, or a new one. The lock is released before a new engine is
+    /// compiled (~0.1 s): held across it, the first chunks of a scan waited for each
+    /// other's compilation one after the other.
+    fn take(&self, catalogue: &Catalogue) -> Evaluator {
+        let idle = self.0.lock().expect("engine pool").pop();
+        idle.unwrap_or_else(|| Evaluator::private(catalogue))
+    }
+
+    fn give(&self, evaluator: Evaluator) {
+        self.0.lock().expect("engine pool").push(evaluator);
+    }
+
+    fn idle(&self) -> usize {
+        self.0.lock().expect("engine pool").len()
+    }
+}
 
 impl RuleScan {
     pub fn new(source: Arc<dyn InventorySource>, catalogue: Arc<Catalogue>) -> Self {
@@ -465,11 +487,7 @@ pub async fn scan_with(
         let engines = engines.clone();
         let catalogue = catalogue.clone();
         tokio::task::spawn_blocking(move || {
-            let mut evaluator = engines
-                .lock()
-                .expect("engine pool")
-                .pop()
-                .unwrap_or_else(|| Evaluator::private(&catalogue));
+            let mut evaluator = engines.take(&catalogue);
             // The chunk's documents (one type) share their object keys.
             let mut keys = engine::Keys::default();
             let docs = docs
@@ -479,12 +497,26 @@ pub async fn scan_with(
                 })
                 .collect();
             let result = evaluate_chunk(&mut evaluator, &rules, docs);
-            engines.lock().expect("engine pool").push(evaluator);
+            engines.give(evaluator);
             drop(permit);
             result
         })
     };
 
+    // Compile the engines this scan will use while the source starts: the first chunk
+    // is ready only after a few hundred resources of one type, and a chunk that finds
+    // no idle engine compiles one first (~0.1 s). A warm pool (a worker's later scans)
+    // skips this.
+    for _ in engines.idle()..permits.available_permits() {
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            break;
+        };
+        let (engines, catalogue) = (engines.clone(), catalogue.clone());
+        tokio::task::spawn_blocking(move || {
+            engines.give(Evaluator::private(&catalogue));
+            drop(permit);
+        });
+    }
     progress.phase(Phase::Listing);
     while let Some(resource) = resources.next().await {
         let resource = resource?;
@@ -557,13 +589,9 @@ pub async fn scan_with(
         let catalogue = catalogue.clone();
         let rules = subscription_rules.clone();
         let done = tokio::task::spawn_blocking(move || {
-            let mut evaluator = engines
-                .lock()
-                .expect("engine pool")
-                .pop()
-                .unwrap_or_else(|| Evaluator::private(&catalogue));
+            let mut evaluator = engines.take(&catalogue);
             let result = evaluate_subscription(&mut evaluator, &rules, &view);
-            engines.lock().expect("engine pool").push(evaluator);
+            engines.give(evaluator);
             drop(permit);
             result
         })
