@@ -51,7 +51,7 @@ async fn collect(args: &AzureSettings, needs: &Needs) -> Result<Vec<Resource>, S
     let mut stream = source.list(&sub(), needs).resources;
     let mut out = Vec::new();
     while let Some(r) = stream.next().await {
-        out.push(r?);
+        out.push(r?.into_document());
     }
     Ok(out)
 }
@@ -878,7 +878,11 @@ async fn lists_child_types_under_their_parents_and_emits_only_what_rules_read() 
     let source = AzureSource::new(&fake.settings()).expect("source opens");
     let needs = needs(&[FLOW_LOGS], &[]);
     let inventory = source.list(&sub(), &needs);
-    let got: Vec<Resource> = inventory.resources.map(|r| r.unwrap()).collect().await;
+    let got: Vec<Resource> = inventory
+        .resources
+        .map(|r| r.unwrap().into_document())
+        .collect()
+        .await;
 
     assert_eq!(
         ids(&got),
@@ -913,7 +917,11 @@ async fn a_child_list_that_fails_marks_its_type_not_listed_and_the_scan_goes_on(
     let source = AzureSource::new(&fake.settings()).expect("source opens");
     let needs = needs(&[FLOW_LOGS, WATCHERS], &[]);
     let inventory = source.list(&sub(), &needs);
-    let got: Vec<Resource> = inventory.resources.map(|r| r.unwrap()).collect().await;
+    let got: Vec<Resource> = inventory
+        .resources
+        .map(|r| r.unwrap().into_document())
+        .collect()
+        .await;
     // Both watchers (a rule reads them) and westeurope's flow logs.
     assert_eq!(got.len(), 4, "{:?}", ids(&got));
     let failed = inventory.coverage.failed();

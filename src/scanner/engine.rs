@@ -55,6 +55,44 @@ impl Doc {
     }
 }
 
+impl Doc {
+    /// `from_json_with` for a listed resource. A text of a type without facts is parsed
+    /// straight into its Rego value; a type with facts goes through a tree, which the
+    /// facts read.
+    pub fn from_listed(listed: super::Listed, keys: &mut Keys) -> Option<Self> {
+        let text = match listed {
+            super::Listed::Parsed(resource) => return Self::from_json_with(resource, keys),
+            super::Listed::Text(text) => text,
+        };
+        if super::facts::has_facts(text.kind()) {
+            let resource = serde_json::from_slice(text.json()).ok()?;
+            return Self::from_json_with(resource, keys);
+        }
+        let mut value = keys.parse(text.json()).ok()?;
+        // As `facts::attach` does for a type without facts: rules only read facts the
+        // scanner computed.
+        let own_facts = Value::from(super::facts::KEY);
+        if let Ok(map) = value.as_object() {
+            if map.contains_key(&own_facts) {
+                let rest = map.iter_sorted().filter(|(k, _)| **k != own_facts);
+                value =
+                    Value::from_sorted_entries(rest.map(|(k, v)| (k.clone(), v.clone())).collect());
+            }
+        }
+        let id: std::sync::Arc<str> = text.id().into();
+        let name = match &value["name"] {
+            Value::String(name) => name.as_ref().into(),
+            _ => id.rsplit('/').next().unwrap_or_default().into(),
+        };
+        Some(Self {
+            name,
+            kind: text.kind().into(),
+            id,
+            value,
+        })
+    }
+}
+
 /// Object keys shared between the documents of a chunk; converts `serde_json` values to
 /// Rego values directly (no intermediate map per object, as the `serde` route builds).
 #[derive(Default)]
@@ -68,6 +106,16 @@ impl Keys {
         let k: regorus::Rc<str> = k.into();
         self.0.insert(k.clone());
         Value::String(k)
+    }
+
+    /// The Rego value of a JSON text: what `rego` gives for the text's tree, without
+    /// the tree (a key is looked up as the parser reads it, not allocated).
+    pub fn parse(&mut self, json: &[u8]) -> serde_json::Result<Value> {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let value = RegoSeed(self).deserialize(&mut de)?;
+        de.end()?;
+        Ok(value)
     }
 
     /// The Rego value of a JSON document: what `Value::from(serde_json::Value)` gives.
@@ -91,6 +139,95 @@ impl Keys {
                     .collect(),
             ),
         }
+    }
+}
+
+/// Parses one JSON value into a Rego value, sharing object keys through `Keys`.
+struct RegoSeed<'k>(&'k mut Keys);
+
+impl<'de> serde::de::DeserializeSeed<'de> for RegoSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RegoSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    // The three number kinds serde_json reads, converted as `rego` converts its
+    // `Number` (non-negative integer, negative integer, anything else as a float).
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(Value::from(u))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::from(i))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::from(f))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.into()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(RegoSeed(&mut *self.0))? {
+            items.push(item);
+        }
+        Ok(Value::from(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries: Vec<(Value, Value)> = Vec::new();
+        while let Some(key) = map.next_key_seed(KeySeed(&mut *self.0))? {
+            let value = map.next_value_seed(RegoSeed(&mut *self.0))?;
+            entries.push((key, value));
+        }
+        // Sorted there, a repeated key keeping its last value, as in a tree's map.
+        Ok(Value::from_sorted_entries(entries))
+    }
+}
+
+/// An object key, shared through `Keys`.
+struct KeySeed<'k>(&'k mut Keys);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, k: &str) -> Result<Value, E> {
+        if let Some(shared) = self.0 .0.get(k) {
+            return Ok(Value::String(shared.clone()));
+        }
+        let k: regorus::Rc<str> = k.into();
+        self.0 .0.insert(k.clone());
+        Ok(Value::String(k))
     }
 }
 
@@ -782,6 +919,97 @@ from_input := double(input.o)
                     .map(|_| (word(rng), json(rng, depth - 1)))
                     .collect(),
             ),
+        }
+    }
+
+    /// JSON text of `v` as nobody sorts it: keys shuffled, some written twice (an earlier
+    /// copy with another value: the last counts), some key letters `\u`-escaped.
+    fn text_of(rng: &mut fastrand::Rng, v: &serde_json::Value) -> String {
+        let key = |rng: &mut fastrand::Rng, k: &str| {
+            let escaped: String = k
+                .chars()
+                .map(|c| match c {
+                    'a'..='z' if rng.u8(..4) == 0 => format!("\\u{:04x}", c as u32),
+                    c => serde_json::to_string(&c.to_string())
+                        .unwrap()
+                        .trim_matches('"')
+                        .to_owned(),
+                })
+                .collect();
+            format!("\"{escaped}\"")
+        };
+        match v {
+            serde_json::Value::Array(items) => {
+                let inner: Vec<String> = items.iter().map(|i| text_of(rng, i)).collect();
+                format!("[{}]", inner.join(", "))
+            }
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<String> = Vec::new();
+                let mut order: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+                rng.shuffle(&mut order);
+                for (k, v) in order {
+                    if rng.u8(..5) == 0 {
+                        entries.push(format!("{}: {}", key(rng, k), rng.u32(..)));
+                    }
+                    entries.push(format!("{}: {}", key(rng, k), text_of(rng, v)));
+                }
+                format!("{{{}}}", entries.join(", "))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// A resource text is parsed straight into the value its tree converts to: keys in
+    /// any order, repeated or escaped; every kind of number; and `Doc::from_listed` gives
+    /// the document `from_json_with` gives, for types with facts and without, a
+    /// document's own `facts` key dropped.
+    #[test]
+    fn texts_parse_to_the_values_their_trees_convert_to() {
+        let mut rng = fastrand::Rng::with_seed(8);
+        let mut keys = Keys::default();
+        for _ in 0..3_000 {
+            let doc = json(&mut rng, 4);
+            let text = text_of(&mut rng, &doc);
+            // Against the tree of the text, not `doc`: serde_json reads a float to
+            // within an ulp of what it wrote.
+            let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                keys.parse(text.as_bytes()).unwrap(),
+                keys.rego(tree),
+                "{text}"
+            );
+        }
+        for kind in [
+            "Microsoft.Storage/storageAccounts",
+            "microsoft.network/networksecuritygroups",
+            "Microsoft.Sql/servers",
+            "T/t",
+        ] {
+            for i in 0..200 {
+                let mut doc = serde_json::json!({
+                    "id": format!("/subscriptions/s/resourceGroups/rg/providers/{kind}/r{i}"),
+                    "type": kind,
+                    "properties": json(&mut rng, 3),
+                });
+                if i % 2 == 0 {
+                    doc["name"] = serde_json::json!(format!("n{i}"));
+                }
+                if i % 3 == 0 {
+                    doc["facts"] = json(&mut rng, 2);
+                }
+                let text = text_of(&mut rng, &doc);
+                let listed = super::super::Listed::Text(
+                    super::super::ResourceText::read(text.clone().into_bytes()).unwrap(),
+                );
+                let ours = Doc::from_listed(listed, &mut keys).unwrap();
+                let want =
+                    Doc::from_json_with(serde_json::from_str(&text).unwrap(), &mut keys).unwrap();
+                assert_eq!(
+                    (&ours.id, &ours.name, &ours.kind),
+                    (&want.id, &want.name, &want.kind)
+                );
+                assert_eq!(ours.value, want.value, "{text}");
+            }
         }
     }
 

@@ -24,21 +24,46 @@ pub fn attach(kind: &str, resource: &mut Value) {
     }
 }
 
-/// The facts of one document, `None` for types without any.
-pub fn facts_of(kind: &str, resource: &Value) -> Option<Value> {
+/// The types with facts.
+#[derive(Clone, Copy)]
+enum Family {
+    Storage,
+    Site,
+    Machine,
+    ScaleSet,
+    Nsg,
+}
+
+fn family(kind: &str) -> Option<Family> {
     let is = |t: &str| kind.eq_ignore_ascii_case(t);
-    let (family, facts) = if is("Microsoft.Storage/storageAccounts") {
-        ("storage", storage::account(resource))
+    Some(if is("Microsoft.Storage/storageAccounts") {
+        Family::Storage
     } else if is("Microsoft.Web/sites") || is("Microsoft.Web/sites/slots") {
-        ("site", site::configuration(resource))
+        Family::Site
     } else if is("Microsoft.Compute/virtualMachines") {
-        ("compute", compute::machine(resource, false))
+        Family::Machine
     } else if is("Microsoft.Compute/virtualMachineScaleSets") {
-        ("compute", compute::machine(resource, true))
+        Family::ScaleSet
     } else if is("Microsoft.Network/networkSecurityGroups") {
-        ("nsg", nsg::exposure(resource))
+        Family::Nsg
     } else {
         return None;
+    })
+}
+
+/// Whether documents of `kind` have facts (the others only lose a `facts` key).
+pub fn has_facts(kind: &str) -> bool {
+    family(kind).is_some()
+}
+
+/// The facts of one document, `None` for types without any.
+pub fn facts_of(kind: &str, resource: &Value) -> Option<Value> {
+    let (family, facts) = match family(kind)? {
+        Family::Storage => ("storage", storage::account(resource)),
+        Family::Site => ("site", site::configuration(resource)),
+        Family::Machine => ("compute", compute::machine(resource, false)),
+        Family::ScaleSet => ("compute", compute::machine(resource, true)),
+        Family::Nsg => ("nsg", nsg::exposure(resource)),
     };
     Some(json!({ family: facts }))
 }

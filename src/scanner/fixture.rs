@@ -2,14 +2,15 @@
 //! resource, an array of resources, or an ARM list page (`{"value": [...]}`); a `.jsonl`
 //! file holds one resource per line and is streamed line by line (large synthetic
 //! tenants). A folder is read file by file in name order, so memory holds one file's
-//! documents, or one line, at a time.
+//! documents, or one line, at a time. Resources are handed over as checked texts
+//! ([`ResourceText`]), parsed on the evaluation threads.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 
-use super::{Inventory, InventorySource, Needs, Resource};
+use super::{Inventory, InventorySource, Listed, Needs, Resource};
 
 use crate::domain::{FailureCode, SubscriptionId};
 use crate::worker::ScanError;
@@ -195,6 +196,435 @@ pub fn stream_document<R: std::io::Read>(
     result
 }
 
+/// A resource's JSON text: well-formed (as strictly as a parse into a tree), an object
+/// with a string `id` and `type`.
+#[derive(Clone, Debug)]
+pub struct ResourceText {
+    id: Box<str>,
+    kind: Box<str>,
+    json: Box<[u8]>,
+}
+
+/// Why a text is not a [`ResourceText`].
+#[derive(Debug)]
+pub enum TextError {
+    Json(serde_json::Error),
+    /// Why, as [`not_a_resource`] says it.
+    NotResource(String),
+}
+
+impl ResourceText {
+    /// Check one resource's text, reading only its `id` and `type` (every other value is
+    /// read as a parse into a tree reads it, so what is accepted here parses there).
+    pub fn read(json: Vec<u8>) -> Result<Self, TextError> {
+        let head: Head = serde_json::from_slice(&json).map_err(TextError::Json)?;
+        match head {
+            Head {
+                id: Some(id),
+                kind: Some(kind),
+            } => Ok(Self {
+                id: id.into(),
+                kind: kind.into(),
+                json: json.into(),
+            }),
+            _ => {
+                let doc: Resource = serde_json::from_slice(&json).map_err(TextError::Json)?;
+                let why = not_a_resource(&doc).unwrap_or_default();
+                Err(TextError::NotResource(why))
+            }
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// The text's tree.
+    pub fn document(&self) -> Resource {
+        serde_json::from_slice(&self.json).expect("a resource text parses: checked when read")
+    }
+}
+
+/// A document's `id` and `type` when they are strings (the last of a repeated key, as
+/// a tree keeps it).
+#[derive(Default)]
+struct Head {
+    id: Option<String>,
+    kind: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for Head {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, SeqAccess, Visitor};
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Head;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head, A::Error> {
+                let mut head = Head::default();
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Id => head.id = map.next_value::<Any>()?.0,
+                        Key::Type => head.kind = map.next_value::<Any>()?.0,
+                        Key::Other => {
+                            map.next_value::<Any>()?;
+                        }
+                    }
+                }
+                Ok(head)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Head, A::Error> {
+                Any::drain_seq(seq).map(|_| Head::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_unit<E>(self) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+        }
+        d.deserialize_any(Fields)
+    }
+}
+
+enum Key {
+    Id,
+    Type,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E>(self, k: &str) -> Result<Key, E> {
+                Ok(match k {
+                    "id" => Key::Id,
+                    "type" => Key::Type,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(Name)
+    }
+}
+
+/// Any JSON value, read through `deserialize_any` as a tree reads it (serde's
+/// `IgnoredAny` skips numbers without converting them, and would let `1e999` through);
+/// a string is kept.
+struct Any(Option<String>);
+
+impl Any {
+    fn drain_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Any, A::Error> {
+        while seq.next_element::<Any>()?.is_some() {}
+        Ok(Any(None))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Any {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Any;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Any, A::Error> {
+                while map.next_key::<Any>()?.is_some() {
+                    map.next_value::<Any>()?;
+                }
+                Ok(Any(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Any, A::Error> {
+                Any::drain_seq(seq)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Any, E> {
+                Ok(Any(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Any, E> {
+                Ok(Any(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Any, E> {
+                Ok(Any(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Any, E> {
+                Ok(Any(None))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Any, E> {
+                Ok(Any(Some(s.to_owned())))
+            }
+            fn visit_unit<E>(self) -> Result<Any, E> {
+                Ok(Any(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What [`cut_document`] did.
+#[derive(Debug, PartialEq)]
+enum Cut {
+    /// Every element was handed over.
+    Done,
+    /// `emit` asked to stop.
+    Stopped,
+    /// Not a shape it cuts, or not well-formed, after handing over this many elements:
+    /// the caller reads the document with serde, past those.
+    Other(usize),
+}
+
+/// Hand over the text of each element of a document's array: a top-level array, or a
+/// list page whose first key is `value` (how ARM and exports write it). Only strings
+/// and brackets are followed, so no value is built; each text is checked where it is
+/// used (`ResourceText::read`), and anything else, or anything odd, is `Cut::Other`.
+fn cut_document<R: std::io::Read>(
+    src: R,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> std::io::Result<Cut> {
+    let mut c = Cutter {
+        src,
+        buf: Vec::with_capacity(CUT_BLOCK),
+        at: 0,
+        eof: false,
+    };
+    let page = match c.peek()? {
+        Some(b'[') => false,
+        Some(b'{') => {
+            c.at += 1;
+            if c.peek()?.is_none() || !c.literal(b"\"value\"")? || c.peek()? != Some(b':') {
+                return Ok(Cut::Other(0));
+            }
+            c.at += 1;
+            if c.peek()? != Some(b'[') {
+                return Ok(Cut::Other(0));
+            }
+            true
+        }
+        _ => return Ok(Cut::Other(0)),
+    };
+    c.at += 1;
+    let mut emitted = 0;
+    if c.peek()? == Some(b']') {
+        c.at += 1;
+    } else {
+        loop {
+            if c.peek()?.is_none() {
+                return Ok(Cut::Other(emitted));
+            }
+            let Some(len) = c.value()? else {
+                return Ok(Cut::Other(emitted));
+            };
+            if !emit(&c.buf[c.at..c.at + len]) {
+                return Ok(Cut::Stopped);
+            }
+            emitted += 1;
+            c.at += len;
+            match c.peek()? {
+                Some(b',') => c.at += 1,
+                Some(b']') => {
+                    c.at += 1;
+                    break;
+                }
+                _ => return Ok(Cut::Other(emitted)),
+            }
+        }
+    }
+    if page {
+        // The rest of the page (`nextLink`, ...) must close the object well-formed.
+        let mut rest = b"{\"value\":[]".to_vec();
+        rest.extend_from_slice(&c.buf[c.at..]);
+        c.src.read_to_end(&mut rest)?;
+        if serde_json::from_slice::<Any>(&rest).is_err() {
+            return Ok(Cut::Other(emitted));
+        }
+    } else if c.peek()?.is_some() {
+        return Ok(Cut::Other(emitted));
+    }
+    Ok(Cut::Done)
+}
+
+const CUT_BLOCK: usize = 1 << 20;
+
+/// A reading buffer: `buf[at..]` is not consumed yet.
+struct Cutter<R> {
+    src: R,
+    buf: Vec<u8>,
+    at: usize,
+    eof: bool,
+}
+
+impl<R: std::io::Read> Cutter<R> {
+    /// Read more, dropping what is consumed; false at the end of the input.
+    fn more(&mut self) -> std::io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        self.buf.drain(..self.at);
+        self.at = 0;
+        let n = self.buf.len();
+        self.buf.resize(n + CUT_BLOCK, 0);
+        let got = loop {
+            match self.src.read(&mut self.buf[n..]) {
+                Ok(got) => break got,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(n);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(n + got);
+        self.eof = got == 0;
+        Ok(got > 0)
+    }
+
+    /// The next byte that is not JSON whitespace (skipped), not consumed.
+    fn peek(&mut self) -> std::io::Result<Option<u8>> {
+        loop {
+            while let Some(&b) = self.buf.get(self.at) {
+                if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                    return Ok(Some(b));
+                }
+                self.at += 1;
+            }
+            if !self.more()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Consume `lit` if the input goes on with it.
+    fn literal(&mut self, lit: &[u8]) -> std::io::Result<bool> {
+        while self.buf.len() - self.at < lit.len() {
+            if !self.more()? {
+                return Ok(false);
+            }
+        }
+        let found = self.buf[self.at..].starts_with(lit);
+        if found {
+            self.at += lit.len();
+        }
+        Ok(found)
+    }
+
+    /// The length of the value starting at `at`; `None` when the input ends inside it.
+    fn value(&mut self) -> std::io::Result<Option<usize>> {
+        let mut scan = Scan::default();
+        let mut done = 0;
+        loop {
+            if let Some(n) = scan.advance(&self.buf[self.at + done..]) {
+                return Ok(Some(done + n));
+            }
+            done = self.buf.len() - self.at;
+            if !self.more()? {
+                return Ok(scan.scalar().then_some(done).filter(|&n| n > 0));
+            }
+        }
+    }
+}
+
+/// Where the scan of one value stands, to go on after more input is read.
+#[derive(Default)]
+struct Scan {
+    first: Option<u8>,
+    depth: u32,
+    in_str: bool,
+    escaped: bool,
+}
+
+impl Scan {
+    /// A number or literal: it ends at a delimiter or at the end of the input.
+    fn scalar(&self) -> bool {
+        !matches!(self.first, None | Some(b'{' | b'[' | b'"'))
+    }
+
+    /// Go on over `bytes`; `Some(n)`: the value ends after `n` of them.
+    fn advance(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        if self.first.is_none() {
+            let &b = bytes.first()?;
+            self.first = Some(b);
+            match b {
+                b'{' | b'[' => self.depth = 1,
+                b'"' => self.in_str = true,
+                _ => {}
+            }
+            i = 1;
+        }
+        if self.scalar() {
+            return bytes[i..]
+                .iter()
+                .position(|b| matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'))
+                .map(|p| i + p);
+        }
+        while i < bytes.len() {
+            if self.in_str {
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                // Most of a document is text: jump to its next quote or backslash.
+                match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                    None => return None,
+                    Some(p) => {
+                        i += p;
+                        if bytes[i] == b'\\' {
+                            self.escaped = true;
+                        } else {
+                            self.in_str = false;
+                            if self.depth == 0 {
+                                return Some(i + 1);
+                            }
+                        }
+                    }
+                }
+            } else {
+                match bytes[i] {
+                    b'"' => self.in_str = true,
+                    b'{' | b'[' => self.depth += 1,
+                    b'}' | b']' => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
 /// The shapes a fixture file may take, for messages refusing another.
 pub const ACCEPTED_SHAPES: &str = "an ARM list page {\"value\": [...]}, a JSON array of \
      resources, one resource, or JSON lines (.jsonl, one resource per line)";
@@ -295,17 +725,65 @@ pub fn read_all(path: &Path, emit: &mut dyn FnMut(Resource)) -> Result<(), ReadE
     Ok(())
 }
 
-/// A `.json` file, streamed by a blocking thread through a bounded channel.
-fn document(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Resource, ScanError>>(1024);
+/// A `.json` file, read by a blocking thread through a bounded channel: the elements of
+/// an array or list page are cut as texts (`cut_document`), anything else is parsed
+/// with serde (`stream_document`), as is a document from where cutting found it odd,
+/// so its error is serde's, naming the line and column.
+fn document(file: PathBuf) -> BoxStream<'static, Result<Listed, ScanError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Listed, ScanError>>(1024);
     tokio::task::spawn_blocking(move || {
-        let opened = std::fs::File::open(&file).map_err(|e| {
+        let open = || {
+            std::fs::File::open(&file).map_err(|e| {
+                ScanError::new(
+                    FailureCode::SourceUnavailable,
+                    format!("{}: {e}", file.display()),
+                )
+            })
+        };
+        let refuse = |why: String| {
             ScanError::new(
-                FailureCode::SourceUnavailable,
-                format!("{}: {e}", file.display()),
+                FailureCode::InvalidInventory,
+                format!("{}: {why}", file.display()),
             )
+        };
+        let f = match open() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        // Texts handed over, and whether cutting ended the reading (the scan is gone,
+        // or a document is not a resource).
+        let (mut emitted, mut ended) = (0usize, false);
+        let cut = cut_document(f, &mut |text| match ResourceText::read(text.to_vec()) {
+            Ok(text) => {
+                ended = tx.blocking_send(Ok(Listed::Text(text))).is_err();
+                emitted += 1;
+                !ended
+            }
+            Err(TextError::NotResource(why)) => {
+                ended = true;
+                let _ = tx.blocking_send(Err(refuse(why)));
+                false
+            }
+            // serde says where, reading the document whole (below).
+            Err(TextError::Json(_)) => false,
         });
-        let f = match opened {
+        match cut {
+            Ok(Cut::Done) => return,
+            Ok(_) if ended => return,
+            Ok(Cut::Stopped | Cut::Other(_)) => {}
+            Err(e) => {
+                let _ = tx.blocking_send(Err(ScanError::new(
+                    FailureCode::SourceUnavailable,
+                    format!("{}: {e}", file.display()),
+                )));
+                return;
+            }
+        }
+        // Another shape, or something odd: serde reads it, past the texts handed over.
+        let f = match open() {
             Ok(f) => f,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e));
@@ -313,17 +791,18 @@ fn document(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
             }
         };
         let reader = std::io::BufReader::with_capacity(1 << 16, f);
-        let mut refused = false;
+        let (mut seen, mut refused) = (0usize, false);
         let result = stream_document(reader, &mut |r| {
+            seen += 1;
+            if seen <= emitted {
+                return true;
+            }
             if let Some(why) = not_a_resource(&r) {
                 refused = true;
-                let _ = tx.blocking_send(Err(ScanError::new(
-                    FailureCode::InvalidInventory,
-                    format!("{}: {why}", file.display()),
-                )));
+                let _ = tx.blocking_send(Err(refuse(why)));
                 return false;
             }
-            tx.blocking_send(Ok(r)).is_ok()
+            tx.blocking_send(Ok(Listed::Parsed(r))).is_ok()
         });
         if refused {
             return;
@@ -350,7 +829,7 @@ fn document(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
 }
 
 /// One resource per line; blank lines are skipped.
-fn lines(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
+fn lines(file: PathBuf) -> BoxStream<'static, Result<Listed, ScanError>> {
     use tokio::io::AsyncBufReadExt;
     let unavailable = {
         let file = file.clone();
@@ -391,12 +870,11 @@ fn lines(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
                             format!("{} line {n}: {detail}", file.display()),
                         )
                     };
-                    let item = serde_json::from_str::<Resource>(&line)
-                        .map_err(|e| invalid(e.to_string()))
-                        .and_then(|r| match not_a_resource(&r) {
-                            Some(why) => Err(invalid(why)),
-                            None => Ok(r),
-                        });
+                    let item = match ResourceText::read(line.into_bytes()) {
+                        Ok(text) => Ok(Listed::Text(text)),
+                        Err(TextError::Json(e)) => Err(invalid(e.to_string())),
+                        Err(TextError::NotResource(why)) => Err(invalid(why)),
+                    };
                     return Some((item, (reader, file, n, unavailable)));
                 }
             },
@@ -410,13 +888,10 @@ fn lines(file: PathBuf) -> BoxStream<'static, Result<Resource, ScanError>> {
 }
 
 /// Does this resource id belong to the subscription? ARM ids are case-insensitive.
-fn in_subscription(resource: &Resource, prefix: &str) -> bool {
-    resource
-        .get("id")
-        .and_then(|id| id.as_str())
-        .is_some_and(|id| {
-            id.len() >= prefix.len() && id[..prefix.len()].eq_ignore_ascii_case(prefix)
-        })
+fn in_subscription(resource: &Listed, prefix: &str) -> bool {
+    resource.id().is_some_and(|id| {
+        id.len() >= prefix.len() && id[..prefix.len()].eq_ignore_ascii_case(prefix)
+    })
 }
 
 impl InventorySource for FixtureSource {
@@ -430,7 +905,7 @@ impl FixtureSource {
     fn resources(
         &self,
         subscription: &SubscriptionId,
-    ) -> BoxStream<'static, Result<Resource, ScanError>> {
+    ) -> BoxStream<'static, Result<Listed, ScanError>> {
         let prefix = format!("/subscriptions/{subscription}/");
         let delay = self.delay;
         let files = match files(&self.path) {
@@ -469,7 +944,239 @@ mod tests {
             .unwrap();
         let source = FixtureSource::new(path, Duration::ZERO);
         let sub = SubscriptionId::parse(sub).unwrap();
-        rt.block_on(source.list(&sub, &Needs::default()).resources.collect())
+        let listed: Vec<Result<Listed, ScanError>> =
+            rt.block_on(source.list(&sub, &Needs::default()).resources.collect());
+        listed
+            .into_iter()
+            .map(|r| r.map(Listed::into_document))
+            .collect()
+    }
+
+    /// What reading `file` gave before texts were cut: serde's stream of trees.
+    fn read_by_serde(file: &Path, sub: &str) -> Vec<Result<Resource, ScanError>> {
+        let prefix = format!("/subscriptions/{sub}/");
+        let mut out = Vec::new();
+        let reader = std::fs::File::open(file).unwrap();
+        let mut refused = false;
+        let result = stream_document(reader, &mut |r| {
+            if let Some(why) = not_a_resource(&r) {
+                refused = true;
+                out.push(Err(ScanError::new(
+                    FailureCode::InvalidInventory,
+                    format!("{}: {why}", file.display()),
+                )));
+                return false;
+            }
+            if in_subscription(&Listed::Parsed(r.clone()), &prefix) {
+                out.push(Ok(r));
+            }
+            true
+        });
+        match result {
+            Err(_) if refused => {}
+            Ok(()) | Err(StreamError::Stopped) => {}
+            Err(e) => out.push(Err(ScanError::new(
+                FailureCode::InvalidInventory,
+                format!("{}: {e}", file.display()),
+            ))),
+        }
+        out
+    }
+
+    fn same(a: &[Result<Resource, ScanError>], b: &[Result<Resource, ScanError>]) -> bool {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|pair| match pair {
+                (Ok(x), Ok(y)) => x == y,
+                (Err(x), Err(y)) => x.code == y.code && x.detail == y.detail,
+                _ => false,
+            })
+    }
+
+    /// A reader handing out a few bytes at a time, so values cross buffer ends.
+    struct Trickle<'a>(&'a [u8], fastrand::Rng);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.usize(1..8).min(self.0.len()).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// A random resource: strings holding quotes, backslashes, brackets and non-ASCII
+    /// text; nested arrays and objects; every kind of number.
+    fn resource(rng: &mut fastrand::Rng, sub: &str, n: usize) -> serde_json::Value {
+        fn text(rng: &mut fastrand::Rng) -> String {
+            const PARTS: [&str; 12] = [
+                "a",
+                "\"",
+                "\\",
+                "{",
+                "}",
+                "[",
+                "]",
+                ",",
+                ":",
+                "é",
+                "\u{1F600}",
+                " ",
+            ];
+            (0..rng.usize(0..6))
+                .map(|_| PARTS[rng.usize(..PARTS.len())])
+                .collect()
+        }
+        fn value(rng: &mut fastrand::Rng, depth: u32) -> serde_json::Value {
+            use serde_json::json;
+            match rng.u32(0..if depth == 0 { 6 } else { 8 }) {
+                0 => json!(null),
+                1 => json!(rng.bool()),
+                2 => json!(rng.u64(..)),
+                3 => json!(-rng.i64(1..) as f64 / 7.0),
+                4 => json!(text(rng)),
+                5 => json!(-rng.i64(1..)),
+                6 => serde_json::Value::Array(
+                    (0..rng.usize(0..4))
+                        .map(|_| value(rng, depth - 1))
+                        .collect(),
+                ),
+                _ => serde_json::Value::Object(
+                    (0..rng.usize(0..4))
+                        .map(|_| (text(rng), value(rng, depth - 1)))
+                        .collect(),
+                ),
+            }
+        }
+        serde_json::json!({
+            "id": format!("/subscriptions/{sub}/resourceGroups/rg/providers/T/t/r{n}{}", text(rng)),
+            "type": "T/t",
+            "properties": value(rng, 3),
+            "tags": value(rng, 2),
+        })
+    }
+
+    /// JSON text of `v` with random whitespace between tokens.
+    fn spaced(rng: &mut fastrand::Rng, v: &serde_json::Value) -> String {
+        let ws =
+            |rng: &mut fastrand::Rng| [" ", "", "\n", "\t", "\r\n  "][rng.usize(..5)].to_owned();
+        match v {
+            serde_json::Value::Array(items) => {
+                let inner: Vec<String> = items
+                    .iter()
+                    .map(|i| format!("{}{}{}", ws(rng), spaced(rng, i), ws(rng)))
+                    .collect();
+                format!("[{}{}]", inner.join(","), ws(rng))
+            }
+            serde_json::Value::Object(map) => {
+                let inner: Vec<String> = map
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{}{}{}:{}{}",
+                            ws(rng),
+                            serde_json::to_string(k).unwrap(),
+                            ws(rng),
+                            spaced(rng, v),
+                            ws(rng)
+                        )
+                    })
+                    .collect();
+                format!("{{{}{}}}", inner.join(","), ws(rng))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// An array or a list page is cut into the very elements serde streams from it,
+    /// whatever the whitespace and however the input arrives.
+    #[test]
+    fn cut_texts_are_the_elements_serde_streams() {
+        let sub = "00000000-0000-0000-0000-000000000001";
+        let mut rng = fastrand::Rng::with_seed(11);
+        for round in 0..400 {
+            let items: Vec<serde_json::Value> = (0..rng.usize(0..6))
+                .map(|n| resource(&mut rng, sub, n))
+                .collect();
+            let array = serde_json::Value::Array(items.clone());
+            let doc = match round % 3 {
+                0 => spaced(&mut rng, &array),
+                1 => format!("{{ \"value\" :{}}}", spaced(&mut rng, &array)),
+                _ => format!(
+                    "\n{{\"value\": {}, \"nextLink\": {}}}  ",
+                    spaced(&mut rng, &array),
+                    spaced(&mut rng, &serde_json::json!({"a": ["]", "}"]}))
+                ),
+            };
+            let mut texts = Vec::new();
+            let cut = cut_document(Trickle(doc.as_bytes(), rng.fork()), &mut |t| {
+                texts.push(serde_json::from_slice::<Resource>(t).unwrap());
+                true
+            })
+            .unwrap();
+            assert_eq!(cut, Cut::Done, "{doc}");
+            // The trees serde streams from the document (floats as serde reads them).
+            let mut want = Vec::new();
+            stream_document(doc.as_bytes(), &mut |r| {
+                want.push(r);
+                true
+            })
+            .unwrap();
+            assert_eq!(want.len(), items.len());
+            assert_eq!(texts, want, "{doc}");
+        }
+        // Shapes it leaves to serde: `value` not first, one resource, not JSON.
+        for doc in [
+            r#"{"nextLink": null, "value": []}"#,
+            r#"{"id": "a"}"#,
+            "",
+            "42",
+        ] {
+            let cut = cut_document(doc.as_bytes(), &mut |_| true).unwrap();
+            assert_eq!(cut, Cut::Other(0), "{doc}");
+        }
+    }
+
+    /// A document broken anywhere (cut short, a byte changed) reads exactly as serde read
+    /// it: the same resources, then the same error, line and column included.
+    #[test]
+    fn a_broken_document_reads_exactly_as_serde_reads_it() {
+        let sub = "00000000-0000-0000-0000-000000000001";
+        let dir = std::env::temp_dir().join(format!("scanledger-cut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("page.json");
+        let mut rng = fastrand::Rng::with_seed(3);
+        let items: Vec<serde_json::Value> = (0..4).map(|n| resource(&mut rng, sub, n)).collect();
+        let page = format!(
+            "{{\"value\": {}, \"nextLink\": null}}",
+            spaced(&mut rng, &serde_json::Value::Array(items))
+        );
+        let mut broken: Vec<Vec<u8>> = (0..page.len())
+            .step_by(7)
+            .map(|n| page.as_bytes()[..n].to_vec())
+            .collect();
+        for _ in 0..300 {
+            let mut b = page.clone().into_bytes();
+            let at = rng.usize(..b.len());
+            let swap = b"\"{}[],:\\ax1-e";
+            b[at] = swap[rng.usize(..swap.len())];
+            broken.push(b);
+        }
+        broken.push(page.replace("\"type\"", "\"kind\"").into_bytes());
+        broken.push(
+            page.replacen("\"properties\"", "\"properties\": 1e999, \"p\"", 1)
+                .into_bytes(),
+        );
+        for b in broken {
+            std::fs::write(&file, &b).unwrap();
+            let got = collect(file.clone(), sub);
+            let want = read_by_serde(&file, sub);
+            assert!(
+                same(&got, &want),
+                "{}\n{got:?}\n{want:?}",
+                String::from_utf8_lossy(&b)
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -24,6 +24,8 @@ use futures_util::stream::{BoxStream, FuturesUnordered};
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use fixture::ResourceText;
+
 use crate::domain::governance::{Mute, MuteList};
 use crate::domain::RuleTally;
 use engine::{Doc, Evaluator, CHUNK};
@@ -35,6 +37,54 @@ use crate::worker::{ProgressReporter, ScanError, ScanJob, ScanReport, ScanTarget
 /// One ARM resource, exactly as the REST API returns it.
 pub type Resource = serde_json::Value;
 
+/// One listed resource: a parsed document (a source that attaches related documents to
+/// it), or its JSON text, checked and routed by its `id` and `type` and parsed once, on
+/// an evaluation thread, straight into the rules' values (a fixture file: parsing it
+/// into a tree on the reading thread and converting that was a fifth of a scan's CPU).
+#[derive(Clone, Debug)]
+pub enum Listed {
+    Parsed(Resource),
+    Text(ResourceText),
+}
+
+impl From<Resource> for Listed {
+    fn from(r: Resource) -> Self {
+        Self::Parsed(r)
+    }
+}
+
+impl Listed {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Self::Parsed(r) => r.get("id")?.as_str(),
+            Self::Text(t) => Some(t.id()),
+        }
+    }
+
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            Self::Parsed(r) => r.get("type")?.as_str(),
+            Self::Text(t) => Some(t.kind()),
+        }
+    }
+
+    /// The document as a tree (a text is parsed: for the few types an inventory view
+    /// keeps).
+    pub fn document(&self) -> std::borrow::Cow<'_, Resource> {
+        match self {
+            Self::Parsed(r) => std::borrow::Cow::Borrowed(r),
+            Self::Text(t) => std::borrow::Cow::Owned(t.document()),
+        }
+    }
+
+    pub fn into_document(self) -> Resource {
+        match self {
+            Self::Parsed(r) => r,
+            Self::Text(t) => t.document(),
+        }
+    }
+}
+
 /// Where resources come from.
 pub trait InventorySource: Send + Sync + 'static {
     /// List the resources of one subscription: a stream (memory stays flat as the
@@ -45,7 +95,7 @@ pub trait InventorySource: Send + Sync + 'static {
 /// One listing of a subscription.
 pub struct Inventory {
     /// The resources, as they arrive. An error ends the scan.
-    pub resources: BoxStream<'static, Result<Resource, ScanError>>,
+    pub resources: BoxStream<'static, Result<Listed, ScanError>>,
     /// Filled by the source as it goes: types of `Needs::types` it could not list
     /// completely (read once the stream has ended). Subscription rules reading them are
     /// indeterminate.
@@ -54,7 +104,7 @@ pub struct Inventory {
 
 impl Inventory {
     /// A listing that lists every type it was asked for, or fails the scan.
-    pub fn complete(resources: BoxStream<'static, Result<Resource, ScanError>>) -> Self {
+    pub fn complete(resources: BoxStream<'static, Result<Listed, ScanError>>) -> Self {
         Self {
             resources,
             coverage: Arc::default(),
@@ -465,7 +515,7 @@ pub async fn scan_with(
     let mut inflight = FuturesUnordered::new();
     // Raw JSON until a chunk is dispatched: the conversion to Rego values then runs on
     // the evaluation threads, in parallel, and only for types some rule reads.
-    let mut buffers: HashMap<String, Vec<Resource>> = HashMap::new();
+    let mut buffers: HashMap<String, Vec<Listed>> = HashMap::new();
     let mut report = ScanReport::default();
     let mut tallies = vec![RuleTally::default(); catalogue.rules().len()];
 
@@ -483,7 +533,7 @@ pub async fn scan_with(
         Ok(())
     };
 
-    let dispatch = |rules: Vec<usize>, docs: Vec<Resource>, permit: OwnedSemaphorePermit| {
+    let dispatch = |rules: Vec<usize>, docs: Vec<Listed>, permit: OwnedSemaphorePermit| {
         let engines = engines.clone();
         let catalogue = catalogue.clone();
         tokio::task::spawn_blocking(move || {
@@ -492,9 +542,7 @@ pub async fn scan_with(
             let mut keys = engine::Keys::default();
             let docs = docs
                 .into_iter()
-                .map(|r| {
-                    Doc::from_json_with(r, &mut keys).expect("id and type checked when listed")
-                })
+                .map(|r| Doc::from_listed(r, &mut keys).expect("id and type checked when listed"))
                 .collect();
             let result = evaluate_chunk(&mut evaluator, &rules, docs);
             engines.give(evaluator);
@@ -520,10 +568,7 @@ pub async fn scan_with(
     progress.phase(Phase::Listing);
     while let Some(resource) = resources.next().await {
         let resource = resource?;
-        let kind = match (
-            resource.get("id").and_then(|v| v.as_str()),
-            resource.get("type").and_then(|v| v.as_str()),
-        ) {
+        let kind = match (resource.id(), resource.kind()) {
             (Some(_), Some(kind)) => kind.to_ascii_lowercase(),
             _ => {
                 return Err(ScanError::new(
@@ -540,7 +585,7 @@ pub async fn scan_with(
             .entry(kind.clone())
             .or_default() += 1;
         if index.wants(&kind) {
-            index.add(&kind, &resource);
+            index.add(&kind, &resource.document());
         }
         let Some(rules) = by_type.get(&kind) else {
             continue;

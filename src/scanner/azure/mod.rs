@@ -18,7 +18,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use reqwest::Url;
 
 use super::inventory::Coverage;
-use super::{Inventory, InventorySource, Needs, Resource, SourceSpecError};
+use super::{Inventory, InventorySource, Listed, Needs, Resource, SourceSpecError};
 use crate::domain::SubscriptionId;
 use crate::worker::ScanError;
 
@@ -219,7 +219,7 @@ impl InventorySource for AzureSource {
         let coverage = Arc::new(Coverage::default());
         let resources = self.resources(subscription, needs, coverage.clone());
         Inventory {
-            resources,
+            resources: resources.map(|r| r.map(Listed::Parsed)).boxed(),
             coverage,
         }
     }

@@ -1073,12 +1073,20 @@ impl From<BTreeMap<Value, Value>> for Value {
 impl Value {
     /// An object from entries sorted by key with no key twice, stored as they are: no
     /// intermediate `BTreeMap` (scanledger patch: converting a large inventory document
-    /// by document). Entries that are not strictly sorted are sorted, and of equal keys
-    /// the last is kept, as a map would.
+    /// by document). Entries that are not strictly sorted are sorted in place, and of
+    /// equal keys the last is kept, as a map would.
     pub fn from_sorted_entries(mut entries: Vec<(Value, Value)>) -> Value {
         if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-            let map: BTreeMap<Value, Value> = entries.into_iter().collect();
-            return Value::from(map);
+            // Stable: equal keys stay in order, so the last of them is the one kept.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut unique: Vec<(Value, Value)> = Vec::with_capacity(entries.len());
+            for (k, v) in entries {
+                match unique.last_mut() {
+                    Some(last) if last.0 == k => last.1 = v,
+                    _ => unique.push((k, v)),
+                }
+            }
+            entries = unique;
         }
         if entries.is_empty() {
             return Value::new_object();
