@@ -392,6 +392,9 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(Option::is_some)
         .collect();
+    // The process ends with this command, and the system takes its memory back at once:
+    // freeing 300,000 findings one by one was 0.1 s at the end of a 100k scan.
+    let report = std::mem::ManuallyDrop::new(report);
     let header = report::Header {
         subscription: subscription.to_string(),
         completed_at: chrono::Utc::now(),
