@@ -274,8 +274,8 @@ impl<'de> serde::Deserialize<'de> for Head {
                 let mut head = Head::default();
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
-                        Key::Id => head.id = map.next_value::<Any>()?.0,
-                        Key::Type => head.kind = map.next_value::<Any>()?.0,
+                        Key::Id => head.id = map.next_value::<Any<true>>()?.0,
+                        Key::Type => head.kind = map.next_value::<Any<true>>()?.0,
                         Key::Other => {
                             map.next_value::<Any>()?;
                         }
@@ -337,8 +337,8 @@ impl<'de> serde::Deserialize<'de> for Key {
 
 /// Any JSON value, read through `deserialize_any` as a tree reads it (serde's
 /// `IgnoredAny` skips numbers without converting them, and would let `1e999` through);
-/// a string is kept.
-struct Any(Option<String>);
+/// a string is kept if `KEEP`.
+struct Any<const KEEP: bool = false>(Option<String>);
 
 impl Any {
     fn drain_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Any, A::Error> {
@@ -347,44 +347,44 @@ impl Any {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Any {
+impl<'de, const KEEP: bool> serde::Deserialize<'de> for Any<KEEP> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::{MapAccess, SeqAccess, Visitor};
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Any;
+        struct V<const KEEP: bool>;
+        impl<'de, const KEEP: bool> Visitor<'de> for V<KEEP> {
+            type Value = Any<KEEP>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON value")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Any, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Any<KEEP>, A::Error> {
                 while map.next_key::<Any>()?.is_some() {
                     map.next_value::<Any>()?;
                 }
                 Ok(Any(None))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Any, A::Error> {
-                Any::drain_seq(seq)
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Any<KEEP>, A::Error> {
+                Any::drain_seq(seq).map(|_| Any(None))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Any, E> {
+            fn visit_bool<E>(self, _: bool) -> Result<Any<KEEP>, E> {
                 Ok(Any(None))
             }
-            fn visit_i64<E>(self, _: i64) -> Result<Any, E> {
+            fn visit_i64<E>(self, _: i64) -> Result<Any<KEEP>, E> {
                 Ok(Any(None))
             }
-            fn visit_u64<E>(self, _: u64) -> Result<Any, E> {
+            fn visit_u64<E>(self, _: u64) -> Result<Any<KEEP>, E> {
                 Ok(Any(None))
             }
-            fn visit_f64<E>(self, _: f64) -> Result<Any, E> {
+            fn visit_f64<E>(self, _: f64) -> Result<Any<KEEP>, E> {
                 Ok(Any(None))
             }
-            fn visit_str<E>(self, s: &str) -> Result<Any, E> {
-                Ok(Any(Some(s.to_owned())))
+            fn visit_str<E>(self, s: &str) -> Result<Any<KEEP>, E> {
+                Ok(Any(KEEP.then(|| s.to_owned())))
             }
-            fn visit_unit<E>(self) -> Result<Any, E> {
+            fn visit_unit<E>(self) -> Result<Any<KEEP>, E> {
                 Ok(Any(None))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V::<KEEP>)
     }
 }
 
