@@ -828,61 +828,73 @@ fn document(file: PathBuf) -> BoxStream<'static, Result<Listed, ScanError>> {
     .boxed()
 }
 
-/// One resource per line; blank lines are skipped.
+/// One resource per line; blank lines are skipped. Read by a blocking thread through a
+/// bounded channel, as a `.json` file is (checking each line's text is CPU work, kept
+/// off the async runtime).
 fn lines(file: PathBuf) -> BoxStream<'static, Result<Listed, ScanError>> {
-    use tokio::io::AsyncBufReadExt;
-    let unavailable = {
-        let file = file.clone();
-        move |e: std::io::Error| {
+    use std::io::BufRead;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Listed, ScanError>>(1024);
+    tokio::task::spawn_blocking(move || {
+        let unavailable = |e: std::io::Error| {
             ScanError::new(
                 FailureCode::SourceUnavailable,
                 format!("{}: {e}", file.display()),
             )
+        };
+        let f = match std::fs::File::open(&file) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(unavailable(e)));
+                return;
+            }
+        };
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, f);
+        let mut line = Vec::new();
+        for n in 1.. {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(unavailable(e)));
+                    return;
+                }
+            }
+            // As `AsyncBufReadExt::lines` read them before: without "\n" or "\r\n", UTF-8
+            // checked first (an error reported as the read's), blank lines skipped.
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            let Ok(checked) = std::str::from_utf8(text) else {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "stream did not contain valid UTF-8",
+                );
+                let _ = tx.blocking_send(Err(unavailable(e)));
+                return;
+            };
+            if checked.trim().is_empty() {
+                continue;
+            }
+            let invalid = |detail: String| {
+                ScanError::new(
+                    FailureCode::InvalidInventory,
+                    format!("{} line {n}: {detail}", file.display()),
+                )
+            };
+            let item = match ResourceText::read(text.to_vec()) {
+                Ok(text) => Ok(Listed::Text(text)),
+                Err(TextError::Json(e)) => Err(invalid(e.to_string())),
+                Err(TextError::NotResource(why)) => Err(invalid(why)),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
         }
-    };
-    stream::once(async move {
-        let f = tokio::fs::File::open(&file).await.map_err(&unavailable)?;
-        let reader = tokio::io::BufReader::with_capacity(1 << 16, f).lines();
-        Ok::<_, ScanError>(stream::unfold(
-            (reader, file, 0usize, unavailable),
-            |(mut reader, file, n, unavailable)| async move {
-                // usize::MAX marks a stream that already reported a read error.
-                if n == usize::MAX {
-                    return None;
-                }
-                let mut n = n;
-                loop {
-                    let line = match reader.next_line().await {
-                        Ok(Some(line)) => line,
-                        Ok(None) => return None,
-                        Err(e) => {
-                            let err = unavailable(e);
-                            return Some((Err(err), (reader, file, usize::MAX, unavailable)));
-                        }
-                    };
-                    n += 1;
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    let invalid = |detail: String| {
-                        ScanError::new(
-                            FailureCode::InvalidInventory,
-                            format!("{} line {n}: {detail}", file.display()),
-                        )
-                    };
-                    let item = match ResourceText::read(line.into_bytes()) {
-                        Ok(text) => Ok(Listed::Text(text)),
-                        Err(TextError::Json(e)) => Err(invalid(e.to_string())),
-                        Err(TextError::NotResource(why)) => Err(invalid(why)),
-                    };
-                    return Some((item, (reader, file, n, unavailable)));
-                }
-            },
-        ))
-    })
-    .flat_map(|r| match r {
-        Ok(s) => s.boxed(),
-        Err(e) => stream::once(async move { Err(e) }).boxed(),
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
     })
     .boxed()
 }
@@ -1217,6 +1229,39 @@ mod tests {
         let err = items[2].as_ref().unwrap_err();
         assert_eq!(err.code, FailureCode::InvalidInventory);
         assert!(err.detail.contains("line 5"), "{}", err.detail);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Lines end in "\n" or "\r\n", blank lines (any whitespace) are skipped, and a bad
+    /// line's error is serde's on the line as written (its column counts leading spaces);
+    /// bytes that are not UTF-8 fail the read, as the async line reader made them.
+    #[test]
+    fn json_lines_keep_their_endings_blanks_and_error_positions() {
+        let sub = "00000000-0000-0000-0000-000000000001";
+        let dir = std::env::temp_dir().join(format!("scanledger-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tenant.jsonl");
+        let doc = format!(r#"{{"id": "/subscriptions/{sub}/x/a", "type": "T/t"}}"#);
+        let bad = "   {\"id\": tru}";
+        std::fs::write(
+            &file,
+            format!("{doc}\r\n \t\u{a0}\r\n\n{doc}\n{bad}\r\n{doc}"),
+        )
+        .unwrap();
+        let items = collect(file.clone(), sub);
+        assert_eq!(items.len(), 3, "{items:?}");
+        assert!(items[0].is_ok() && items[1].is_ok());
+        let err = items[2].as_ref().unwrap_err();
+        let want = serde_json::from_str::<Resource>(bad).unwrap_err();
+        assert_eq!(err.code, FailureCode::InvalidInventory);
+        assert_eq!(err.detail, format!("{} line 5: {want}", file.display()));
+        std::fs::write(&file, [doc.as_bytes(), b"\n\xff\n"].concat()).unwrap();
+        let items = collect(file, sub);
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            items[1].as_ref().unwrap_err().code,
+            FailureCode::SourceUnavailable
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
