@@ -99,8 +99,8 @@ impl Doc {
 pub struct Keys(std::collections::HashSet<regorus::Rc<str>>);
 
 impl Keys {
-    fn key(&mut self, k: String) -> Value {
-        if let Some(shared) = self.0.get(k.as_str()) {
+    fn key(&mut self, k: &str) -> Value {
+        if let Some(shared) = self.0.get(k) {
             return Value::String(shared.clone());
         }
         let k: regorus::Rc<str> = k.into();
@@ -135,7 +135,7 @@ impl Keys {
             }
             serde_json::Value::Object(map) => Value::from_sorted_entries(
                 map.into_iter()
-                    .map(|(k, v)| (self.key(k), self.rego(v)))
+                    .map(|(k, v)| (self.key(&k), self.rego(v)))
                     .collect(),
             ),
         }
@@ -222,12 +222,7 @@ impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E>(self, k: &str) -> Result<Value, E> {
-        if let Some(shared) = self.0 .0.get(k) {
-            return Ok(Value::String(shared.clone()));
-        }
-        let k: regorus::Rc<str> = k.into();
-        self.0 .0.insert(k.clone());
-        Ok(Value::String(k))
+        Ok(self.0.key(k))
     }
 }
 

@@ -47,12 +47,6 @@ pub enum Listed {
     Text(ResourceText),
 }
 
-impl From<Resource> for Listed {
-    fn from(r: Resource) -> Self {
-        Self::Parsed(r)
-    }
-}
-
 impl Listed {
     pub fn id(&self) -> Option<&str> {
         match self {
