@@ -581,9 +581,8 @@ pub async fn scan_with(
     }
     progress.phase(Phase::Listing);
     // Full chunks waiting for an evaluation slot: reading goes on while a few wait (a
-    // chunk of texts is a few hundred KB). Waiting for the slot with reading stopped left
-    // a core idle whenever the next chunk to fill needed more resources than the source
-    // had buffered: a tenth of both cores over a 100k scan.
+    // chunk of texts is a few hundred KB), so when a slot frees the next chunk is
+    // usually ready, rather than still to be filled from a source that was stopped.
     const READY: usize = 4;
     let mut ready: VecDeque<(Vec<usize>, Vec<Listed>)> = VecDeque::new();
     loop {
