@@ -949,16 +949,18 @@ impl FixtureSource {
 mod tests {
     use super::*;
 
-    fn collect(path: PathBuf, sub: &str) -> Vec<Result<Resource, ScanError>> {
+    fn listed(path: PathBuf, sub: &str) -> Vec<Result<Listed, ScanError>> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let source = FixtureSource::new(path, Duration::ZERO);
         let sub = SubscriptionId::parse(sub).unwrap();
-        let listed: Vec<Result<Listed, ScanError>> =
-            rt.block_on(source.list(&sub, &Needs::default()).resources.collect());
-        listed
+        rt.block_on(source.list(&sub, &Needs::default()).resources.collect())
+    }
+
+    fn collect(path: PathBuf, sub: &str) -> Vec<Result<Resource, ScanError>> {
+        listed(path, sub)
             .into_iter()
             .map(|r| r.map(Listed::into_document))
             .collect()
@@ -1337,13 +1339,29 @@ mod tests {
             ),
         )
         .unwrap();
-        let items = collect(file, sub);
+        let items = listed(file.clone(), sub);
         let ids: Vec<&str> = items
             .iter()
-            .map(|r| r.as_ref().unwrap()["id"].as_str().unwrap())
+            .map(|r| r.as_ref().unwrap().id().unwrap())
             .collect();
         assert_eq!(ids.len(), 2, "{ids:?}");
         assert!(ids[0].ends_with("/a") && ids[1].ends_with("/c"));
+        // Cut as texts, for the evaluation threads to parse (serde reads only what
+        // cutting cannot): a page, and the same resources as JSON lines.
+        assert!(items.iter().all(|r| matches!(r, Ok(Listed::Text(_)))));
+        let lines = dir.join("tenant.jsonl");
+        let page: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let text: Vec<String> = page["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        std::fs::write(&lines, text.join("\n")).unwrap();
+        let items = listed(lines, sub);
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().all(|r| matches!(r, Ok(Listed::Text(_)))));
         let _ = std::fs::remove_dir_all(dir);
     }
 
