@@ -179,11 +179,12 @@ async fn scans_finished_during_an_outage_longer_than_the_lease_are_completed_and
         running_on(slow_ids.clone(), "slow"),
     )
     .await;
-    // Quick scans (no delay: rule evaluation only, 1-2 s in a debug build): claimed just
+    // Quick scans (84 resources x 25 ms, ~2 s: set by the delay, not by how fast rules
+    // evaluate, which the engine's speed-ups had brought under a second): claimed just
     // before the outage, finished during it, well within their lease. The slow worker is
     // full, so the quick one claims them. A first round warms the quick worker up (its
     // rule engines are built on first use).
-    let mut quick = WorkerProc::spawn(&env.db.url, "quick", 0, 4);
+    let mut quick = WorkerProc::spawn(&env.db.url, "quick", 25, 4);
     let warm_up = request_scans(&env.ledger, 4, 3).await;
     wait_until(
         "the quick worker completed its warm-up scans",
