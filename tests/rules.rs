@@ -241,6 +241,59 @@ async fn an_erroring_rule_is_reported_as_errored_and_the_scan_completes() {
 }
 
 #[tokio::test]
+async fn an_entry_naming_its_resource_by_a_rebuilt_id_finds_it_and_an_unknown_id_is_an_error() {
+    // Entries usually carry `r.id` itself, which the scan finds by the string's address;
+    // one built anew (here upper-cased, as ARM ids compare without case) must still name
+    // its resource, and one naming no resource of the chunk is the rule's error.
+    let dir = scratch_catalogue(
+        "rebuilt-ids",
+        &[
+            (
+                "storage/upper.rego",
+                rule(
+                    "storage.upper",
+                    "AZ-STG-906",
+                    "deny contains {\"id\": upper(r.id), \"sub_item\": \"\", \"details\": {}} if {\n\tsome r in input.resources\n\tr.properties.open == true\n}",
+                    "",
+                ),
+            ),
+            (
+                "storage/stranger.rego",
+                rule(
+                    "storage.stranger",
+                    "AZ-STG-907",
+                    "deny contains {\"id\": concat(\"\", [r.id, \"-other\"]), \"sub_item\": \"\", \"details\": {}} if {\n\tsome r in input.resources\n\tr.properties.open == true\n}",
+                    "",
+                ),
+            ),
+        ],
+    );
+    let catalogue = Arc::new(Catalogue::load(&dir).unwrap());
+    let docs = [
+        widget("a", json!({"open": false})),
+        widget("b", json!({"open": true})),
+        widget("c", json!({"open": false})),
+    ];
+    let report = scan_docs(catalogue, &docs).await;
+    let upper = report.summary.rules["AZ-STG-906"];
+    assert_eq!((upper.evaluated, upper.failed, upper.errored), (3, 1, 0));
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| &*f.rule.id == "AZ-STG-906")
+        .map(|f| &*f.resource_id)
+        .collect();
+    assert_eq!(found.len(), 1);
+    assert!(found[0].ends_with("/widgets/b"), "{found:?}");
+    let stranger = report.summary.rules["AZ-STG-907"];
+    assert_eq!(
+        (stranger.evaluated, stranger.failed, stranger.errored),
+        (3, 0, 1),
+        "only the resource whose entry names no resource errors"
+    );
+}
+
+#[tokio::test]
 async fn missing_related_documents_make_a_resource_indeterminate_not_passing() {
     let dir = scratch_catalogue(
         "indeterminate",

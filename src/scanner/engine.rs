@@ -96,7 +96,7 @@ impl Doc {
 /// Object keys shared between the documents of a chunk; converts `serde_json` values to
 /// Rego values directly (no intermediate map per object, as the `serde` route builds).
 #[derive(Default)]
-pub struct Keys(std::collections::HashSet<regorus::Rc<str>>);
+pub struct Keys(std::collections::HashSet<regorus::Rc<str>, foldhash::fast::RandomState>);
 
 impl Keys {
     fn key(&mut self, k: &str) -> Value {
@@ -359,15 +359,48 @@ struct RuleOutput {
     undecided: Vec<(usize, String)>,
 }
 
-/// The lower-cased id → position map of a chunk, and what a rule's sets say about it.
+/// What a rule's sets say about a chunk's resources.
 struct Chunk<'a> {
-    index: &'a HashMap<String, usize>,
+    index: &'a Index,
+    names: EntryNames,
 }
 
-impl Chunk<'_> {
+/// The field names of a rule's entries, as Rego keys built once per chunk, not per entry.
+struct EntryNames {
+    id: Value,
+    sub_item: Value,
+    details: Value,
+    reason: Value,
+}
+
+impl Default for EntryNames {
+    fn default() -> Self {
+        Self {
+            id: Value::from("id"),
+            sub_item: Value::from("sub_item"),
+            details: Value::from("details"),
+            reason: Value::from("reason"),
+        }
+    }
+}
+
+impl<'a> Chunk<'a> {
+    fn new(index: &'a Index) -> Self {
+        Self {
+            index,
+            names: EntryNames::default(),
+        }
+    }
+
     fn locate(&self, entry: &Value) -> Result<usize, String> {
-        let id = string_field(entry, "id")?;
+        if let Some(Value::String(id)) = field_of(entry, &self.names.id) {
+            if let Some(&i) = self.index.by_address.get(&address(id)) {
+                return Ok(i);
+            }
+        }
+        let id = string_of(entry, &self.names.id)?;
         self.index
+            .by_id
             .get(&id.to_ascii_lowercase())
             .copied()
             .ok_or_else(|| format!("entry names {id:?}, which is not in the input"))
@@ -376,8 +409,8 @@ impl Chunk<'_> {
     fn read_deny(&self, deny: Value, out: &mut RuleOutput) -> Result<(), String> {
         for entry in entries(deny)? {
             let doc = self.locate(&entry)?;
-            let sub_item = string_field(&entry, "sub_item")?;
-            let details = match field(&entry, "details") {
+            let sub_item = string_of(&entry, &self.names.sub_item)?;
+            let details = match field_of(&entry, &self.names.details) {
                 None | Some(Value::Undefined) => crate::domain::Details::of(&serde_json::json!({})),
                 Some(d) => crate::domain::Details::of(d),
             }
@@ -390,10 +423,25 @@ impl Chunk<'_> {
     fn read_indeterminate(&self, v: Value, out: &mut RuleOutput) -> Result<(), String> {
         for entry in entries(v)? {
             let doc = self.locate(&entry)?;
-            out.undecided.push((doc, string_field(&entry, "reason")?));
+            out.undecided
+                .push((doc, string_of(&entry, &self.names.reason)?));
         }
         Ok(())
     }
+}
+
+/// A chunk's resources by id. An entry built from `r.id` holds the very string the
+/// chunk's input gave the rule, so the string's address finds the resource without
+/// lower-casing and hashing the id per finding; an id a rule built itself is looked up
+/// lower-cased, as ARM ids compare.
+struct Index {
+    by_address: HashMap<usize, usize, foldhash::fast::RandomState>,
+    by_id: HashMap<String, usize>,
+}
+
+/// Where a string's bytes live: two live strings never share it.
+fn address(s: &regorus::Rc<str>) -> usize {
+    regorus::Rc::as_ptr(s).cast::<u8>() as usize
 }
 
 fn input_of(docs: &[&Doc]) -> Value {
@@ -405,11 +453,16 @@ fn input_of(docs: &[&Doc]) -> Value {
     Value::from(obj)
 }
 
-fn index_of(docs: &[&Doc]) -> HashMap<String, usize> {
-    docs.iter()
-        .enumerate()
-        .map(|(i, d)| (d.id.to_ascii_lowercase(), i))
-        .collect()
+fn index_of(docs: &[&Doc]) -> Index {
+    let mut by_address = HashMap::with_capacity_and_hasher(docs.len(), Default::default());
+    let mut by_id = HashMap::with_capacity(docs.len());
+    for (i, d) in docs.iter().enumerate() {
+        if let Value::String(id) = &d.value["id"] {
+            by_address.insert(address(id), i);
+        }
+        by_id.insert(d.id.to_ascii_lowercase(), i);
+    }
+    Index { by_address, by_id }
 }
 
 fn entries(v: Value) -> Result<Vec<Value>, String> {
@@ -422,17 +475,31 @@ fn entries(v: Value) -> Result<Vec<Value>, String> {
 }
 
 fn field<'a>(entry: &'a Value, name: &str) -> Option<&'a Value> {
+    field_of(entry, &Value::from(name))
+}
+
+fn field_of<'a>(entry: &'a Value, name: &Value) -> Option<&'a Value> {
     match entry {
-        Value::Object(o) => o.get(&Value::from(name)),
+        Value::Object(o) => o.get(name),
         _ => None,
     }
 }
 
 fn string_field(entry: &Value, name: &str) -> Result<String, String> {
-    match field(entry, name) {
+    string_of(entry, &Value::from(name))
+}
+
+fn string_of(entry: &Value, name: &Value) -> Result<String, String> {
+    match field_of(entry, name) {
         Some(Value::String(s)) => Ok(s.to_string()),
         None | Some(Value::Undefined) | Some(Value::Null) => Ok(String::new()),
-        Some(other) => Err(format!("`{name}` is not a string: {other}")),
+        Some(other) => {
+            let name = match name {
+                Value::String(name) => name.as_ref(),
+                _ => "",
+            };
+            Err(format!("`{name}` is not a string: {other}"))
+        }
     }
 }
 
@@ -494,14 +561,10 @@ impl Evaluator {
 
     /// Evaluate one rule on the current input; `index` maps each input resource's
     /// lower-cased id to its position.
-    fn run_rule(
-        &mut self,
-        rule: usize,
-        index: &HashMap<String, usize>,
-    ) -> Result<RuleOutput, String> {
+    fn run_rule(&mut self, rule: usize, index: &Index) -> Result<RuleOutput, String> {
         let catalogue = self.catalogue.clone();
         let r = &catalogue.rules()[rule];
-        let chunk = Chunk { index };
+        let chunk = Chunk::new(index);
         let mut out = RuleOutput::default();
         chunk.read_deny(self.backend.eval(&r.deny_path)?, &mut out)?;
         if let Some(path) = &r.indeterminate_path {
@@ -515,7 +578,7 @@ impl Evaluator {
     fn run_type_query(
         &mut self,
         query: &TypeQuery,
-        index: &HashMap<String, usize>,
+        index: &Index,
     ) -> Result<HashMap<usize, RuleOutput>, String> {
         let Value::Array(items) = self.backend.eval(&query.path)? else {
             return Err("a type query did not return an array".into());
@@ -523,7 +586,7 @@ impl Evaluator {
         if items.len() != query.parts.len() {
             return Err("a type query returned a part per rule too few or too many".into());
         }
-        let chunk = Chunk { index };
+        let chunk = Chunk::new(index);
         let mut outputs: HashMap<usize, RuleOutput> = HashMap::new();
         for (&(rule, indeterminate), item) in query.parts.iter().zip(items.iter()) {
             let out = outputs.entry(rule).or_default();
