@@ -56,27 +56,29 @@ impl Doc {
 }
 
 impl Doc {
-    /// `from_json_with` for a listed resource. A text of a type without facts is parsed
-    /// straight into its Rego value; a type with facts goes through a tree, which the
-    /// facts read.
+    /// `from_json_with` for a listed resource: a text is parsed straight into its Rego
+    /// value, and its facts are computed on that value.
     pub fn from_listed(listed: super::Listed, keys: &mut Keys) -> Option<Self> {
         let text = match listed {
             super::Listed::Parsed(resource) => return Self::from_json_with(resource, keys),
             super::Listed::Text(text) => text,
         };
-        if super::facts::has_facts(text.kind()) {
-            let resource = serde_json::from_slice(text.json()).ok()?;
-            return Self::from_json_with(resource, keys);
-        }
         let mut value = keys.parse(text.json()).ok()?;
-        // As `facts::attach` does for a type without facts: rules only read facts the
-        // scanner computed.
-        let own_facts = Value::from(super::facts::KEY);
+        // As `facts::attach` does: the rules only read facts the scanner computed.
+        let facts = super::facts::facts_of(text.kind(), &value).map(|f| keys.rego(f));
+        let key = Value::from(super::facts::KEY);
         if let Ok(map) = value.as_object() {
-            if map.contains_key(&own_facts) {
-                let rest = map.iter_sorted().filter(|(k, _)| **k != own_facts);
-                value =
-                    Value::from_sorted_entries(rest.map(|(k, v)| (k.clone(), v.clone())).collect());
+            if facts.is_some() || map.contains_key(&key) {
+                let mut entries: Vec<(Value, Value)> = map
+                    .iter_sorted()
+                    .filter(|(k, _)| **k != key)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if let Some(facts) = facts {
+                    let at = entries.partition_point(|(k, _)| *k < key);
+                    entries.insert(at, (key, facts));
+                }
+                value = Value::from_sorted_entries(entries);
             }
         }
         let id: std::sync::Arc<str> = text.id().into();
@@ -866,15 +868,35 @@ mod tests {
                 .map(|(i, k)| (k.clone(), serde_json::json!(i)))
                 .collect();
             let object = Value::from(serde_json::Value::Object(json.clone()));
+            // The same members stored sorted, among keys of other kinds (numbers, null,
+            // arrays sort before and after strings), as parsed documents are stored.
+            let mut entries: Vec<(Value, Value)> = json
+                .iter()
+                .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.clone())))
+                .collect();
+            entries.extend([
+                (Value::Null, Value::Null),
+                (Value::from(7u64), Value::Null),
+                (Value::from(vec![Value::Null]), Value::Null),
+                (Value::new_object(), Value::Null),
+            ]);
+            let frozen = Value::from_sorted_entries(entries);
             for _ in 0..20 {
                 let probe = word(&mut rng);
                 let expected = json.get(&probe).map(|v| Value::from(v.clone()));
                 let found = &object[&Value::from(probe.as_str())];
                 assert_eq!(
-                    expected.unwrap_or(Value::Undefined),
+                    expected.clone().unwrap_or(Value::Undefined),
                     found.clone(),
                     "{probe:?} in {keys:?}"
                 );
+                for o in [&object, &frozen] {
+                    assert_eq!(
+                        o.as_object().unwrap().get_str(&probe),
+                        expected.as_ref(),
+                        "get_str({probe:?}) in {keys:?}"
+                    );
+                }
             }
         }
         // Across kinds, the derived order: null < bool < number < string < array < set <

@@ -13,6 +13,113 @@ use serde_json::{json, Map, Value};
 /// The key the facts are stored under, in the document the rules see.
 pub const KEY: &str = "facts";
 
+/// What the facts read of a document: a `serde_json` tree (the Azure source's documents)
+/// or the Rego value a fixture's text was parsed into. Both answer alike for the same
+/// JSON (`tests/facts.rs` and the engine's text tests compare the routes).
+pub trait Json: Sized {
+    /// The member `key` of an object; `None` for anything else.
+    fn get(&self, key: &str) -> Option<&Self>;
+    fn as_str(&self) -> Option<&str>;
+    fn as_bool(&self) -> Option<bool>;
+    /// A number as `f64` (as `serde_json` gives it: large integers rounded).
+    fn as_f64(&self) -> Option<f64>;
+    fn is_object(&self) -> bool;
+    /// The members of an object (`Some(0)` for `{}`), `None` for anything else.
+    fn object_len(&self) -> Option<usize>;
+    /// An object's keys.
+    fn keys(&self) -> Box<dyn Iterator<Item = &str> + '_>;
+    /// An array's elements, `None` for anything else.
+    fn elements(&self) -> Option<Box<dyn Iterator<Item = &Self> + '_>>;
+    /// The value as written, for a fact that quotes it.
+    fn to_json(&self) -> Value;
+}
+
+impl Json for Value {
+    fn get(&self, key: &str) -> Option<&Self> {
+        self.as_object()?.get(key)
+    }
+    fn as_str(&self) -> Option<&str> {
+        Value::as_str(self)
+    }
+    fn as_bool(&self) -> Option<bool> {
+        Value::as_bool(self)
+    }
+    fn as_f64(&self) -> Option<f64> {
+        Value::as_f64(self)
+    }
+    fn is_object(&self) -> bool {
+        Value::is_object(self)
+    }
+    fn object_len(&self) -> Option<usize> {
+        self.as_object().map(Map::len)
+    }
+    fn keys(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            Value::Object(o) => Box::new(o.keys().map(String::as_str)),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+    fn elements(&self) -> Option<Box<dyn Iterator<Item = &Self> + '_>> {
+        Some(Box::new(self.as_array()?.iter()))
+    }
+    fn to_json(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl Json for regorus::Value {
+    fn get(&self, key: &str) -> Option<&Self> {
+        match self {
+            regorus::Value::Object(o) => o.get_str(key),
+            _ => None,
+        }
+    }
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            regorus::Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn as_bool(&self) -> Option<bool> {
+        match self {
+            regorus::Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            // Through its JSON form: regorus refuses integers beyond 2^53, which
+            // `serde_json` rounds.
+            regorus::Value::Number(_) => self.to_json().as_f64(),
+            _ => None,
+        }
+    }
+    fn is_object(&self) -> bool {
+        matches!(self, regorus::Value::Object(_))
+    }
+    fn object_len(&self) -> Option<usize> {
+        match self {
+            regorus::Value::Object(o) => Some(o.len()),
+            _ => None,
+        }
+    }
+    fn keys(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            regorus::Value::Object(o) => Box::new(o.keys().filter_map(Json::as_str)),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+    fn elements(&self) -> Option<Box<dyn Iterator<Item = &Self> + '_>> {
+        match self {
+            regorus::Value::Array(a) => Some(Box::new(a.iter())),
+            _ => None,
+        }
+    }
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 /// Add the facts of `kind` (an ARM type, any case) to `resource`.
 pub fn attach(kind: &str, resource: &mut Value) {
     let facts = facts_of(kind, resource);
@@ -51,13 +158,8 @@ fn family(kind: &str) -> Option<Family> {
     })
 }
 
-/// Whether documents of `kind` have facts (the others only lose a `facts` key).
-pub fn has_facts(kind: &str) -> bool {
-    family(kind).is_some()
-}
-
 /// The facts of one document, `None` for types without any.
-pub fn facts_of(kind: &str, resource: &Value) -> Option<Value> {
+pub fn facts_of<V: Json>(kind: &str, resource: &V) -> Option<Value> {
     let (family, facts) = match family(kind)? {
         Family::Storage => ("storage", storage::account(resource)),
         Family::Site => ("site", site::configuration(resource)),
@@ -69,41 +171,46 @@ pub fn facts_of(kind: &str, resource: &Value) -> Option<Value> {
 }
 
 /// `lower(x)` for a string, "" for anything else (the catalogue's `lc`).
-fn lc(x: Option<&Value>) -> String {
-    match x {
-        Some(Value::String(s)) => s.to_lowercase(),
-        _ => String::new(),
-    }
+fn lc<V: Json>(x: Option<&V>) -> String {
+    x.and_then(Json::as_str)
+        .map(str::to_lowercase)
+        .unwrap_or_default()
 }
 
 /// `object.get(doc, path, null)`: the value at `path`, `None` when a step is missing or
 /// not an object.
-fn at<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(doc, |v, key| v.as_object()?.get(*key))
+fn at<'a, V: Json>(doc: &'a V, path: &[&str]) -> Option<&'a V> {
+    path.iter().try_fold(doc, |v, key| v.get(key))
 }
 
 /// The catalogue's `lib.is_true`: `true`, or a string reading "true" in any case.
-fn is_true(x: Option<&Value>) -> bool {
+fn is_true<V: Json>(x: Option<&V>) -> bool {
     match x {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.to_lowercase() == "true",
-        _ => false,
+        Some(v) => match (v.as_bool(), v.as_str()) {
+            (Some(b), _) => b,
+            (_, Some(s)) => s.to_lowercase() == "true",
+            _ => false,
+        },
+        None => false,
     }
 }
 
 /// The catalogue's `lib.is_false`: `false`, or a string reading "false" in any case.
-fn is_false(x: Option<&Value>) -> bool {
+fn is_false<V: Json>(x: Option<&V>) -> bool {
     match x {
-        Some(Value::Bool(b)) => !*b,
-        Some(Value::String(s)) => s.to_lowercase() == "false",
-        _ => false,
+        Some(v) => match (v.as_bool(), v.as_str()) {
+            (Some(b), _) => !b,
+            (_, Some(s)) => s.to_lowercase() == "false",
+            _ => false,
+        },
+        None => false,
     }
 }
 
 /// The object at `path`, `None` when absent or not an object (the catalogue's
 /// `obj(get(x, path))`, with `None` for `{}`'s "nothing there").
-fn object_at<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Map<String, Value>> {
-    at(doc, path)?.as_object()
+fn object_at<'a, V: Json>(doc: &'a V, path: &[&str]) -> Option<&'a V> {
+    at(doc, path).filter(|v| v.is_object())
 }
 
 /// Storage accounts: the kind and SKU, and the services the account offers.
@@ -123,7 +230,7 @@ pub mod storage {
     ///   (standard general-purpose v1/v2); `files`: Azure Files (general-purpose v1/v2,
     ///   FileStorage).
     /// - `hns`: hierarchical namespace; `nfs_v3`: NFS 3.0 (both `lib.is_true`).
-    pub fn account(r: &Value) -> Value {
+    pub fn account<V: Json>(r: &V) -> Value {
         let kind = match lc(r.get("kind")) {
             k if k.is_empty() => "storagev2".to_owned(),
             k => k,
@@ -168,9 +275,9 @@ pub mod site {
     ///   `TOMCAT|10.1-java17`-style images, else after `JAVA|`) or, when that is empty, the
     ///   Windows setting (`phpVersion`, `pythonVersion`, `javaVersion`); absent when the
     ///   site does not run the stack.
-    pub fn configuration(r: &Value) -> Value {
+    pub fn configuration<V: Json>(r: &V) -> Value {
         let related = at(r, &["related", "config/web"]);
-        let fetched = related.is_some_and(Value::is_object);
+        let fetched = related.is_some_and(Json::is_object);
         let config = related
             .filter(|_| fetched)
             .and_then(|c| c.get("properties"))
@@ -220,28 +327,28 @@ pub mod compute {
     ///   `manual` when `enableAutomaticUpdates` is false; Linux `imagedefault`);
     /// - `security_type`: lower-case `securityProfile.securityType`;
     ///   `trusted_or_confidential`: Trusted Launch or a confidential VM.
-    pub fn machine(r: &Value, vmss: bool) -> Value {
+    pub fn machine<V: Json>(r: &V, vmss: bool) -> Value {
         let model = if vmss {
             at(r, &["properties", "virtualMachineProfile"])
         } else {
             r.get("properties")
         }
         .filter(|m| m.is_object());
-        let none = Value::Object(Map::new());
-        let model = model.unwrap_or(&none);
-        let os_profile = object_at(model, &["osProfile"]);
+        // No model reads as an empty one: every path below is then absent.
+        let os_profile = model.and_then(|m| object_at(m, &["osProfile"]));
         let config = |key: &str| {
             os_profile
                 .and_then(|p| p.get(key))
                 .filter(|c| c.is_object())
         };
         let (windows, linux) = (config("windowsConfiguration"), config("linuxConfiguration"));
-        let os_type = match lc(at(model, &["storageProfile", "osDisk", "osType"])).as_str() {
-            t @ ("windows" | "linux") => t.to_owned(),
-            _ if windows.is_some() => "windows".to_owned(),
-            _ if linux.is_some() => "linux".to_owned(),
-            _ => String::new(),
-        };
+        let os_type =
+            match lc(model.and_then(|m| at(m, &["storageProfile", "osDisk", "osType"]))).as_str() {
+                t @ ("windows" | "linux") => t.to_owned(),
+                _ if windows.is_some() => "windows".to_owned(),
+                _ if linux.is_some() => "linux".to_owned(),
+                _ => String::new(),
+            };
         let os_config = match os_type.as_str() {
             "windows" => windows,
             "linux" => linux,
@@ -259,18 +366,15 @@ pub mod compute {
             "linux" => "imagedefault".to_owned(),
             _ => String::new(),
         };
-        let security_type = lc(at(model, &["securityProfile", "securityType"]));
-        let aks_managed = r
-            .get("tags")
-            .and_then(Value::as_object)
-            .is_some_and(|tags| {
-                tags.keys()
-                    .any(|k| k.to_lowercase().starts_with("aks-managed-"))
-            });
+        let security_type = lc(model.and_then(|m| at(m, &["securityProfile", "securityType"])));
+        let aks_managed = r.get("tags").is_some_and(|tags| {
+            tags.keys()
+                .any(|k| k.to_lowercase().starts_with("aks-managed-"))
+        });
         json!({
             "vmss": vmss,
             "aks_managed": aks_managed,
-            "has_os_profile": os_profile.is_some_and(|p| !p.is_empty()),
+            "has_os_profile": os_profile.and_then(Json::object_len).is_some_and(|n| n > 0),
             "os_type": os_type,
             "patch_mode": patch_mode,
             "effective_patch_mode": effective_patch_mode,
@@ -301,8 +405,8 @@ pub mod nsg {
     const INTERNET: [&str; 7] = ["*", "0.0.0.0", "0.0.0.0/0", "internet", "any", "::/0", "::"];
 
     /// One security rule, read once.
-    struct SecurityRule<'a> {
-        name: Option<&'a Value>,
+    struct SecurityRule<'a, V> {
+        name: Option<&'a V>,
         inbound: bool,
         access: String,
         /// `protocol` as written, `"*"` when absent.
@@ -312,8 +416,8 @@ pub mod nsg {
         priority: Option<f64>,
         priority_raw: Value,
         /// Internet source prefixes, as written, in document order.
-        internet_sources: Vec<&'a Value>,
-        port_ranges: Vec<&'a Value>,
+        internet_sources: Vec<&'a V>,
+        port_ranges: Vec<&'a V>,
         all_source_ports: bool,
         /// Lower-case destination address prefixes (strings only).
         dest_prefixes: Vec<String>,
@@ -322,21 +426,24 @@ pub mod nsg {
     }
 
     /// The catalogue's `as_list`: an array, a non-empty string as a list of one, else none.
-    fn as_list(v: Option<&Value>) -> Vec<&Value> {
-        match v {
-            Some(Value::Array(a)) => a.iter().collect(),
-            Some(s @ Value::String(text)) if !text.is_empty() => vec![s],
+    fn as_list<V: Json>(v: Option<&V>) -> Vec<&V> {
+        let Some(v) = v else {
+            return Vec::new();
+        };
+        match (v.elements(), v.as_str()) {
+            (Some(items), _) => items.collect(),
+            (_, Some(text)) if !text.is_empty() => vec![v],
             _ => Vec::new(),
         }
     }
 
-    fn both<'a>(props: &'a Map<String, Value>, one: &str, many: &str) -> Vec<&'a Value> {
+    fn both<'a, V: Json>(props: &'a V, one: &str, many: &str) -> Vec<&'a V> {
         let mut v = as_list(props.get(one));
         v.extend(as_list(props.get(many)));
         v
     }
 
-    fn is_internet(p: &Value) -> bool {
+    fn is_internet<V: Json>(p: &V) -> bool {
         p.as_str()
             .is_some_and(|s| INTERNET.contains(&s.trim().to_lowercase().as_str()))
     }
@@ -347,31 +454,30 @@ pub mod nsg {
         v
     }
 
-    impl<'a> SecurityRule<'a> {
+    impl<'a, V: Json> SecurityRule<'a, V> {
         /// `None` when the rule has no `properties` object (never inbound).
-        fn read(rule: &'a Value) -> Option<Self> {
-            let props = rule.get("properties")?.as_object()?;
-            let text_lc = |key: &str| {
-                props
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .map(str::to_lowercase)
-            };
-            let protocol = props.get("protocol").cloned().unwrap_or_else(|| json!("*"));
+        fn read(rule: &'a V) -> Option<Self> {
+            let props = rule.get("properties").filter(|p| p.is_object())?;
+            let text_lc = |key: &str| props.get(key).and_then(Json::as_str).map(str::to_lowercase);
+            let protocol = props
+                .get("protocol")
+                .map_or_else(|| json!("*"), Json::to_json);
             let protocol_lc = protocol.as_str().map(str::to_lowercase).unwrap_or_default();
             let source_ports = both(props, "sourcePortRange", "sourcePortRanges");
-            let asgs = match props.get("destinationApplicationSecurityGroups") {
-                Some(Value::Array(groups)) => groups
-                    .iter()
+            let asgs = match props
+                .get("destinationApplicationSecurityGroups")
+                .and_then(Json::elements)
+            {
+                Some(groups) => groups
                     .map(|g| {
                         g.get("id")
-                            .and_then(Value::as_str)
+                            .and_then(Json::as_str)
                             .filter(|_| g.is_object())
                             .unwrap_or("")
                             .to_lowercase()
                     })
                     .collect(),
-                _ => Vec::new(),
+                None => Vec::new(),
             };
             Some(Self {
                 name: rule.get("name"),
@@ -379,11 +485,11 @@ pub mod nsg {
                 access: text_lc("access").unwrap_or_default(),
                 protocol,
                 protocol_lc,
-                priority: props.get("priority").and_then(Value::as_f64),
-                priority_raw: props.get("priority").cloned().unwrap_or(Value::Null),
+                priority: props.get("priority").and_then(Json::as_f64),
+                priority_raw: props.get("priority").map_or(Value::Null, Json::to_json),
                 internet_sources: both(props, "sourceAddressPrefix", "sourceAddressPrefixes")
                     .into_iter()
-                    .filter(|p| is_internet(p))
+                    .filter(|p| is_internet(*p))
                     .collect(),
                 port_ranges: both(props, "destinationPortRange", "destinationPortRanges"),
                 all_source_ports: source_ports.is_empty()
@@ -419,12 +525,12 @@ pub mod nsg {
         }
 
         /// Ahead of `allow`: both priorities are numbers and this one is lower.
-        fn ahead_of(&self, allow: &SecurityRule) -> bool {
+        fn ahead_of(&self, allow: &Self) -> bool {
             matches!((self.priority, allow.priority), (Some(d), Some(a)) if d < a)
         }
 
         /// `lib.covers_destinations`: every destination, or all of the Allow's prefixes.
-        fn covers_destinations_of(&self, allow: &SecurityRule) -> bool {
+        fn covers_destinations_of(&self, allow: &Self) -> bool {
             self.dest_prefixes
                 .iter()
                 .any(|p| matches!(p.as_str(), "*" | "any" | "0.0.0.0/0"))
@@ -436,7 +542,7 @@ pub mod nsg {
         }
 
         /// `lib.network.covers_destinations`: as above, with application security groups.
-        fn covers_destinations_with_asgs(&self, allow: &SecurityRule) -> bool {
+        fn covers_destinations_with_asgs(&self, allow: &Self) -> bool {
             (self.dest_asgs.is_empty()
                 && self
                     .dest_prefixes
@@ -466,7 +572,7 @@ pub mod nsg {
 
     /// `[low, high]` of a port range: `*` (all of 0-65535), `22`, `20-30`; `None` for
     /// anything else.
-    fn bounds(range: &Value) -> Option<(f64, f64)> {
+    fn bounds<V: Json>(range: &V) -> Option<(f64, f64)> {
         let s = range.as_str()?;
         if s.trim() == "*" {
             return Some((0.0, 65535.0));
@@ -479,7 +585,7 @@ pub mod nsg {
     }
 
     /// The ports a Deny's range covers: `*` covers every port (not only 0-65535).
-    fn coverage(range: &Value) -> Option<(f64, f64)> {
+    fn coverage<V: Json>(range: &V) -> Option<(f64, f64)> {
         match range.as_str() {
             Some(s) if s.trim() == "*" => Some((f64::NEG_INFINITY, f64::INFINITY)),
             _ => bounds(range),
@@ -488,7 +594,7 @@ pub mod nsg {
 
     /// Ports a range spans (`lib.range_width`): 65536 for `*`, 1 for a port, else
     /// high - low + 1 (which a reversed range makes zero or negative).
-    fn width(range: &Value) -> Option<f64> {
+    fn width<V: Json>(range: &V) -> Option<f64> {
         let s = range.as_str()?;
         if s.trim() == "*" {
             return Some(65536.0);
@@ -543,12 +649,14 @@ pub mod nsg {
     ///   (at most 65536);
     /// - `udp` (protocol `*` or UDP): its ranges no single Deny for UDP closes, sorted,
     ///   distinct.
-    pub fn exposure(nsg: &Value) -> Value {
-        let rules: Vec<SecurityRule> = match at(nsg, &["properties", "securityRules"]) {
-            Some(Value::Array(rules)) => rules.iter().filter_map(SecurityRule::read).collect(),
-            _ => Vec::new(),
-        };
-        let denies: Vec<&SecurityRule> = rules.iter().filter(|d| d.is_shadowing_deny()).collect();
+    pub fn exposure<V: Json>(nsg: &V) -> Value {
+        let rules: Vec<SecurityRule<V>> =
+            match at(nsg, &["properties", "securityRules"]).and_then(Json::elements) {
+                Some(rules) => rules.filter_map(SecurityRule::read).collect(),
+                None => Vec::new(),
+            };
+        let denies: Vec<&SecurityRule<V>> =
+            rules.iter().filter(|d| d.is_shadowing_deny()).collect();
         let allows = rules
             .iter()
             .filter(|a| a.inbound && a.access == "allow" && !a.internet_sources.is_empty())
@@ -557,7 +665,7 @@ pub mod nsg {
         json!({ "allows": Value::Array(allows) })
     }
 
-    fn allow_facts(a: &SecurityRule, name: &Value, denies: &[&SecurityRule]) -> Value {
+    fn allow_facts<V: Json>(a: &SecurityRule<V>, name: &V, denies: &[&SecurityRule<V>]) -> Value {
         let mut open = Vec::new();
         for proto in ["tcp", "udp"] {
             if !a.covers_protocol(proto) {
@@ -568,16 +676,19 @@ pub mod nsg {
                 .filter(|d| {
                     d.covers_protocol(proto) && d.ahead_of(a) && d.covers_destinations_of(a)
                 })
-                .flat_map(|d| d.port_ranges.iter().filter_map(|r| coverage(r)))
+                .flat_map(|d| d.port_ranges.iter().filter_map(|r| coverage(*r)))
                 .collect();
             for range in &a.port_ranges {
-                let Some((lo, hi)) = bounds(range) else {
+                let Some((lo, hi)) = bounds(*range) else {
                     continue;
                 };
                 for (lo, hi) in subtract(lo, hi, &holes) {
-                    open.push(
-                        json!({"proto": proto, "lo": number(lo), "hi": number(hi), "range": range}),
-                    );
+                    open.push(json!({
+                        "proto": proto,
+                        "lo": number(lo),
+                        "hi": number(hi),
+                        "range": range.to_json(),
+                    }));
                 }
             }
         }
@@ -589,15 +700,15 @@ pub mod nsg {
         sources.sort_unstable();
         sources.dedup();
         let mut facts = json!({
-            "rule": name,
+            "rule": name.to_json(),
             "priority": a.priority_raw,
             "protocol": a.protocol,
-            "source": a.internet_sources[0],
+            "source": a.internet_sources[0].to_json(),
             "sources": sources,
             "open": open,
         });
         // Per range: closed when one Deny for `proto` covers all of it.
-        let closed = |range: &Value, proto: &str| {
+        let closed = |range: &V, proto: &str| {
             bounds(range).is_some_and(|(lo, hi)| {
                 denies.iter().any(|d| {
                     d.covers_protocol(proto)
@@ -605,26 +716,29 @@ pub mod nsg {
                         && d.covers_destinations_with_asgs(a)
                         && d.port_ranges
                             .iter()
-                            .filter_map(|r| bounds(r))
+                            .filter_map(|r| bounds(*r))
                             .any(|(d_lo, d_hi)| d_lo <= lo && hi <= d_hi)
                 })
             })
         };
         if matches!(a.protocol_lc.as_str(), "*" | "tcp" | "udp") {
-            let mut wide: Vec<&Value> = Vec::new();
+            // Distinct as JSON values (`serde_json`'s equality on both routes).
+            let mut wide: Vec<(&V, Value)> = Vec::new();
             for r in &a.port_ranges {
-                if !closed(r, &a.protocol_lc) && !wide.contains(r) {
-                    wide.push(r);
+                let json = r.to_json();
+                if !closed(r, &a.protocol_lc) && !wide.iter().any(|(_, w)| *w == json) {
+                    wide.push((r, json));
                 }
             }
-            let ports: f64 = wide.iter().filter_map(|r| width(r)).sum();
+            let ports: f64 = wide.iter().filter_map(|(r, _)| width(*r)).sum();
+            let wide: Vec<Value> = wide.into_iter().map(|(_, json)| json).collect();
             facts["wide"] = json!({"open": wide, "ports": number(ports.min(65536.0))});
         }
         if matches!(a.protocol_lc.as_str(), "*" | "udp") {
             let mut udp: Vec<&str> = a
                 .port_ranges
                 .iter()
-                .filter(|r| bounds(r).is_some() && !closed(r, "udp"))
+                .filter(|r| bounds(**r).is_some() && !closed(r, "udp"))
                 .filter_map(|r| r.as_str())
                 .collect();
             udp.sort_unstable();

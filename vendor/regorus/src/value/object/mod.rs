@@ -114,6 +114,23 @@ impl Object {
         }
     }
 
+    /// `get` of a string key without building a `Value` for it (scanledger patch: the
+    /// scanner's facts read documents member by member).
+    pub fn get_str(&self, key: &str) -> Option<&Value> {
+        match &self.repr {
+            Repr::Empty => None,
+            Repr::Frozen(v) => v
+                .binary_search_by(|(k, _)| match k {
+                    Value::String(s) => crate::value::cmp_bytes(s.as_bytes(), key.as_bytes()),
+                    // Where a string key would sort among other kinds (`Value::Ord`).
+                    other => other.rank().cmp(&3),
+                })
+                .ok()
+                .map(|i| &v[i].1),
+            Repr::BTree(m) => m.get(&Value::from(key)),
+        }
+    }
+
     #[inline]
     pub fn contains_key(&self, key: &Value) -> bool {
         self.get(key).is_some()
