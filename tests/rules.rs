@@ -241,6 +241,103 @@ async fn an_erroring_rule_is_reported_as_errored_and_the_scan_completes() {
 }
 
 #[tokio::test]
+async fn every_finding_error_and_undecided_names_its_own_resource_across_chunks_and_pieces() {
+    // 300 resources of one type: more than a chunk, evaluated a piece of the chunk at a
+    // time; a wrong offset anywhere would name a neighbour.
+    let dir = scratch_catalogue(
+        "pieces",
+        &[
+            (
+                "storage/open.rego",
+                rule(
+                    "storage.open",
+                    "AZ-STG-908",
+                    "deny contains lib.finding(r, \"\", {\"n\": r.properties.n}) if {\n\tsome r in input.resources\n\tr.properties.open == true\n}\n\nindeterminate contains lib.undecided(r, \"no open flag\") if {\n\tsome r in input.resources\n\tnot \"open\" in object.keys(r.properties)\n}",
+                    "",
+                ),
+            ),
+            (
+                "storage/size.rego",
+                rule(
+                    "storage.size",
+                    "AZ-STG-909",
+                    "deny contains lib.finding(r, \"\", {}) if {\n\tsome r in input.resources\n\tto_number(r.properties.size) > 10\n}",
+                    "",
+                ),
+            ),
+        ],
+    );
+    let catalogue = Arc::new(Catalogue::load(&dir).unwrap());
+    let mut rng = fastrand::Rng::with_seed(21);
+    let (mut open, mut big, mut bad, mut unknown) = (
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+        0,
+        0,
+    );
+    let docs: Vec<Value> = (0..300)
+        .map(|n| {
+            let name = format!("w{n:03}");
+            let mut properties = json!({"n": n});
+            match rng.u8(..4) {
+                0 => unknown += 1,
+                1 => {
+                    properties["open"] = json!(true);
+                    open.insert(name.clone());
+                }
+                _ => properties["open"] = json!(false),
+            }
+            match rng.u8(..5) {
+                0 => {
+                    properties["size"] = json!("large");
+                    bad += 1;
+                }
+                k => {
+                    let size = u32::from(k) * 5;
+                    properties["size"] = json!(size.to_string());
+                    if size > 10 {
+                        big.insert(name.clone());
+                    }
+                }
+            }
+            widget(&name, properties)
+        })
+        .collect();
+    let report = scan_docs(catalogue, &docs).await;
+    let named = |rule: &str| -> std::collections::BTreeSet<String> {
+        report
+            .findings
+            .iter()
+            .filter(|f| &*f.rule.id == rule)
+            .map(|f| {
+                let name = f.resource_id.rsplit('/').next().unwrap().to_owned();
+                // The details were read from the very resource the finding names.
+                if rule == "AZ-STG-908" {
+                    assert_eq!(
+                        f.details.value()["n"],
+                        json!(name[1..].parse::<u64>().unwrap()),
+                        "{name}"
+                    );
+                }
+                name
+            })
+            .collect()
+    };
+    assert_eq!(named("AZ-STG-908"), open);
+    assert_eq!(named("AZ-STG-909"), big);
+    let t = report.summary.rules["AZ-STG-908"];
+    assert_eq!(
+        (t.evaluated, t.failed, t.indeterminate, t.errored),
+        (300, open.len() as u64, unknown, 0)
+    );
+    let t = report.summary.rules["AZ-STG-909"];
+    assert_eq!(
+        (t.evaluated, t.failed, t.errored),
+        (300, big.len() as u64, bad)
+    );
+}
+
+#[tokio::test]
 async fn an_entry_naming_its_resource_by_a_rebuilt_id_finds_it_and_an_unknown_id_is_an_error() {
     // Entries usually carry `r.id` itself, which the scan finds by the string's address;
     // one built anew (here upper-cased, as ARM ids compare without case) must still name

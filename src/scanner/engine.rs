@@ -12,9 +12,15 @@ use super::inventory::View;
 use super::rules::{Catalogue, RuleEngine, TypeQuery};
 use super::{SUBSCRIPTION_LOCATION_TYPE, SUBSCRIPTION_TYPE};
 
-/// Resources per evaluation: large enough to amortize a call, small enough that a
-/// chunk's Rego values stay a few MB.
+/// Resources per evaluation task: large enough to amortize handing a chunk to a thread,
+/// small enough that a chunk's Rego values stay a few MB.
 pub const CHUNK: usize = 256;
+
+/// Resources per query. Each of a type's rule bodies sweeps the query's documents; 64
+/// of them stay in a core's cache across the sweeps where 256 did not (`vmprobe`-style
+/// runs of one type's query, µs per resource: storage accounts 88 → 79, sites 68 → 63,
+/// VMs 39 → 37; 16 per query was no faster than 64, 4 slower).
+const PIECE: usize = 64;
 
 /// A resource ready for evaluation: what a finding needs to name it, and its Rego form.
 #[derive(Clone, Debug)]
@@ -736,8 +742,23 @@ impl Evaluator {
         self.evaluate_unique(rules, docs)
     }
 
-    /// `evaluate` on a chunk whose ids are unique (ignoring case).
+    /// `evaluate` on a chunk whose ids are unique (ignoring case), a piece at a time.
     fn evaluate_unique(&mut self, rules: &[usize], docs: &[Doc]) -> ChunkOutcome {
+        let mut pieces = docs.chunks(PIECE);
+        let Some(first) = pieces.next() else {
+            return ChunkOutcome::default();
+        };
+        let mut outcome = self.evaluate_piece(rules, first);
+        let mut offset = first.len();
+        for piece in pieces {
+            outcome.append(self.evaluate_piece(rules, piece), offset);
+            offset += piece.len();
+        }
+        outcome
+    }
+
+    /// `evaluate_unique` on at most `PIECE` documents.
+    fn evaluate_piece(&mut self, rules: &[usize], docs: &[Doc]) -> ChunkOutcome {
         let all: Vec<&Doc> = docs.iter().collect();
         let mut outcome = ChunkOutcome::default();
         if docs.is_empty() {
