@@ -20,7 +20,7 @@ pub const CHUNK: usize = 256;
 /// of them stay in a core's cache across the sweeps where 256 did not (`vmprobe`-style
 /// runs of one type's query, µs per resource: storage accounts 88 → 79, sites 68 → 63,
 /// VMs 39 → 37; 16 per query was no faster than 64, 4 slower).
-const PIECE: usize = 64;
+pub const PIECE: usize = 64;
 
 /// A resource ready for evaluation: what a finding needs to name it, and its Rego form.
 #[derive(Clone, Debug)]

@@ -292,10 +292,25 @@ impl Needs {
 }
 
 /// What one evaluated chunk adds to the scan.
+#[derive(Default)]
 struct ChunkResult {
     findings: Vec<Finding>,
     tallies: Vec<(usize, RuleTally)>,
     evaluations: u64,
+}
+
+impl ChunkResult {
+    /// Add what the chunk's next piece adds.
+    fn absorb(&mut self, other: ChunkResult) {
+        self.findings.extend(other.findings);
+        for (rule, t) in other.tallies {
+            match self.tallies.iter_mut().find(|(r, _)| *r == rule) {
+                Some((_, mine)) => mine.add(&t),
+                None => self.tallies.push((rule, t)),
+            }
+        }
+        self.evaluations += other.evaluations;
+    }
 }
 
 fn evaluate_chunk(evaluator: &mut Evaluator, rules: &[usize], docs: Vec<Doc>) -> ChunkResult {
@@ -552,13 +567,25 @@ pub async fn scan_with(
         let catalogue = catalogue.clone();
         tokio::task::spawn_blocking(move || {
             let mut evaluator = engines.take(&catalogue);
-            // The chunk's documents (one type) share their object keys.
+            // The chunk's documents (one type) share their object keys. A piece is
+            // parsed right before its rules run, so its values are still in cache, and
+            // let go right after.
             let mut keys = engine::Keys::default();
-            let docs = docs
-                .into_iter()
-                .map(|r| Doc::from_listed(r, &mut keys).expect("id and type checked when listed"))
-                .collect();
-            let result = evaluate_chunk(&mut evaluator, &rules, docs);
+            let mut docs = docs.into_iter();
+            let mut result = ChunkResult::default();
+            loop {
+                let piece: Vec<Doc> = docs
+                    .by_ref()
+                    .take(engine::PIECE)
+                    .map(|r| {
+                        Doc::from_listed(r, &mut keys).expect("id and type checked when listed")
+                    })
+                    .collect();
+                if piece.is_empty() {
+                    break;
+                }
+                result.absorb(evaluate_chunk(&mut evaluator, &rules, piece));
+            }
             engines.give(evaluator);
             drop(permit);
             result
