@@ -118,7 +118,7 @@ pub struct ScanArgs {
     /// score nor --fail-on.
     #[arg(long, value_name = "FILE")]
     pub mutes: Option<PathBuf>,
-    /// Evaluation threads (default: one per core).
+    /// Evaluation threads (default: one per core, and one more).
     #[arg(long)]
     pub threads: Option<usize>,
     #[command(flatten)]
@@ -373,7 +373,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let source = spec.open(&args.azure.settings())?;
     let threads = args
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(crate::scanner::evaluation_slots);
     let (progress, rx) = ProgressReporter::new();
     let drawer = show_progress(rx);
     let result = crate::scanner::scan(
