@@ -248,6 +248,16 @@ pub struct Catalogue {
     compiled: std::sync::OnceLock<Option<std::sync::Arc<regorus::rvm::program::Program>>>,
     /// Lower-cased type → one query for all of the type's rules (private copies only).
     type_queries: std::sync::Arc<HashMap<String, TypeQuery>>,
+    /// The bytecode of the rules and their type queries, compiled once for every private
+    /// copy (shared by this catalogue's clones); `None` inside when it does not compile.
+    for_threads: std::sync::Arc<std::sync::OnceLock<Option<ForThreads>>>,
+}
+
+/// What evaluation threads run: the program with the type queries, and the queries.
+#[derive(Clone)]
+struct ForThreads {
+    program: std::sync::Arc<regorus::rvm::program::Program>,
+    queries: std::sync::Arc<HashMap<String, TypeQuery>>,
 }
 
 /// One query that evaluates every rule of a resource type on a chunk: an array of each
@@ -546,36 +556,50 @@ impl Catalogue {
             compiled: std::sync::OnceLock::new(),
             sources: std::sync::Arc::new(sources),
             type_queries: Default::default(),
+            for_threads: Default::default(),
         })
     }
 
-    /// A copy whose engine and bytecode share nothing with this one: parsed again from
-    /// the same sources. regorus values are reference-counted with atomics, so two
-    /// threads evaluating one shared engine keep bouncing the same cache lines between
-    /// cores; one private engine per thread scales (measured in performance.md).
+    /// A copy whose bytecode shares no value with this one's or another copy's: regorus
+    /// values are reference-counted with atomics, so threads evaluating one program keep
+    /// bouncing the cache lines of its literals between cores; one private program per
+    /// thread scales (measured in performance.md). The program is compiled once and
+    /// copied with its values rebuilt (parsing and compiling per copy cost ~0.1 s of CPU
+    /// and ~30 MB each as a scan started).
     pub fn private_copy(&self) -> Self {
-        let mut engine = self.parse();
-        // Built here, for the selected rules: only evaluation threads use them, and only
-        // with the default engine; the reference (interpreter) evaluates rule by rule.
-        let (modules, queries) = match self.evaluation {
-            RuleEngine::Bytecode => type_queries(&self.rules),
-            RuleEngine::Interpreter => Default::default(),
-        };
-        for (path, text) in modules {
-            engine
-                .add_policy(path, text)
-                .expect("generated type queries parse");
-        }
-        let extra: Vec<String> = queries.values().map(|q| q.path.clone()).collect();
-        let compiled = match self.evaluation {
-            RuleEngine::Bytecode => compile(&mut engine, &self.rules, &extra),
+        let shared = match self.evaluation {
+            RuleEngine::Bytecode => self
+                .for_threads
+                .get_or_init(|| {
+                    let (mut engine, queries) = self.parse_with_type_queries();
+                    let extra: Vec<String> = queries.values().map(|q| q.path.clone()).collect();
+                    compile(&mut engine, &self.rules, &extra).map(|program| ForThreads {
+                        program,
+                        queries: std::sync::Arc::new(queries),
+                    })
+                })
+                .clone(),
             RuleEngine::Interpreter => None,
         };
-        // The VM runs the program alone: the parsed engine is kept only when there is no
-        // program and the interpreter evaluates with it.
-        let engine = match compiled {
-            Some(_) => std::sync::OnceLock::new(),
-            None => std::sync::OnceLock::from(engine),
+        let (compiled, engine, queries) = match shared {
+            Some(shared) => (
+                Some(std::sync::Arc::new(unshared_program(&shared.program))),
+                std::sync::OnceLock::new(),
+                shared.queries,
+            ),
+            // The interpreter evaluates with a parsed engine: the reference rule by rule,
+            // or the bytecode's fallback with the type queries.
+            None => {
+                let (engine, queries) = match self.evaluation {
+                    RuleEngine::Bytecode => self.parse_with_type_queries(),
+                    RuleEngine::Interpreter => (self.parse(), HashMap::new()),
+                };
+                (
+                    None,
+                    std::sync::OnceLock::from(engine),
+                    std::sync::Arc::new(queries),
+                )
+            }
         };
         Self {
             root: self.root.clone(),
@@ -584,8 +608,21 @@ impl Catalogue {
             evaluation: self.evaluation,
             compiled: std::sync::OnceLock::from(compiled),
             sources: self.sources.clone(),
-            type_queries: std::sync::Arc::new(queries),
+            type_queries: queries,
+            for_threads: self.for_threads.clone(),
         }
+    }
+
+    /// Every source and the type queries of the selected rules, parsed.
+    fn parse_with_type_queries(&self) -> (regorus::Engine, HashMap<String, TypeQuery>) {
+        let mut engine = self.parse();
+        let (modules, queries) = type_queries(&self.rules);
+        for (path, text) in modules {
+            engine
+                .add_policy(path, text)
+                .expect("generated type queries parse");
+        }
+        (engine, queries)
     }
 
     /// The query for all rules of a (lower-cased) type, in a private copy.
@@ -636,6 +673,7 @@ impl Catalogue {
         self.rules.retain(|r| filter.iter().any(|f| matches(r, f)));
         // They index the rules: rebuilt by `private_copy` for the selection.
         self.type_queries = Default::default();
+        self.for_threads = Default::default();
         Ok(self)
     }
 
@@ -732,6 +770,38 @@ fn compile(
     }
 }
 
+/// A copy of `program` whose values (literals, the rule tree) are rebuilt: none is
+/// shared with the original, so no reference count is touched from two threads.
+fn unshared_program(program: &regorus::rvm::program::Program) -> regorus::rvm::program::Program {
+    let mut copy = program.clone();
+    copy.literals = program.literals.iter().map(unshared).collect();
+    copy.rule_tree = unshared(&program.rule_tree);
+    copy
+}
+
+/// `value` rebuilt: equal, sharing no allocation with it.
+fn unshared(value: &regorus::Value) -> regorus::Value {
+    use regorus::Value;
+    match value {
+        Value::String(s) => Value::String(s.as_ref().into()),
+        Value::Array(items) => Value::from(items.iter().map(unshared).collect::<Vec<_>>()),
+        Value::Set(items) => Value::from(
+            items
+                .iter()
+                .map(unshared)
+                .collect::<std::collections::BTreeSet<_>>(),
+        ),
+        Value::Object(entries) => Value::from_sorted_entries(
+            entries
+                .iter_sorted()
+                .map(|(k, v)| (unshared(k), unshared(v)))
+                .collect(),
+        ),
+        // Scalars hold no shared allocation (but a big integer, which no rule writes).
+        other => other.clone(),
+    }
+}
+
 fn matches(rule: &Rule, filter: &str) -> bool {
     rule.meta.id.eq_ignore_ascii_case(filter) || rule.meta.category.eq_ignore_ascii_case(filter)
 }
@@ -821,6 +891,75 @@ fn validate(meta: &RuleMeta, package_tail: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every allocation a value holds (strings, arrays, sets, objects), by address.
+    fn allocations(v: &regorus::Value, out: &mut std::collections::HashSet<usize>) {
+        use regorus::Value;
+        match v {
+            Value::String(s) => {
+                out.insert(regorus::Rc::as_ptr(s).cast::<u8>() as usize);
+            }
+            Value::Array(a) => {
+                out.insert(regorus::Rc::as_ptr(a) as usize);
+                a.iter().for_each(|i| allocations(i, out));
+            }
+            Value::Set(s) => {
+                out.insert(regorus::Rc::as_ptr(s) as usize);
+                s.iter().for_each(|i| allocations(i, out));
+            }
+            Value::Object(o) => {
+                out.insert(regorus::Rc::as_ptr(o) as usize);
+                for (k, v) in o.iter_sorted() {
+                    allocations(k, out);
+                    allocations(v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn private_copies_run_one_compiled_program_and_share_no_value() {
+        let catalogue = Catalogue::embedded().unwrap();
+        let (a, b) = (catalogue.private_copy(), catalogue.private_copy());
+        let (pa, pb) = (a.program().unwrap(), b.program().unwrap());
+        let shared = &catalogue
+            .for_threads
+            .get()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .program;
+        // Compiled once: the same bytecode and literals as the shared program.
+        assert_eq!(pa.instructions.len(), shared.instructions.len());
+        assert_eq!(pa.literals, shared.literals);
+        assert_eq!(pa.rule_tree, pb.rule_tree);
+        assert!(!pa.literals.is_empty());
+        // ... in allocations of their own: no reference count is touched by two threads.
+        let mut seen = std::collections::HashSet::new();
+        for p in [&**shared, &**pa] {
+            let mut mine = std::collections::HashSet::new();
+            p.literals.iter().for_each(|l| allocations(l, &mut mine));
+            allocations(&p.rule_tree, &mut mine);
+            assert!(seen.is_disjoint(&mine), "a value is shared between copies");
+            seen.extend(mine);
+        }
+        let mut theirs = std::collections::HashSet::new();
+        pb.literals.iter().for_each(|l| allocations(l, &mut theirs));
+        allocations(&pb.rule_tree, &mut theirs);
+        assert!(
+            seen.is_disjoint(&theirs),
+            "a value is shared between copies"
+        );
+        // Both copies know the type queries.
+        assert!(a.type_query("microsoft.storage/storageaccounts").is_some());
+        assert_eq!(
+            a.type_query("microsoft.storage/storageaccounts")
+                .map(|q| &q.path),
+            b.type_query("microsoft.storage/storageaccounts")
+                .map(|q| &q.path)
+        );
+    }
 
     #[test]
     fn a_rules_dir_adds_rules_and_replaces_embedded_ones_by_path() {
