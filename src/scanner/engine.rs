@@ -17,9 +17,9 @@ use super::{SUBSCRIPTION_LOCATION_TYPE, SUBSCRIPTION_TYPE};
 pub const CHUNK: usize = 256;
 
 /// Resources per query. Each of a type's rule bodies sweeps the query's documents; 64
-/// of them stay in a core's cache across the sweeps where 256 did not (`vmprobe`-style
-/// runs of one type's query, µs per resource: storage accounts 88 → 79, sites 68 → 63,
-/// VMs 39 → 37; 16 per query was no faster than 64, 4 slower).
+/// of them stay in a core's cache across the sweeps where 256 did not (one type's query
+/// timed alone, µs per resource: storage accounts 88 → 79, sites 68 → 63, VMs 39 → 37;
+/// a whole scan at 32 was no faster: docs/performance.md).
 pub const PIECE: usize = 64;
 
 /// A resource ready for evaluation: what a finding needs to name it, and its Rego form.
@@ -287,13 +287,18 @@ impl ChunkOutcome {
                 doc: e.doc.map(|d| d + offset),
                 ..e
             }));
-        for (rule, t) in other.tallies {
-            match self.tallies.iter_mut().find(|(r, _)| *r == rule) {
-                Some((_, mine)) => mine.add(&t),
-                None => self.tallies.push((rule, t)),
-            }
-        }
+        add_tallies(&mut self.tallies, other.tallies);
         self.evaluations += other.evaluations;
+    }
+}
+
+/// Add each rule's tally in `other` to its tally in `mine` (a type has a few dozen rules).
+pub(crate) fn add_tallies(mine: &mut Vec<(usize, RuleTally)>, other: Vec<(usize, RuleTally)>) {
+    for (rule, t) in other {
+        match mine.iter_mut().find(|(r, _)| *r == rule) {
+            Some((_, m)) => m.add(&t),
+            None => mine.push((rule, t)),
+        }
     }
 }
 
@@ -766,7 +771,7 @@ impl Evaluator {
         }
         self.backend.set_input(input_of(&all));
         let mut input_is_chunk = true;
-        // Built once per chunk, shared by its rules.
+        // Built once per piece, shared by its rules.
         let index = index_of(&all);
         // All of the type's rules in one query when they are exactly the rules asked for;
         // if it fails (a rule errored), every rule runs on its own below, which isolates

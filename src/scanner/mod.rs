@@ -188,8 +188,8 @@ impl SourceSpec {
 /// Rule evaluations at once by default: one per core and one more. A slot whose chunk
 /// is done waits for the next to fill while the reading and merging threads share the
 /// cores; the extra one keeps the cores busy then (100k tenant, 2 cores: 3.07-3.11 →
-/// 2.90-2.94 s, peak 275-285 MB; a few hundred KB of text and one piece of Rego values
-/// more in flight).
+/// 2.90-2.94 s). It raised the peak by ~40 MB, mostly memory the allocator kept, which
+/// the shorter purge delay set in main.rs returns (docs/performance.md).
 pub fn evaluation_slots() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) + 1
 }
@@ -312,12 +312,7 @@ impl ChunkResult {
     /// Add what the chunk's next piece adds.
     fn absorb(&mut self, other: ChunkResult) {
         self.findings.extend(other.findings);
-        for (rule, t) in other.tallies {
-            match self.tallies.iter_mut().find(|(r, _)| *r == rule) {
-                Some((_, mine)) => mine.add(&t),
-                None => self.tallies.push((rule, t)),
-            }
-        }
+        engine::add_tallies(&mut self.tallies, other.tallies);
         self.evaluations += other.evaluations;
     }
 }
