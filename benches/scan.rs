@@ -31,6 +31,8 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
+    // As the binary does.
+    scanledger::tune_allocator();
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let count: usize = std::env::var("SYNTH_RESOURCES")
         .ok()
@@ -43,7 +45,7 @@ fn main() {
     let threads = std::env::var("BENCH_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(scanledger::scanner::evaluation_slots);
     let file = repo.join(format!("target/synth/tenant-{count}.jsonl"));
     if !file.exists() {
         let status = std::process::Command::new("python3")

@@ -6,19 +6,8 @@ use scanledger::telemetry::LogFormat;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` in mimalloc.h (v2 and v3): how long freed memory is kept
-/// before it is returned to the OS.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
 fn main() -> std::process::ExitCode {
-    // mimalloc v3 keeps freed pages for 1 s before returning them; a scan frees a piece's
-    // values on one thread while another allocates, so the peak held both: the 100k
-    // tenant peaked at 263-315 MB, and 221-235 MB at 50 ms, ~1 % slower
-    // (docs/performance.md). An operator's MIMALLOC_PURGE_DELAY still wins.
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets an integer option; mimalloc reads it on its next purge.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 50) };
-    }
+    scanledger::tune_allocator();
     // regorus' parser builds and drops thousands of `anyhow` errors while it loads the
     // catalogue; under RUST_BACKTRACE=1 each captured a backtrace, which made every load
     // take 0.25 s more. Set before the runtime starts any thread. Panics still honour
