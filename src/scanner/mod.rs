@@ -202,8 +202,8 @@ pub struct RuleScan {
     /// (`evaluation_slots`), so eight concurrent scans share the cores instead of each
     /// claiming them all.
     permits: Arc<Semaphore>,
-    /// Evaluators for the whole catalogue, kept between scans (each is a private engine
-    /// parsed from the rules: worth reusing).
+    /// Evaluators for the whole catalogue, kept between scans (each runs a private copy
+    /// of the compiled rules, with its own VM state: worth reusing).
     engines: EnginePool,
 }
 

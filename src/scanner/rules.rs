@@ -243,7 +243,7 @@ pub struct Catalogue {
     engine: std::sync::OnceLock<regorus::Engine>,
     /// What scans use; `rules test` checks the two agree on every fixture.
     pub evaluation: RuleEngine,
-    /// Every `.rego` file (path, text), to build private engines from.
+    /// Every `.rego` file (path, text), to parse engines and the program from.
     sources: std::sync::Arc<Vec<(String, String)>>,
     compiled: std::sync::OnceLock<Option<std::sync::Arc<regorus::rvm::program::Program>>>,
     /// Lower-cased type → one query for all of the type's rules (private copies only).
