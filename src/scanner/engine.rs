@@ -945,12 +945,20 @@ mod tests {
     }
 
     fn vm_for(policy: &str, entry: &str) -> regorus::rvm::vm::RegoVM {
+        vm_compiled(policy, entry, false)
+    }
+
+    fn vm_compiled(policy: &str, entry: &str, inlining: bool) -> regorus::rvm::vm::RegoVM {
+        use regorus::languages::rego::compiler::Compiler;
         let mut engine = regorus::Engine::new();
         engine.add_policy("t.rego".into(), policy.into()).unwrap();
         let compiled = engine.compile_with_entrypoint(&entry.into()).unwrap();
-        let program =
-            regorus::languages::rego::compiler::Compiler::compile_from_policy(&compiled, &[entry])
-                .unwrap();
+        let program = if inlining {
+            Compiler::compile_from_policy_inlining(&compiled, &[entry])
+        } else {
+            Compiler::compile_from_policy(&compiled, &[entry])
+        }
+        .unwrap();
         let mut vm = regorus::rvm::vm::RegoVM::new();
         vm.load_program(program);
         vm.set_max_instructions(MAX_INSTRUCTIONS);
@@ -1003,6 +1011,163 @@ from_input := double(input.o)
             let out = vm.execute_entry_point_by_name("data.t.from_input").unwrap();
             assert_eq!(out, Value::from(2 * v));
         }
+    }
+
+    // Helpers of every inlined form, called in every context (statement, `not`, value,
+    // inside literals, with an undefined argument), and helpers that must stay calls.
+    // The inlined program must give what the called one and the interpreter give on
+    // random documents, errors included, and must have inlined what it may.
+    const INLINED: &str = r#"
+package t
+import rego.v1
+
+val(r, k) := object.get(r, ["p", k], null)
+flag(r) if r.p.flag
+has(r, k) if { _ = r.rel[k] }
+missing(r, k) if not has(r, k)
+no_p(r) if not is_object(object.get(r, "p", null))
+pair(r, k) := {"id": r.id, "k": k, "v": val(r, k)}
+same(r) := r.a == r.b
+lowered(r) := lower(r.name)
+
+# Not inlined: two definitions, a `_` or unused parameter, a rule reference, an else.
+two(x) := 1 if x == 1
+two(x) := 2 if x == 2
+first(x, _) := x
+konst(x, y) := x
+ks(r) := [k | some k in keys; has(r, k)]
+keys := ["a", "b"]
+lc(x) := lower(x) if is_string(x) else := ""
+
+rows contains [i, "flag"] if { some i, r in input.rs; flag(r) }
+rows contains [i, "not flag"] if { some i, r in input.rs; not flag(r) }
+rows contains [i, "flag value", v] if { some i, r in input.rs; v := flag(r) }
+rows contains [i, "flag undefined"] if { some i, r in input.rs; not flag(r.nope) }
+rows contains [i, "has", k] if { some i, r in input.rs; some k in keys; has(r, k) }
+rows contains [i, "missing", k] if { some i, r in input.rs; some k in keys; missing(r, k) }
+rows contains [i, "not missing", k] if { some i, r in input.rs; some k in keys; not missing(r, k) }
+rows contains [i, "missing undefined"] if { some i, r in input.rs; not missing(r.nope, "a") }
+rows contains [i, "missing undefined key"] if { some i, r in input.rs; not missing(r, r.nope) }
+rows contains [i, "no_p"] if { some i, r in input.rs; no_p(r) }
+rows contains [i, "no_p undefined"] if { some i, r in input.rs; not no_p(r.nope) }
+rows contains [i, "pair", pair(r, "x")] if { some i, r in input.rs }
+rows contains [i, "val undefined"] if { some i, r in input.rs; not val(r.nope, "x") }
+rows contains [i, "same", same(r)] if { some i, r in input.rs }
+rows contains [i, "in array", x] if { some i, r in input.rs; x := [flag(r), val(r, "flag")] }
+rows contains [i, "two", two(r.n), first(r.n, r.a)] if { some i, r in input.rs }
+rows contains [i, "konst"] if { some i, r in input.rs; not konst(r.n, r.nope) }
+rows contains [i, "ks", ks(r), lc(r.name)] if { some i, r in input.rs }
+
+names := [lowered(r) | some r in input.rs]
+"#;
+
+    fn inlined_doc(rng: &mut fastrand::Rng, i: usize) -> serde_json::Value {
+        use serde_json::json;
+        let any = |rng: &mut fastrand::Rng| match rng.u8(0..6) {
+            0 => json!(null),
+            1 => json!(true),
+            2 => json!(false),
+            3 => json!("x"),
+            4 => json!({}),
+            _ => json!(rng.u8(0..3)),
+        };
+        let mut doc = json!({"id": format!("r{i}"), "n": any(rng), "a": any(rng), "b": any(rng)});
+        let p = match rng.u8(0..4) {
+            0 => None,
+            1 => Some(json!(null)),
+            2 => Some(json!({})),
+            _ => Some(json!({"flag": any(rng), "x": any(rng)})),
+        };
+        if let Some(p) = p {
+            doc["p"] = p;
+        }
+        if rng.bool() {
+            let mut rel = serde_json::Map::new();
+            for k in ["a", "b"] {
+                if rng.bool() {
+                    rel.insert(k.into(), any(rng));
+                }
+            }
+            doc["rel"] = rel.into();
+        }
+        doc["name"] = if rng.u8(0..20) == 0 {
+            json!(7)
+        } else {
+            json!(format!("Name{i}"))
+        };
+        doc
+    }
+
+    #[test]
+    fn inlined_helpers_give_what_their_calls_and_the_interpreter_give() {
+        let mut rng = fastrand::Rng::with_seed(0x1e1e);
+        let mut inlined = vm_compiled(INLINED, "data.t.rows", true);
+        let mut called = vm_compiled(INLINED, "data.t.rows", false);
+        let mut names_inlined = vm_compiled(INLINED, "data.t.names", true);
+        let mut names_called = vm_compiled(INLINED, "data.t.names", false);
+        let mut interpreter = regorus::Engine::new();
+        interpreter.set_strict_builtin_errors(true);
+        interpreter
+            .add_policy("t.rego".into(), INLINED.into())
+            .unwrap();
+        let (mut errors, mut rows) = (0, 0);
+        for round in 0..60 {
+            let docs: Vec<serde_json::Value> = (0..rng.usize(1..12))
+                .map(|i| inlined_doc(&mut rng, i))
+                .collect();
+            let input: Value = serde_json::json!({ "rs": docs }).into();
+            inlined.set_input(input.clone());
+            called.set_input(input.clone());
+            let got = inlined.execute_entry_point_by_name("data.t.rows").unwrap();
+            let by_calls = called.execute_entry_point_by_name("data.t.rows").unwrap();
+            assert_eq!(got, by_calls, "round {round}: {docs:?}");
+            rows += got.as_set().unwrap().len();
+            // The interpreter, one document at a time (given several, regorus 0.14.1's
+            // interpreter raises "not an object" on some of these inputs).
+            for doc in &docs {
+                let one: Value = serde_json::json!({ "rs": [doc] }).into();
+                interpreter.set_input(one.clone());
+                let expected = interpreter.eval_rule("data.t.rows".into()).unwrap();
+                inlined.set_input(one);
+                let got = inlined.execute_entry_point_by_name("data.t.rows").unwrap();
+                assert_eq!(got, expected, "round {round}: {doc}");
+            }
+            interpreter.set_input(input.clone());
+            // `lower` of a number: an error, on every route.
+            let expected = interpreter.eval_rule("data.t.names".into()).map_err(|_| ());
+            for vm in [&mut names_inlined, &mut names_called] {
+                vm.set_input(input.clone());
+                let got = vm
+                    .execute_entry_point_by_name("data.t.names")
+                    .map_err(|_| ());
+                assert_eq!(got, expected, "round {round}: {docs:?}");
+            }
+            errors += usize::from(expected.is_err());
+        }
+        assert!(errors > 5 && errors < 55, "{errors} rounds raised an error");
+        assert!(rows > 1000, "{rows} rows");
+
+        // What was inlined is never called; what may not be is.
+        let calls: HashMap<String, u32> = inlined
+            .function_memo_report()
+            .into_iter()
+            .map(|(name, lookups, ..)| (name, lookups))
+            .collect();
+        for helper in ["val", "flag", "has", "missing", "no_p", "pair", "same"] {
+            let n = calls.get(&format!("data.t.{helper}")).copied().unwrap_or(0);
+            assert_eq!(n, 0, "{helper} was called {n} times");
+        }
+        for helper in ["two", "first", "konst", "lc"] {
+            let n = calls.get(&format!("data.t.{helper}")).copied().unwrap_or(0);
+            assert!(n > 0, "{helper} was inlined");
+        }
+        let called_calls: u32 = called
+            .function_memo_report()
+            .iter()
+            .filter(|(name, ..)| name == "data.t.flag")
+            .map(|(_, lookups, ..)| lookups)
+            .sum();
+        assert!(called_calls > 0, "without inlining, flag is called");
     }
 
     /// A JSON value with the shapes ARM sends and the odd ones: nested objects and

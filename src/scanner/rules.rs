@@ -755,7 +755,7 @@ fn compile(
         .collect();
     let first: regorus::Rc<str> = entry_points.first()?.to_string().into();
     let result = engine.compile_with_entrypoint(&first).and_then(|policy| {
-        let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
+        let program = regorus::languages::rego::compiler::Compiler::compile_from_policy_inlining(
             &policy,
             &entry_points,
         )?;

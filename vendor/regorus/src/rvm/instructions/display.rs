@@ -188,6 +188,12 @@ impl core::fmt::Display for Instruction {
             Instruction::Not { dest, operand } => {
                 format!("NOT R({}) R({})", dest, operand)
             }
+            Instruction::TrueIf {
+                dest,
+                src,
+                defined,
+                mode,
+            } => format!("TRUE_IF R({dest}) R({src}) R({defined}) {mode:?}"),
             Instruction::BuiltinCall { params_index } => {
                 format!("BUILTIN_CALL P({})", params_index)
             }

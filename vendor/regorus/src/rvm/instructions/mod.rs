@@ -146,6 +146,15 @@ pub enum Instruction {
         dest: u8,
         operand: u8,
     },
+    /// `dest` is true when `src` passes the guard `mode` and `defined` is not undefined,
+    /// undefined otherwise: the value of a call of a one-statement boolean function whose
+    /// body the compiler inlined (scanledger patch).
+    TrueIf {
+        dest: u8,
+        src: u8,
+        defined: u8,
+        mode: GuardMode,
+    },
 
     /// Builtin function calls - optimized for builtin functions
     BuiltinCall {

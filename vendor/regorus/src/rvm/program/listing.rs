@@ -411,6 +411,16 @@ fn format_instruction_readable(
             let comment = format!("Logical NOT: !r{}", operand);
             align_comment(&base, &comment, config.comment_column)
         }
+        Instruction::TrueIf {
+            dest,
+            src,
+            defined,
+            mode,
+        } => {
+            let base = format!("{indent}TrueIf       r{dest} ← {mode:?}(r{src}) if r{defined}");
+            let comment = "Inlined boolean function: true or undefined".to_string();
+            align_comment(&base, &comment, config.comment_column)
+        }
         Instruction::BuiltinCall { params_index } => instruction_data
             .get_builtin_call_params(params_index)
             .map_or_else(
@@ -1017,6 +1027,7 @@ const fn get_instruction_name(instruction: &Instruction) -> &'static str {
         Instruction::And { .. } => "AND",
         Instruction::Or { .. } => "OR",
         Instruction::Not { .. } => "NOT",
+        Instruction::TrueIf { .. } => "TRUE_IF",
         Instruction::BuiltinCall { .. } => "BUILTIN_CALL",
         Instruction::FunctionCall { .. } => "FUNC_CALL",
         Instruction::HostAwait { .. } => "HOST_AWAIT",

@@ -357,6 +357,29 @@ impl RegoVM {
                 self.set_register(dest, Value::Bool(negated))?;
                 Ok(InstructionOutcome::Continue)
             }
+            TrueIf {
+                dest,
+                src,
+                defined,
+                mode,
+            } => {
+                let value = self.get_register(src)?;
+                let passed = match mode {
+                    GuardMode::Not => match *value {
+                        Value::Bool(b) => !b,
+                        Value::Undefined => true,
+                        _ => false,
+                    },
+                    GuardMode::Condition => match *value {
+                        Value::Bool(b) => b,
+                        Value::Undefined => false,
+                        _ => true,
+                    },
+                    GuardMode::NotUndefined => !matches!(value, Value::Undefined),
+                } && !matches!(self.get_register(defined)?, Value::Undefined);
+                self.set_register(dest, if passed { Value::Bool(true) } else { Value::Undefined })?;
+                Ok(InstructionOutcome::Continue)
+            }
             AssertEq { left, right } => {
                 let a = self.get_register(left)?;
                 let b = self.get_register(right)?;

@@ -130,6 +130,16 @@ impl<'a> Compiler<'a> {
             self.ensure_register_capacity(3)?;
         }
 
+        if let CallTarget::User { .. } = &call_target {
+            if out_param_plan.is_none() {
+                if let Some(plan) = self.inline_plan(&full_fcn_path) {
+                    if plan.arity() == params.len() {
+                        return self.compile_inlined_call(&plan, params, &span);
+                    }
+                }
+            }
+        }
+
         let mut arg_regs = Vec::new();
         if matches!(&call_target, CallTarget::RegisteredHostAwait { .. }) {
             arg_regs.try_reserve(params_to_compile).map_err(|_| {
@@ -406,7 +416,7 @@ impl<'a> Compiler<'a> {
     /// keep their prior meaning (e.g. a builtin call). OPA instead rewrites
     /// aliases unconditionally and rejects calls to a missing target at
     /// compile time.
-    fn resolve_fcn_path_through_imports(&self, path: &str) -> Option<String> {
+    pub(super) fn resolve_fcn_path_through_imports(&self, path: &str) -> Option<String> {
         if self.policy.inner.imports.is_empty() {
             return None;
         }
@@ -425,7 +435,7 @@ impl<'a> Compiler<'a> {
             .then_some(candidate)
     }
 
-    fn lookup_builtin_arity(&self, name: &str) -> Option<usize> {
+    pub(super) fn lookup_builtin_arity(&self, name: &str) -> Option<usize> {
         if name == "print" {
             Some(2)
         } else {

@@ -12,6 +12,7 @@ mod destructuring;
 mod error;
 mod expressions;
 mod function_calls;
+mod inlining;
 mod loops;
 mod program;
 mod queries;
@@ -147,6 +148,10 @@ pub struct Compiler<'a> {
     /// When the compiler encounters a call to one of these names, it emits a
     /// `HostAwait` instruction instead of a regular function or builtin call.
     host_await_builtins: BTreeMap<String, usize>,
+    /// Compile calls of one-line helpers inline (scanledger patch, `inlining.rs`).
+    inline_functions: bool,
+    inline_plans: BTreeMap<String, Option<alloc::rc::Rc<inlining::InlinePlan>>>,
+    inline_depth: usize,
 }
 
 impl<'a> Compiler<'a> {
@@ -183,6 +188,9 @@ impl<'a> Compiler<'a> {
             entry_points: IndexMap::new(),
             soft_assert_mode: false,
             host_await_builtins: BTreeMap::new(),
+            inline_functions: false,
+            inline_plans: BTreeMap::new(),
+            inline_depth: 0,
         }
     }
 

@@ -177,7 +177,7 @@ impl<'a> Compiler<'a> {
         Ok(index)
     }
 
-    fn find_module_index_for_rule(&self, rule_ref: &crate::ast::NodeRef<Rule>) -> Result<u32> {
+    pub(super) fn find_module_index_for_rule(&self, rule_ref: &crate::ast::NodeRef<Rule>) -> Result<u32> {
         let rule = rule_ref.as_ref();
 
         for (module_idx, module) in self.policy.get_modules().iter().enumerate() {
@@ -191,7 +191,7 @@ impl<'a> Compiler<'a> {
         Ok(0)
     }
 
-    fn find_module_package_and_index_for_rule(
+    pub(super) fn find_module_package_and_index_for_rule(
         &self,
         rule_path: &str,
         rules: &Map<String, Vec<crate::ast::NodeRef<Rule>>>,
@@ -263,7 +263,26 @@ impl<'a> Compiler<'a> {
         entry_points: &[&str],
         host_await_builtins: &[(&str, usize)],
     ) -> Result<Arc<Program>> {
+        Self::compile_with(policy, entry_points, host_await_builtins, false)
+    }
+
+    /// `compile_from_policy`, with calls of one-line helper functions compiled inline
+    /// (see `inlining.rs`; scanledger patch). For a VM run with strict rule errors.
+    pub fn compile_from_policy_inlining(
+        policy: &CompiledPolicy,
+        entry_points: &[&str],
+    ) -> Result<Arc<Program>> {
+        Self::compile_with(policy, entry_points, &[], true)
+    }
+
+    fn compile_with(
+        policy: &CompiledPolicy,
+        entry_points: &[&str],
+        host_await_builtins: &[(&str, usize)],
+        inline_functions: bool,
+    ) -> Result<Arc<Program>> {
         let mut compiler = Compiler::with_policy(policy);
+        compiler.inline_functions = inline_functions;
         for &(name, arg_count) in host_await_builtins {
             compiler.register_host_await_builtin(name, arg_count)?;
         }
