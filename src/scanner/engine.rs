@@ -907,6 +907,9 @@ mod tests {
                 (Value::new_object(), Value::Null),
             ]);
             let frozen = Value::from_sorted_entries(entries);
+            // Hints as a lookup site keeps them: left by earlier lookups (found or not,
+            // in this object or a differently shaped one), or garbage.
+            let mut hints = [0u32, 3, u32::MAX, 1 << 31, (1 << 31) | 40, 7];
             for _ in 0..20 {
                 let probe = word(&mut rng);
                 let expected = json.get(&probe).map(|v| Value::from(v.clone()));
@@ -922,6 +925,21 @@ mod tests {
                         expected.as_ref(),
                         "get_str({probe:?}) in {keys:?}"
                     );
+                    for hint in &mut hints {
+                        let key = Value::from(probe.as_str());
+                        let before = *hint;
+                        assert_eq!(
+                            o.as_object().unwrap().get_hinted(&key, hint),
+                            expected.as_ref(),
+                            "get_hinted({probe:?}, {before:#x}) in {keys:?}"
+                        );
+                    }
+                }
+                // A key of another kind, found through the same hints.
+                for hint in &mut hints {
+                    let key = Value::from(7u64);
+                    let expected = Some(&Value::Null);
+                    assert_eq!(frozen.as_object().unwrap().get_hinted(&key, hint), expected);
                 }
             }
         }

@@ -616,10 +616,23 @@ impl RegoVM {
                 container,
                 literal_idx,
             } => {
-                let container_value = self.get_register(container)?;
+                let container_value = self.registers.get(usize::from(container)).ok_or(
+                    VmError::RegisterIndexOutOfBounds {
+                        index: container,
+                        pc: self.pc,
+                        register_count: self.registers.len(),
+                    },
+                )?;
 
                 if let Some(key_value) = program.literals.get(usize::from(literal_idx)) {
-                    let result = container_value[key_value].clone();
+                    // A hint per instruction, as for `ChainedIndex`.
+                    let result = match (container_value, self.literal_hints.get_mut(self.pc)) {
+                        (Value::Object(o), Some(hint)) => o
+                            .get_hinted(key_value, hint)
+                            .cloned()
+                            .unwrap_or(Value::Undefined),
+                        _ => container_value[key_value].clone(),
+                    };
                     self.set_register(dest, result)?;
                     Ok(InstructionOutcome::Continue)
                 } else {
@@ -1168,8 +1181,21 @@ impl RegoVM {
 
                 // Walked by reference and cloned once at the end: a clone per step
                 // is two atomic reference-count updates (scanledger patch).
-                let mut current: &Value = self.get_register(params.root)?;
-                for component in &params.path_components {
+                // Object members are found through a hint per component
+                // (`Object::get_hinted`).
+                let base = self
+                    .index_hint_base
+                    .get(usize::from(params_index))
+                    .map_or(usize::MAX, |b| *b as usize);
+                let mut current: &Value = self
+                    .registers
+                    .get(usize::from(params.root))
+                    .ok_or(VmError::RegisterIndexOutOfBounds {
+                        index: params.root,
+                        pc: self.pc,
+                        register_count: self.registers.len(),
+                    })?;
+                for (c, component) in params.path_components.iter().enumerate() {
                     let key: &Value = match *component {
                         LiteralOrRegister::Literal(idx) => program
                             .literals
@@ -1178,9 +1204,24 @@ impl RegoVM {
                                 index: idx,
                                 pc: self.pc,
                             })?,
-                        LiteralOrRegister::Register(reg) => self.get_register(reg)?,
+                        LiteralOrRegister::Register(reg) => self
+                            .registers
+                            .get(usize::from(reg))
+                            .ok_or(VmError::RegisterIndexOutOfBounds {
+                                index: reg,
+                                pc: self.pc,
+                                register_count: self.registers.len(),
+                            })?,
                     };
-                    current = &current[key];
+                    let hint = base
+                        .checked_add(c)
+                        .and_then(|i| self.index_hints.get_mut(i));
+                    current = match (current, hint) {
+                        (Value::Object(o), Some(hint)) => {
+                            o.get_hinted(key, hint).unwrap_or(&Value::Undefined)
+                        }
+                        _ => &current[key],
+                    };
                     if matches!(current, Value::Undefined) {
                         break;
                     }

@@ -103,6 +103,13 @@ pub struct RegoVM {
     /// function call (scanledger patch).
     pub(super) destructuring_moves: Vec<Vec<Option<alloc::boxed::Box<[(u8, u8)]>>>>,
 
+    /// Per `ChainedIndex` parameter set, where its components start in `index_hints`;
+    /// `index_hints` holds one `Object::get_hinted` hint per component (scanledger patch).
+    pub(super) index_hint_base: Vec<u32>,
+    pub(super) index_hints: Vec<u32>,
+    /// One hint per instruction, for `IndexLiteral` (scanledger patch).
+    pub(super) literal_hints: Vec<u32>,
+
     #[cfg(test)]
     pub(super) memory_check_count: usize,
 
@@ -276,6 +283,9 @@ impl RegoVM {
             max_instructions: 25000, // Default maximum instruction limit
             executed_instructions: 0,
             destructuring_moves: Vec::new(),
+            index_hint_base: Vec::new(),
+            index_hints: Vec::new(),
+            literal_hints: Vec::new(),
             #[cfg(test)]
             memory_check_count: 0,
             #[cfg(all(test, feature = "allocator-memory-limits", not(miri)))]
@@ -361,6 +371,20 @@ impl RegoVM {
                     .collect()
             })
             .collect();
+
+        let mut hints = 0u32;
+        self.index_hint_base = program
+            .instruction_data
+            .chained_index_params
+            .iter()
+            .map(|p| {
+                let base = hints;
+                hints = hints.saturating_add(p.path_components.len() as u32);
+                base
+            })
+            .collect();
+        self.index_hints = vec![0; hints as usize];
+        self.literal_hints = vec![0; program.instructions.len()];
 
         // Set PC to main entry point
         self.pc = usize::try_from(program.main_entry_point).unwrap_or(0);
