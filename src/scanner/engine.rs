@@ -491,9 +491,25 @@ fn field<'a>(entry: &'a Value, name: &str) -> Option<&'a Value> {
     field_of(entry, &Value::from(name))
 }
 
+/// A member of a rule's entry. `lib.finding` builds `[id, sub_item, details]` and
+/// `lib.undecided` `[id, reason]`: the VM builds and compares arrays (a `deny` set sorts
+/// its entries as it grows) faster than objects, whose first member, `details`, is
+/// compared before the id. An entry written as an object names its members.
 fn field_of<'a>(entry: &'a Value, name: &Value) -> Option<&'a Value> {
     match entry {
         Value::Object(o) => o.get(name),
+        Value::Array(a) => {
+            let at = match name {
+                Value::String(n) => match &**n {
+                    "id" => 0,
+                    "sub_item" | "reason" => 1,
+                    "details" => 2,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            a.get(at)
+        }
         _ => None,
     }
 }
@@ -1029,6 +1045,28 @@ from_input := double(input.o)
             let out = vm.execute_entry_point_by_name("data.t.from_input").unwrap();
             assert_eq!(out, Value::from(2 * v));
         }
+    }
+
+    #[test]
+    fn entries_are_read_as_lib_finding_arrays_or_as_objects() {
+        let details: Value = serde_json::json!({"port": 22}).into();
+        let array: Value = serde_json::json!(["/subscriptions/s/x", "rule-1", {"port": 22}]).into();
+        let object: Value = serde_json::json!({
+            "id": "/subscriptions/s/x", "sub_item": "rule-1", "details": {"port": 22}
+        })
+        .into();
+        for entry in [&array, &object] {
+            assert_eq!(string_field(entry, "id").unwrap(), "/subscriptions/s/x");
+            assert_eq!(string_field(entry, "sub_item").unwrap(), "rule-1");
+            assert_eq!(field(entry, "details"), Some(&details));
+            assert_eq!(field(entry, "other"), None);
+        }
+        let undecided: Value = serde_json::json!(["/subscriptions/s/x", "not fetched"]).into();
+        assert_eq!(string_field(&undecided, "reason").unwrap(), "not fetched");
+        assert_eq!(field(&undecided, "details"), None);
+        // A member of the wrong kind is an error, in either form.
+        let bad: Value = serde_json::json!(["/subscriptions/s/x", 7, {}]).into();
+        assert!(string_field(&bad, "sub_item").is_err());
     }
 
     // Helpers of every inlined form, called in every context (statement, `not`, value,

@@ -3,10 +3,12 @@
 //!
 //! A rule is a Rego package `scanledger.rules.<category>.<name>` that defines
 //! - `metadata` (an object; see [`RuleMeta`]),
-//! - `deny`, a set of `{"id", "sub_item", "details"}` objects, one per offending
-//!   (resource, sub-item) among `input.resources`,
-//! - optionally `indeterminate`, a set of `{"id", "reason"}` objects for resources the
-//!   rule cannot decide (data a call failed to fetch).
+//! - `deny`, a set of `[id, sub_item, details]` entries (`lib.finding`; objects with
+//!   those keys are read too), one per offending (resource, sub-item) among
+//!   `input.resources`,
+//! - optionally `indeterminate`, a set of `[id, reason]` entries (`lib.undecided`, or
+//!   `{"id", "reason"}` objects) for resources the rule cannot decide (data a call
+//!   failed to fetch).
 //!
 //! `rules/lib/` holds shared helpers (package `scanledger.lib`). See docs/rule-authoring.md.
 
