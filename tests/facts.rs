@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 /// The facts of `doc` computed on the Rego value its text parses into (how a fixture's
 /// documents reach the rules) are those computed on its tree (the Azure source's).
 fn same_on_both_routes(kind: &str, doc: &Value) {
-    let text = serde_json::to_vec(doc).unwrap();
+    let text = serde_json::to_string(doc).unwrap();
     let rego = scanledger::scanner::engine::Keys::default()
         .parse(&text)
         .unwrap();

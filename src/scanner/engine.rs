@@ -118,9 +118,9 @@ impl Keys {
 
     /// The Rego value of a JSON text: what `rego` gives for the text's tree, without
     /// the tree (a key is looked up as the parser reads it, not allocated).
-    pub fn parse(&mut self, json: &[u8]) -> serde_json::Result<Value> {
+    pub fn parse(&mut self, json: &str) -> serde_json::Result<Value> {
         use serde::de::DeserializeSeed;
-        let mut de = serde_json::Deserializer::from_slice(json);
+        let mut de = serde_json::Deserializer::from_str(json);
         let value = RegoSeed(self).deserialize(&mut de)?;
         de.end()?;
         Ok(value)
@@ -1300,11 +1300,7 @@ names := [lowered(r) | some r in input.rs]
             // Against the tree of the text, not `doc`: serde_json reads a float to
             // within an ulp of what it wrote.
             let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
-            assert_eq!(
-                keys.parse(text.as_bytes()).unwrap(),
-                keys.rego(tree),
-                "{text}"
-            );
+            assert_eq!(keys.parse(&text).unwrap(), keys.rego(tree), "{text}");
         }
         for kind in [
             "Microsoft.Storage/storageAccounts",

@@ -202,7 +202,9 @@ pub fn stream_document<R: std::io::Read>(
 pub struct ResourceText {
     id: Box<str>,
     kind: Box<str>,
-    json: Box<[u8]>,
+    /// Checked UTF-8 once here, so the evaluation threads parse it without checking
+    /// every string again.
+    json: Box<str>,
 }
 
 /// Why a text is not a [`ResourceText`].
@@ -217,7 +219,19 @@ impl ResourceText {
     /// Check one resource's text, reading only its `id` and `type` (every other value is
     /// read as a parse into a tree reads it, so what is accepted here parses there).
     pub fn read(json: Vec<u8>) -> Result<Self, TextError> {
-        let head: Head = serde_json::from_slice(&json).map_err(TextError::Json)?;
+        let json = match String::from_utf8(json) {
+            Ok(json) => json,
+            // Only inside a string (the rest is ASCII JSON): serde says where.
+            Err(e) => {
+                return Err(
+                    match serde_json::from_slice::<serde_json::Value>(e.as_bytes()) {
+                        Err(e) => TextError::Json(e),
+                        Ok(_) => TextError::NotResource("the text is not UTF-8".into()),
+                    },
+                )
+            }
+        };
+        let head: Head = serde_json::from_str(&json).map_err(TextError::Json)?;
         match head {
             Head {
                 id: Some(id),
@@ -228,7 +242,7 @@ impl ResourceText {
                 json: json.into(),
             }),
             _ => {
-                let doc: Resource = serde_json::from_slice(&json).map_err(TextError::Json)?;
+                let doc: Resource = serde_json::from_str(&json).map_err(TextError::Json)?;
                 let why = not_a_resource(&doc).unwrap_or_default();
                 Err(TextError::NotResource(why))
             }
@@ -243,13 +257,13 @@ impl ResourceText {
         &self.kind
     }
 
-    pub fn json(&self) -> &[u8] {
+    pub fn json(&self) -> &str {
         &self.json
     }
 
     /// The text's tree.
     pub fn document(&self) -> Resource {
-        serde_json::from_slice(&self.json).expect("a resource text parses: checked when read")
+        serde_json::from_str(&self.json).expect("a resource text parses: checked when read")
     }
 }
 
@@ -1180,6 +1194,15 @@ mod tests {
             page.replacen("\"properties\"", "\"properties\": 1e999, \"p\"", 1)
                 .into_bytes(),
         );
+        // Not UTF-8, inside a value and inside a key (texts are checked once, when cut).
+        for bad in [&b"\"caf\xe9\""[..], b"\"\xff\xfe\"", b"{\"\xe9x\": 1}"] {
+            let mut b = page
+                .replacen("\"properties\"", "\"properties\": @, \"p\"", 1)
+                .into_bytes();
+            let at = b.iter().position(|&c| c == b'@').unwrap();
+            b.splice(at..=at, bad.iter().copied());
+            broken.push(b);
+        }
         for b in broken {
             std::fs::write(&file, &b).unwrap();
             let got = collect(file.clone(), sub);
