@@ -330,17 +330,17 @@ impl RuleJson {
     fn finding(&mut self, f: &Finding, out: &mut impl Write) -> std::io::Result<()> {
         let EncodedRule { head, tail, .. } = self.rule(&f.rule)?;
         out.write_all(b"{\n      \"fingerprint\": ")?;
-        serde_json::to_writer(&mut *out, &f.fingerprint)?;
+        json_str(out, &f.fingerprint)?;
         out.write_all(NEXT)?;
         out.write_all(head)?;
         out.write_all(b"\"resource_id\": ")?;
-        serde_json::to_writer(&mut *out, &*f.resource_id)?;
+        json_str(out, &f.resource_id)?;
         out.write_all(NEXT)?;
         out.write_all(b"\"resource_name\": ")?;
-        serde_json::to_writer(&mut *out, &*f.resource_name)?;
+        json_str(out, &f.resource_name)?;
         out.write_all(NEXT)?;
         out.write_all(b"\"resource_type\": ")?;
-        serde_json::to_writer(&mut *out, &*f.resource_type)?;
+        json_str(out, &f.resource_type)?;
         out.write_all(NEXT)?;
         out.write_all(tail)?;
         // Compact JSON text, which the pretty printer copies as it is.
@@ -390,6 +390,19 @@ impl RuleJson {
                 .insert(rule.id.clone(), EncodedRule { rule, head, tail });
         }
         Ok(&self.encoded[&*rule.id])
+    }
+}
+
+/// `s` as a JSON string, as `serde_json` writes it. Ids, names and fingerprints need no
+/// escape: their bytes are copied at once instead of serde's byte-by-byte escaping (most
+/// of a large report's encoding after the rules' text, which is escaped once per rule).
+fn json_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.write_all(b"\"")?;
+        out.write_all(s.as_bytes())?;
+        out.write_all(b"\"")
+    } else {
+        serde_json::to_writer(&mut *out, s).map_err(std::io::Error::from)
     }
 }
 
@@ -1053,11 +1066,20 @@ mod tests {
         rule.frameworks = Arc::new(json!({}));
         rule.severity = Severity::Critical;
         // Same rule id, other content: encoded again, not taken from the first finding.
-        let findings = vec![
+        // Each kind of byte that needs an escape alone in a string written without serde
+        // (ids, names, types), beside bytes that do not.
+        let mut escapes = Vec::new();
+        for odd in ["back\\slash/", "quote\"é", "tab\t\u{7f}", "\u{0}", "\u{1f}"] {
+            let mut f = finding(odd, json!(null));
+            f.resource_type = format!("T/{odd}").into();
+            escapes.push(f);
+        }
+        let mut findings = vec![
             finding("a", json!({"port": 22})),
             odd,
             finding("b", json!([1, 2])),
         ];
+        findings.extend(escapes);
         let text = render(Format::Json, header(), &findings);
         #[derive(Serialize)]
         struct Doc<'a> {
