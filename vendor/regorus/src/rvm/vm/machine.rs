@@ -1019,11 +1019,19 @@ impl RegoVM {
             .or_else(fallback_execution_timer_config)
     }
 
+    // Inlined, with the clock read out of line: this runs once per instruction
+    // (scanledger patch).
+    #[inline]
     pub(super) fn execution_timer_tick(&mut self, work_units: u32) -> Result<()> {
         if !self.execution_timer.accumulate(work_units) {
             return Ok(());
         }
+        self.execution_timer_check()
+    }
 
+    #[cold]
+    #[inline(never)]
+    fn execution_timer_check(&mut self) -> Result<()> {
         let Some(now) = monotonic_now() else {
             return Ok(());
         };
