@@ -397,7 +397,11 @@ impl RuleJson {
 /// escape: their bytes are copied at once instead of serde's byte-by-byte escaping (most
 /// of a large report's encoding after the rules' text, which is escaped once per rule).
 fn json_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // A fold without an early exit, so the check runs on whole vectors of bytes.
+    let plain = !s.bytes().fold(false, |bad, b| {
+        bad | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
         out.write_all(b"\"")?;
         out.write_all(s.as_bytes())?;
         out.write_all(b"\"")
