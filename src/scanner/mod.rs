@@ -189,7 +189,7 @@ impl SourceSpec {
 /// is done waits for the next to fill while the reading and merging threads share the
 /// cores; the extra one keeps the cores busy then (100k tenant, 2 cores: 3.07-3.11 →
 /// 2.90-2.94 s). It raised the peak by ~40 MB, mostly memory the allocator kept, which
-/// the shorter purge delay set in main.rs returns (docs/performance.md).
+/// `tune_allocator` returns (docs/performance.md). A fourth slot measured no faster.
 pub fn evaluation_slots() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) + 1
 }
