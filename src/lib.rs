@@ -25,7 +25,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// mimalloc asks the kernel for huge pages on its arenas (`madvise`), so a page freed
 /// and purged inside a 2 MiB huge page cost a 2 MiB fault and zeroing when reused: a
 /// scan frees a piece's values on one thread while another allocates, and the 100k
-/// tenant peaked at 263-315 MB with 1 s, 233-254 MB with 50 ms at ~6 % of its CPU in
+/// tenant peaked at 263-315 MB with 1 s, 233-254 MB with 50 ms at ~9 % of its CPU in
 /// page faults. Without huge pages, 200 ms: 207-237 MB and faster than either
 /// (docs/performance.md). An operator's MIMALLOC_ALLOW_THP / MIMALLOC_PURGE_DELAY win.
 pub fn tune_allocator() {
