@@ -756,13 +756,9 @@ fn compile(
         .chain(extra_entry_points.iter().map(String::as_str))
         .collect();
     let first: regorus::Rc<str> = entry_points.first()?.to_string().into();
-    let result = engine.compile_with_entrypoint(&first).and_then(|policy| {
-        let program = regorus::languages::rego::compiler::Compiler::compile_from_policy_inlining(
-            &policy,
-            &entry_points,
-        )?;
-        Ok(program)
-    });
+    let result = engine
+        .compile_with_entrypoint(&first)
+        .and_then(|policy| compile_program(&policy, &entry_points));
     match result {
         Ok(compiled) => Some(compiled),
         Err(e) => {
@@ -770,6 +766,20 @@ fn compile(
             None
         }
     }
+}
+
+/// The bytecode of `policy`, with one-line helpers inlined; without inlining if that
+/// does not compile (an inlined call takes registers in its caller's window, 255 per
+/// body, so a body with very many calls can overflow where calls did not).
+fn compile_program(
+    policy: &regorus::CompiledPolicy,
+    entry_points: &[&str],
+) -> anyhow::Result<std::sync::Arc<regorus::rvm::program::Program>> {
+    use regorus::languages::rego::compiler::Compiler;
+    Compiler::compile_from_policy_inlining(policy, entry_points).or_else(|e| {
+        tracing::debug!(error = %format!("{e:#}"), "compiling without inlining");
+        Ok(Compiler::compile_from_policy(policy, entry_points)?)
+    })
 }
 
 /// A copy of `program` whose values (literals, the rule tree) are rebuilt: none is
@@ -893,6 +903,40 @@ fn validate(meta: &RuleMeta, package_tail: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // 45 calls in one body: four registers each as calls, seven each inlined (the window
+    // holds 255). The catalogue's compile falls back to calls and the answer is the same.
+    #[test]
+    fn a_body_too_large_to_inline_is_compiled_with_calls() {
+        let calls: String = (0..45)
+            .map(|i| format!("    v{i} := val(input.r, \"k{i}\")\n"))
+            .collect();
+        let sum: Vec<String> = (0..45).map(|i| format!("v{i}")).collect();
+        let policy = format!(
+            "package t\nimport rego.v1\n\nval(r, k) := object.get(r, [\"p\", k], 0)\n\n\
+             total := x if {{\n{calls}    x := sum([{}])\n}}\n",
+            sum.join(", ")
+        );
+        let mut engine = regorus::Engine::new();
+        engine.add_policy("t.rego".into(), policy).unwrap();
+        let compiled = engine
+            .compile_with_entrypoint(&"data.t.total".into())
+            .unwrap();
+        use regorus::languages::rego::compiler::Compiler;
+        assert!(
+            Compiler::compile_from_policy_inlining(&compiled, &["data.t.total"]).is_err(),
+            "inlined, the body should overflow its registers"
+        );
+        let program = compile_program(&compiled, &["data.t.total"]).unwrap();
+        let mut vm = regorus::rvm::vm::RegoVM::new();
+        vm.load_program(program);
+        vm.set_strict_builtin_errors(true);
+        vm.set_strict_rule_errors(true);
+        let input: serde_json::Value = serde_json::json!({"r": {"p": {"k3": 5, "k44": 2}}});
+        vm.set_input(input.into());
+        let total = vm.execute_entry_point_by_name("data.t.total").unwrap();
+        assert_eq!(total, regorus::Value::from(7u64));
+    }
 
     /// Every allocation a value holds (strings, arrays, sets, objects), by address.
     fn allocations(v: &regorus::Value, out: &mut std::collections::HashSet<usize>) {
