@@ -363,20 +363,8 @@ impl RegoVM {
                 defined,
                 mode,
             } => {
-                let value = self.get_register(src)?;
-                let passed = match mode {
-                    GuardMode::Not => match *value {
-                        Value::Bool(b) => !b,
-                        Value::Undefined => true,
-                        _ => false,
-                    },
-                    GuardMode::Condition => match *value {
-                        Value::Bool(b) => b,
-                        Value::Undefined => false,
-                        _ => true,
-                    },
-                    GuardMode::NotUndefined => !matches!(value, Value::Undefined),
-                } && !matches!(self.get_register(defined)?, Value::Undefined);
+                let passed = guard_passes(mode, self.get_register(src)?)
+                    && !matches!(self.get_register(defined)?, Value::Undefined);
                 self.set_register(dest, if passed { Value::Bool(true) } else { Value::Undefined })?;
                 Ok(InstructionOutcome::Continue)
             }
@@ -388,20 +376,7 @@ impl RegoVM {
                 Ok(InstructionOutcome::Continue)
             }
             Guard { register, mode } => {
-                let value = self.get_register(register)?;
-                let passed = match mode {
-                    GuardMode::Not => match *value {
-                        Value::Undefined => true,
-                        Value::Bool(b) => !b,
-                        _ => false,
-                    },
-                    GuardMode::Condition => match *value {
-                        Value::Bool(b) => b,
-                        Value::Undefined => false,
-                        _ => true,
-                    },
-                    GuardMode::NotUndefined => !matches!(value, Value::Undefined),
-                };
+                let passed = guard_passes(mode, self.get_register(register)?);
                 self.handle_condition(passed)?;
                 Ok(InstructionOutcome::Continue)
             }
@@ -1261,5 +1236,25 @@ impl RegoVM {
                 pc: self.pc,
             }),
         }
+    }
+}
+
+/// Whether `value` passes a guard of `mode`: `Guard` fails the body when it does not,
+/// `TrueIf` (an inlined boolean helper) is undefined then (scanledger patch: one
+/// definition for both).
+#[inline]
+const fn guard_passes(mode: GuardMode, value: &Value) -> bool {
+    match mode {
+        GuardMode::Not => match *value {
+            Value::Undefined => true,
+            Value::Bool(b) => !b,
+            _ => false,
+        },
+        GuardMode::Condition => match *value {
+            Value::Bool(b) => b,
+            Value::Undefined => false,
+            _ => true,
+        },
+        GuardMode::NotUndefined => !matches!(value, Value::Undefined),
     }
 }
