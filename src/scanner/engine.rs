@@ -104,16 +104,47 @@ impl Doc {
 /// Object keys shared between the documents of a chunk; converts `serde_json` values to
 /// Rego values directly (no intermediate map per object, as the `serde` route builds).
 #[derive(Default)]
-pub struct Keys(std::collections::HashSet<regorus::Rc<str>, foldhash::fast::RandomState>);
+pub struct Keys {
+    keys: std::collections::HashSet<regorus::Rc<str>, foldhash::fast::RandomState>,
+    // Scratch stacks of the objects' entries and the arrays' items being parsed, reused
+    // for every document: each object or array is then allocated once, at its size,
+    // instead of growing a `Vec` of its own and being sorted into another.
+    entries: Vec<(Value, Value)>,
+    items: Vec<Value>,
+}
 
 impl Keys {
     fn key(&mut self, k: &str) -> Value {
-        if let Some(shared) = self.0.get(k) {
+        if let Some(shared) = self.keys.get(k) {
             return Value::String(shared.clone());
         }
         let k: regorus::Rc<str> = k.into();
-        self.0.insert(k.clone());
+        self.keys.insert(k.clone());
         Value::String(k)
+    }
+
+    /// The object of the entries pushed on the scratch stack since `start`: sorted by
+    /// key, a repeated key keeping its last value (as in a tree's map, and as
+    /// `Value::from_sorted_entries` keeps it), allocated at its size.
+    fn object_from(&mut self, start: usize) -> Value {
+        let entries = &mut self.entries[start..];
+        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Stable, so a repeated key's values stay in document order ...
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            // ... and the last of them is kept (the others end past `kept`).
+            let mut kept = start;
+            for i in start..self.entries.len() {
+                if kept > start && self.entries[kept - 1].0 == self.entries[i].0 {
+                    self.entries.swap(kept - 1, i);
+                } else {
+                    self.entries.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            self.entries.truncate(kept);
+        }
+        let sorted: Vec<(Value, Value)> = self.entries.drain(start..).collect();
+        Value::from_sorted_entries(sorted)
     }
 
     /// The Rego value of a JSON text: what `rego` gives for the text's tree, without
@@ -121,7 +152,11 @@ impl Keys {
     pub fn parse(&mut self, json: &str) -> serde_json::Result<Value> {
         use serde::de::DeserializeSeed;
         let mut de = serde_json::Deserializer::from_str(json);
-        let value = RegoSeed(self).deserialize(&mut de)?;
+        let value = RegoSeed(self).deserialize(&mut de);
+        // A text that failed part-way leaves what it had read on the scratch stacks.
+        self.entries.clear();
+        self.items.clear();
+        let value = value?;
         de.end()?;
         Ok(value)
     }
@@ -194,21 +229,21 @@ impl<'de> serde::de::Visitor<'de> for RegoSeed<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let start = self.0.items.len();
         while let Some(item) = seq.next_element_seed(RegoSeed(&mut *self.0))? {
-            items.push(item);
+            self.0.items.push(item);
         }
+        let items: Vec<Value> = self.0.items.drain(start..).collect();
         Ok(Value::from(items))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries: Vec<(Value, Value)> = Vec::new();
+        let start = self.0.entries.len();
         while let Some(key) = map.next_key_seed(KeySeed(&mut *self.0))? {
             let value = map.next_value_seed(RegoSeed(&mut *self.0))?;
-            entries.push((key, value));
+            self.0.entries.push((key, value));
         }
-        // Sorted there, a repeated key keeping its last value, as in a tree's map.
-        Ok(Value::from_sorted_entries(entries))
+        Ok(self.0.object_from(start))
     }
 }
 
@@ -1085,15 +1120,21 @@ no_p(r) if not is_object(object.get(r, "p", null))
 pair(r, k) := {"id": r.id, "k": k, "v": val(r, k)}
 same(r) := r.a == r.b
 lowered(r) := lower(r.name)
+lc(x) := lower(x) if is_string(x) else := ""
+a_or(r, d) := r.a if { is_object(r) } else := d
+no_a(r) := "absent" if { not r.a } else := r.a
+get(x, path) := object.get(x, path, null) if { is_object(x) } else := null
+named(r) := lc(r.name) if { _ = r.name } else := lc(r.id)
 
-# Not inlined: two definitions, a `_` or unused parameter, a rule reference, an else.
+# Not inlined: two definitions, a `_` or unused parameter, a rule reference, an else
+# with a body.
 two(x) := 1 if x == 1
 two(x) := 2 if x == 2
 first(x, _) := x
 konst(x, y) := x
 ks(r) := [k | some k in keys; has(r, k)]
 keys := ["a", "b"]
-lc(x) := lower(x) if is_string(x) else := ""
+chain(x) := "s" if { is_string(x) } else := "n" if { is_number(x) } else := "o"
 
 rows contains [i, "flag"] if { some i, r in input.rs; flag(r) }
 rows contains [i, "not flag"] if { some i, r in input.rs; not flag(r) }
@@ -1113,8 +1154,15 @@ rows contains [i, "in array", x] if { some i, r in input.rs; x := [flag(r), val(
 rows contains [i, "two", two(r.n), first(r.n, r.a)] if { some i, r in input.rs }
 rows contains [i, "konst"] if { some i, r in input.rs; not konst(r.n, r.nope) }
 rows contains [i, "ks", ks(r), lc(r.name)] if { some i, r in input.rs }
+rows contains [i, "else", a_or(r, "d"), a_or(r.p, r.a), no_a(r), chain(r.a)] if { some i, r in input.rs }
+rows contains [i, "else undefined"] if { some i, r in input.rs; not a_or(r.nope, "d") }
+rows contains [i, "else undefined default"] if { some i, r in input.rs; not a_or(r, r.nope) }
+rows contains [i, "else value", a_or(r.p, 1)] if { some i, r in input.rs }
+rows contains [i, "get", get(r, ["p", "flag"]), get(r.a, ["x"]), named(r)] if { some i, r in input.rs }
+rows contains [i, "lc", lc(r.a)] if { some i, r in input.rs; lc(r.p) == "" }
 
 names := [lowered(r) | some r in input.rs]
+by_id := {r.id: named(r) | some r in input.rs; not is_number(r.name)}
 "#;
 
     fn inlined_doc(rng: &mut fastrand::Rng, i: usize) -> serde_json::Value {
@@ -1151,6 +1199,12 @@ names := [lowered(r) | some r in input.rs]
         } else {
             json!(format!("Name{i}"))
         };
+        // Absent members: an inlined `else` helper's value undefined, its `else` taken.
+        for (key, one_in) in [("a", 4), ("name", 10), ("id", 30)] {
+            if rng.u8(0..one_in) == 0 {
+                doc.as_object_mut().unwrap().remove(key);
+            }
+        }
         doc
     }
 
@@ -1161,6 +1215,8 @@ names := [lowered(r) | some r in input.rs]
         let mut called = vm_compiled(INLINED, "data.t.rows", false);
         let mut names_inlined = vm_compiled(INLINED, "data.t.names", true);
         let mut names_called = vm_compiled(INLINED, "data.t.names", false);
+        let mut by_id_inlined = vm_compiled(INLINED, "data.t.by_id", true);
+        let mut by_id_called = vm_compiled(INLINED, "data.t.by_id", false);
         let mut interpreter = regorus::Engine::new();
         interpreter.set_strict_builtin_errors(true);
         interpreter
@@ -1199,6 +1255,13 @@ names := [lowered(r) | some r in input.rs]
                 assert_eq!(got, expected, "round {round}: {docs:?}");
             }
             errors += usize::from(expected.is_err());
+            // An object comprehension skips a term that is undefined (no name or id).
+            let expected = interpreter.eval_rule("data.t.by_id".into()).unwrap();
+            for vm in [&mut by_id_inlined, &mut by_id_called] {
+                vm.set_input(input.clone());
+                let got = vm.execute_entry_point_by_name("data.t.by_id").unwrap();
+                assert_eq!(got, expected, "round {round}: {docs:?}");
+            }
         }
         assert!(errors > 5 && errors < 55, "{errors} rounds raised an error");
         assert!(rows > 1000, "{rows} rows");
@@ -1209,11 +1272,16 @@ names := [lowered(r) | some r in input.rs]
             .into_iter()
             .map(|(name, lookups, ..)| (name, lookups))
             .collect();
-        for helper in ["val", "flag", "has", "missing", "no_p", "pair", "same"] {
+        for helper in [
+            "val", "flag", "has", "missing", "no_p", "pair", "same", "lc", "a_or", "no_a", "get",
+            "named",
+        ] {
             let n = calls.get(&format!("data.t.{helper}")).copied().unwrap_or(0);
             assert_eq!(n, 0, "{helper} was called {n} times");
         }
-        for helper in ["two", "first", "konst", "lc"] {
+        // (`konst` is not inlined either, but its one call has an undefined argument:
+        // the call is undefined without running it.)
+        for helper in ["two", "first", "chain"] {
             let n = calls.get(&format!("data.t.{helper}")).copied().unwrap_or(0);
             assert!(n > 0, "{helper} was inlined");
         }
@@ -1275,7 +1343,8 @@ names := [lowered(r) | some r in input.rs]
                 let mut order: Vec<(&String, &serde_json::Value)> = map.iter().collect();
                 rng.shuffle(&mut order);
                 for (k, v) in order {
-                    if rng.u8(..5) == 0 {
+                    // Repeated keys (the last one counts), up to several times.
+                    while rng.u8(..5) == 0 {
                         entries.push(format!("{}: {}", key(rng, k), rng.u32(..)));
                     }
                     entries.push(format!("{}: {}", key(rng, k), text_of(rng, v)));
@@ -1301,6 +1370,13 @@ names := [lowered(r) | some r in input.rs]
             // within an ulp of what it wrote.
             let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(keys.parse(&text).unwrap(), keys.rego(tree), "{text}");
+            // A text cut short fails, and leaves nothing behind for the next one.
+            let half = text.len() / 2;
+            if half > 0 && text.is_char_boundary(half) && doc.is_object() {
+                let cut = &text[..half];
+                assert!(keys.parse(cut).is_err(), "{cut}");
+                assert!(keys.entries.is_empty() && keys.items.is_empty());
+            }
         }
         for kind in [
             "Microsoft.Storage/storageAccounts",

@@ -194,6 +194,10 @@ impl core::fmt::Display for Instruction {
                 defined,
                 mode,
             } => format!("TRUE_IF R({dest}) R({src}) R({defined}) {mode:?}"),
+            Instruction::JumpUnless { src, mode, target } => {
+                format!("JUMP_UNLESS R({src}) {mode:?} {target}")
+            }
+            Instruction::Jump { target } => format!("JUMP {target}"),
             Instruction::BuiltinCall { params_index } => {
                 format!("BUILTIN_CALL P({})", params_index)
             }

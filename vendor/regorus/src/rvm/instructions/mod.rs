@@ -155,6 +155,18 @@ pub enum Instruction {
         defined: u8,
         mode: GuardMode,
     },
+    /// Continue at `target` unless `src` passes the guard `mode`: the branch of a helper
+    /// with an `else` whose body the compiler inlined (scanledger patch). Forward only,
+    /// within one body.
+    JumpUnless {
+        src: u8,
+        mode: GuardMode,
+        target: u16,
+    },
+    /// Continue at `target` (scanledger patch; see `JumpUnless`).
+    Jump {
+        target: u16,
+    },
 
     /// Builtin function calls - optimized for builtin functions
     BuiltinCall {

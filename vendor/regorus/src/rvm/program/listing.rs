@@ -421,6 +421,16 @@ fn format_instruction_readable(
             let comment = "Inlined boolean function: true or undefined".to_string();
             align_comment(&base, &comment, config.comment_column)
         }
+        Instruction::JumpUnless { src, mode, target } => {
+            let base = format!("{indent}JumpUnless   {mode:?}(r{src}) → {target}");
+            let comment = "Inlined else: branch".to_string();
+            align_comment(&base, &comment, config.comment_column)
+        }
+        Instruction::Jump { target } => {
+            let base = format!("{indent}Jump         → {target}");
+            let comment = "Inlined else: branch".to_string();
+            align_comment(&base, &comment, config.comment_column)
+        }
         Instruction::BuiltinCall { params_index } => instruction_data
             .get_builtin_call_params(params_index)
             .map_or_else(
@@ -1028,6 +1038,8 @@ const fn get_instruction_name(instruction: &Instruction) -> &'static str {
         Instruction::Or { .. } => "OR",
         Instruction::Not { .. } => "NOT",
         Instruction::TrueIf { .. } => "TRUE_IF",
+        Instruction::JumpUnless { .. } => "JUMP_UNLESS",
+        Instruction::Jump { .. } => "JUMP",
         Instruction::BuiltinCall { .. } => "BUILTIN_CALL",
         Instruction::FunctionCall { .. } => "FUNC_CALL",
         Instruction::HostAwait { .. } => "HOST_AWAIT",

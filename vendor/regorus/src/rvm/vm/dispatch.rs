@@ -368,6 +368,16 @@ impl RegoVM {
                 self.set_register(dest, if passed { Value::Bool(true) } else { Value::Undefined })?;
                 Ok(InstructionOutcome::Continue)
             }
+            JumpUnless { src, mode, target } => {
+                if !guard_passes(mode, self.get_register(src)?) {
+                    self.jump_forward(target)?;
+                }
+                Ok(InstructionOutcome::Continue)
+            }
+            Jump { target } => {
+                self.jump_forward(target)?;
+                Ok(InstructionOutcome::Continue)
+            }
             AssertEq { left, right } => {
                 let a = self.get_register(left)?;
                 let b = self.get_register(right)?;
@@ -1256,5 +1266,22 @@ const fn guard_passes(mode: GuardMode, value: &Value) -> bool {
             _ => true,
         },
         GuardMode::NotUndefined => !matches!(value, Value::Undefined),
+    }
+}
+
+impl RegoVM {
+    /// Continue at `target`, a later instruction of the same body (the run loop adds one
+    /// to `pc` after each instruction): `JumpUnless` and `Jump` (scanledger patch).
+    #[inline]
+    fn jump_forward(&mut self, target: u16) -> Result<()> {
+        let target = usize::from(target);
+        if target <= self.pc {
+            return Err(VmError::ProgramCounterOutOfBounds {
+                pc: target,
+                instruction_count: self.program.instructions.len(),
+            });
+        }
+        self.pc = target - 1;
+        Ok(())
     }
 }

@@ -23,6 +23,15 @@ impl RegoVM {
                 pc: self.pc,
                 available: program.instruction_data.function_call_params.len(),
             })?;
+        // An undefined argument makes the call undefined, whatever the parameter (a `_`
+        // binds no register, so the definition would run): as in the interpreter
+        // (scanledger patch).
+        for &arg in params.arg_registers() {
+            if matches!(self.get_register(arg)?, Value::Undefined) {
+                self.set_register(params.dest, Value::Undefined)?;
+                return Ok(());
+            }
+        }
         let call_result = match self.execution_mode {
             ExecutionMode::RunToCompletion => {
                 self.execute_call_rule_in(program, params.dest, params.func_rule_index, Some(params))

@@ -14,18 +14,21 @@
 // - `f(a, b) if STMT` (one definition, one body of one statement, no `with`), where STMT
 //   is `EXPR`, `not EXPR` or `_ = EXPR`: the call is true when the statement holds and
 //   undefined otherwise (`Instruction::TrueIf`).
-// EXPR is built from literals, the parameters (each used at least once), references
-// into them, array/set/object literals, comparisons, builtin calls and calls of helpers
-// that are themselves inlined. Anything else (other variables, `input`, `data`, rules,
-// comprehensions, membership, arithmetic, `else`, defaults, several definitions) keeps
-// the call.
+// - `f(a, b) := EXPR if STMT else := OTHER` (one body of one statement, one `else`
+//   without a body): compiled with forward jumps (`Instruction::JumpUnless`), each
+//   argument checked to be defined first (`compile_inlined_else`).
+// EXPR (and OTHER) is built from literals, the parameters (each used at least once),
+// references into them, array/set/object literals, comparisons, builtin calls and calls
+// of helpers that are themselves inlined. Anything else (other variables, `input`,
+// `data`, rules, comprehensions, membership, arithmetic, chains of `else`, defaults,
+// several definitions) keeps the call.
 //
 // Errors: a builtin error inside an inlined expression is raised in the caller's body.
 // With strict rule errors (what the scanner runs) it ends the evaluation either way; a
 // VM that absorbs rule errors would absorb it one level up, so inlining is opt-in.
 #![allow(clippy::pattern_type_mismatch, clippy::unused_trait_names)]
 
-use super::{Compiler, Register, Result};
+use super::{Compiler, CompilerError, Register, Result};
 use crate::ast::{AssignOp, Expr, ExprRef, Literal, Rule, RuleHead};
 use crate::lexer::Span;
 use crate::rvm::instructions::{ArrayCreateParams, GuardMode};
@@ -46,8 +49,18 @@ pub(super) struct InlinePlan {
     /// `None`: the call's value is the expression's. Otherwise the call is true when the
     /// expression passes this guard, undefined when not.
     mode: Option<GuardMode>,
+    /// `f(a) := EXPR if { COND } else := OTHER`: the call's value is EXPR's (even
+    /// undefined) when COND's value passes the guard, OTHER's when not.
+    otherwise: Option<Otherwise>,
     package: String,
     module_index: u32,
+}
+
+#[derive(Debug)]
+struct Otherwise {
+    cond: ExprRef,
+    mode: GuardMode,
+    value: ExprRef,
 }
 
 impl InlinePlan {
@@ -109,8 +122,27 @@ impl<'a> Compiler<'a> {
         if params.is_empty() {
             return None;
         }
+        let mut otherwise = None;
         let (expr, mode) = match (bodies.as_slice(), assign) {
             ([], Some(assign)) => (assign.value.clone(), None),
+            ([body, other], Some(assign))
+                if !body.is_else
+                    && other.is_else
+                    && other.query.stmts.is_empty()
+                    && other.assign.is_some() =>
+            {
+                let value = body.assign.as_ref().unwrap_or(assign).value.clone();
+                let [stmt] = body.query.stmts.as_slice() else {
+                    return None;
+                };
+                let (cond, mode) = Self::statement(stmt)?;
+                otherwise = Some(Otherwise {
+                    cond,
+                    mode,
+                    value: other.assign.as_ref()?.value.clone(),
+                });
+                (value, None)
+            }
             ([body], head) if !body.is_else && body.assign.is_none() => {
                 let yields_true = match head {
                     None => true,
@@ -125,24 +157,11 @@ impl<'a> Compiler<'a> {
                 let [stmt] = body.query.stmts.as_slice() else {
                     return None;
                 };
-                if !yields_true || !stmt.with_mods.is_empty() {
+                if !yields_true {
                     return None;
                 }
-                match &stmt.literal {
-                    Literal::Expr { expr, .. } => match expr.as_ref() {
-                        Expr::AssignExpr {
-                            op: AssignOp::Eq | AssignOp::ColEq,
-                            lhs,
-                            rhs,
-                            ..
-                        } if matches!(lhs.as_ref(), Expr::Var { value: Value::String(v), .. } if &**v == "_") => {
-                            (rhs.clone(), Some(GuardMode::NotUndefined))
-                        }
-                        _ => (expr.clone(), Some(GuardMode::Condition)),
-                    },
-                    Literal::NotExpr { expr, .. } => (expr.clone(), Some(GuardMode::Not)),
-                    _ => return None,
-                }
+                let (expr, mode) = Self::statement(stmt)?;
+                (expr, Some(mode))
             }
             _ => return None,
         };
@@ -156,15 +175,46 @@ impl<'a> Compiler<'a> {
         // Calls inside the expression resolve as they would in the helper's package.
         let saved = core::mem::replace(&mut self.current_package, package.clone());
         let mut used = alloc::vec![false; params.len()];
-        let pure = self.inlinable_expr(&expr, &params, &mut used);
+        let mut pure = self.inlinable_expr(&expr, &params, &mut used);
+        if let Some(o) = &otherwise {
+            // Every argument's definedness is checked apart (`compile_inlined_call`).
+            pure = pure
+                && self.inlinable_expr(&o.cond, &params, &mut used)
+                && self.inlinable_expr(&o.value, &params, &mut used);
+            used.fill(true);
+        }
         self.current_package = saved;
         (pure && used.iter().all(|u| *u)).then_some(InlinePlan {
             params,
             expr,
             mode,
+            otherwise,
             package,
             module_index,
         })
+    }
+
+    /// The expression of a body statement `EXPR`, `not EXPR` or `_ = EXPR` (no `with`),
+    /// and the guard that says whether the statement holds.
+    fn statement(stmt: &crate::ast::LiteralStmt) -> Option<(ExprRef, GuardMode)> {
+        if !stmt.with_mods.is_empty() {
+            return None;
+        }
+        match &stmt.literal {
+            Literal::Expr { expr, .. } => match expr.as_ref() {
+                Expr::AssignExpr {
+                    op: AssignOp::Eq | AssignOp::ColEq,
+                    lhs,
+                    rhs,
+                    ..
+                } if matches!(lhs.as_ref(), Expr::Var { value: Value::String(v), .. } if &**v == "_") => {
+                    Some((rhs.clone(), GuardMode::NotUndefined))
+                }
+                _ => Some((expr.clone(), GuardMode::Condition)),
+            },
+            Literal::NotExpr { expr, .. } => Some((expr.clone(), GuardMode::Not)),
+            _ => None,
+        }
     }
 
     /// `expr` only combines the parameters with constructs that yield undefined when an
@@ -254,7 +304,10 @@ impl<'a> Compiler<'a> {
         for (name, &reg) in plan.params.iter().zip(&arg_regs) {
             self.add_variable(name, reg);
         }
-        let value = self.compile_rego_expr_with_span(&plan.expr, plan.expr.span(), false);
+        let value = match &plan.otherwise {
+            None => self.compile_rego_expr_with_span(&plan.expr, plan.expr.span(), false),
+            Some(otherwise) => self.compile_inlined_else(plan, otherwise, &arg_regs, span),
+        };
         self.pop_scope();
         self.current_package = saved_package;
         self.current_module_index = saved_module;
@@ -291,5 +344,93 @@ impl<'a> Compiler<'a> {
             span,
         );
         Ok(dest)
+    }
+
+    /// `f(a) := EXPR if { COND } else := OTHER`, as the VM runs a call of it:
+    ///
+    /// ```text
+    ///     JumpUnless a_i defined → undefined     (for each argument)
+    ///     c = COND;  JumpUnless c passes → else
+    ///     dest = EXPR;  Jump → end               (undefined stays undefined)
+    /// else:
+    ///     dest = OTHER;  Jump → end
+    /// undefined:
+    ///     dest = undefined
+    /// end:
+    /// ```
+    ///
+    /// The expressions read only the arguments, literals and builtins, never `input` or
+    /// `data`, so no register the compiler loads once per body is first loaded on a
+    /// branch that may be skipped.
+    fn compile_inlined_else(
+        &mut self,
+        plan: &InlinePlan,
+        otherwise: &Otherwise,
+        arg_regs: &[Register],
+        span: &Span,
+    ) -> Result<Register> {
+        let dest = self.alloc_register()?;
+        let mut to_undefined = Vec::new();
+        for &arg in arg_regs {
+            to_undefined.push(self.emit_jump_unless(arg, GuardMode::NotUndefined, span));
+        }
+        let cond = self.compile_rego_expr_with_span(&otherwise.cond, otherwise.cond.span(), false)?;
+        let to_else = alloc::vec![self.emit_jump_unless(cond, otherwise.mode, span)];
+        // An undefined EXPR makes the call undefined: the `else` is not taken.
+        let value = self.compile_rego_expr_with_span(&plan.expr, plan.expr.span(), false)?;
+        self.emit_instruction(Instruction::Move { dest, src: value }, span);
+        let mut to_end = alloc::vec![self.emit_jump(span)];
+        let else_pc = self.program.instructions.len();
+        let other =
+            self.compile_rego_expr_with_span(&otherwise.value, otherwise.value.span(), false)?;
+        self.emit_instruction(Instruction::Move { dest, src: other }, span);
+        to_end.push(self.emit_jump(span));
+        let undefined_pc = self.program.instructions.len();
+        let literal_idx = self.add_literal(Value::Undefined);
+        self.emit_instruction(Instruction::Load { dest, literal_idx }, span);
+        let end_pc = self.program.instructions.len();
+        for (sites, target) in [
+            (to_undefined, undefined_pc),
+            (to_else, else_pc),
+            (to_end, end_pc),
+        ] {
+            let target = u16::try_from(target).map_err(|_| CompilerError::General {
+                message: "inlined else: branch target exceeds the RVM instruction limit"
+                    .to_string(),
+            })?;
+            for site in sites {
+                match self.program.instructions.get_mut(site) {
+                    Some(
+                        Instruction::JumpUnless { target: t, .. } | Instruction::Jump { target: t },
+                    ) => *t = target,
+                    _ => {
+                        return Err(CompilerError::General {
+                            message: "inlined else: branch instruction is missing".to_string(),
+                        }
+                        .into())
+                    }
+                }
+            }
+        }
+        Ok(dest)
+    }
+
+    fn emit_jump_unless(&mut self, src: Register, mode: GuardMode, span: &Span) -> usize {
+        let site = self.program.instructions.len();
+        self.emit_instruction(
+            Instruction::JumpUnless {
+                src,
+                mode,
+                target: 0,
+            },
+            span,
+        );
+        site
+    }
+
+    fn emit_jump(&mut self, span: &Span) -> usize {
+        let site = self.program.instructions.len();
+        self.emit_instruction(Instruction::Jump { target: 0 }, span);
+        site
     }
 }
