@@ -1199,7 +1199,8 @@ by_id := {r.id: named(r) | some r in input.rs; not is_number(r.name)}
         } else {
             json!(format!("Name{i}"))
         };
-        // Absent members: an inlined `else` helper's value undefined, its `else` taken.
+        // Absent members: an inlined `else` helper's value or argument undefined, an
+        // array or object comprehension's term undefined.
         for (key, one_in) in [("a", 4), ("name", 10), ("id", 30)] {
             if rng.u8(0..one_in) == 0 {
                 doc.as_object_mut().unwrap().remove(key);
