@@ -17,8 +17,8 @@
 // - `f(a, b) := EXPR if STMT else := OTHER` (one body of one statement, one `else`
 //   without a body): compiled with forward jumps (`Instruction::JumpUnless`), each
 //   argument checked to be defined first (`compile_inlined_else`).
-// EXPR (and OTHER) is built from literals, the parameters (each used at least once),
-// references into them, array/set/object literals, comparisons, builtin calls and calls
+// EXPR (and OTHER) is built from literals, the parameters (each used at least once,
+// except in the `else` form, whose arguments are all checked), references into them, array/set/object literals, comparisons, builtin calls and calls
 // of helpers that are themselves inlined. Anything else (other variables, `input`,
 // `data`, rules, comprehensions, membership, arithmetic, chains of `else`, defaults,
 // several definitions) keeps the call.
@@ -359,8 +359,8 @@ impl<'a> Compiler<'a> {
     /// end:
     /// ```
     ///
-    /// The expressions read only the arguments, literals and builtins, never `input` or
-    /// `data`, so no register the compiler loads once per body is first loaded on a
+    /// The expressions read only the arguments, literals, builtins and other inlined
+    /// helpers, never `input` or `data`, so no register the compiler loads once per body is first loaded on a
     /// branch that may be skipped.
     fn compile_inlined_else(
         &mut self,
