@@ -47,11 +47,11 @@ pub struct BenchReport {
 /// subscription in it).
 pub fn run(catalogue: Arc<Catalogue>, tenant: &Path) -> Result<BenchReport, ReadError> {
     let by_type = catalogue.by_type();
-    let mut evaluator = Evaluator::private(&catalogue);
+    let mut evaluator = Evaluator::new(catalogue.clone());
     // Its own engine for the one-query runs, as a scan's: the VM learns per helper whether
     // remembering its calls pays (engine.rs), and rules run one at a time never repeat a
     // call, so sharing one engine would time the one-query runs with that memo turned off.
-    let mut together = Evaluator::private(&catalogue);
+    let mut together = Evaluator::new(catalogue.clone());
     let mut report = BenchReport::default();
     let mut buffers: HashMap<String, Vec<Resource>> = HashMap::new();
     let mut flush = |kind: &str, docs: Vec<Resource>, report: &mut BenchReport| {

@@ -395,9 +395,12 @@ impl Backend {
     }
 }
 
-/// One evaluation engine; make one per thread.
+/// One evaluation engine; it and its values stay on the thread that made it (regorus'
+/// reference counts are not atomic).
 pub struct Evaluator {
     backend: Backend,
+    /// Lower-cased type → one query for all of the type's rules (none for the reference).
+    queries: std::sync::Arc<HashMap<String, TypeQuery>>,
     catalogue: std::sync::Arc<Catalogue>,
 }
 
@@ -568,53 +571,69 @@ fn string_of(entry: &Value, name: &Value) -> Result<String, String> {
 }
 
 impl Evaluator {
+    /// An evaluator of the catalogue's setting, with the type queries (what scans use).
+    /// Its engine and every value it makes stay on the calling thread.
     pub fn new(catalogue: std::sync::Arc<Catalogue>) -> Self {
-        let bytecode = match catalogue.evaluation {
-            RuleEngine::Bytecode => catalogue.program(),
-            RuleEngine::Interpreter => None,
-        };
-        let backend = match bytecode {
-            Some(program) => {
-                let mut vm = regorus::rvm::vm::RegoVM::new();
-                vm.load_program(program.clone());
-                vm.set_max_instructions(MAX_INSTRUCTIONS);
-                // As in the interpreter: a builtin error is an error, never undefined,
-                // and an error inside a rule or function body reaches us instead of
-                // making the body fail quietly (which would read as a pass).
-                vm.set_strict_builtin_errors(true);
-                vm.set_strict_rule_errors(true);
-                // The rules of a type call the same helpers on the same resource
-                // (`lib.no_properties(r)` 16 times per storage account): a repeated call
-                // is answered from the evaluation's memo. Exact: functions are pure within an evaluation
-                // (vendor/regorus, `set_function_call_memo`).
-                vm.set_function_call_memo(true);
-                Backend::Vm(Box::new(vm))
-            }
-            None => Backend::Interpreter(Box::new(catalogue.engine().clone())),
-        };
-        Self { backend, catalogue }
-    }
-
-    /// An evaluator on a private copy of the catalogue's engine (see
-    /// `Catalogue::private_copy`): for evaluation threads.
-    pub fn private(catalogue: &Catalogue) -> Self {
-        Self::new(std::sync::Arc::new(catalogue.private_copy()))
+        match catalogue.evaluation {
+            RuleEngine::Bytecode => Self::bytecode(catalogue.clone()).unwrap_or_else(|| {
+                // The catalogue does not compile: the interpreter, with the type queries.
+                let (engine, queries) = catalogue.parse_with_type_queries();
+                Self {
+                    backend: Backend::Interpreter(Box::new(engine)),
+                    queries: std::sync::Arc::new(queries),
+                    catalogue,
+                }
+            }),
+            RuleEngine::Interpreter => Self::interpreter(catalogue),
+        }
     }
 
     /// An evaluator that runs the bytecode whatever the catalogue's setting (for
     /// `rules test`, which checks it against the interpreter); `None` if the catalogue
     /// could not be compiled.
     pub fn bytecode(catalogue: std::sync::Arc<Catalogue>) -> Option<Self> {
-        catalogue.program()?;
-        let mut c = Catalogue::clone(&catalogue);
-        c.evaluation = RuleEngine::Bytecode;
-        Some(Self::new(std::sync::Arc::new(c)))
+        let compiled = catalogue.compiled();
+        let program = match regorus::rvm::program::Program::deserialize_binary(
+            compiled.program.as_ref()?,
+        ) {
+            Ok(regorus::rvm::program::DeserializationResult::Complete(program)) => program,
+            Ok(regorus::rvm::program::DeserializationResult::Partial(_)) => {
+                tracing::warn!("the serialized rules need recompiling; evaluating them with the (slower) interpreter");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the serialized rules do not load; evaluating them with the (slower) interpreter");
+                return None;
+            }
+        };
+        let mut vm = regorus::rvm::vm::RegoVM::new();
+        // regorus' VM takes its program as an `Arc`; the program stays on this thread.
+        #[allow(clippy::arc_with_non_send_sync)]
+        vm.load_program(std::sync::Arc::new(program));
+        vm.set_max_instructions(MAX_INSTRUCTIONS);
+        // As in the interpreter: a builtin error is an error, never undefined,
+        // and an error inside a rule or function body reaches us instead of
+        // making the body fail quietly (which would read as a pass).
+        vm.set_strict_builtin_errors(true);
+        vm.set_strict_rule_errors(true);
+        // The rules of a type call the same helpers on the same resource
+        // (`lib.no_properties(r)` 16 times per storage account): a repeated call
+        // is answered from the evaluation's memo. Exact: functions are pure within an evaluation
+        // (vendor/regorus, `set_function_call_memo`).
+        vm.set_function_call_memo(true);
+        let queries = std::sync::Arc::new(compiled.queries.clone());
+        Some(Self {
+            backend: Backend::Vm(Box::new(vm)),
+            queries,
+            catalogue,
+        })
     }
 
-    /// An evaluator that interprets the rules.
+    /// An evaluator that interprets the rules, one query per rule: the reference.
     pub fn interpreter(catalogue: std::sync::Arc<Catalogue>) -> Self {
         Self {
-            backend: Backend::Interpreter(Box::new(catalogue.engine().clone())),
+            backend: Backend::Interpreter(Box::new(catalogue.parse())),
+            queries: Default::default(),
             catalogue,
         }
     }
@@ -692,7 +711,8 @@ impl Evaluator {
                 continue;
             }
             if !input_set {
-                self.backend.set_input(view.input.clone());
+                self.backend
+                    .set_input(Keys::default().rego(view.input.clone()));
                 input_set = true;
             }
             match self.run_subscription_rule(rule, view) {
@@ -827,9 +847,9 @@ impl Evaluator {
         // All of the type's rules in one query when they are exactly the rules asked for;
         // if it fails (a rule errored), every rule runs on its own below, which isolates
         // the error to its rule and resources.
-        let catalogue = self.catalogue.clone();
-        let mut together = catalogue
-            .type_query(&docs[0].kind.to_ascii_lowercase())
+        let queries = self.queries.clone();
+        let mut together = queries
+            .get(&docs[0].kind.to_ascii_lowercase())
             .filter(|q| q.rules == rules)
             .and_then(|q| self.run_type_query(q, &index).ok())
             .unwrap_or_default();

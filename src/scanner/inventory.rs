@@ -234,8 +234,8 @@ pub struct View {
     pub subscription: String,
     /// Lower-cased types listed completely.
     pub listed: BTreeSet<String>,
-    /// The rules' `input`, converted once (cloning it is a reference count).
-    pub input: regorus::Value,
+    /// The rules' `input` (converted to Rego values on the evaluation thread).
+    pub input: serde_json::Value,
     /// Lower-cased id → (name, type) of every resource in the view: what a finding
     /// about one of them is named by.
     pub resources: std::collections::HashMap<String, (String, String)>,
@@ -254,11 +254,11 @@ fn view(subscription_id: &str, listed: BTreeSet<String>, types: Map<String, Valu
             }
         }
     }
-    // Converted here, consuming the JSON: the index is never held twice.
-    let input = regorus::Value::from(serde_json::json!({
+    // Built here, consuming the projections: the index is never held twice.
+    let input = serde_json::json!({
         "subscription": {"id": subscription, "subscription_id": subscription_id},
         "inventory": {"listed": listed, "types": types},
-    }));
+    });
     View {
         subscription,
         listed,
@@ -414,7 +414,7 @@ mod tests {
         let listed = coverage.listed(&requested);
         let v = index.finish("s", &listed);
         assert_eq!(v.subscription, "/subscriptions/s");
-        let input = serde_json::to_value(&v.input).unwrap();
+        let input = &v.input;
         assert_eq!(input["inventory"]["listed"], json!(["a/b"]));
         assert_eq!(
             input["inventory"]["types"],

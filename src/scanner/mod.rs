@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod report;
 pub mod rules;
 pub mod ruletest;
+pub mod threads;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -197,48 +198,24 @@ pub fn evaluation_slots() -> usize {
 /// The production scan job: stream the inventory and evaluate the rule catalogue on it.
 pub struct RuleScan {
     source: Arc<dyn InventorySource>,
-    catalogue: Arc<Catalogue>,
     /// Rule evaluations at once across all of this worker's scans
     /// (`evaluation_slots`), so eight concurrent scans share the cores instead of each
     /// claiming them all.
     permits: Arc<Semaphore>,
-    /// Evaluators for the whole catalogue, kept between scans (each runs a private copy
-    /// of the compiled rules, with its own VM state: worth reusing).
+    /// Evaluation threads for the whole catalogue (and the catalogue), kept between
+    /// scans: each has its own engine, loaded once.
     engines: EnginePool,
 }
 
-/// Idle evaluators, each with its own engine.
-pub type EnginePool = Arc<Pool>;
-
-/// Evaluators kept between chunks and scans.
-#[derive(Default)]
-pub struct Pool(Mutex<Vec<Evaluator>>);
-
-impl Pool {
-    /// An idle evaluator, or a new one. The lock is released before a new engine is
-    /// compiled (~0.1 s): held across it, the first chunks of a scan waited for each
-    /// other's compilation one after the other.
-    fn take(&self, catalogue: &Catalogue) -> Evaluator {
-        let idle = self.0.lock().expect("engine pool").pop();
-        idle.unwrap_or_else(|| Evaluator::private(catalogue))
-    }
-
-    fn give(&self, evaluator: Evaluator) {
-        self.0.lock().expect("engine pool").push(evaluator);
-    }
-
-    fn idle(&self) -> usize {
-        self.0.lock().expect("engine pool").len()
-    }
-}
+/// Evaluation threads shared by scans of one catalogue.
+pub type EnginePool = Arc<threads::Pool>;
 
 impl RuleScan {
     pub fn new(source: Arc<dyn InventorySource>, catalogue: Arc<Catalogue>) -> Self {
         Self {
             source,
-            catalogue,
+            engines: Arc::new(threads::Pool::new(catalogue, evaluation_slots())),
             permits: Arc::new(Semaphore::new(evaluation_slots())),
-            engines: EnginePool::default(),
         }
     }
 }
@@ -251,25 +228,21 @@ impl ScanJob for RuleScan {
     ) -> BoxFuture<'static, Result<ScanReport, ScanError>> {
         let source = self.source.clone();
         let permits = self.permits.clone();
-        // A rule filter makes another catalogue (other rule indexes): its own evaluators.
+        // A rule filter makes another catalogue (other rule indexes): its own evaluators,
+        // for this scan.
         let engines = if target.rules.is_empty() {
-            self.engines.clone()
+            Ok(self.engines.clone())
         } else {
-            EnginePool::default()
-        };
-        let catalogue = if target.rules.is_empty() {
-            Ok(self.catalogue.clone())
-        } else {
-            Catalogue::clone(&self.catalogue)
+            Catalogue::clone(self.engines.catalogue())
                 .select(&target.rules)
-                .map(Arc::new)
+                .map(|c| Arc::new(threads::Pool::new(Arc::new(c), evaluation_slots())))
                 .map_err(|e| ScanError::new(FailureCode::UnknownRules, e.to_string()))
         };
         Box::pin(async move {
-            let catalogue = catalogue?;
+            let engines = engines?;
+            let catalogue = engines.catalogue().clone();
             let mut report = scan_with(
                 source.as_ref(),
-                catalogue.clone(),
                 &target.subscription_id,
                 &progress,
                 permits,
@@ -515,27 +488,20 @@ pub async fn scan(
     threads: usize,
 ) -> Result<ScanReport, ScanError> {
     let permits = Arc::new(Semaphore::new(threads.max(1)));
-    scan_with(
-        source,
-        catalogue,
-        subscription,
-        progress,
-        permits,
-        EnginePool::default(),
-    )
-    .await
+    let engines = Arc::new(threads::Pool::new(catalogue.clone(), threads));
+    scan_with(source, subscription, progress, permits, engines).await
 }
 
-/// `scan`, with evaluation slots and evaluators (of this same catalogue) shared with
-/// other scans.
+/// `scan`, with evaluation slots and evaluation threads shared with other scans; the
+/// rules are the threads' catalogue.
 pub async fn scan_with(
     source: &dyn InventorySource,
-    catalogue: Arc<Catalogue>,
     subscription: &SubscriptionId,
     progress: &ProgressReporter,
     permits: Arc<Semaphore>,
     engines: EnginePool,
 ) -> Result<ScanReport, ScanError> {
+    let catalogue = engines.catalogue().clone();
     let by_type = catalogue.by_type();
     let needs = Needs::of(&catalogue);
     let Inventory {
@@ -552,7 +518,7 @@ pub async fn scan_with(
     let mut report = ScanReport::default();
     let mut tallies = vec![RuleTally::default(); catalogue.rules().len()];
 
-    let mut merge = |done: Result<ChunkResult, tokio::task::JoinError>,
+    let mut merge = |done: Result<ChunkResult, threads::Lost>,
                      report: &mut ScanReport|
      -> Result<(), ScanError> {
         let done = done.map_err(|e| {
@@ -567,10 +533,7 @@ pub async fn scan_with(
     };
 
     let dispatch = |rules: Vec<usize>, docs: Vec<Listed>, permit: OwnedSemaphorePermit| {
-        let engines = engines.clone();
-        let catalogue = catalogue.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut evaluator = engines.take(&catalogue);
+        engines.run(move |evaluator| {
             // The chunk's documents (one type) share their object keys. A piece is
             // parsed right before its rules run, so its values are still in cache, and
             // let go right after.
@@ -588,28 +551,18 @@ pub async fn scan_with(
                 if piece.is_empty() {
                     break;
                 }
-                result.absorb(evaluate_chunk(&mut evaluator, &rules, piece));
+                result.absorb(evaluate_chunk(evaluator, &rules, piece));
             }
-            engines.give(evaluator);
+            // Here, not where the result is awaited: the slot frees as the work ends.
             drop(permit);
             result
         })
     };
 
-    // Compile the engines this scan will use while the source starts: the first chunk
-    // is ready only after a few hundred resources of one type, and a chunk that finds
-    // no idle engine compiles one first (~0.1 s). A warm pool (a worker's later scans)
-    // skips this.
-    for _ in engines.idle()..permits.available_permits() {
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            break;
-        };
-        let (engines, catalogue) = (engines.clone(), catalogue.clone());
-        tokio::task::spawn_blocking(move || {
-            engines.give(Evaluator::private(&catalogue));
-            drop(permit);
-        });
-    }
+    // Start the evaluation threads this scan will use while the source starts: the
+    // first chunk is ready only after a few hundred resources of one type, and a thread
+    // builds its engine first (~0.05 s). A warm pool (a worker's later scans) skips this.
+    engines.warm(permits.available_permits());
     progress.phase(Phase::Listing);
     // Full chunks waiting for an evaluation slot: reading goes on while a few wait (a
     // chunk of texts is a few hundred KB), so when a slot frees the next chunk is
@@ -694,13 +647,9 @@ pub async fn scan_with(
             .acquire_owned()
             .await
             .expect("open semaphore");
-        let engines = engines.clone();
-        let catalogue = catalogue.clone();
         let rules = subscription_rules.clone();
-        inflight.push(tokio::task::spawn_blocking(move || {
-            let mut evaluator = engines.take(&catalogue);
-            let result = evaluate_subscription(&mut evaluator, &rules, &view);
-            engines.give(evaluator);
+        inflight.push(engines.run(move |evaluator| {
+            let result = evaluate_subscription(evaluator, &rules, &view);
             drop(permit);
             result
         }));

@@ -234,32 +234,30 @@ pub enum RuleEngine {
 /// Every rule under a folder, parsed into an interpreter engine and compiled to one
 /// bytecode program with an entry point per rule's `deny` and `indeterminate`.
 ///
-/// Both are built when first asked for, from `sources`: a parsed engine of the whole
-/// catalogue is ~50 MB, and a scan on the bytecode VM needs neither the loaded
-/// catalogue's engine nor its program (each evaluation thread compiles a private copy
-/// and keeps only that copy's program).
+/// The catalogue itself holds no Rego value: regorus is built without atomic reference
+/// counts (`arc`), so its values, engines and programs cannot leave the thread that made
+/// them. Each evaluator (`engine::Evaluator`, one per evaluation thread) builds its own
+/// from what is here: the sources, and the program compiled once and kept serialized.
 #[derive(Clone)]
 pub struct Catalogue {
     pub root: PathBuf,
     rules: Vec<Rule>,
-    engine: std::sync::OnceLock<regorus::Engine>,
     /// What scans use; `rules test` checks the two agree on every fixture.
     pub evaluation: RuleEngine,
     /// Every `.rego` file (path, text), to parse engines and the program from.
     sources: std::sync::Arc<Vec<(String, String)>>,
-    compiled: std::sync::OnceLock<Option<std::sync::Arc<regorus::rvm::program::Program>>>,
-    /// Lower-cased type → one query for all of the type's rules (private copies only).
-    type_queries: std::sync::Arc<HashMap<String, TypeQuery>>,
-    /// The bytecode of the rules and their type queries, compiled once for every private
-    /// copy (shared by this catalogue's clones); `None` inside when it does not compile.
-    for_threads: std::sync::Arc<std::sync::OnceLock<Option<ForThreads>>>,
+    /// The bytecode of the rules and their type queries, compiled when first asked for
+    /// (shared by this catalogue's clones, reset by `select`).
+    compiled: std::sync::Arc<std::sync::OnceLock<Compiled>>,
 }
 
-/// What evaluation threads run: the program with the type queries, and the queries.
-#[derive(Clone)]
-struct ForThreads {
-    program: std::sync::Arc<regorus::rvm::program::Program>,
-    queries: std::sync::Arc<HashMap<String, TypeQuery>>,
+/// What evaluators are built from.
+pub(crate) struct Compiled {
+    /// The program, serialized (`Program::serialize_binary`); `None` when the catalogue
+    /// does not compile (evaluation then falls back to the interpreter).
+    pub(crate) program: Option<Vec<u8>>,
+    /// Lower-cased type → one query for all of the type's rules.
+    pub(crate) queries: HashMap<String, TypeQuery>,
 }
 
 /// One query that evaluates every rule of a resource type on a chunk: an array of each
@@ -553,70 +551,30 @@ impl Catalogue {
         Ok(Self {
             root,
             rules,
-            engine: std::sync::OnceLock::new(),
             evaluation: RuleEngine::default(),
-            compiled: std::sync::OnceLock::new(),
             sources: std::sync::Arc::new(sources),
-            type_queries: Default::default(),
-            for_threads: Default::default(),
+            compiled: Default::default(),
         })
     }
 
-    /// A copy whose bytecode shares no value with this one's or another copy's: regorus
-    /// values are reference-counted with atomics, so threads evaluating one program keep
-    /// bouncing the cache lines of its literals between cores; one private program per
-    /// thread scales (measured in performance.md). The program is compiled once and
-    /// copied with its values rebuilt (parsing and compiling per copy cost ~0.1 s of CPU
-    /// and ~30 MB each as a scan started).
-    pub fn private_copy(&self) -> Self {
-        let shared = match self.evaluation {
-            RuleEngine::Bytecode => self
-                .for_threads
-                .get_or_init(|| {
-                    let (mut engine, queries) = self.parse_with_type_queries();
-                    let extra: Vec<String> = queries.values().map(|q| q.path.clone()).collect();
-                    compile(&mut engine, &self.rules, &extra).map(|program| ForThreads {
-                        program,
-                        queries: std::sync::Arc::new(queries),
-                    })
-                })
-                .clone(),
-            RuleEngine::Interpreter => None,
-        };
-        let (compiled, engine, queries) = match shared {
-            Some(shared) => (
-                Some(std::sync::Arc::new(unshared_program(&shared.program))),
-                std::sync::OnceLock::new(),
-                shared.queries,
-            ),
-            // The interpreter evaluates with a parsed engine: the reference rule by rule,
-            // or the bytecode's fallback with the type queries.
-            None => {
-                let (engine, queries) = match self.evaluation {
-                    RuleEngine::Bytecode => self.parse_with_type_queries(),
-                    RuleEngine::Interpreter => (self.parse(), HashMap::new()),
-                };
-                (
-                    None,
-                    std::sync::OnceLock::from(engine),
-                    std::sync::Arc::new(queries),
-                )
-            }
-        };
-        Self {
-            root: self.root.clone(),
-            rules: self.rules.clone(),
-            engine,
-            evaluation: self.evaluation,
-            compiled: std::sync::OnceLock::from(compiled),
-            sources: self.sources.clone(),
-            type_queries: queries,
-            for_threads: self.for_threads.clone(),
-        }
+    /// The program and type queries, compiled on first use. Serializing keeps the
+    /// compiled program free of Rego values, so it can be shared; an evaluator
+    /// deserializes its own copy (~ms) instead of parsing and compiling (~0.1 s).
+    pub(crate) fn compiled(&self) -> &Compiled {
+        self.compiled.get_or_init(|| {
+            let (mut engine, queries) = self.parse_with_type_queries();
+            let program = compile(&mut engine, &self.rules, &query_paths(&queries)).and_then(|program| {
+                program
+                    .serialize_binary()
+                    .map_err(|e| tracing::warn!(error = %e, "the compiled rules could not be serialized; evaluating them with the (slower) interpreter"))
+                    .ok()
+            });
+            Compiled { program, queries }
+        })
     }
 
     /// Every source and the type queries of the selected rules, parsed.
-    fn parse_with_type_queries(&self) -> (regorus::Engine, HashMap<String, TypeQuery>) {
+    pub(crate) fn parse_with_type_queries(&self) -> (regorus::Engine, HashMap<String, TypeQuery>) {
         let mut engine = self.parse();
         let (modules, queries) = type_queries(&self.rules);
         for (path, text) in modules {
@@ -627,29 +585,12 @@ impl Catalogue {
         (engine, queries)
     }
 
-    /// The query for all rules of a (lower-cased) type, in a private copy.
-    pub(crate) fn type_query(&self, kind: &str) -> Option<&TypeQuery> {
-        self.type_queries.get(kind)
-    }
-
-    /// The bytecode program (None: the catalogue uses something the RVM compiler does
-    /// not support, and evaluation falls back to the interpreter).
-    pub(crate) fn program(&self) -> Option<&std::sync::Arc<regorus::rvm::program::Program>> {
-        self.compiled
-            .get_or_init(|| compile(&mut self.parse(), &self.rules, &[]))
-            .as_ref()
-    }
-
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
-    pub(crate) fn engine(&self) -> &regorus::Engine {
-        self.engine.get_or_init(|| self.parse())
-    }
-
     /// Every source parsed into a fresh interpreter engine.
-    fn parse(&self) -> regorus::Engine {
+    pub(crate) fn parse(&self) -> regorus::Engine {
         let mut engine = regorus::Engine::new();
         // Builtin errors (e.g. `to_number("x")`) become evaluation errors we report as
         // `errored`, never silent undefined values that would read as a pass.
@@ -673,9 +614,8 @@ impl Catalogue {
             }
         }
         self.rules.retain(|r| filter.iter().any(|f| matches(r, f)));
-        // They index the rules: rebuilt by `private_copy` for the selection.
-        self.type_queries = Default::default();
-        self.for_threads = Default::default();
+        // They index the rules: compiled again for the selection.
+        self.compiled = Default::default();
         Ok(self)
     }
 
@@ -745,6 +685,13 @@ impl Catalogue {
     }
 }
 
+/// The type queries' entry points, in a fixed order (the same program every time).
+fn query_paths(queries: &HashMap<String, TypeQuery>) -> Vec<String> {
+    let mut paths: Vec<String> = queries.values().map(|q| q.path.clone()).collect();
+    paths.sort();
+    paths
+}
+
 fn compile(
     engine: &mut regorus::Engine,
     rules: &[Rule],
@@ -778,40 +725,8 @@ fn compile_program(
     use regorus::languages::rego::compiler::Compiler;
     Compiler::compile_from_policy_inlining(policy, entry_points).or_else(|e| {
         tracing::debug!(error = %format!("{e:#}"), "compiling without inlining");
-        Ok(Compiler::compile_from_policy(policy, entry_points)?)
+        Compiler::compile_from_policy(policy, entry_points).map_err(|e| e.into_anyhow())
     })
-}
-
-/// A copy of `program` whose values (literals, the rule tree) are rebuilt: none is
-/// shared with the original, so no reference count is touched from two threads.
-fn unshared_program(program: &regorus::rvm::program::Program) -> regorus::rvm::program::Program {
-    let mut copy = program.clone();
-    copy.literals = program.literals.iter().map(unshared).collect();
-    copy.rule_tree = unshared(&program.rule_tree);
-    copy
-}
-
-/// `value` rebuilt: equal, sharing no allocation with it.
-fn unshared(value: &regorus::Value) -> regorus::Value {
-    use regorus::Value;
-    match value {
-        Value::String(s) => Value::String(s.as_ref().into()),
-        Value::Array(items) => Value::from(items.iter().map(unshared).collect::<Vec<_>>()),
-        Value::Set(items) => Value::from(
-            items
-                .iter()
-                .map(unshared)
-                .collect::<std::collections::BTreeSet<_>>(),
-        ),
-        Value::Object(entries) => Value::from_sorted_entries(
-            entries
-                .iter_sorted()
-                .map(|(k, v)| (unshared(k), unshared(v)))
-                .collect(),
-        ),
-        // Scalars hold no shared allocation (but a big integer, which no rule writes).
-        other => other.clone(),
-    }
 }
 
 fn matches(rule: &Rule, filter: &str) -> bool {
@@ -938,73 +853,30 @@ mod tests {
         assert_eq!(total, regorus::Value::from(7u64));
     }
 
-    /// Every allocation a value holds (strings, arrays, sets, objects), by address.
-    fn allocations(v: &regorus::Value, out: &mut std::collections::HashSet<usize>) {
-        use regorus::Value;
-        match v {
-            Value::String(s) => {
-                out.insert(regorus::Rc::as_ptr(s).cast::<u8>() as usize);
-            }
-            Value::Array(a) => {
-                out.insert(regorus::Rc::as_ptr(a) as usize);
-                a.iter().for_each(|i| allocations(i, out));
-            }
-            Value::Set(s) => {
-                out.insert(regorus::Rc::as_ptr(s) as usize);
-                s.iter().for_each(|i| allocations(i, out));
-            }
-            Value::Object(o) => {
-                out.insert(regorus::Rc::as_ptr(o) as usize);
-                for (k, v) in o.iter_sorted() {
-                    allocations(k, out);
-                    allocations(v, out);
-                }
-            }
-            _ => {}
-        }
-    }
-
     #[test]
-    fn private_copies_run_one_compiled_program_and_share_no_value() {
+    fn the_serialized_program_is_the_compiled_one() {
         let catalogue = Catalogue::embedded().unwrap();
-        let (a, b) = (catalogue.private_copy(), catalogue.private_copy());
-        let (pa, pb) = (a.program().unwrap(), b.program().unwrap());
-        let shared = &catalogue
-            .for_threads
-            .get()
-            .unwrap()
-            .as_ref()
-            .unwrap()
-            .program;
-        // Compiled once: the same bytecode and literals as the shared program.
-        assert_eq!(pa.instructions.len(), shared.instructions.len());
-        assert_eq!(pa.literals, shared.literals);
-        assert_eq!(pa.rule_tree, pb.rule_tree);
-        assert!(!pa.literals.is_empty());
-        // ... in allocations of their own: no reference count is touched by two threads.
-        let mut seen = std::collections::HashSet::new();
-        for p in [&**shared, &**pa] {
-            let mut mine = std::collections::HashSet::new();
-            p.literals.iter().for_each(|l| allocations(l, &mut mine));
-            allocations(&p.rule_tree, &mut mine);
-            assert!(seen.is_disjoint(&mine), "a value is shared between copies");
-            seen.extend(mine);
-        }
-        let mut theirs = std::collections::HashSet::new();
-        pb.literals.iter().for_each(|l| allocations(l, &mut theirs));
-        allocations(&pb.rule_tree, &mut theirs);
-        assert!(
-            seen.is_disjoint(&theirs),
-            "a value is shared between copies"
-        );
-        // Both copies know the type queries.
-        assert!(a.type_query("microsoft.storage/storageaccounts").is_some());
+        let compiled = catalogue.compiled();
+        let (mut engine, queries) = catalogue.parse_with_type_queries();
+        let program = compile(&mut engine, &catalogue.rules, &query_paths(&queries)).unwrap();
+        let regorus::rvm::program::DeserializationResult::Complete(copy) =
+            regorus::rvm::program::Program::deserialize_binary(compiled.program.as_ref().unwrap())
+                .unwrap()
+        else {
+            panic!("the serialized program needs recompiling");
+        };
+        assert!(!copy.literals.is_empty());
+        assert_eq!(copy.literals, program.literals);
+        assert_eq!(copy.rule_tree, program.rule_tree);
         assert_eq!(
-            a.type_query("microsoft.storage/storageaccounts")
-                .map(|q| &q.path),
-            b.type_query("microsoft.storage/storageaccounts")
-                .map(|q| &q.path)
+            format!("{:?}", copy.instructions),
+            format!("{:?}", program.instructions)
         );
+        assert_eq!(copy.entry_points, program.entry_points);
+        assert_eq!(compiled.queries.len(), queries.len());
+        assert!(compiled
+            .queries
+            .contains_key("microsoft.storage/storageaccounts"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use core::net::IpAddr;
 use ipnet::IpNet;
 use std::format;
 use std::string::ToString;
-use std::sync::Arc;
+use crate::Rc as Arc;
 use std::vec::Vec;
 
 use crate::ast::{Expr, Ref};

@@ -5,7 +5,6 @@ use crate::rvm::instructions::{ComprehensionBeginParams, ComprehensionMode};
 use crate::value::Object;
 use crate::value::Value;
 use alloc::format;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::context::{ComprehensionContext, IterationState};
@@ -229,7 +228,7 @@ impl RegoVM {
             context
         } else {
             return Err(VmError::InvalidIteration {
-                value: Value::String(Arc::from("No active comprehension")),
+                value: Value::String(crate::Rc::from("No active comprehension")),
                 pc: self.pc,
             });
         };
@@ -270,7 +269,7 @@ impl RegoVM {
                     self.set_register(result_reg, current_result)?;
                     self.comprehension_stack.push(comprehension_context);
                     return Err(VmError::InvalidIteration {
-                        value: Value::String(Arc::from("Object comprehension requires key")),
+                        value: Value::String(crate::Rc::from("Object comprehension requires key")),
                         pc: self.pc,
                     });
                 }
@@ -323,7 +322,7 @@ impl RegoVM {
                     .is_some_and(|frame| matches!(frame.kind, FrameKind::Comprehension { .. }))
             })
             .ok_or_else(|| VmError::InvalidIteration {
-                value: Value::String(Arc::from("No active comprehension")),
+                value: Value::String(crate::Rc::from("No active comprehension")),
                 pc: self.pc,
             })?;
 
@@ -332,7 +331,7 @@ impl RegoVM {
                 self.execution_stack
                     .get(comprehension_index)
                     .ok_or_else(|| VmError::InvalidIteration {
-                        value: Value::String(Arc::from("No active comprehension")),
+                        value: Value::String(crate::Rc::from("No active comprehension")),
                         pc: self.pc,
                     })?;
 
@@ -358,7 +357,7 @@ impl RegoVM {
                 )
             } else {
                 return Err(VmError::InvalidIteration {
-                    value: Value::String(Arc::from("No active comprehension")),
+                    value: Value::String(crate::Rc::from("No active comprehension")),
                     pc: self.pc,
                 });
             }
@@ -389,7 +388,7 @@ impl RegoVM {
                 } else {
                     self.set_register(result_reg_idx, current_result)?;
                     return Err(VmError::InvalidIteration {
-                        value: Value::String(Arc::from("Object comprehension requires key")),
+                        value: Value::String(crate::Rc::from("Object comprehension requires key")),
                         pc: self.pc,
                     });
                 }
@@ -409,7 +408,7 @@ impl RegoVM {
         let (iteration_state_snapshot, body_start, comprehension_end) = {
             let frame = self.execution_stack.get_mut(comprehension_index).ok_or_else(|| 
                 VmError::InvalidIteration {
-                    value: Value::String(Arc::from("No active comprehension")),
+                    value: Value::String(crate::Rc::from("No active comprehension")),
                     pc: self.pc,
                 },
             )?;
@@ -429,7 +428,7 @@ impl RegoVM {
                 )
             } else {
                 return Err(VmError::InvalidIteration {
-                    value: Value::String(Arc::from("No active comprehension")),
+                    value: Value::String(crate::Rc::from("No active comprehension")),
                     pc: self.pc,
                 });
             }
@@ -539,7 +538,7 @@ impl RegoVM {
         self.comprehension_stack
             .pop()
             .ok_or_else(|| VmError::InvalidIteration {
-                value: Value::String(Arc::from("No active comprehension context")),
+                value: Value::String(crate::Rc::from("No active comprehension context")),
                 pc: self.pc,
             })?;
         Ok(())
@@ -557,7 +556,7 @@ impl RegoVM {
                         self.execution_stack.push(restored);
                     }
                     return Err(VmError::InvalidIteration {
-                        value: Value::String(Arc::from("No active comprehension context")),
+                        value: Value::String(crate::Rc::from("No active comprehension context")),
                         pc: self.pc,
                     });
                 }
@@ -615,7 +614,7 @@ impl RegoVM {
                         self.execution_stack.push(restored);
                     }
                     return Err(VmError::InvalidIteration {
-                        value: Value::String(Arc::from(message.into_boxed_str())),
+                        value: Value::String(crate::Rc::from(message.into_boxed_str())),
                         pc: self.pc,
                     });
                 }

@@ -9,6 +9,7 @@ use crate::compiler::destructuring_planner::plans::{
 use crate::lexer::Span;
 use crate::rvm::instructions::{GuardMode, Instruction};
 use crate::value::Value;
+use super::error::SpannedCompilerError;
 use anyhow::{bail, Result};
 
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +43,7 @@ impl<'a> Compiler<'a> {
             AssignmentPlan::ColonEquals {
                 rhs_expr, lhs_plan, ..
             } => {
-                let rhs_reg = self.compile_rego_expr_with_span(rhs_expr, rhs_expr.span(), false)?;
+                let rhs_reg = self.compile_rego_expr_with_span(rhs_expr, rhs_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
                 let _ = self.apply_destructuring_plan(
                     lhs_plan,
                     rhs_reg,
@@ -54,7 +55,7 @@ impl<'a> Compiler<'a> {
             AssignmentPlan::EqualsBindLeft {
                 rhs_expr, lhs_plan, ..
             } => {
-                let rhs_reg = self.compile_rego_expr_with_span(rhs_expr, rhs_expr.span(), false)?;
+                let rhs_reg = self.compile_rego_expr_with_span(rhs_expr, rhs_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
                 let _ = self.apply_destructuring_plan(
                     lhs_plan,
                     rhs_reg,
@@ -66,7 +67,7 @@ impl<'a> Compiler<'a> {
             AssignmentPlan::EqualsBindRight {
                 lhs_expr, rhs_plan, ..
             } => {
-                let lhs_reg = self.compile_rego_expr_with_span(lhs_expr, lhs_expr.span(), false)?;
+                let lhs_reg = self.compile_rego_expr_with_span(lhs_expr, lhs_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
                 let _ = self.apply_destructuring_plan(
                     rhs_plan,
                     lhs_reg,
@@ -78,7 +79,7 @@ impl<'a> Compiler<'a> {
             AssignmentPlan::EqualsBothSides { element_pairs, .. } => {
                 for (value_expr, value_plan) in element_pairs {
                     let value_reg =
-                        self.compile_rego_expr_with_span(value_expr, value_expr.span(), false)?;
+                        self.compile_rego_expr_with_span(value_expr, value_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
                     let _ = self.apply_destructuring_plan(
                         value_plan,
                         value_reg,
@@ -89,9 +90,9 @@ impl<'a> Compiler<'a> {
                 self.load_bool_literal(true, span)
             }
             AssignmentPlan::EqualityCheck { lhs_expr, rhs_expr } => {
-                let lhs_reg = self.compile_rego_expr_with_span(lhs_expr, lhs_expr.span(), false)?;
-                let rhs_reg = self.compile_rego_expr_with_span(rhs_expr, rhs_expr.span(), false)?;
-                let dest = self.alloc_register()?;
+                let lhs_reg = self.compile_rego_expr_with_span(lhs_expr, lhs_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
+                let rhs_reg = self.compile_rego_expr_with_span(rhs_expr, rhs_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
+                let dest = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
                 self.emit_instruction(
                     Instruction::Eq {
                         dest,
@@ -119,7 +120,7 @@ impl<'a> Compiler<'a> {
                 WildcardSide::Both => self.load_bool_literal(true, span),
                 WildcardSide::Lhs => {
                     let rhs_reg =
-                        self.compile_rego_expr_with_span(rhs_expr, rhs_expr.span(), false)?;
+                        self.compile_rego_expr_with_span(rhs_expr, rhs_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
                     self.emit_instruction(
                         Instruction::Guard {
                             register: rhs_reg,
@@ -131,7 +132,7 @@ impl<'a> Compiler<'a> {
                 }
                 WildcardSide::Rhs => {
                     let lhs_reg =
-                        self.compile_rego_expr_with_span(lhs_expr, lhs_expr.span(), false)?;
+                        self.compile_rego_expr_with_span(lhs_expr, lhs_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
                     self.emit_instruction(
                         Instruction::Guard {
                             register: lhs_reg,
@@ -207,8 +208,8 @@ impl<'a> Compiler<'a> {
             DestructuringPlan::Ignore => {}
             DestructuringPlan::EqualityExpr(expected_expr) => {
                 let expected_reg =
-                    self.compile_rego_expr_with_span(expected_expr, expected_expr.span(), false)?;
-                let cmp_reg = self.alloc_register()?;
+                    self.compile_rego_expr_with_span(expected_expr, expected_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
+                let cmp_reg = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
                 self.emit_instruction(
                     Instruction::Eq {
                         dest: cmp_reg,
@@ -230,7 +231,7 @@ impl<'a> Compiler<'a> {
             }
             DestructuringPlan::EqualityValue(expected_value) => {
                 let expected_reg = self.load_literal_value(expected_value, span)?;
-                let cmp_reg = self.alloc_register()?;
+                let cmp_reg = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
                 self.emit_instruction(
                     Instruction::Eq {
                         dest: cmp_reg,
@@ -254,7 +255,7 @@ impl<'a> Compiler<'a> {
                 self.assert_array_length(value_register, element_plans.len(), span)?;
                 for (index, element_plan) in element_plans.iter().enumerate() {
                     let literal_idx = self.add_literal(Value::from(index));
-                    let element_reg = self.alloc_register()?;
+                    let element_reg = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
                     self.emit_instruction(
                         Instruction::IndexLiteral {
                             dest: element_reg,
@@ -282,7 +283,7 @@ impl<'a> Compiler<'a> {
             } => {
                 for (key, field_plan) in field_plans {
                     let literal_idx = self.add_literal(key.clone());
-                    let field_reg = self.alloc_register()?;
+                    let field_reg = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
                     self.emit_instruction(
                         Instruction::IndexLiteral {
                             dest: field_reg,
@@ -303,8 +304,8 @@ impl<'a> Compiler<'a> {
 
                 for (key_expr, field_plan) in dynamic_fields {
                     let key_reg =
-                        self.compile_rego_expr_with_span(key_expr, key_expr.span(), false)?;
-                    let field_reg = self.alloc_register()?;
+                        self.compile_rego_expr_with_span(key_expr, key_expr.span(), false).map_err(SpannedCompilerError::into_anyhow)?;
+                    let field_reg = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
                     self.emit_instruction(
                         Instruction::Index {
                             dest: field_reg,
@@ -343,7 +344,7 @@ impl<'a> Compiler<'a> {
             bail!("Variable '{var_name}' already defined in current scope");
         }
 
-        let dest = self.alloc_register()?;
+        let dest = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
         self.emit_instruction(
             Instruction::Move {
                 dest,
@@ -367,14 +368,14 @@ impl<'a> Compiler<'a> {
     }
 
     fn load_bool_literal(&mut self, value: bool, span: &Span) -> Result<Register> {
-        let dest = self.alloc_register()?;
+        let dest = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
         self.emit_instruction(Instruction::LoadBool { dest, value }, span);
         Ok(dest)
     }
 
     fn load_literal_value(&mut self, value: &Value, span: &Span) -> Result<Register> {
         let literal_idx = self.add_literal(value.clone());
-        let dest = self.alloc_register()?;
+        let dest = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
         self.emit_instruction(Instruction::Load { dest, literal_idx }, span);
         Ok(dest)
     }
@@ -386,7 +387,7 @@ impl<'a> Compiler<'a> {
         span: &Span,
     ) -> Result<()> {
         let expected_literal = self.add_literal(Value::from(expected_length));
-        let actual_len_reg = self.alloc_register()?;
+        let actual_len_reg = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
         self.emit_instruction(
             Instruction::Count {
                 dest: actual_len_reg,
@@ -395,7 +396,7 @@ impl<'a> Compiler<'a> {
             span,
         );
 
-        let expected_len_reg = self.alloc_register()?;
+        let expected_len_reg = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
         self.emit_instruction(
             Instruction::Load {
                 dest: expected_len_reg,
@@ -404,7 +405,7 @@ impl<'a> Compiler<'a> {
             span,
         );
 
-        let cmp_reg = self.alloc_register()?;
+        let cmp_reg = self.alloc_register().map_err(SpannedCompilerError::into_anyhow)?;
         self.emit_instruction(
             Instruction::Eq {
                 dest: cmp_reg,

@@ -105,6 +105,12 @@ impl SpannedCompilerError {
         }
         self
     }
+
+    /// As an `anyhow` error, its message kept: without the `arc` feature a span's source
+    /// is not `Send`, so `?` cannot convert it.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        anyhow::anyhow!("{self}")
+    }
 }
 
 impl fmt::Display for SpannedCompilerError {
