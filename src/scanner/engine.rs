@@ -1057,6 +1057,60 @@ mod tests {
         vm
     }
 
+    /// The catalogue's one-line helpers run inlined in scans, not as calls: a rewrite of a
+    /// helper into a form the compiler does not inline would only show as a slower scan.
+    /// The VM's memo statistics name every function it called.
+    #[test]
+    fn the_catalogues_one_line_helpers_run_inlined() {
+        let catalogue = std::sync::Arc::new(Catalogue::embedded().unwrap());
+        let mut evaluator = Evaluator::bytecode(catalogue.clone()).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/synth-tenant-2000.jsonl"
+        ))
+        .unwrap();
+        let mut by_kind: HashMap<String, Vec<Doc>> = HashMap::new();
+        for line in text.lines().take(1000) {
+            let doc = Doc::from_json(serde_json::from_str(line).unwrap()).unwrap();
+            by_kind
+                .entry(doc.kind.to_ascii_lowercase())
+                .or_default()
+                .push(doc);
+        }
+        let by_type = catalogue.by_type();
+        for (kind, docs) in &by_kind {
+            if let Some(rules) = by_type.get(kind) {
+                evaluator.evaluate(rules, docs);
+            }
+        }
+        let Backend::Vm(vm) = &evaluator.backend else {
+            panic!("not the bytecode VM");
+        };
+        let called: Vec<String> = vm
+            .function_memo_report()
+            .into_iter()
+            .map(|(name, ..)| name)
+            .collect();
+        // The report does name the helpers that stay calls.
+        assert!(
+            called.contains(&"data.scanledger.lib.network.exposures".to_string()),
+            "{called:?}"
+        );
+        for inlined in [
+            "data.scanledger.lib.is_true",
+            "data.scanledger.lib.is_false",
+            "data.scanledger.lib.says_true",
+            "data.scanledger.lib.says_false",
+            "data.scanledger.lib.obj",
+            "data.scanledger.lib.arr",
+            "data.scanledger.lib.prop",
+            "data.scanledger.lib.compute.obj",
+            "data.scanledger.lib.compute.get",
+        ] {
+            assert!(!called.iter().any(|c| c == inlined), "{inlined} is called");
+        }
+    }
+
     // The memo answers a call by its arguments' allocations. Each argument here is a new
     // object freed right after the call, so the allocator hands its address to the next
     // one: a memo that did not keep its arguments alive would answer with an earlier
