@@ -54,23 +54,20 @@ prop(r, path, fallback) := object.get(r, array.concat(["properties"], path), fal
 # has_prop(r, path): the property is present (even if null or false).
 has_prop(r, path) if prop(r, path, "__absent__") != "__absent__"
 
-# is_true(x) / is_false(x): booleans, also as ARM sometimes returns them ("true"/"false");
-# undefined for anything else. Each is one statement over a one-statement helper with
-# one `else`, a form the bytecode compiler inlines (two definitions would stay a call:
-# docs/rule-authoring.md, "The engine").
-is_true(x) if says_true(x)
+# is_true(x) / is_false(x): booleans, also as ARM sometimes returns them ("true"/"false").
+is_true(x) if x == true
 
-is_false(x) if says_false(x)
-
-# says_true(x): x is true or a string "true" in any case (false for any other value).
-says_true(x) := lower(x) == "true" if {
+is_true(x) if {
 	is_string(x)
-} else := x == true
+	lower(x) == "true"
+}
 
-# says_false(x): x is false or a string "false" in any case (false for any other value).
-says_false(x) := lower(x) == "false" if {
+is_false(x) if x == false
+
+is_false(x) if {
 	is_string(x)
-} else := x == false
+	lower(x) == "false"
+}
 
 # enabled_str(x): "Enabled" (any case).
 enabled_str(x) if {

@@ -1097,10 +1097,6 @@ mod tests {
             "{called:?}"
         );
         for inlined in [
-            "data.scanledger.lib.is_true",
-            "data.scanledger.lib.is_false",
-            "data.scanledger.lib.says_true",
-            "data.scanledger.lib.says_false",
             "data.scanledger.lib.obj",
             "data.scanledger.lib.arr",
             "data.scanledger.lib.prop",
