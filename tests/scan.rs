@@ -461,3 +461,44 @@ async fn a_worker_applies_the_mutes_in_effect_muted_findings_are_stored_but_not_
     assert!(after.score.unwrap() < muted.score.unwrap());
     assert_ledger_invariants(&env.pool).await;
 }
+
+/// A worker runs several scans at once on one job: they share its evaluation threads
+/// (each with its own engine) and slots, and a rule-filtered scan gets threads of its own
+/// for its catalogue, ended with it. Run together, each scan reports exactly what it
+/// reports alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_scans_on_one_job_each_report_what_they_report_alone() {
+    use scanledger::domain::{ScanId, SubscriptionId};
+    use scanledger::worker::{ProgressReporter, ScanJob, ScanReport, ScanTarget};
+    let job = demo_job(&repo().join("rules"), Duration::ZERO);
+    let run = |rules: &[&str]| {
+        let target = ScanTarget {
+            scan_id: ScanId::new(),
+            attempt: 1,
+            subscription_id: SubscriptionId::parse(scanledger::cli::DEMO_SUBSCRIPTION).unwrap(),
+            rules: rules.iter().map(|r| r.to_string()).collect(),
+            mutes: Default::default(),
+        };
+        job.run(target, ProgressReporter::new().0)
+    };
+    let same = |a: &ScanReport, b: &ScanReport| {
+        assert_eq!(a.findings, b.findings);
+        assert_eq!(a.summary, b.summary);
+    };
+    let all = run(&[]).await.unwrap();
+    let network = run(&["network"]).await.unwrap();
+    assert!(!network.findings.is_empty());
+    assert!(network.findings.len() < all.findings.len());
+    let together = futures_util::future::join_all([
+        run(&[]),
+        run(&["network"]),
+        run(&[]),
+        run(&["network"]),
+        run(&[]),
+    ])
+    .await;
+    for (i, report) in together.into_iter().enumerate() {
+        let report = report.unwrap();
+        same(&report, if i % 2 == 0 { &all } else { &network });
+    }
+}
