@@ -140,7 +140,15 @@ impl Drop for Pool {
 
 /// An evaluation thread: its evaluator, then jobs until the pool is dropped.
 fn serve(shared: &Shared, catalogue: Arc<Catalogue>) {
-    let mut evaluator = Evaluator::new(catalogue.clone());
+    // Caught: a thread that died here would stay counted, and the jobs queued for it
+    // would wait forever instead of failing.
+    let build = || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Evaluator::new(catalogue.clone())
+        }))
+        .ok()
+    };
+    let mut evaluator = build();
     loop {
         let job = {
             let mut state = shared.state.lock().expect("evaluation pool");
@@ -159,10 +167,20 @@ fn serve(shared: &Shared, catalogue: Arc<Catalogue>) {
         let Some(job) = job else {
             break;
         };
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut evaluator)));
-        if ran.is_err() {
-            // Its state may be half-way through an evaluation: start afresh.
-            evaluator = Evaluator::new(catalogue.clone());
+        if evaluator.is_none() {
+            evaluator = build();
+        }
+        match evaluator.as_mut() {
+            // No engine could be built: the job is dropped unrun, and its caller gets
+            // `Lost` (the panic's message is in the log).
+            None => drop(job),
+            Some(e) => {
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(e)));
+                if ran.is_err() {
+                    // Its state may be half-way through an evaluation: start afresh.
+                    evaluator = None;
+                }
+            }
         }
     }
     shared.state.lock().expect("evaluation pool").threads -= 1;
