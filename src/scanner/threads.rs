@@ -88,7 +88,10 @@ impl Pool {
         let mut state = self.lock();
         state.jobs.push_back(job);
         if state.jobs.len() > state.idle && state.threads < self.max {
-            self.start(&mut state);
+            if !self.start(&mut state) && state.threads == 0 {
+                // No thread will ever run them: dropped, their callers get `Lost`.
+                state.jobs.clear();
+            }
         } else {
             self.shared.wake.notify_one();
         }
@@ -100,7 +103,9 @@ impl Pool {
     pub fn warm(&self, n: usize) {
         let mut state = self.lock();
         while state.threads < n.min(self.max) {
-            self.start(&mut state);
+            if !self.start(&mut state) {
+                break;
+            }
         }
     }
 
@@ -113,20 +118,22 @@ impl Pool {
         self.shared.state.lock().expect("evaluation pool")
     }
 
-    fn start(&self, state: &mut State) {
+    /// Start one thread; false (logged) if the system refuses it.
+    fn start(&self, state: &mut State) -> bool {
         let shared = self.shared.clone();
         let catalogue = self.catalogue.clone();
         let started = std::thread::Builder::new()
             .name("scanledger-eval".into())
             .spawn(move || serve(&shared, catalogue));
         match started {
-            Ok(_) => state.threads += 1,
-            // The jobs wait for the threads there are; with none, `serve` below would
-            // never run them, so say so loudly (the OS refused a thread).
-            Err(e) if state.threads > 0 => {
-                tracing::warn!(error = %e, "could not start an evaluation thread")
+            Ok(_) => {
+                state.threads += 1;
+                true
             }
-            Err(e) => panic!("could not start an evaluation thread: {e}"),
+            Err(e) => {
+                tracing::error!(error = %e, threads = state.threads, "could not start an evaluation thread");
+                false
+            }
         }
     }
 }
