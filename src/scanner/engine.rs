@@ -621,7 +621,7 @@ impl Evaluator {
         // is answered from the evaluation's memo. Exact: functions are pure within an evaluation
         // (vendor/regorus, `set_function_call_memo`).
         vm.set_function_call_memo(true);
-        let queries = std::sync::Arc::new(compiled.queries.clone());
+        let queries = compiled.queries.clone();
         Some(Self {
             backend: Backend::Vm(Box::new(vm)),
             queries,

@@ -257,7 +257,8 @@ pub(crate) struct Compiled {
     /// does not compile (evaluation then falls back to the interpreter).
     pub(crate) program: Option<Vec<u8>>,
     /// Lower-cased type → one query for all of the type's rules.
-    pub(crate) queries: HashMap<String, TypeQuery>,
+    /// Shared by every evaluator.
+    pub(crate) queries: std::sync::Arc<HashMap<String, TypeQuery>>,
 }
 
 /// One query that evaluates every rule of a resource type on a chunk: an array of each
@@ -569,7 +570,10 @@ impl Catalogue {
                     .map_err(|e| tracing::warn!(error = %e, "the compiled rules could not be serialized; evaluating them with the (slower) interpreter"))
                     .ok()
             });
-            Compiled { program, queries }
+            Compiled {
+                program,
+                queries: std::sync::Arc::new(queries),
+            }
         })
     }
 
