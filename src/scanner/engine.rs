@@ -1195,6 +1195,9 @@ a_or(r, d) := r.a if { is_object(r) } else := d
 no_a(r) := "absent" if { not r.a } else := r.a
 get(x, path) := object.get(x, path, null) if { is_object(x) } else := null
 named(r) := lc(r.name) if { _ = r.name } else := lc(r.id)
+# Folded where the path is a constant (the catalogue's `lib.prop`), called where not.
+prop(r, path, d) := object.get(r, array.concat(["p"], path), d)
+has_prop(r, path) if prop(r, path, "__absent__") != "__absent__"
 
 # Not inlined: two definitions, a `_` or unused parameter, a rule reference, an else
 # with a body.
@@ -1229,6 +1232,8 @@ rows contains [i, "else undefined"] if { some i, r in input.rs; not a_or(r.nope,
 rows contains [i, "else undefined default"] if { some i, r in input.rs; not a_or(r, r.nope) }
 rows contains [i, "else value", a_or(r.p, 1)] if { some i, r in input.rs }
 rows contains [i, "get", get(r, ["p", "flag"]), get(r.a, ["x"]), named(r)] if { some i, r in input.rs }
+rows contains [i, "prop", prop(r, ["flag"], "d"), prop(r, [], "d"), has_prop(r, ["x"])] if { some i, r in input.rs }
+rows contains [i, "prop key", prop(r, [r.name], "d"), has_prop(r, [r.a])] if { some i, r in input.rs }
 rows contains [i, "lc", lc(r.a)] if { some i, r in input.rs; lc(r.p) == "" }
 
 names := [lowered(r) | some r in input.rs]
@@ -1345,7 +1350,7 @@ by_id := {r.id: named(r) | some r in input.rs; not is_number(r.name)}
             .collect();
         for helper in [
             "val", "flag", "has", "missing", "no_p", "pair", "same", "lc", "a_or", "no_a", "get",
-            "named",
+            "named", "prop", "has_prop",
         ] {
             let n = calls.get(&format!("data.t.{helper}")).copied().unwrap_or(0);
             assert_eq!(n, 0, "{helper} was called {n} times");
@@ -1363,6 +1368,71 @@ by_id := {r.id: named(r) | some r in input.rs; not is_number(r.name)}
             .map(|(_, lookups, ..)| lookups)
             .sum();
         assert!(called_calls > 0, "without inlining, flag is called");
+    }
+
+    /// Inside an inlined helper, `array.concat` over constants (the helper's own literals
+    /// and constant arguments) is computed by the compiler: no call is left to run. It
+    /// gives what the interpreter gives, and an error it would raise is still raised.
+    #[test]
+    fn builtins_over_constant_arguments_of_inlined_helpers_are_computed_when_compiling() {
+        use regorus::languages::rego::compiler::Compiler;
+        const HELPERS: &str = r#"
+package t
+import rego.v1
+prop(r, path, d) := object.get(r, array.concat(["p"], path), d)
+has_prop(r, path) if prop(r, path, "__absent__") != "__absent__"
+joined(a, b) := array.concat(a, b)
+"#;
+        // The same calls, with constant arguments and with the same values read from input.
+        let folded = format!(
+            "{HELPERS}\nv := [prop(input, [\"a\", \"b\"], 0), has_prop(input, [\"c\"]), joined([1], [\"x\"]), joined([], [])]\n"
+        );
+        let kept = format!(
+            "{HELPERS}\nv := [prop(input, input.ab, 0), has_prop(input, input.c), joined(input.one, [\"x\"]), joined(input.none, [])]\n"
+        );
+        let bad = format!("{HELPERS}\nv := joined(\"x\", [1])\n");
+        // Calls of `array.concat` in the code (the builtin table also names folded ones).
+        let concat_calls = |policy: &str| {
+            let mut engine = regorus::Engine::new();
+            engine.add_policy("t.rego".into(), policy.into()).unwrap();
+            let compiled = engine.compile_with_entrypoint(&"data.t.v".into()).unwrap();
+            let program = Compiler::compile_from_policy_inlining(&compiled, &["data.t.v"]).unwrap();
+            program
+                .instruction_data
+                .builtin_call_params
+                .iter()
+                .filter(|c| {
+                    program.builtin_info_table[usize::from(c.builtin_index)].name == "array.concat"
+                })
+                .count()
+        };
+        // Both also compile the helpers' own bodies (each has its call).
+        assert_eq!(concat_calls(&kept), concat_calls(&folded) + 4);
+        let input: Value = serde_json::json!({
+            "p": {"a": {"b": "deep"}, "c": null},
+            "ab": ["a", "b"], "c": ["c"], "one": [1], "none": [],
+        })
+        .into();
+        let mut results = Vec::new();
+        for policy in [&folded, &kept, &bad] {
+            let mut interpreter = regorus::Engine::new();
+            interpreter.set_strict_builtin_errors(true);
+            interpreter
+                .add_policy("t.rego".into(), policy.clone())
+                .unwrap();
+            interpreter.set_input(input.clone());
+            let expected = interpreter.eval_rule("data.t.v".into()).map_err(|_| ());
+            let mut vm = vm_compiled(policy, "data.t.v", true);
+            vm.set_input(input.clone());
+            let got = vm.execute_entry_point_by_name("data.t.v").map_err(|_| ());
+            assert_eq!(got, expected, "{policy}");
+            results.push(got);
+        }
+        let want = Value::from(serde_json::json!(["deep", true, [1, "x"], []]));
+        assert_eq!(results[0], Ok(want.clone()));
+        assert_eq!(results[1], Ok(want));
+        // A fold that fails leaves the call, which raises the error as before.
+        assert_eq!(results[2], Err(()));
     }
 
     /// A JSON value with the shapes ARM sends and the odd ones: nested objects and

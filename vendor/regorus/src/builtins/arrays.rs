@@ -8,6 +8,7 @@ use crate::builtins::utils::{ensure_args_count, ensure_array, ensure_numeric};
 use crate::lexer::Span;
 use crate::Rc;
 use crate::Value;
+use alloc::vec::Vec;
 
 use anyhow::Result;
 
@@ -20,11 +21,15 @@ pub fn register(m: &mut builtins::BuiltinsMap<&'static str, builtins::BuiltinFcn
 fn concat(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> Result<Value> {
     let name = "array.concat";
     ensure_args_count(span, name, params, args, 2)?;
-    let mut v1 = ensure_array(name, &params[0], args[0].clone())?;
-    let mut v2 = ensure_array(name, &params[1], args[1].clone())?;
+    let v1 = ensure_array(name, &params[0], args[0].clone())?;
+    let v2 = ensure_array(name, &params[1], args[1].clone())?;
 
-    Rc::make_mut(&mut v1).append(Rc::make_mut(&mut v2));
-    Ok(Value::Array(v1))
+    // One allocation at the final size (scanledger patch): the arguments are shared, so
+    // `make_mut` copied both and then grew the first.
+    let mut joined = Vec::with_capacity(v1.len() + v2.len());
+    joined.extend(v1.iter().cloned());
+    joined.extend(v2.iter().cloned());
+    Ok(Value::from(joined))
 }
 
 fn reverse(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> Result<Value> {

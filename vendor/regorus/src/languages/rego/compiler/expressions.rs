@@ -2,7 +2,7 @@
 // Licensed under the MIT License.
 #![allow(clippy::unused_trait_names, clippy::pattern_type_mismatch)]
 
-mod collection_literals;
+pub(super) mod collection_literals;
 mod operations;
 
 pub(super) use collection_literals::try_eval_const;

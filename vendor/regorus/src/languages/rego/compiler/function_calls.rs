@@ -140,6 +140,14 @@ impl<'a> Compiler<'a> {
             }
         }
 
+        if let CallTarget::Builtin { .. } = &call_target {
+            if out_param_plan.is_none() {
+                if let Some(dest) = self.fold_builtin_call(&original_fcn_path, params, &span)? {
+                    return Ok(dest);
+                }
+            }
+        }
+
         let mut arg_regs = Vec::new();
         if matches!(&call_target, CallTarget::RegisteredHostAwait { .. }) {
             arg_regs.try_reserve(params_to_compile).map_err(|_| {

@@ -28,6 +28,7 @@
 // VM that absorbs rule errors would absorb it one level up, so inlining is opt-in.
 #![allow(clippy::pattern_type_mismatch, clippy::unused_trait_names)]
 
+use super::expressions::collection_literals::try_eval_const;
 use super::{Compiler, CompilerError, Register, Result};
 use crate::ast::{AssignOp, Expr, ExprRef, Literal, Rule, RuleHead};
 use crate::lexer::Span;
@@ -41,6 +42,10 @@ use alloc::vec::Vec;
 
 /// How deep inlined helpers may call inlined helpers.
 const MAX_DEPTH: usize = 4;
+
+/// Builtins folded over constant arguments inside inlined helpers: pure, deterministic,
+/// and their value does not depend on the evaluation (no time, no randomness, no input).
+const FOLDED: &[&str] = &["array.concat"];
 
 #[derive(Debug)]
 pub(super) struct InlinePlan {
@@ -286,6 +291,56 @@ impl<'a> Compiler<'a> {
         self.is_user_defined_function(&full).then_some(full)
     }
 
+    /// The value of `expr` if it is known when compiling: a literal, a collection of
+    /// them, or (inside an inlined helper) a parameter whose argument is one.
+    fn const_value(&self, expr: &ExprRef) -> Option<Value> {
+        match expr.as_ref() {
+            Expr::Var {
+                value: Value::String(name),
+                ..
+            } => self.inline_consts.last()?.get(name.as_ref()).cloned(),
+            Expr::Array { items, .. } => items
+                .iter()
+                .map(|i| self.const_value(i))
+                .collect::<Option<Vec<_>>>()
+                .map(Value::from_array),
+            other => try_eval_const(other),
+        }
+    }
+
+    /// A call of a pure builtin in [`FOLDED`] whose arguments are all constants, computed
+    /// now (a literal load at run time instead of a call and its allocations). `prop(r,
+    /// ["a", "b"], d) := object.get(r, array.concat(["properties"], path), d)` then
+    /// reads a constant path. `None` (compile the call) for anything else, and when the
+    /// builtin fails on these arguments: the error is then raised where it always was.
+    pub(super) fn fold_builtin_call(
+        &mut self,
+        name: &str,
+        params: &[ExprRef],
+        span: &Span,
+    ) -> Result<Option<Register>> {
+        if !FOLDED.contains(&name) || self.inline_consts.is_empty() {
+            return Ok(None);
+        }
+        let Some(args) = params
+            .iter()
+            .map(|p| self.const_value(p))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(None);
+        };
+        let Some((builtin, _)) = crate::builtins::BUILTINS.get(name) else {
+            return Ok(None);
+        };
+        let Ok(value) = builtin(span, params, &args, true) else {
+            return Ok(None);
+        };
+        let dest = self.alloc_register()?;
+        let literal_idx = self.add_literal(value);
+        self.emit_instruction(Instruction::Load { dest, literal_idx }, span);
+        Ok(Some(dest))
+    }
+
     /// A call of an inlined helper: its arguments, then its expression with the
     /// parameters bound to them, compiled in the helper's package.
     pub(super) fn compile_inlined_call(
@@ -298,9 +353,17 @@ impl<'a> Compiler<'a> {
         for arg in args {
             arg_regs.push(self.compile_rego_expr_with_span(arg, arg.span(), false)?);
         }
+        // Read in the caller's frame: an argument may be the caller's own constant parameter.
+        let consts = plan
+            .params
+            .iter()
+            .zip(args)
+            .filter_map(|(name, arg)| Some((name.clone(), self.const_value(arg)?)))
+            .collect();
         let saved_package = core::mem::replace(&mut self.current_package, plan.package.clone());
         let saved_module = core::mem::replace(&mut self.current_module_index, plan.module_index);
         self.push_scope();
+        self.inline_consts.push(consts);
         for (name, &reg) in plan.params.iter().zip(&arg_regs) {
             self.add_variable(name, reg);
         }
@@ -308,6 +371,7 @@ impl<'a> Compiler<'a> {
             None => self.compile_rego_expr_with_span(&plan.expr, plan.expr.span(), false),
             Some(otherwise) => self.compile_inlined_else(plan, otherwise, &arg_regs, span),
         };
+        self.inline_consts.pop();
         self.pop_scope();
         self.current_package = saved_package;
         self.current_module_index = saved_module;
@@ -374,7 +438,8 @@ impl<'a> Compiler<'a> {
         for &arg in arg_regs {
             to_undefined.push(self.emit_jump_unless(arg, GuardMode::NotUndefined, span));
         }
-        let cond = self.compile_rego_expr_with_span(&otherwise.cond, otherwise.cond.span(), false)?;
+        let cond =
+            self.compile_rego_expr_with_span(&otherwise.cond, otherwise.cond.span(), false)?;
         let to_else = alloc::vec![self.emit_jump_unless(cond, otherwise.mode, span)];
         // An undefined EXPR makes the call undefined: the `else` is not taken.
         let value = self.compile_rego_expr_with_span(&plan.expr, plan.expr.span(), false)?;

@@ -152,6 +152,9 @@ pub struct Compiler<'a> {
     inline_functions: bool,
     inline_plans: BTreeMap<String, Option<alloc::rc::Rc<inlining::InlinePlan>>>,
     inline_depth: usize,
+    /// Per inlined call being compiled (innermost last): its parameters whose argument
+    /// is a constant, with that constant, so builtins over them fold (`inlining.rs`).
+    inline_consts: Vec<BTreeMap<String, Value>>,
 }
 
 impl<'a> Compiler<'a> {
@@ -191,6 +194,7 @@ impl<'a> Compiler<'a> {
             inline_functions: false,
             inline_plans: BTreeMap::new(),
             inline_depth: 0,
+            inline_consts: Vec::new(),
         }
     }
 
