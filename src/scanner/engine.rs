@@ -101,6 +101,9 @@ impl Doc {
     }
 }
 
+/// Key addresses of an object shape → the positions that sort it (`None`: a key repeats).
+type Shapes = HashMap<Box<[usize]>, Option<Box<[u32]>>, foldhash::fast::RandomState>;
+
 /// Object keys shared between the documents of a chunk; converts `serde_json` values to
 /// Rego values directly (no intermediate map per object, as the `serde` route builds).
 #[derive(Default)]
@@ -111,6 +114,12 @@ pub struct Keys {
     // instead of growing a `Vec` of its own and being sorted into another.
     entries: Vec<(Value, Value)>,
     items: Vec<Value>,
+    // The key order of each object shape seen (its keys' addresses in document order,
+    // the keys being shared) → the positions that sort it, `None` if a key repeats.
+    // Resources of one type come in a few shapes: sorting their keys again, comparing
+    // strings, was most of building an object.
+    shapes: Shapes,
+    shape: Vec<usize>,
 }
 
 impl Keys {
@@ -127,6 +136,11 @@ impl Keys {
     /// key, a repeated key keeping its last value (as in a tree's map, and as
     /// `Value::from_sorted_entries` keeps it), allocated at its size.
     fn object_from(&mut self, start: usize) -> Value {
+        if self.entries.len() - start > 1 {
+            if let Some(object) = self.object_of_known_shape(start) {
+                return object;
+            }
+        }
         let entries = &mut self.entries[start..];
         if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
             // Stable, so a repeated key's values stay in document order ...
@@ -145,6 +159,34 @@ impl Keys {
         }
         let sorted: Vec<(Value, Value)> = self.entries.drain(start..).collect();
         Value::from_sorted_entries(sorted)
+    }
+
+    /// `object_from` through the order of the entries' shape (learnt the first time it
+    /// is seen); `None` when keys repeat (the general path keeps the last of them).
+    fn object_of_known_shape(&mut self, start: usize) -> Option<Value> {
+        self.shape.clear();
+        for (k, _) in &self.entries[start..] {
+            match k {
+                // Parsed keys are the shared ones (`key`): one address per distinct key.
+                Value::String(k) => self.shape.push(address(k)),
+                _ => return None,
+            }
+        }
+        if let Some(known) = self.shapes.get(self.shape.as_slice()) {
+            return Some(in_order(&mut self.entries, start, known.as_deref()?));
+        }
+        let entries = &self.entries[start..];
+        let mut order: Vec<u32> = (0..entries.len() as u32).collect();
+        order.sort_by(|&a, &b| entries[a as usize].0.cmp(&entries[b as usize].0));
+        let unique = order
+            .windows(2)
+            .all(|w| entries[w[0] as usize].0 != entries[w[1] as usize].0);
+        let order = unique.then(|| order.into_boxed_slice());
+        let object = order
+            .as_deref()
+            .map(|order| in_order(&mut self.entries, start, order));
+        self.shapes.insert(self.shape.as_slice().into(), order);
+        object
     }
 
     /// The Rego value of a JSON text: what `rego` gives for the text's tree, without
@@ -183,6 +225,21 @@ impl Keys {
             ),
         }
     }
+}
+
+/// The object of `entries[start..]` taken in `order` (sorted, unique keys); the
+/// entries are removed.
+fn in_order(entries: &mut Vec<(Value, Value)>, start: usize, order: &[u32]) -> Value {
+    let mut sorted = Vec::with_capacity(order.len());
+    for &i in order {
+        let at = start + i as usize;
+        sorted.push(std::mem::replace(
+            &mut entries[at],
+            (Value::Null, Value::Null),
+        ));
+    }
+    entries.truncate(start);
+    Value::from_sorted_entries(sorted)
 }
 
 /// Parses one JSON value into a Rego value, sharing object keys through `Keys`.
@@ -594,7 +651,7 @@ impl Evaluator {
     pub fn bytecode(catalogue: std::sync::Arc<Catalogue>) -> Option<Self> {
         let compiled = catalogue.compiled();
         let program = match regorus::rvm::program::Program::deserialize_binary(
-            compiled.program.as_ref()?,
+            compiled.program.as_deref()?,
         ) {
             Ok(regorus::rvm::program::DeserializationResult::Complete(program)) => program,
             Ok(regorus::rvm::program::DeserializationResult::Partial(_)) => {
@@ -1494,6 +1551,46 @@ joined(a, b) := array.concat(a, b)
             }
             other => other.to_string(),
         }
+    }
+
+    /// An object whose keys come in an order seen before is built with the order learnt
+    /// then: each object keeps its own values, a repeated key its last value, and
+    /// orders of the same keys are told apart.
+    #[test]
+    fn objects_in_a_key_order_seen_before_are_built_as_their_trees_convert() {
+        let mut rng = fastrand::Rng::with_seed(0x5a9e);
+        let mut keys = Keys::default();
+        let orders: [&[&str]; 6] = [
+            &["b", "a", "c"],
+            &["a", "b", "c"],
+            &["c", "b", "a", "b"],
+            &["z", "é", "a\u{0}", "aaaaaaaa", "a"],
+            &["properties", "id"],
+            &["x"],
+        ];
+        for _ in 0..2_000 {
+            let order = orders[rng.usize(..orders.len())];
+            let members: Vec<String> = order
+                .iter()
+                .map(|k| {
+                    let value = json(&mut rng, 2);
+                    format!(
+                        "{}: {}",
+                        serde_json::to_string(k).unwrap(),
+                        text_of(&mut rng, &value)
+                    )
+                })
+                .collect();
+            let text = format!("{{{}}}", members.join(", "));
+            let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(keys.parse(&text).unwrap(), keys.rego(tree), "{text}");
+        }
+        // Each order above was learnt once (and nested objects' orders besides).
+        assert!(
+            keys.shapes.len() >= orders.len() - 1,
+            "{}",
+            keys.shapes.len()
+        );
     }
 
     /// A resource text is parsed straight into the value its tree converts to: keys in
