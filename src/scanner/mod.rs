@@ -9,6 +9,7 @@ pub mod engine;
 pub mod facts;
 pub mod fixture;
 pub mod inventory;
+pub(crate) mod plan;
 pub mod report;
 pub mod rules;
 pub mod ruletest;
@@ -561,8 +562,9 @@ pub async fn scan_with(
 
     // Start the evaluation threads this scan will use while the source starts: the
     // first chunk is ready only after a few hundred resources of one type, and a thread
-    // builds its engine first (the first one compiles the catalogue, ~0.1 s; the others
-    // load the compiled program). A warm pool (a worker's later scans) skips this.
+    // builds its engine first (it loads the program; a catalogue other than the
+    // embedded one is compiled by the first, ~0.1 s). A warm pool (a worker's later
+    // scans) skips this.
     engines.warm(permits.available_permits());
     progress.phase(Phase::Listing);
     // Full chunks waiting for an evaluation slot: reading goes on while a few wait (a
