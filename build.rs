@@ -68,13 +68,15 @@ fn main() {
             )
         })
         .collect();
-    let (program, entries) = match compile(&sources) {
+    let (program, entries, metadata) = match compile(&sources) {
         Ok(compiled) => compiled,
         Err(e) => {
             println!("cargo:warning=the embedded rules were not compiled at build time: {e}");
-            (Vec::new(), String::new())
+            (Vec::new(), String::new(), String::new())
         }
     };
+    std::fs::write(out_dir.join("embedded_metadata.tsv"), metadata)
+        .expect("writing the embedded rules' metadata");
     std::fs::write(out_dir.join("embedded_program.bin"), program)
         .expect("writing the embedded program");
     std::fs::write(out_dir.join("embedded_program.entries"), entries)
@@ -91,13 +93,16 @@ struct Planned {
     per_resource: bool,
 }
 
-/// The serialized program of the catalogue of `sources` (relative path, text), and its
-/// entry points (one per line), which the scanner checks against its own plan.
-fn compile(sources: &[(String, String)]) -> Result<(Vec<u8>, String), String> {
+/// The serialized program of the catalogue of `sources` (relative path, text); its
+/// entry points (one per line), which the scanner checks against its own plan; and each
+/// rule file's package and metadata, as the scanner would read them (`rel`, package and
+/// metadata as compact JSON, tab-separated, one file per line).
+fn compile(sources: &[(String, String)]) -> Result<(Vec<u8>, String, String), String> {
     use regorus::languages::rego::compiler::Compiler;
     let mut engine = regorus::Engine::new();
     engine.set_strict_builtin_errors(true);
     let mut rules: Vec<Planned> = Vec::new();
+    let mut metadata = String::new();
     for (rel, text) in sources {
         let package = engine
             .add_policy(rel.clone(), text.clone())
@@ -108,6 +113,16 @@ fn compile(sources: &[(String, String)]) -> Result<(Vec<u8>, String), String> {
         let meta = engine
             .eval_rule(format!("{package}.metadata"))
             .map_err(|e| format!("{rel}: metadata: {e}"))?;
+        let json = serde_json::to_string(&meta).map_err(|e| format!("{rel}: metadata: {e}"))?;
+        if [rel.as_str(), package.as_str(), json.as_str()]
+            .iter()
+            .any(|f| f.contains(['\t', '\n']))
+        {
+            return Err(format!(
+                "{rel}: a tab or line break in its path, package or metadata"
+            ));
+        }
+        metadata.push_str(&format!("{rel}\t{package}\t{json}\n"));
         let id = meta["id"]
             .as_string()
             .map_err(|_| format!("{rel}: no string id"))?
@@ -164,5 +179,5 @@ fn compile(sources: &[(String, String)]) -> Result<(Vec<u8>, String), String> {
         .or_else(|_| Compiler::compile_from_policy(&policy, &entry_refs))
         .map_err(|e| format!("{e}"))?;
     let bytes = program.serialize_binary().map_err(|e| e.to_string())?;
-    Ok((bytes, entries.join("\n")))
+    Ok((bytes, entries.join("\n"), metadata))
 }

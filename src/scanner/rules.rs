@@ -141,6 +141,21 @@ include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 /// be), and the entry points it was compiled for, one per line (`plan::entry_points`).
 static EMBEDDED_PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/embedded_program.bin"));
 static EMBEDDED_ENTRIES: &str = include_str!(concat!(env!("OUT_DIR"), "/embedded_program.entries"));
+/// Each embedded rule file's package and metadata as the build script read them
+/// (`rel`, package, metadata JSON; tab-separated, a line per file; empty if not read).
+static EMBEDDED_METADATA: &str = include_str!(concat!(env!("OUT_DIR"), "/embedded_metadata.tsv"));
+
+/// `EMBEDDED_METADATA` by file, if the build script read every rule file.
+fn embedded_metadata() -> Option<HashMap<&'static str, (&'static str, &'static str)>> {
+    EMBEDDED_METADATA
+        .lines()
+        .map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            Some((fields.next()?, (fields.next()?, fields.next()?)))
+        })
+        .collect::<Option<HashMap<_, _>>>()
+        .filter(|known| !known.is_empty())
+}
 
 /// One file of a catalogue: a `.rego` module or a rule's `.fixtures.json`.
 #[derive(Clone, Debug)]
@@ -382,7 +397,13 @@ impl Catalogue {
 
     /// The catalogue built into the binary.
     pub fn embedded() -> Result<Self, CatalogueError> {
-        Self::from_files(embedded_files(), "the embedded catalogue".into())
+        // Packages and metadata as the build script read them, so loading parses no Rego
+        // (the program is compiled already too: `Catalogue::compiled`).
+        Self::from_files_with(
+            embedded_files(),
+            "the embedded catalogue".into(),
+            embedded_metadata().as_ref(),
+        )
     }
 
     /// The embedded catalogue with a folder's files over it: a file at the same
@@ -424,6 +445,17 @@ impl Catalogue {
     }
 
     fn from_files(all: Vec<SourceFile>, described: String) -> Result<Self, CatalogueError> {
+        Self::from_files_with(all, described, None)
+    }
+
+    /// `from_files`; `known` gives the package and metadata (JSON) of every rule file by
+    /// relative path, read when the binary was built (only for the embedded files: a
+    /// file it does not name is an error), so no Rego is parsed.
+    fn from_files_with(
+        all: Vec<SourceFile>,
+        described: String,
+        known: Option<&HashMap<&str, (&str, &str)>>,
+    ) -> Result<Self, CatalogueError> {
         let root = PathBuf::from(&described);
         let fixtures: HashMap<String, (Origin, std::sync::Arc<str>)> = all
             .iter()
@@ -447,20 +479,32 @@ impl Catalogue {
                 Origin::Embedded => rel.clone(),
                 Origin::File(path) => path.clone(),
             };
-            let package = engine
-                .add_policy(file.rel.clone(), source.clone())
-                .map_err(|e| CatalogueError::Rule {
-                    file: shown.clone(),
-                    message: format!("{e:#}"),
-                })?;
             sources.push((file.rel.clone(), source.clone()));
+            let package = match known {
+                Some(_) if rel.starts_with("lib") => continue,
+                Some(known) => match known.get(file.rel.as_str()) {
+                    Some((package, _)) => (*package).to_owned(),
+                    None => {
+                        return Err(CatalogueError::Rule {
+                            file: shown.clone(),
+                            message: "not read when the binary was built".into(),
+                        })
+                    }
+                },
+                None => engine
+                    .add_policy(file.rel.clone(), source.clone())
+                    .map_err(|e| CatalogueError::Rule {
+                        file: shown.clone(),
+                        message: format!("{e:#}"),
+                    })?,
+            };
             if rel.starts_with("lib") {
                 continue;
             }
-            pending.push((rel, shown, file.origin.clone(), package, source));
+            pending.push((rel, shown, file.origin.clone(), package, source, &file.rel));
         }
         let mut rules: Vec<Rule> = Vec::new();
-        for (rel, shown, origin, package, source) in pending {
+        for (rel, shown, origin, package, source, key) in pending {
             let bad = |message: String| CatalogueError::Rule {
                 file: shown.clone(),
                 message,
@@ -470,11 +514,17 @@ impl Catalogue {
                     "package {package} is not under data.scanledger.rules"
                 )));
             };
-            let meta_value = engine
-                .eval_rule(format!("{package}.metadata"))
-                .map_err(|e| bad(format!("metadata: {e:#}")))?;
-            let meta_json =
-                serde_json::to_value(&meta_value).map_err(|e| bad(format!("metadata: {e}")))?;
+            let meta_json: serde_json::Value = match known.and_then(|k| k.get(key.as_str())) {
+                Some((_, json)) => {
+                    serde_json::from_str(json).map_err(|e| bad(format!("metadata: {e}")))?
+                }
+                None => {
+                    let meta_value = engine
+                        .eval_rule(format!("{package}.metadata"))
+                        .map_err(|e| bad(format!("metadata: {e:#}")))?;
+                    serde_json::to_value(&meta_value).map_err(|e| bad(format!("metadata: {e}")))?
+                }
+            };
             let meta: RuleMeta = serde_path_to_error::deserialize(meta_json)
                 .map_err(|e| bad(format!("metadata: {e}")))?;
             validate(&meta, tail).map_err(bad)?;
@@ -866,6 +916,20 @@ mod tests {
         vm.set_input(input.into());
         let total = vm.execute_entry_point_by_name("data.t.total").unwrap();
         assert_eq!(total, regorus::Value::from(7u64));
+    }
+
+    /// The embedded catalogue, loaded from the packages and metadata the build script
+    /// read, is the catalogue its files give when parsed and evaluated here.
+    #[test]
+    fn the_embedded_catalogue_read_when_building_is_the_one_its_files_give() {
+        let known = embedded_metadata().expect("the build script read the metadata");
+        let built = Catalogue::embedded().unwrap();
+        let parsed =
+            Catalogue::from_files(embedded_files(), "the embedded catalogue".into()).unwrap();
+        assert_eq!(known.len(), built.rules.len());
+        assert_eq!(format!("{:?}", built.rules), format!("{:?}", parsed.rules));
+        assert_eq!(built.sources, parsed.sources);
+        assert_eq!(built.root, parsed.root);
     }
 
     /// The embedded catalogue runs the program the build script compiled, and that
