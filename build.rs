@@ -1,6 +1,7 @@
 //! Embeds the rule catalogue (`rules/`: Rego files, `lib/` helpers and the fixtures
 //! beside each rule) as a static table, so the binary works from any folder; and its
-//! program, compiled here, so a scan does not compile it first (~0.1 s of every run).
+//! metadata and program, read and compiled here, so a scan parses no Rego first (~0.2 s
+//! of every run).
 
 use std::path::{Path, PathBuf};
 

@@ -309,11 +309,23 @@ fn planned(rules: &[Rule]) -> Vec<plan::PlanRule<'_>> {
         .collect()
 }
 
-/// Rego modules for the type queries of `rules`, and the queries by type.
-fn type_queries(rules: &[Rule]) -> (Vec<(String, String)>, HashMap<String, TypeQuery>) {
+/// What `rules` compile into besides the sources, from one pass of the plan.
+struct Plan {
+    /// (name, Rego text) of the type queries' modules.
+    modules: Vec<(String, String)>,
+    /// Lower-cased type → its query.
+    queries: HashMap<String, TypeQuery>,
+    /// The program's entry points (`plan::entry_points`).
+    entries: Vec<String>,
+}
+
+fn plan_of(rules: &[Rule]) -> Plan {
+    let planned = planned(rules);
+    let planned_queries = plan::type_queries(&planned);
+    let entries = plan::entry_points(&planned, &planned_queries);
     let mut modules = Vec::new();
     let mut queries = HashMap::new();
-    for q in plan::type_queries(&planned(rules)) {
+    for q in planned_queries {
         modules.push(q.module);
         queries.insert(
             q.kind,
@@ -324,7 +336,11 @@ fn type_queries(rules: &[Rule]) -> (Vec<(String, String)>, HashMap<String, TypeQ
             },
         );
     }
-    (modules, queries)
+    Plan {
+        modules,
+        queries,
+        entries,
+    }
 }
 
 impl std::fmt::Debug for Catalogue {
@@ -619,18 +635,19 @@ impl Catalogue {
         if EMBEDDED_PROGRAM.is_empty() || !same_sources {
             return None;
         }
-        let (_, queries) = type_queries(&self.rules);
-        (entry_points(&self.rules).join("\n") == EMBEDDED_ENTRIES).then(|| Compiled {
+        let plan = plan_of(&self.rules);
+        (plan.entries.join("\n") == EMBEDDED_ENTRIES).then(|| Compiled {
             program: Some(std::borrow::Cow::Borrowed(EMBEDDED_PROGRAM)),
-            queries: std::sync::Arc::new(queries),
+            queries: std::sync::Arc::new(plan.queries),
         })
     }
 
     /// Compile the program now (any catalogue; the embedded one is compiled when the
     /// binary is built).
     pub(crate) fn compile_now(&self) -> Compiled {
-        let (mut engine, queries) = self.parse_with_type_queries();
-        let program = compile(&mut engine, &entry_points(&self.rules)).and_then(|program| {
+        let plan = plan_of(&self.rules);
+        let mut engine = self.parse_with(plan.modules);
+        let program = compile(&mut engine, &plan.entries).and_then(|program| {
             program
                 .serialize_binary()
                 .map(std::borrow::Cow::Owned)
@@ -639,20 +656,25 @@ impl Catalogue {
         });
         Compiled {
             program,
-            queries: std::sync::Arc::new(queries),
+            queries: std::sync::Arc::new(plan.queries),
         }
     }
 
     /// Every source and the type queries of the selected rules, parsed.
     pub(crate) fn parse_with_type_queries(&self) -> (regorus::Engine, HashMap<String, TypeQuery>) {
+        let plan = plan_of(&self.rules);
+        (self.parse_with(plan.modules), plan.queries)
+    }
+
+    /// Every source and `modules`, parsed.
+    fn parse_with(&self, modules: Vec<(String, String)>) -> regorus::Engine {
         let mut engine = self.parse();
-        let (modules, queries) = type_queries(&self.rules);
         for (path, text) in modules {
             engine
                 .add_policy(path, text)
                 .expect("generated type queries parse");
         }
-        (engine, queries)
+        engine
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -753,13 +775,6 @@ impl Catalogue {
             .flat_map(|r| r.meta.resource_types.iter().cloned())
             .collect()
     }
-}
-
-/// The type queries' entry points, in a fixed order (the same program every time).
-/// The program's entry points (`plan::entry_points`).
-fn entry_points(rules: &[Rule]) -> Vec<String> {
-    let planned = planned(rules);
-    plan::entry_points(&planned, &plan::type_queries(&planned))
 }
 
 fn compile(
@@ -951,8 +966,10 @@ mod tests {
             selected.compiled().program,
             Some(std::borrow::Cow::Owned(_))
         ));
-        let (mut engine, queries) = catalogue.parse_with_type_queries();
-        let program = compile(&mut engine, &entry_points(&catalogue.rules)).unwrap();
+        let plan = plan_of(&catalogue.rules);
+        let queries = plan.queries;
+        let mut engine = catalogue.parse_with(plan.modules);
+        let program = compile(&mut engine, &plan.entries).unwrap();
         let regorus::rvm::program::DeserializationResult::Complete(copy) =
             regorus::rvm::program::Program::deserialize_binary(
                 compiled.program.as_deref().unwrap(),
